@@ -1,0 +1,3 @@
+from etviz_lsp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""Command line: ``etviz-lsp --once FILE`` converts one file; more modes join as they land."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from etviz_lsp import __version__
+from etviz_lsp.errors import EtvizError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="etviz-lsp",
+        description="Show torch.export / ExecuTorch programs as Model Explorer graphs.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--once", metavar="FILE", type=Path, help="convert FILE (.pt2) and exit")
+    parser.add_argument(
+        "-o", "--output", type=Path, help="graph JSON to write (default: FILE's folder/.etviz/)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    if args.once is None:
+        build_parser().print_usage(sys.stderr)
+        print("etviz-lsp: give --once FILE", file=sys.stderr)
+        return 2
+    return _once(args.once, args.output)
+
+
+def _once(source: Path, output: Path | None) -> int:
+    from etviz_lsp.once import run_once
+
+    try:
+        result = run_once(source, output)
+    except EtvizError as error:
+        print(f"etviz-lsp: error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {result.output} ({result.bytes_written:,} bytes) in {result.seconds:.2f} s")
+    print(f"  {result.summary}")
+    return 0

@@ -1,0 +1,45 @@
+"""Entry points of the graph room: programs or a ``.pt2`` in, a graph collection out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from etviz_lsp.graph import builder, model
+
+
+def from_programs(items: list[tuple[str, Any]], label: str) -> model.GraphCollection:
+    """One graph per program found in each ``(name, object)`` (plus nested graphs)."""
+    from etviz_lsp.graph import fx_reader, programs
+
+    collection = model.GraphCollection(label=label)
+    for name, obj in items:
+        for program_name, program in programs.named_programs(obj, name):
+            record = fx_reader.read_exported_program(program, program_name)
+            collection.graphs.extend(builder.build_graphs(record))
+    return collection
+
+
+def from_pt2(path: Path) -> model.GraphCollection:
+    """Load a ``.pt2`` (unpickles: the caller decides the file is trusted) and convert it."""
+    from etviz_lsp.graph import pt2_load
+
+    program = pt2_load.load_exported_program(path)
+    return from_programs([(path.stem, program)], label=path.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    graphs: int
+    op_nodes: int
+    layers: int
+
+    def __str__(self) -> str:
+        return f"{self.graphs} graph(s), {self.op_nodes} op nodes, {self.layers} layers"
+
+
+def summarize(collection: model.GraphCollection) -> Summary:
+    ops = sum(1 for g in collection.graphs for n in g.nodes if n.attrs.get("kind") == "op")
+    layers = sum(len([ns for ns in g.group_attrs if ns]) for g in collection.graphs)
+    return Summary(graphs=len(collection.graphs), op_nodes=ops, layers=layers)

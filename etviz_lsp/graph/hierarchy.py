@@ -1,0 +1,102 @@
+"""The nn.Module hierarchy as Model Explorer layers (namespaces).
+
+One layer per module instance, named ``attr (Class)``, nested as the modules were
+called. Parameters and buffers go into the layer of the module that owns them, so a
+collapsed layer hides its weights; state owned by the root goes into a layer of its own
+(``parameters``, ``buffers``, ``constants``) so it does not drown the top level.
+"""
+
+from __future__ import annotations
+
+from etviz_lsp.graph import ir, naming
+
+ROOT_STATE_LAYERS = {ir.PARAMETER: "parameters", ir.BUFFER: "buffers", ir.CONSTANT: "constants"}
+
+
+class Hierarchy:
+    def __init__(self) -> None:
+        self._by_scopes: dict[tuple[ir.Scope, ...], str] = {}
+        # Namespace of each layer -> the module it stands for (None for root state layers).
+        self.layers: dict[str, ir.Scope | None] = {}
+        # Module path -> the first namespace it was seen under (where its weights go).
+        self._by_path: dict[str, str] = {}
+
+    def namespace(self, scopes: list[ir.Scope]) -> str:
+        key = tuple(scopes)
+        found = self._by_scopes.get(key)
+        if found is not None:
+            return found
+        chain = _with_containers(key)
+        namespace = ""
+        parent: ir.Scope | None = None
+        for depth, scope in enumerate(chain):
+            cached = self._by_scopes.get(chain[: depth + 1])
+            if cached is None:
+                piece = naming.segment(scope, parent)
+                cached = f"{namespace}/{piece}" if namespace else piece
+                self._by_scopes[chain[: depth + 1]] = cached
+                self.layers.setdefault(cached, scope)
+                self._by_path.setdefault(scope.path, cached)
+            namespace, parent = cached, scope
+        self._by_scopes[key] = namespace
+        return namespace
+
+    def state_namespace(self, fqn: str, kind: str) -> str:
+        """Layer for a parameter/buffer/constant: its owner's, walking up to the root."""
+        path = fqn
+        while "." in path:
+            path = path.rsplit(".", 1)[0]
+            found = self._by_path.get(path)
+            if found is not None:
+                return found
+        layer = ROOT_STATE_LAYERS.get(kind, "constants")
+        self.layers.setdefault(layer, None)
+        return layer
+
+    def layer_attrs(self, parameters: dict[str, ir.ValueInfo]) -> dict[str, dict[str, str]]:
+        counts = _parameter_counts(parameters)
+        attrs: dict[str, dict[str, str]] = {}
+        for namespace, scope in self.layers.items():
+            if scope is None:
+                attrs[namespace] = {"kind": "module state owned by the root module"}
+                continue
+            attrs[namespace] = {
+                "class": scope.cls or "(container, not called)",
+                "path": scope.path,
+                "parameters": f"{counts.get(scope.path, 0):,}",
+            }
+        return attrs
+
+
+def _with_containers(scopes: tuple[ir.Scope, ...]) -> tuple[ir.Scope, ...]:
+    """Add the layers of modules that hold children but are never called themselves.
+
+    ``self.stages[0](x)`` records ``stages.0`` right under the root: the ModuleList
+    ``stages`` gets a layer of its own (class unknown, so the name is just ``stages``).
+    """
+    chain: list[ir.Scope] = []
+    parent_path = ""
+    for scope in scopes:
+        if not parent_path or scope.path.startswith(parent_path + "."):
+            rest = scope.path[len(parent_path) + 1 :] if parent_path else scope.path
+            pieces = rest.split(".")
+            for depth in range(1, len(pieces)):
+                prefix = ".".join(pieces[:depth])
+                path = f"{parent_path}.{prefix}" if parent_path else prefix
+                chain.append(ir.Scope(path=path, cls=""))
+        chain.append(scope)
+        parent_path = scope.path
+    return tuple(chain)
+
+
+def _parameter_counts(parameters: dict[str, ir.ValueInfo]) -> dict[str, int]:
+    """Module path -> number of parameter elements under it (all prefixes at once)."""
+    counts: dict[str, int] = {}
+    for fqn, info in parameters.items():
+        size = info.numel()
+        parts = fqn.split(".")[:-1]
+        for depth in range(1, len(parts) + 1):
+            path = ".".join(parts[:depth])
+            counts[path] = counts.get(path, 0) + size
+    return counts
+

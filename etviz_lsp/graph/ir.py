@@ -1,0 +1,87 @@
+"""A neutral record of one program, the seam between the readers and the builder.
+
+Two readers fill it: ``fx_reader`` (a live ``torch.fx`` graph, e.g. an in-memory
+ExportedProgram or one loaded with ``torch.export.load``) and ``pt2_archive`` (the
+serialized JSON inside a ``.pt2``, read without unpickling). ``builder`` turns it into
+a Model Explorer graph. Because both readers stop here, both paths give the same graph
+by construction; tests check that on a corpus.
+
+Everything in here is plain strings and tuples: no torch objects cross this line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Node kinds, the first column a reader decides for each FX node.
+USER_INPUT = "input"
+PARAMETER = "parameter"
+BUFFER = "buffer"
+CONSTANT = "constant"
+OP = "op"
+GET_ATTR = "get_attr"
+OUTPUT = "output"
+STATE_KINDS = frozenset({PARAMETER, BUFFER, CONSTANT})
+
+
+@dataclass(frozen=True, slots=True)
+class ValueInfo:
+    """What one output of a node holds.
+
+    ``dtype`` is a short tensor dtype (``float32``, ``int8``) or, for non-tensors,
+    ``SymInt``, ``SymFloat``, ``SymBool``, ``int``, ``float``, ``bool``, ``None``.
+    ``shape`` is set for tensors only; symbolic sizes are their names (``s0``).
+    ``value`` is set for scalars (``s0``, ``3``).
+    """
+
+    dtype: str
+    shape: tuple[str, ...] | None = None
+    value: str | None = None
+
+    def numel(self) -> int:
+        """Element count of a tensor with a fixed shape; 0 when symbolic or not a tensor."""
+        if self.shape is None:
+            return 0
+        total = 1
+        for dim in self.shape:
+            if not dim.isdigit():
+                return 0
+            total *= int(dim)
+        return total
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """One nn.Module instance on a node's module stack: dotted path and class name."""
+
+    path: str
+    cls: str
+
+
+@dataclass(slots=True)
+class NodeRecord:
+    name: str
+    kind: str
+    target: str = ""
+    # Inputs in order: (producer node name, producer output index).
+    inputs: list[tuple[str, int]] = field(default_factory=list)
+    outputs: list[ValueInfo] = field(default_factory=list)
+    # Outermost first; the root module (empty path) is left out.
+    scopes: list[Scope] = field(default_factory=list)
+    stack_trace: str | None = None
+    # Extra attributes shown on the node: literal arguments, fqn of a parameter, ...
+    attrs: dict[str, str] = field(default_factory=dict)
+    # Names of nested graphs (torch.cond branches, while_loop bodies) this node runs.
+    subgraphs: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ProgramRecord:
+    """One graph: its nodes in topological order, its state, its nested graphs."""
+
+    name: str
+    nodes: list[NodeRecord] = field(default_factory=list)
+    # Fully-qualified parameter name -> its value info (for per-layer parameter counts).
+    parameters: dict[str, ValueInfo] = field(default_factory=dict)
+    # Nested graphs by the name the parent node refers to.
+    subprograms: dict[str, ProgramRecord] = field(default_factory=dict)

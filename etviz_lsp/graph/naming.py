@@ -1,0 +1,92 @@
+"""How things are spelled in the graph: op labels, dtypes, symbols, literals, scopes.
+
+Shared by both readers (live FX graph and ``.pt2`` archive) so that they agree on every
+string. No torch import here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from etviz_lsp.graph import ir
+
+# Entries torch puts on nn_module_stack that are not modules of the user's model.
+_BOGUS_STACK_PREFIXES = ("_empty_nn_module_stack", "L__self__")
+
+
+def short_label(target: str) -> str:
+    """``aten.conv2d.default`` -> ``conv2d``; ``operator.getitem`` -> ``getitem``."""
+    parts = target.split(".")
+    if len(parts) >= 3 and parts[0] not in ("operator", "higher_order"):
+        return parts[-2]
+    return parts[-1] if parts else target
+
+
+def dtype_name(text: str) -> str:
+    """``torch.float32`` -> ``float32``."""
+    return text.removeprefix("torch.")
+
+
+def sym_text(text: str) -> str:
+    """Symbolic expressions as torch prints them, without spaces to vary on."""
+    return text.replace(" ", "")
+
+
+def float_text(value: float) -> str:
+    return repr(float(value))
+
+
+def enum_text(text: str) -> str:
+    """``torch.contiguous_format`` -> ``contiguous_format``; devices stay ``cpu``."""
+    return text.removeprefix("torch.")
+
+
+def class_name(qualname: str) -> str:
+    """Last piece of a dotted class name: ``torch.nn.modules.conv.Conv2d`` -> ``Conv2d``.
+
+    Works for ``<locals>`` classes too (``...<locals>.Wrapper`` -> ``Wrapper``).
+    """
+    text = qualname.strip()
+    if text.startswith("<class '") and text.endswith("'>"):
+        text = text[len("<class '") : -2]
+    return text.rsplit(".", 1)[-1] or text
+
+
+def scopes_from_stack(stack: list[tuple[str, str]]) -> list[ir.Scope]:
+    """Clean an ``nn_module_stack``: drop the root, torch's placeholders and repeats."""
+    scopes: list[ir.Scope] = []
+    seen: set[str] = set()
+    for path, cls in stack:
+        path = _clean_path(path)
+        if not path or path.startswith(_BOGUS_STACK_PREFIXES) or path in seen:
+            continue
+        seen.add(path)
+        scopes.append(ir.Scope(path=path, cls=class_name(cls)))
+    return scopes
+
+
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def _clean_path(path: str) -> str:
+    """Older torch wrote ``L['self'].layers[0]``; newer writes ``layers.0``."""
+    path = path.replace("L['self'].", "").replace("L['self']", "")
+    path = _INDEX.sub(r".\1", path).replace("/", "_")
+    return path.strip(".")
+
+
+def segment(scope: ir.Scope, parent: ir.Scope | None) -> str:
+    """The layer name: the attribute under its parent, then the class: ``conv (Conv2d)``."""
+    attr = scope.path
+    if parent is not None and attr.startswith(parent.path + "."):
+        attr = attr[len(parent.path) + 1 :]
+    return f"{attr} ({scope.cls})" if scope.cls else attr
+
+
+def tensor_shape_text(value: ir.ValueInfo) -> str:
+    """What Model Explorer shows on an edge: ``float32[1, s0, 32]`` or ``SymInt: s0``."""
+    if value.shape is not None:
+        return f"{value.dtype}[{', '.join(value.shape)}]"
+    if value.value is not None:
+        return f"{value.dtype}: {value.value}"
+    return value.dtype

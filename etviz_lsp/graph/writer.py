@@ -1,0 +1,55 @@
+"""Write a graph collection atomically: a reader never sees half a file.
+
+The JSON goes to a temporary file in the target folder, is flushed to disk, then renamed
+over the target. On any failure the previous file is untouched and the temp is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from etviz_lsp.errors import EtvizError
+
+try:  # orjson is 5-10x faster on 20k-node graphs; the stdlib is the fallback.
+    import orjson
+
+    def dumps(data: Any) -> bytes:
+        return orjson.dumps(data)
+
+except ImportError:  # pragma: no cover - depends on the environment
+
+    def dumps(data: Any) -> bytes:
+        return json.dumps(data, separators=(",", ":")).encode()
+
+
+def write_json_atomic(path: Path, data: Any) -> int:
+    """Write ``data`` as JSON to ``path``; returns the number of bytes written."""
+    return write_bytes_atomic(path, dumps(data))
+
+
+def write_bytes_atomic(path: Path, payload: bytes) -> int:
+    folder = path.parent
+    if not folder.is_dir():
+        raise EtvizError(str(path), f"output folder {folder} does not exist")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise EtvizError(str(path), f"cannot write to {folder}: {exc.strerror}") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        if isinstance(exc, OSError):
+            raise EtvizError(str(path), f"cannot write: {exc.strerror}") from exc
+        raise
+    return len(payload)

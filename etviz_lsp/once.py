@@ -1,0 +1,51 @@
+"""The one-shot job behind ``etviz-lsp --once``: convert one file, write its graph JSON."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from etviz_lsp.errors import EtvizError
+from etviz_lsp.graph import convert
+from etviz_lsp.graph.writer import write_json_atomic
+
+OUTPUT_FOLDER = ".etviz"
+
+
+def default_output(source: Path) -> Path:
+    """``<folder>/.etviz/<name>.json``: a folder of our own, so no user file is clobbered."""
+    return source.parent / OUTPUT_FOLDER / f"{source.name}.json"
+
+
+@dataclass(frozen=True, slots=True)
+class OnceResult:
+    output: Path
+    summary: convert.Summary
+    seconds: float
+    bytes_written: int
+
+
+def run_once(source: Path, output: Path | None) -> OnceResult:
+    started = time.perf_counter()
+    if output is None:
+        output = default_output(source)
+        _make_own_folder(output.parent)
+    collection = _convert(source)
+    written = write_json_atomic(output, collection.to_json())
+    return OnceResult(output, convert.summarize(collection), time.perf_counter() - started, written)
+
+
+def _convert(source: Path) -> convert.model.GraphCollection:
+    if source.suffix == ".pt2":
+        return convert.from_pt2(source)
+    if not source.exists():
+        raise EtvizError(str(source), "no such file")
+    raise EtvizError(str(source), f"unsupported file type '{source.suffix}' (expected .pt2)")
+
+
+def _make_own_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise EtvizError(str(folder), f"cannot create output folder: {exc.strerror}") from exc
