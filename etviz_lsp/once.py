@@ -31,6 +31,8 @@ def run_once(source: Path, output: Path | None) -> OnceResult:
     if output is None:
         output = default_output(source)
         _make_own_folder(output.parent)
+    elif not output.parent.is_dir():  # fail before the (slow) conversion, not after it
+        raise EtvizError(str(output), f"output folder {output.parent} does not exist")
     collection = _convert(source)
     written = write_json_atomic(output, collection.to_json())
     return OnceResult(output, convert.summarize(collection), time.perf_counter() - started, written)
