@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,15 +10,29 @@ from typing import Any
 from etviz_lsp.graph import builder, model
 
 
-def from_programs(items: list[tuple[str, Any]], label: str) -> model.GraphCollection:
-    """One graph per program found in each ``(name, object)`` (plus nested graphs)."""
+def from_programs(
+    items: list[tuple[str, Any]],
+    label: str,
+    *,
+    partition_name: Callable[[Any], str | None] | None = None,
+    cluster_name: Callable[[Any], str | None] | None = None,
+) -> model.GraphCollection:
+    """One graph per program found in each ``(name, object)`` (plus nested graphs).
+
+    ``partition_name`` / ``cluster_name`` take a ``torch.fx.Node`` and return the name
+    of its partition / QDQ cluster or None (ExecuTorch's ``get_node_partition_name`` and
+    ``get_node_qdq_cluster_name``). Without them: partitions from ``delegation_tag`` and
+    lowered delegates, clusters from ``node.meta["cluster"]`` or the graph itself.
+    """
     from etviz_lsp.graph import fx_reader, programs
 
+    namers = fx_reader.Namers(partition=partition_name, cluster=cluster_name)
     collection = model.GraphCollection(label=label)
     for name, obj in items:
+        specs = programs.tag_specs(obj)
         for program_name, program in programs.named_programs(obj, name):
-            record = fx_reader.read_exported_program(program, program_name)
-            collection.graphs.extend(builder.build_graphs(record))
+            record = fx_reader.read_exported_program(program, program_name, namers)
+            collection.graphs.extend(builder.build_graphs(record, tag_specs=specs))
     return collection
 
 
