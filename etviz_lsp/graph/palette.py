@@ -79,3 +79,48 @@ def node_style(partition: ir.PartitionInfo | None, in_cluster: bool) -> dict[str
         return {"backgroundColor": CLUSTER_FILL, "borderColor": CLUSTER_BORDER}
     border = CLUSTER_BORDER if in_cluster else partition_border(partition)
     return {"backgroundColor": partition_fill(partition), "borderColor": border}
+
+
+# --- Model Explorer "Import rules" (styles/cluster_highlight_style.json) -----------------
+# The UI applies the FIRST rule a node matches, so the more specific rules come first:
+# a partition op that is also in a cluster, then partition ops, then cluster ops.
+
+
+def import_rules() -> list[dict[str, object]]:
+    """The rules shipped in ``styles/cluster_highlight_style.json`` (same colours as above)."""
+    rules: list[dict[str, object]] = []
+    backends = [name for name in BACKEND_HUES if name]
+    for backend in [*backends, ""]:
+        info = ir.PartitionInfo(backend=backend, index=0, label="")
+        value = f"{backend}#" if backend else ""
+        attr_regex = f"^partition[:=]{value}"
+        fill, border = partition_fill(info), partition_border(info)
+        in_cluster = [(attr_regex, "list"), ("^qdq_cluster[:=]", "list")]
+        rules.append(_rule("op_nodes", in_cluster, fill, CLUSTER_BORDER))
+        rules.append(_rule("op_nodes", [(attr_regex, "list")], fill, border))
+        if backend:
+            rules.append(_rule("layer_nodes", [(f"^{backend} #", "title")], fill, border))
+    rules.append(_rule("op_nodes", [("^qdq_cluster[:=]", "list")], CLUSTER_FILL, CLUSTER_BORDER))
+    rules.append(_rule("layer_nodes", [("^cluster ", "title")], CLUSTER_FILL, CLUSTER_BORDER))
+    unknown = ir.PartitionInfo(backend="", index=0, label="")
+    rules.append(
+        _rule("layer_nodes", [("^partition #", "title")], partition_fill(unknown),
+              partition_border(unknown))
+    )
+    return rules
+
+
+def _rule(
+    node_type: str, regexes: list[tuple[str, str]], fill: str, border: str
+) -> dict[str, object]:
+    queries: list[dict[str, object]] = [{"type": "node_type", "nodeType": node_type}]
+    queries += [{"type": "regex", "queryRegex": rx, "matchTypes": [on]} for rx, on in regexes]
+    return {
+        "queries": queries,
+        "nodeType": node_type,
+        "styles": {
+            "node_bg_color": {"id": "node_bg_color", "value": fill},
+            "node_border_color": {"id": "node_border_color", "value": border},
+        },
+        "version": "v2",
+    }
