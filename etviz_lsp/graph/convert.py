@@ -28,12 +28,24 @@ def from_programs(
 
     namers = fx_reader.Namers(partition=partition_name, cluster=cluster_name)
     collection = model.GraphCollection(label=label)
+    used: set[str] = set()
     for name, obj in items:
         specs = programs.tag_specs(obj)
         for program_name, program in programs.named_programs(obj, name):
+            program_name = _unique(program_name, used)
             record = fx_reader.read_exported_program(program, program_name, namers)
             collection.graphs.extend(builder.build_graphs(record, tag_specs=specs))
     return collection
+
+
+def _unique(name: str, used: set[str]) -> str:
+    """Graph ids must differ: a second ``m (edge)`` becomes ``m (edge) #2``."""
+    candidate, n = name, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{name} #{n}"
+    used.add(candidate)
+    return candidate
 
 
 def from_pt2(path: Path) -> model.GraphCollection:
