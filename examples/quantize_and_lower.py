@@ -78,7 +78,8 @@ def stages() -> dict[str, Any]:
         "edge": edge,
         "tagged": tagged,
         "lowered": lowered,
-        "executorch": lowered.to_executorch(),
+        # to_executorch rewrites the lowered program in place (out variants): use a copy.
+        "executorch": copy.deepcopy(lowered).to_executorch(),
     }
 
 
