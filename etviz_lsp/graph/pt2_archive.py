@@ -415,17 +415,28 @@ class _GraphReader:
         meta: dict[str, str] = node.get("metadata") or {}
         outputs: list[dict[str, Any]] = node.get("outputs") or []
         is_sym_op = serialized_target in _SYM_OPS
-        is_op = serialized_target.startswith("torch.ops.") and not is_sym_op
         is_hop = serialized_target.startswith(_HIGHER_ORDER)
-        args, kwargs = self._split_inputs(node.get("inputs") or [], is_sym_op, is_op and not is_hop)
-        # Nested graphs become get_attr nodes placed before the node that runs them.
-        for value in [*args, *kwargs.values()]:
-            self._graph_args(value[1], meta)
+        has_schema = not is_sym_op and not is_hop and serialized_target.startswith("torch.ops.")
+        pairs = self._ordered_inputs(node.get("inputs") or [], is_sym_op, has_schema)
+        if not has_schema and not is_sym_op:  # nested graphs (cond, while_loop) become
+            # get_attr nodes, placed before the node that runs them, as torch places them
+            for _, arg in pairs:
+                if "as_graph" in arg:
+                    self._graph_arg(arg["as_graph"], meta)
         name = node.get("name") or self._fallback_name(node, is_sym_op)
         rec = ir.NodeRecord(name=name, kind=ir.OP, target=target)
-        rec.inputs = [(src, 0) for src in self._input_names(args, kwargs)]
-        if is_op and not is_hop:
-            rec.attrs.update(_literal_args(args, kwargs))
+        inputs: list[tuple[str, int]] = []
+        for arg_name, arg in pairs:
+            tensor = arg.get("as_tensor")
+            if tensor is not None:  # the common case, kept short
+                inputs.append((tensor["name"], 0))
+                continue
+            inputs.extend((src, 0) for src in self._nodes_in(arg))
+            if has_schema:
+                text = format_argument(arg)
+                if text is not None:
+                    rec.attrs[arg_name] = text
+        rec.inputs = inputs
         rec.scopes = self._scopes(meta.get("nn_module_stack"))
         rec.stack_trace = meta.get("stack_trace") or None
         self.names.create(name)
@@ -548,17 +559,17 @@ class _GraphReader:
 
     # -- inputs -------------------------------------------------------------------------
 
-    def _split_inputs(
+    def _ordered_inputs(
         self, inputs: list[dict[str, Any]], is_sym_op: bool, has_schema: bool
-    ) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, tuple[str, dict[str, Any]]]]:
-        """(name, argument) pairs as torch passes them: positional args, then kwargs."""
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """(name, argument) pairs in the order torch passes them: args, then kwargs."""
+        if is_sym_op or all(item.get("kind") == _POSITIONAL for item in inputs):
+            return [(item.get("name", ""), item["arg"]) for item in inputs]
         args: list[tuple[str, dict[str, Any]]] = []
         kwargs: dict[str, tuple[str, dict[str, Any]]] = {}
         for item in inputs:
             arg_name, arg, kind = item.get("name", ""), item["arg"], item.get("kind")
-            if is_sym_op:
-                args.append((arg_name, arg))
-            elif has_schema:
+            if has_schema:
                 if kind == _KEYWORD and not keyword.iskeyword(arg_name):
                     kwargs[arg_name] = (arg_name, arg)
                 else:
@@ -567,25 +578,14 @@ class _GraphReader:
                 args.append((arg_name, arg))
             else:
                 kwargs[arg_name] = (arg_name, arg)
-        return args, kwargs
+        return [*args, *kwargs.values()]
 
-    def _graph_args(self, arg: dict[str, Any], meta: dict[str, str]) -> None:
-        value = arg.get("as_graph")
-        if value is None:
-            return
+    def _graph_arg(self, value: dict[str, Any], meta: dict[str, str]) -> None:
         graph_name = value["name"]
         self.names.create(graph_name)
         self._add(graph_name, ir.GET_ATTR, graph_name, [], meta)
         sub = _GraphReader(value["graph"], self.input_specs, {})
         self.record.subprograms[graph_name] = sub.read(f"{self.record.name}/{graph_name}")
-
-    def _input_names(
-        self,
-        args: list[tuple[str, dict[str, Any]]],
-        kwargs: dict[str, tuple[str, dict[str, Any]]],
-    ) -> Iterator[str]:
-        for _, arg in [*args, *kwargs.values()]:
-            yield from self._nodes_in(arg)
 
     def _nodes_in(self, arg: dict[str, Any]) -> Iterator[str]:
         ((kind, value),) = arg.items()
@@ -619,7 +619,7 @@ class _GraphReader:
         if found is None:
             found = naming.scopes_from_stack(parse_module_stack(stack))
             self.scope_cache[stack] = found
-        return list(found)
+        return found  # shared between nodes: records are read, never changed, past here
 
 
 def _named(value: dict[str, Any]) -> Iterator[str]:
@@ -689,7 +689,12 @@ def _tensor_info(meta: dict[str, Any]) -> ir.ValueInfo:
     dtype = DTYPES.get(meta["dtype"])
     if dtype is None:
         raise _Unknown(f"tensor dtype code {meta['dtype']}")
-    return ir.ValueInfo(dtype=dtype, shape=tuple(_size_text(size) for size in meta["sizes"]))
+    sizes = meta["sizes"]
+    try:  # all sizes fixed: the common case, kept short
+        shape = tuple([str(size["as_int"]) for size in sizes])
+    except KeyError:
+        shape = tuple([_size_text(size) for size in sizes])
+    return ir.ValueInfo(dtype=dtype, shape=shape)
 
 
 def _size_text(size: dict[str, Any]) -> str:
@@ -733,17 +738,6 @@ def _constant_info(kind: str, value: Any) -> ir.ValueInfo:
     if kind == "as_float":
         return ir.ValueInfo(dtype="float", value=str(float(value)))
     return ir.ValueInfo(dtype=type(value).__name__, value=str(value))
-
-
-def _literal_args(
-    args: list[tuple[str, dict[str, Any]]], kwargs: dict[str, tuple[str, dict[str, Any]]]
-) -> dict[str, str]:
-    literals: dict[str, str] = {}
-    for arg_name, arg in [*args, *kwargs.values()]:
-        text = format_argument(arg)
-        if text is not None:
-            literals[arg_name] = text
-    return literals
 
 
 def format_argument(arg: dict[str, Any]) -> str | None:
@@ -804,22 +798,43 @@ def _scalar_text(kind: str, value: Any) -> str | None:
 
 class _Namespace:
     """FX's node-name picker (``torch.fx.graph._Namespace.create_name``), for the names
-    torch's deserializer lets FX choose (``getitem``, ``as_none``, ``output``)."""
+    torch's deserializer lets FX choose (``getitem``, ``as_none``, ``output``).
+
+    Serialized names are taken as they are; only their numeric suffixes matter (FX
+    counts from the last one it saw per base name), so those are parsed lazily, the
+    first time FX's choice is needed.
+    """
 
     _NAME = re.compile(r"^([a-zA-Z_][0-9a-zA-Z_]*?)(?:_(\d+))?$")
 
     def __init__(self) -> None:
         self.used: set[str] = set()
         self.base_count: dict[str, int] = {}
+        self.pending: list[str] = []
 
     def create(self, candidate: str) -> str:
+        if candidate not in self.used and candidate.isidentifier():
+            self.used.add(candidate)
+            if candidate[-1].isdigit():
+                self.pending.append(candidate)
+            return candidate
+        self._settle()
         name, base, num = self._pick(candidate)
         self.used.add(name)
         self.base_count[base] = num
         return name
 
     def peek(self, candidate: str) -> str:
+        self._settle()
         return self._pick(candidate)[0]
+
+    def _settle(self) -> None:
+        """Counters of the names taken as they were (FX keeps a name's own suffix)."""
+        for name in self.pending:
+            match = self._NAME.match(name)
+            if match is not None and match.group(2) is not None:
+                self.base_count[match.group(1)] = int(match.group(2))
+        self.pending.clear()
 
     def _pick(self, candidate: str) -> tuple[str, str, int]:
         match = self._NAME.match(candidate)
