@@ -58,10 +58,10 @@ MEMORY_FORMATS = {
 # Targets torch deserializes as "sym ops": every input positional, named by its output.
 _SYM_OPS = frozenset(
     f"_operator.{name}"
-    for name in (
-        "eq ne le ge lt gt neg pos mul add sub floordiv mod pow truediv and_ or_ "
-        "lshift rshift"
-    ).split()
+    for name in [
+        "eq", "ne", "le", "ge", "lt", "gt", "neg", "pos", "mul", "add", "sub", "floordiv",
+        "mod", "pow", "truediv", "and_", "or_", "lshift", "rshift",
+    ]  # fmt: skip
 ) | frozenset(
     {"math.trunc", "torch.sym_not", "torch.sym_int", "torch.sym_float", "torch.sym_ite",
      "torch.sym_max", "torch.sym_min", "torch.sym_sqrt", "torch.ops.aten.item.default"}

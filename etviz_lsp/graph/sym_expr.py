@@ -26,8 +26,12 @@ _TORCH_LOW_PRECEDENCE = frozenset(
 )
 _TORCH_PRECEDENCE = {"PowByNatural": _MUL, "FloatPow": _POW}
 
-_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<num>-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"
-                    r"|(?P<str>'[^']*'|\"[^\"]*\")|(?P<punct>[(),=]))")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<num>-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"
+    r"|(?P<str>'[^']*'|\"[^\"]*\")"
+    r"|(?P<punct>[(),=]))"
+)
 
 
 class SymExprError(ValueError):
@@ -50,7 +54,10 @@ def to_text(srepr: str) -> str:
 
 def parse(text: str) -> Expr:
     tokens = _tokens(text)
-    expr, pos = _parse(tokens, 0)
+    try:
+        expr, pos = _parse(tokens, 0)
+    except IndexError:  # the text ended inside a call
+        raise SymExprError(f"symbolic expression {text!r} ends early") from None
     if pos != len(tokens):
         raise SymExprError(f"trailing text in symbolic expression {text!r}")
     return expr
@@ -88,7 +95,9 @@ def _parse(tokens: list[tuple[str, str]], pos: int) -> tuple[Expr, int]:
     expr = Expr(text)
     pos += 2
     while tokens[pos][1] != ")":
-        is_keyword = tokens[pos][0] == "name" and pos + 1 < len(tokens) and tokens[pos + 1][1] == "="
+        is_keyword = (
+            tokens[pos][0] == "name" and pos + 1 < len(tokens) and tokens[pos + 1][1] == "="
+        )
         if is_keyword:  # assumptions such as positive=True: not printed
             _, pos = _parse(tokens, pos + 2)
         else:
@@ -96,8 +105,6 @@ def _parse(tokens: list[tuple[str, str]], pos: int) -> tuple[Expr, int]:
             expr.args.append(arg)
         if tokens[pos][1] == ",":
             pos += 1
-        if pos >= len(tokens):
-            raise SymExprError("unbalanced parentheses in symbolic expression")
     return expr, pos + 1
 
 
@@ -118,7 +125,9 @@ def _number(expr: Expr) -> Fraction | None:
 
 
 def _number_text(value: Fraction) -> str:
-    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"{value.numerator}/{value.denominator}"
 
 
 def _precedence(expr: Expr) -> int:
@@ -228,7 +237,7 @@ def _print_mul(expr: Expr) -> str:
         denom.append(str(coeff.denominator))
     for factor in factors:
         if factor.head == "Pow" and (_number(factor.args[1]) or 0) < 0:
-            exp = -(_number(factor.args[1]) or 0)
+            exp = -(_number(factor.args[1]) or Fraction(0))
             base = factor.args[0]
             inverse = base if exp == 1 else Expr("Pow", [base, _integer(exp)])
             denom.append(_paren(inverse, prec))
