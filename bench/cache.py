@@ -36,5 +36,6 @@ def cached_pt2(layers: int) -> Path:
 
 
 if __name__ == "__main__":
-    for layers in SIZES.values():
+    wanted = [int(arg) for arg in sys.argv[1:]] or list(SIZES.values())
+    for layers in wanted:
         print(cached_pt2(layers))
