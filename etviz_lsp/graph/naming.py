@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from etviz_lsp.graph import ir
@@ -43,6 +44,7 @@ def enum_text(text: str) -> str:
     return text.removeprefix("torch.")
 
 
+@lru_cache(maxsize=4096)
 def class_name(qualname: str) -> str:
     """Last piece of a dotted class name: ``torch.nn.modules.conv.Conv2d`` -> ``Conv2d``.
 
@@ -70,6 +72,7 @@ def scopes_from_stack(stack: list[tuple[str, str]]) -> list[ir.Scope]:
 _INDEX = re.compile(r"\[(\d+)\]")
 
 
+@lru_cache(maxsize=16384)  # a big program repeats each module path on many nodes
 def _clean_path(path: str) -> str:
     """Older torch wrote ``L['self'].layers[0]``; newer writes ``layers.0``."""
     path = path.replace("L['self'].", "").replace("L['self']", "")
