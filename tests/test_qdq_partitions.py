@@ -9,8 +9,10 @@ partitioner's ``delegation_tag``), never from our output.
 from __future__ import annotations
 
 import copy
+import json
 import operator
 import re
+import subprocess
 import sys
 from typing import Any
 
@@ -18,7 +20,7 @@ import pytest
 import torch
 
 from etviz_lsp.graph import convert, palette
-from tests.conftest import REPO_ROOT
+from tests.conftest import PYTHON, REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "examples"))
 import quantize_and_lower as example  # noqa: E402
@@ -383,3 +385,82 @@ def test_every_method_of_an_edge_manager() -> None:
     }
     collection = convert.from_programs([("m", to_edge(programs))], label="m").to_json()
     assert [g["id"] for g in collection["graphs"]] == ["m.encode (edge)", "m.forward (edge)"]
+
+
+def test_lowered_collection_matches_model_explorer_schema(stages) -> None:
+    from model_explorer import graph_builder as gb
+
+    from tests.test_me_format import construct
+
+    collection = convert.from_programs([("net", stages["lowered"])], label="net").to_json()
+    construct(gb.GraphCollection, collection, "collection")
+
+
+def ui_rule_for(rules: list[Json], node: Json) -> Json | None:
+    """Model Explorer's node styler: the first rule all of whose queries match."""
+    texts = [f"{item['key']}:{item['value']}" for item in node["attrs"]]
+    for rule in rules:
+        queries = [q for q in rule["queries"] if q["type"] == "regex"]
+        if all(any(re.search(q["queryRegex"], t, re.I) for t in texts) for q in queries):
+            return rule
+    return None
+
+
+def test_import_rules_colour_op_nodes_like_the_json_does(graphs) -> None:
+    rules = [r for r in palette.import_rules() if r["nodeType"] == "op_nodes"]
+    for node in graphs["lowered"]["nodes"]:
+        rule = ui_rule_for(rules, node)
+        style = node.get("style")
+        if style is None:
+            assert rule is None, node["id"]
+            continue
+        assert rule is not None, node["id"]
+        assert rule["styles"]["node_bg_color"]["value"] in {
+            palette.partition_fill(palette_info(node)), palette.CLUSTER_FILL
+        }
+        assert rule["styles"]["node_border_color"]["value"] == style["borderColor"]
+
+
+def palette_info(node: Json) -> Any:
+    from etviz_lsp.graph import ir
+
+    key = attrs(node).get("partition", "")
+    backend = key.split("#")[0] if "#" in key else ""
+    return ir.PartitionInfo(backend=backend, index=0, label="")
+
+
+# --- the direct .pt2 reader and the API --------------------------------------------------
+
+
+def test_direct_pt2_reader_finds_the_same_clusters(stages, graphs, tmp_path) -> None:
+    path = tmp_path / "quantized.pt2"
+    torch.export.save(stages["quantized"], str(path))
+    graph = convert.from_pt2(path).to_json()["graphs"][0]
+    assert cluster_groups(graph) == cluster_groups(graphs["quantized"])
+    namespaces = {n["id"]: n["namespace"] for n in graph["nodes"]}
+    assert namespaces == {n["id"]: n["namespace"] for n in graphs["quantized"]["nodes"]}
+
+
+def test_visualize_with_clusters_writes_the_json_and_returns(stages, tmp_path) -> None:
+    import etviz_lsp
+
+    out = tmp_path / "my_model.json"
+    written = etviz_lsp.visualize_with_clusters(
+        stages["quantized"],
+        str(out),
+        get_node_qdq_cluster_name=lambda node: "all" if node.op == "call_function" else None,
+    )
+    assert written == out
+    collection = json.loads(out.read_text())
+    assert collection["label"] == "ExecuTorch"
+    (graph,) = collection["graphs"]
+    assert graph["id"] == "ExecuTorch (quantized)"
+    assert set(cluster_groups(graph)) == {"all"}
+    etviz_lsp.visualize(stages["lowered"], json_file_name=out)
+    assert json.loads(out.read_text())["graphs"][0]["id"] == "ExecuTorch (lowered)"
+
+
+def test_importing_the_package_does_not_import_torch() -> None:
+    code = "import sys, etviz_lsp; assert 'torch' not in sys.modules; etviz_lsp.visualize"
+    result = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
