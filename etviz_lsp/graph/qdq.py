@@ -59,8 +59,13 @@ def is_helper(rec: ir.NodeRecord) -> bool:
 
 
 def find_clusters(record: ir.ProgramRecord) -> list[Cluster]:
+    if record.clusters_given:
+        clusters = _given(record)
+    elif any("quantize" in rec.target for rec in record.nodes):
+        clusters = _Finder(record).clusters()
+    else:  # a float graph: nothing to find (a cheap test, big graphs are mostly float)
+        return []
     by_name = {rec.name: rec for rec in record.nodes}
-    clusters = _given(record) if record.clusters_given else _Finder(record).clusters()
     for cluster in clusters:
         cluster.scopes = _cluster_scopes(cluster, by_name)
     return clusters
