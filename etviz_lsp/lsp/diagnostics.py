@@ -8,6 +8,7 @@ lines.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,10 @@ from typing import Protocol
 from lsprotocol import types
 from pygls import uris
 
+import etviz_lsp
+
 SOURCE = "etviz"
+_OURS = str(Path(etviz_lsp.__file__).parent) + os.sep
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+))?$')
 
 
@@ -54,10 +58,11 @@ def parse_frames(traceback: str) -> list[Frame]:
 
 
 def where_it_failed(error: ErrorFields, script: Path) -> Frame | None:
-    """The deepest frame outside the script's own file (inside torch, usually)."""
+    """The deepest frame outside the script's own file (inside torch, usually); our own
+    worker's frames (the capture wrappers) are not news to the user."""
     own = {str(script), error.file}
     for frame in reversed(parse_frames(error.traceback)):
-        if frame.file in own or frame.file.startswith("<"):
+        if frame.file in own or frame.file.startswith("<") or frame.file.startswith(_OURS):
             continue
         return frame
     return None

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 
@@ -34,10 +35,9 @@ class ClientLogHandler(logging.Handler):
         if record.levelno >= logging.ERROR:
             kind = types.MessageType.Error
         params = types.LogMessageParams(type=kind, message=self.format(record))
-        try:
+        # RuntimeError: the loop closed between the check and the call
+        with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._server.window_log_message, params)
-        except RuntimeError:  # the loop closed between the check and the call
-            pass
 
 
 def setup_stderr(verbose: bool) -> None:

@@ -29,7 +29,7 @@ class RunProgress:
 
     @classmethod
     async def begin(
-        cls, server: LanguageServer, title: str, on_cancel: Callable[[], None]
+        cls, server: LanguageServer, title: str, on_cancel: Callable[[], object]
     ) -> RunProgress:
         if not _client_shows_progress(server):
             return cls(server, None)

@@ -168,7 +168,7 @@ class Visualizer:
             return
         if not path.exists():  # mid atomic save, or deleted: the next event brings it back
             return
-        log.info("%s changed: re-running", path.name)
+        log.debug("%s changed: re-running", path.name)
         self.jobs.schedule(path)
 
     # -- one run --------------------------------------------------------------------
