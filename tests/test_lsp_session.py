@@ -57,7 +57,8 @@ async def test_code_lenses_sit_on_export_and_lowering_calls(tmp_path: Path) -> N
         assert [lens.range.start.line for lens in lenses] == [5, 6]
         for lens in lenses:
             assert lens.command is not None
-            assert (lens.command.title, lens.command.command) == ("Visualize", "etviz.server.visualize")
+            assert lens.command.title == "Visualize"
+            assert lens.command.command == "etviz.server.visualize"
             assert list(lens.command.arguments or []) == [uri]
         assert not script.with_suffix(".ran").exists()  # found by reading, not by running
 
