@@ -5,7 +5,8 @@ The warm worker wraps the export and lowering entry points once, at their defini
 copies the function into the importer). The script runs later in a forked child, so the
 modules it imports bind the wrapped functions too. A wrapper does nothing unless a
 :class:`Recorder` is active (inside a run), and records only the outermost call (lowering
-calls ``to_backend`` internally; that is not the user's call).
+calls ``to_backend`` internally; that is not the user's call) made from the user's own
+code (``prepare_pt2e`` exports pattern graphs internally: not the user's programs either).
 
 Each captured program is converted at once: the graph shows the program as it was at that
 stage, even if a later step changes it in place.
@@ -146,9 +147,10 @@ def _wrap(original: Callable[..., Any], function: str, progress: str) -> Callabl
     @functools.wraps(original)
     def capturing(*args: Any, **kwargs: Any) -> Any:
         recorder = _active
-        if recorder is None or recorder.depth > 0:
+        caller = sys._getframe(1)
+        if recorder is None or recorder.depth > 0 or not recorder.user.calls_from_user(caller):
             return original(*args, **kwargs)
-        site = recorder.user.caller_site(sys._getframe(1))
+        site = recorder.user.caller_site(caller)
         recorder.progress(progress)
         recorder.depth += 1
         try:

@@ -131,6 +131,11 @@ class WarmWorker:
         self._channel = Channel(ours)
 
     @property
+    def pid(self) -> int | None:
+        """The worker process's id while it runs (its runs are its descendants)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    @property
     def ready(self) -> bool:
         return self.ready_info is not None and self._proc is not None and self._proc.poll() is None
 
