@@ -29,6 +29,7 @@ from etviz_lsp.worker.script_error import Kind, ScriptError, ScriptFailed
 
 SOURCE_SUFFIXES = (".py", ".pt2")
 START_TIMEOUT = 600.0  # imports + warm-up on a loaded 2-core machine take well under this
+WORKER_LOG_LIMIT = 8 * 1024 * 1024
 _GRACE = 30.0  # how long past its own deadline we trust the worker to answer
 _POLL = 0.2
 
@@ -71,7 +72,12 @@ def default_log_dir() -> Path:
 
 
 class WarmWorker:
-    """A pre-imported worker process; ``run`` is blocking, ``cancel`` works from any thread."""
+    """A pre-imported worker process; ``run`` is blocking, ``cancel`` works from any thread.
+
+    ``preload`` imports ExecuTorch (and its XNNPACK and quantization modules) at start;
+    ``warm_up`` also runs a tiny export + quantize + lower once. Both pay off from the
+    second run on (a language server); a single CLI run turns both off.
+    """
 
     def __init__(
         self,
@@ -80,12 +86,14 @@ class WarmWorker:
         *,
         log_dir: Path | None = None,
         warm_up: bool = True,
+        preload: bool = True,
         start_timeout: float = START_TIMEOUT,
     ) -> None:
         self.python = python or sys.executable
         self._log = log or (lambda _text: None)
         self.log_dir = log_dir or default_log_dir()
         self._warm_up = warm_up
+        self._preload = preload
         self._start_timeout = start_timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._channel: Channel | None = None
@@ -110,7 +118,9 @@ class WarmWorker:
         command = [self.python, "-c", _BOOTSTRAP, package, str(theirs.fileno())]
         if self._warm_up:
             command.append("--warm-up")
-        self._worker_log = open(self.log_dir / "worker.log", "ab")  # noqa: SIM115
+        if not self._preload:
+            command.append("--lean")
+        self._worker_log = _open_worker_log(self.log_dir / "worker.log")
         try:
             self._proc = subprocess.Popen(
                 command,
@@ -129,6 +139,11 @@ class WarmWorker:
         finally:
             theirs.close()
         self._channel = Channel(ours)
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id while it runs (its runs are its descendants)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     @property
     def ready(self) -> bool:
@@ -287,6 +302,12 @@ class WarmWorker:
         self._channel = None
         self._worker_log = None
         self.ready_info = None
+
+
+def _open_worker_log(path: Path) -> IO[bytes]:
+    """The worker's own stderr (import noise, our errors); restarted when it grows large."""
+    mode = "wb" if path.exists() and path.stat().st_size > WORKER_LOG_LIMIT else "ab"
+    return open(path, mode)  # noqa: SIM115 (closed in _reset)
 
 
 def _check_input(source: Path, output: Path) -> None:
