@@ -29,7 +29,6 @@ from etviz_lsp.lsp.options import InitOptions
 from etviz_lsp.lsp.page import Page
 from etviz_lsp.lsp.progress import RunProgress
 from etviz_lsp.lsp.watch import FileWatcher
-from etviz_lsp.once import default_output
 from etviz_lsp.worker import GraphInfo, RunResult, ScriptError, ScriptFailed, WarmWorker
 
 log = logging.getLogger(__name__)
@@ -155,7 +154,7 @@ class Visualizer:
         """Cancel runs and stop the Model Explorer server (the next visualize restarts it)."""
         for source in list(self._visualized):
             self.jobs.cancel(source)
-        stopped = await asyncio.to_thread(self.page.stop)
+        stopped = await asyncio.to_thread(self.page.stop, even_if_shared=True)
         return {"stopped": stopped}
 
     # -- events ---------------------------------------------------------------------
@@ -217,8 +216,7 @@ class Visualizer:
                 raise _cancelled(source)
             self._running = ticket
         try:
-            output = default_output(source)
-            output.parent.mkdir(exist_ok=True)
+            output = self.page.graph_file_for(source)
             return self.worker.run(
                 source, output, timeout=self.options.timeout, cwd=source.parent,
                 trusted=self.options.trusted, on_progress=on_progress,
@@ -327,7 +325,7 @@ def _end_message(error: BaseException) -> str:
     return f"failed: {error}"
 
 
-def _retrieve(future: asyncio.Future[object]) -> None:
+def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
 
