@@ -181,6 +181,12 @@ async def test_visualize_a_pt2_and_see_it_rewritten(session: Session, workspace:
     subprocess.run([PYTHON, "-c", save, str(archive), "2"], check=True)  # another process
     ready = await session.next_graph(archive, before)
     assert node_count(ready) == 8
+    # and the refresh command re-reads it on request
+    refreshed = await session.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="etviz.server.refresh", arguments=[archive.as_uri()])
+    )
+    assert [g["nodeCount"] for r in refreshed["refreshed"] for g in r["graphs"]] == [8]
+    assert refreshed["errors"] == []
 
 
 async def test_cancel_through_progress_kills_the_run(session: Session, workspace: Path) -> None:
