@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -141,8 +142,22 @@ def run_stdio(verbose: bool = False, client_pid: int | None = None) -> int:
     logs.setup_stderr(verbose)
     server = create_server()
     server.command_line_client_pid = client_pid
+    _stop_on_terminate(server)
     try:
         server.start_io()
     finally:
         server.stop_everything()
     return 0
+
+
+def _stop_on_terminate(server: EtvizServer) -> None:
+    """An editor that gives up waiting for ``exit`` sends SIGTERM: the worker and the
+    Model Explorer server live in sessions of their own and would survive us."""
+
+    def terminated(signum: int, frame: object) -> None:
+        log.warning("terminated by signal %d: stopping", signum)
+        server.stop_everything()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, terminated)
+    signal.signal(signal.SIGHUP, terminated)
