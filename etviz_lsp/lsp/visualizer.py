@@ -126,9 +126,7 @@ class Visualizer:
     async def visualize(self, uri: object) -> dict[str, Any]:
         source = _source_path(uri)
         self._check_trust(source)
-        self._visualized.add(source)
-        if self.options.auto_refresh:
-            self.watcher.watch(source)
+        self._remember(source)
         try:
             shown = await self.jobs.schedule(source, delay=0)
         except JobCancelled:
@@ -142,6 +140,7 @@ class Visualizer:
         sources = [_source_path(uri)] if uri else sorted(self._visualized)
         for source in sources:
             self._check_trust(source)
+            self._remember(source)
         results = await asyncio.gather(
             *(self.jobs.schedule(s, delay=0) for s in sources), return_exceptions=True
         )
@@ -156,6 +155,12 @@ class Visualizer:
             self.jobs.cancel(source)
         stopped = await asyncio.to_thread(self.page.stop, even_if_shared=True)
         return {"stopped": stopped}
+
+    def _remember(self, source: Path) -> None:
+        """A file the user asked to see: re-run it when it changes (if autoRefresh)."""
+        self._visualized.add(source)
+        if self.options.auto_refresh:
+            self.watcher.watch(source)
 
     # -- events ---------------------------------------------------------------------
 
