@@ -64,6 +64,7 @@ def create_server() -> EtvizServer:
     def initialized(ls: EtvizServer, params: types.InitializedParams) -> None:
         loop = asyncio.get_running_loop()
         logs.forward_to_client(ls, loop)
+        _stop_on_terminate(ls, loop)
         ls.visualizer.start(loop)
         pid = ls.options.client_pid
         if pid is not None:
@@ -142,7 +143,6 @@ def run_stdio(verbose: bool = False, client_pid: int | None = None) -> int:
     logs.setup_stderr(verbose)
     server = create_server()
     server.command_line_client_pid = client_pid
-    _stop_on_terminate(server)
     try:
         server.start_io()
     finally:
@@ -150,14 +150,16 @@ def run_stdio(verbose: bool = False, client_pid: int | None = None) -> int:
     return 0
 
 
-def _stop_on_terminate(server: EtvizServer) -> None:
+def _stop_on_terminate(server: EtvizServer, loop: asyncio.AbstractEventLoop) -> None:
     """An editor that gives up waiting for ``exit`` sends SIGTERM: the worker and the
-    Model Explorer server live in sessions of their own and would survive us."""
+    Model Explorer server live in sessions of their own and would survive us. Handled on
+    the loop (not in a raw signal handler), so it never lands inside ``Popen`` while the
+    worker is being started."""
 
-    def terminated(signum: int, frame: object) -> None:
+    def terminated(signum: int) -> None:
         log.warning("terminated by signal %d: stopping", signum)
         server.stop_everything()
         os._exit(0)
 
-    signal.signal(signal.SIGTERM, terminated)
-    signal.signal(signal.SIGHUP, terminated)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(signum, terminated, signum)
