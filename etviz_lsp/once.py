@@ -53,6 +53,8 @@ def run_once(
     if output is None:
         output = default_output(source)
         _make_own_folder(output.parent)
+    elif not output.parent.is_dir():  # fail before the (slow) conversion, not after it
+        raise EtvizError(str(output), f"output folder {output.parent} does not exist")
     if source.suffix == ".py":
         return _run_script(source, output, timeout, log, started)
     collection = _convert(source)

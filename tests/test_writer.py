@@ -1,0 +1,28 @@
+"""Atomic writes: a failed write never leaves half a file or a temp behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from etviz_lsp.graph.writer import write_json_atomic
+
+
+def test_writes_json_and_replaces_previous(tmp_path: Path) -> None:
+    target = tmp_path / "g.json"
+    target.write_text("old")
+    size = write_json_atomic(target, {"label": "x", "graphs": []})
+    assert json.loads(target.read_text()) == {"label": "x", "graphs": []}
+    assert size == target.stat().st_size
+    assert [p.name for p in tmp_path.iterdir()] == ["g.json"]
+
+
+def test_failure_mid_write_keeps_previous_file(tmp_path: Path) -> None:
+    target = tmp_path / "g.json"
+    target.write_text('{"label": "last good"}')
+    with pytest.raises(TypeError):
+        write_json_atomic(target, {"label": object()})  # not serializable: fails mid-way
+    assert target.read_text() == '{"label": "last good"}'
+    assert [p.name for p in tmp_path.iterdir()] == ["g.json"]
