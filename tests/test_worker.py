@@ -254,13 +254,17 @@ def test_script_sees_its_argv_folder_and_the_callers_cwd(worker: WarmWorker, tmp
 
 def test_cancel_stops_the_run_from_another_thread(worker: WarmWorker, tmp_path: Path):
     stages: list[str] = []
-    timer = threading.Timer(1.5, worker.cancel)
-    timer.start()
+
+    def progress(stage: str) -> None:  # cancel from another thread once the script runs
+        stages.append(stage)
+        if stage == "running script":
+            threading.Timer(0.5, worker.cancel).start()
+
     started = time.monotonic()
-    error = failure(worker, SCRIPTS / "hangs.py", tmp_path, timeout=60,
-                    on_progress=stages.append).error
+    error = failure(worker, SCRIPTS / "hangs.py", tmp_path, timeout=60, on_progress=progress).error
     assert error.kind == "cancelled" and time.monotonic() - started < 10
-    assert stages[:1] == ["running script"]
+    assert error.line == 7, "names where the script was when it was stopped"
+    assert stages == ["running script"]
     assert leftovers(worker) == []
 
 
