@@ -1,4 +1,5 @@
-"""Command line: ``etviz-lsp --once FILE`` converts one file; more modes join as they land."""
+"""Command line: ``etviz-lsp --once FILE [--serve]`` converts one file (and shows it in the
+shared Model Explorer server); ``--stop-server`` stops that server."""
 
 from __future__ import annotations
 
@@ -21,6 +22,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-o", "--output", type=Path, help="graph JSON to write (default: FILE's folder/.etviz/)"
     )
+    parser.add_argument(
+        "--serve", action="store_true", help="with --once: show the graph in the shared server"
+    )
+    parser.add_argument(
+        "--no-browser", action="store_true", help="with --serve: only print the URL"
+    )
+    parser.add_argument("--port", type=int, help="port for a newly started server (default: free)")
+    parser.add_argument(
+        "--stop-server", action="store_true", help="stop the shared Model Explorer server"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     return parser
 
@@ -32,11 +43,17 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if args.stop_server:
+        return _stop_server()
     if args.once is None:
         build_parser().print_usage(sys.stderr)
         print("etviz-lsp: give --once FILE", file=sys.stderr)
         return 2
-    return _once(args.once, args.output)
+    code = _once(args.once, args.output)
+    if code == 0 and args.serve:
+        output = args.output if args.output is not None else _default_output(args.once)
+        return _serve(output, open_browser=not args.no_browser, port=args.port)
+    return code
 
 
 def _once(source: Path, output: Path | None) -> int:
@@ -49,4 +66,34 @@ def _once(source: Path, output: Path | None) -> int:
         return 1
     print(f"wrote {result.output} ({result.bytes_written:,} bytes) in {result.seconds:.2f} s")
     print(f"  {result.summary}")
+    return 0
+
+
+def _default_output(source: Path) -> Path:
+    from etviz_lsp.once import default_output
+
+    return default_output(source)
+
+
+def _serve(graph: Path, *, open_browser: bool, port: int | None) -> int:
+    from etviz_lsp.explorer.show import show
+
+    try:
+        shown = show(graph, open_browser=open_browser, port=port, timeout=60.0)
+    except EtvizError as error:
+        print(f"etviz-lsp: error: {error}", file=sys.stderr)
+        return 1
+    server = shown.server
+    print(f"Model Explorer (pid {server.pid}, port {server.port}): {shown.url}")
+    return 0
+
+
+def _stop_server() -> int:
+    from etviz_lsp.explorer import stop_server
+
+    print(
+        "stopped the Model Explorer server"
+        if stop_server()
+        else "no Model Explorer server was running"
+    )
     return 0
