@@ -17,7 +17,7 @@ import { createInterface } from 'node:readline';
 import path from 'node:path';
 
 const [url, layerLabel, artifactDir] = process.argv.slice(2);
-const TIMEOUT = 90_000;
+const TIMEOUT = Number(process.env.ETVIZ_BROWSER_TIMEOUT_MS || 90_000);
 const CHROMIUM_ARGS = [
   '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -28,6 +28,15 @@ const stdinLines = createInterface({ input: process.stdin })[Symbol.asyncIterato
 async function opNodeCount(page) {
   const row = page.locator('tr', { has: page.locator('td.key', { hasText: /^\s*op node count\s*$/ }) });
   return (await row.locator('td.value').first().innerText({ timeout: TIMEOUT })).trim();
+}
+
+async function countBecomes(page, expected) {
+  // textContent also holds the panel's hidden icon names: compare what is rendered.
+  const deadline = Date.now() + TIMEOUT;
+  while ((await opNodeCount(page)) !== expected) {
+    if (Date.now() > deadline) throw new Error(`op node count never became ${expected}`);
+    await page.waitForTimeout(250);
+  }
 }
 
 async function graphSelector(page) {
@@ -56,9 +65,10 @@ async function labelOnScreen(page, label) {
 }
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+let page;
 try {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  const page = await context.newPage();
+  page = await context.newPage();
   const failed = [];
   page.on('response', (r) => { if (r.status() >= 400) failed.push(`${r.status()} ${new URL(r.url()).pathname}`); });
 
@@ -85,15 +95,14 @@ try {
   say({ phase: 'waiting' });
   const expected = (await stdinLines.next()).value.trim();
   await reloaded;
-  await page.locator('tr', { has: page.locator('td.key', { hasText: /^\s*op node count\s*$/ }) })
-    .locator('td.value', { hasText: new RegExp(`^\\s*${expected}\\s*$`) })
-    .first().waitFor({ timeout: TIMEOUT });
   await drawn(page);
+  await countBecomes(page, expected);
   say({ phase: 'refreshed', selector: await graphSelector(page), opNodeCount: await opNodeCount(page),
         failedRequests: failed.splice(0) });
   await page.screenshot({ path: path.join(artifactDir, 'explorer-e2e-3-refreshed.png') });
 } catch (error) {
-  say({ phase: 'error', message: String(error && error.message || error) });
+  if (page) await page.screenshot({ path: path.join(artifactDir, 'explorer-e2e-error.png') }).catch(() => {});
+  say({ phase: 'error', message: String(error && error.message || error), url: page && page.url() });
   process.exitCode = 1;
 } finally {
   await browser.close();
