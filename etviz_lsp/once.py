@@ -26,21 +26,26 @@ class OnceResult:
     bytes_written: int
 
 
-def run_once(source: Path, output: Path | None) -> OnceResult:
+def run_once(source: Path, output: Path | None, trusted: bool = True) -> OnceResult:
+    """Convert ``source``; ``trusted`` allows the unpickling fallback for odd archives.
+
+    The command line passes a file the user named, which is taken as trusted.
+    """
     started = time.perf_counter()
     if output is None:
         output = default_output(source)
         _make_own_folder(output.parent)
     elif not output.parent.is_dir():  # fail before the (slow) conversion, not after it
         raise EtvizError(str(output), f"output folder {output.parent} does not exist")
-    collection = _convert(source)
-    written = write_json_atomic(output, collection.to_json())
+    with convert.paused_gc():
+        collection = _convert(source, trusted)
+        written = write_json_atomic(output, collection.to_json())
     return OnceResult(output, convert.summarize(collection), time.perf_counter() - started, written)
 
 
-def _convert(source: Path) -> convert.model.GraphCollection:
+def _convert(source: Path, trusted: bool) -> convert.model.GraphCollection:
     if source.suffix == ".pt2":
-        return convert.from_pt2(source)
+        return convert.from_pt2(source, trusted=trusted)
     if not source.exists():
         raise EtvizError(str(source), "no such file")
     raise EtvizError(str(source), f"unsupported file type '{source.suffix}' (expected .pt2)")
