@@ -11,9 +11,11 @@ DEMO_DIR := build/demo
 
 .PHONY: demo test setup setup-test setup-browser lint typecheck pytest clean
 
+# The main job on the bundled example: run an export script (export, PT2E quantize, XNNPACK
+# lowering) in the worker and write one graph per stage it makes.
 demo: $(STAMP)
-	$(PY) examples/save_convnet_pt2.py $(DEMO_DIR)/convnet.pt2
-	$(BIN)/etviz-lsp --once $(DEMO_DIR)/convnet.pt2 -o $(DEMO_DIR)/convnet.json
+	mkdir -p $(DEMO_DIR)
+	$(BIN)/etviz-lsp --once examples/export_convnet.py -o $(DEMO_DIR)/convnet.json
 
 test: $(TEST_STAMP) lint typecheck pytest
 
