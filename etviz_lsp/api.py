@@ -1,90 +1,149 @@
-"""Python API, a drop-in for ExecuTorch's ``visualization_utils``.
+"""Python API, shaped like ExecuTorch's ``devtools.visualization`` helpers.
 
-``visualize(program)`` and ``visualize_with_clusters(program, json_file_name=None, ...)``
-take an ExportedProgram, an EdgeProgramManager (every method), an
-ExecutorchProgramManager or a partitioner's PartitionResult. Partitions (partitioner tags
-or lowered delegates, expanded) and QDQ clusters are always drawn, inside the module
-hierarchy and coloured, so the two functions differ only in the user functions they take.
+    visualize(program)                          # show it in the shared Model Explorer server
+    visualize(program, "model.json")            # only write the graph JSON (no server)
+    visualize_with_clusters(program, ...)       # the same, grouping QDQ clusters / partitions
 
-With ``json_file_name`` the graph is written there and the call returns (no server).
-Without it, this minimal version writes ``.etviz/<label>.json`` in the working folder and
-prints how to open it; showing it in the shared Model Explorer server is the explorer
-room's part (merged by the lead).
+Differences from ExecuTorch's versions, on purpose:
+
+- No call starts a server of its own or blocks the script: the graph goes to the one
+  shared server (started detached when needed, reused afterwards), and the call returns
+  the URL. ``block=True`` keeps the old blocking behaviour (until Ctrl+C) for scripts that
+  relied on it to keep the page alive.
+- ``reuse_server=True``: when this graph is already shown, its open tabs reload in place
+  instead of a new tab opening. ``reuse_server=False`` (the default) opens a new tab; it
+  never starts a second server.
+- ``program`` may be an ``ExportedProgram``, an ``EdgeProgramManager``, an
+  ``ExecutorchProgramManager`` (each program inside becomes a graph) or a partitioner's
+  ``PartitionResult``.
+- Both functions draw partitions (lowered delegates expanded, partitioner tags) and QDQ
+  clusters inside the nn.Module hierarchy, coloured; ``visualize_with_clusters`` also
+  takes ExecuTorch's two naming functions.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from etviz_lsp.graph import convert
+from etviz_lsp.graph.model import GraphCollection
+from etviz_lsp.graph.writer import write_json_atomic
+
 NodeNamer = Callable[[Any], "str | None"]
-DEFAULT_LABEL = "ExecuTorch"
 
 
 def visualize(
     program: Any,
-    reuse_server: bool = True,
+    json_file_name: str | os.PathLike[str] | None = None,
+    reuse_server: bool = False,
     no_open_in_browser: bool = False,
-    json_file_name: str | Path | None = None,
-    label: str = DEFAULT_LABEL,
-    **kwargs: Any,
-) -> Path:
-    """Show ``program`` (or write it to ``json_file_name``); returns the JSON's path."""
-    return visualize_with_clusters(
-        program,
-        json_file_name=json_file_name,
-        no_open_in_browser=no_open_in_browser,
-        reuse_server=reuse_server,
-        label=label,
-        **kwargs,
+    *,
+    name: str = "program",
+    block: bool = False,
+    timeout: float = 60.0,
+) -> str:
+    """Show ``program`` (returns the URL), or write it to ``json_file_name`` (returns the path)."""
+    if isinstance(json_file_name, bool):
+        # ExecuTorch's own visualize() takes reuse_server second: visualize(ep, True).
+        json_file_name, reuse_server = None, json_file_name
+    collection = _collection(program, name, label=name)
+    return _deliver(
+        collection, name, json_file_name, reuse_server, no_open_in_browser, block, timeout
     )
 
 
 def visualize_with_clusters(
-    program: Any,
-    json_file_name: str | Path | None = None,
+    exported_program: Any,
+    json_file_name: str | os.PathLike[str] | None = None,
     no_open_in_browser: bool = False,
     reuse_server: bool = False,
     get_node_partition_name: NodeNamer | None = None,
     get_node_qdq_cluster_name: NodeNamer | None = None,
-    label: str = DEFAULT_LABEL,
-    **kwargs: Any,
-) -> Path:
-    """Like ExecuTorch's: partitions and QDQ clusters highlighted, hierarchy kept.
+    *,
+    name: str = "program",
+    block: bool = False,
+    timeout: float = 60.0,
+) -> str:
+    """Like :func:`visualize`, with QDQ clusters and partitions grouped (see below).
 
-    ``get_node_partition_name`` / ``get_node_qdq_cluster_name`` take a ``torch.fx.Node``
-    and return a name or None; by default partitions come from ``delegation_tag`` and
-    lowered delegates, clusters from ``node.meta["cluster"]`` or the graph itself.
+    The two callables take an FX node and return the name of its partition / QDQ cluster
+    (or None), as in ExecuTorch.
     """
-    del no_open_in_browser, reuse_server, kwargs  # used by the server part
-    from etviz_lsp.graph import convert
-    from etviz_lsp.graph.writer import write_json_atomic
-
-    collection = convert.from_programs(
-        [_named(program, label)],
-        label=label,
-        partition_name=get_node_partition_name,
-        cluster_name=get_node_qdq_cluster_name,
+    collection = _collection(
+        exported_program,
+        name,
+        label=name,
+        get_node_partition_name=get_node_partition_name,
+        get_node_qdq_cluster_name=get_node_qdq_cluster_name,
     )
-    if json_file_name is not None:
-        path = Path(json_file_name)
-        write_json_atomic(path, collection.to_json())
-        return path
-    path = Path.cwd() / ".etviz" / f"{label}.json"
-    path.parent.mkdir(exist_ok=True)
-    write_json_atomic(path, collection.to_json())
-    print(f"etviz: wrote {path}; open it with: model-explorer {path}", file=sys.stderr)
-    return path
+    return _deliver(
+        collection, name, json_file_name, reuse_server, no_open_in_browser, block, timeout
+    )
 
 
-def _named(program: Any, label: str) -> tuple[str, Any]:
-    """A bare ExportedProgram gets its stage in its name; managers name their own."""
-    import torch
+def _collection(
+    program: Any, name: str, label: str, **grouping: NodeNamer | None
+) -> GraphCollection:
+    """Partitions and QDQ clusters are always drawn (graph room: ``partitions``, ``qdq``);
+    the user's functions, when given, replace the default names (``delegation_tag``,
+    ``node.meta["cluster"]`` or clusters found from the graph)."""
+    return convert.from_programs(
+        [_named(program, name)],
+        label=label,
+        partition_name=grouping.get("get_node_partition_name"),
+        cluster_name=grouping.get("get_node_qdq_cluster_name"),
+    )
 
+
+def _named(program: Any, name: str) -> tuple[str, Any]:
+    """A bare ExportedProgram gets its stage in its graph's name (``program (lowered)``);
+    program managers name their own (``program (edge)``, ``program.forward (executorch)``)."""
     from etviz_lsp.graph import programs
 
-    if isinstance(program, torch.export.ExportedProgram):
-        return f"{label} ({programs.stage(program)})", program
-    return label, program
+    if type(program).__name__ == "ExportedProgram":
+        return f"{name} ({programs.stage(program)})", program
+    return name, program
+
+
+def _deliver(
+    collection: GraphCollection,
+    name: str,
+    json_file_name: str | os.PathLike[str] | None,
+    reuse_server: bool,
+    no_open_in_browser: bool,
+    block: bool,
+    timeout: float,
+) -> str:
+    if json_file_name is not None:
+        target = Path(json_file_name)
+        write_json_atomic(target, collection.to_json())
+        return str(target)
+
+    from etviz_lsp.explorer.publish import cache_path_for
+    from etviz_lsp.explorer.show import show
+
+    # One cache file per (working folder, name): calling again updates the same graph.
+    graph = cache_path_for(Path.cwd() / name)
+    write_json_atomic(graph, collection.to_json())
+    shown = show(
+        graph,
+        open_browser=not no_open_in_browser,
+        new_tab_if_shown_before=not reuse_server,
+        timeout=timeout,
+    )
+    print(f"Model Explorer: {shown.url}", file=sys.stderr)
+    if block:
+        _wait_for_interrupt()
+    return shown.url
+
+
+def _wait_for_interrupt() -> None:
+    print("Showing the graph; press Ctrl+C to continue.", file=sys.stderr)
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()
