@@ -450,14 +450,16 @@ def test_visualize_with_clusters_writes_the_json_and_returns(stages, tmp_path) -
         str(out),
         get_node_qdq_cluster_name=lambda node: "all" if node.op == "call_function" else None,
     )
-    assert written == out
+    assert written == str(out)
     collection = json.loads(out.read_text())
-    assert collection["label"] == "ExecuTorch"
+    assert collection["label"] == "program"
     (graph,) = collection["graphs"]
-    assert graph["id"] == "ExecuTorch (quantized)"
+    assert graph["id"] == "program (quantized)"
     assert set(cluster_groups(graph)) == {"all"}
     etviz_lsp.visualize(stages["lowered"], json_file_name=out)
-    assert json.loads(out.read_text())["graphs"][0]["id"] == "ExecuTorch (lowered)"
+    lowered = json.loads(out.read_text())["graphs"][0]
+    assert lowered["id"] == "program (lowered)"
+    assert len(partition_groups(lowered)) == 3, "visualize draws partitions too"
 
 
 def test_importing_the_package_does_not_import_torch() -> None:
