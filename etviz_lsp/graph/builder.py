@@ -48,15 +48,15 @@ def _build_graph(record: ir.ProgramRecord, graph_id: str, sub_ids: dict[str, str
     for rec in record.nodes:
         if qdq.is_quantize(rec) or qdq.is_dequantize(rec):
             qdq.annotate_params(rec)
-        node = _build_node(rec, layout.namespace_of(rec), sub_ids)
+        attrs = _attrs(rec)
         partition = record.partitions.get(rec.partition) if rec.partition else None
         cluster = layout.cluster_of.get(rec.name)
         if partition is not None and rec.partition:
-            node.attrs["partition"] = rec.partition
+            attrs["partition"] = rec.partition
         if cluster is not None:
-            node.attrs["qdq_cluster"] = cluster.name
-        node.style = palette.node_style(partition, cluster is not None)
-        graph.nodes.append(node)
+            attrs["qdq_cluster"] = cluster.name
+        style = palette.node_style(partition, cluster is not None)
+        graph.nodes.append(_build_node(rec, layout.namespace_of(rec), attrs, style, sub_ids))
     graph.group_attrs = layout.hierarchy.layer_attrs(record.parameters)
     graph.group_attrs.update(layout.extra_layers)
     graph.group_configs = palette.group_configs(
@@ -119,21 +119,47 @@ class _Layout:
         return self.hierarchy.state_namespace(fqn, rec.kind, self._prefix(rec))
 
 
-def _build_node(rec: ir.NodeRecord, namespace: str, sub_ids: dict[str, str]) -> model.Node:
-    node = model.Node(id=rec.name, label=_label(rec), namespace=namespace)
-    node.attrs = _attrs(rec)
-    node.incoming_edges = [
-        model.Edge(src, str(out_index), str(position))
-        for position, (src, out_index) in enumerate(rec.inputs)
-    ]
-    node.outputs_metadata = [
-        model.Metadata(str(index), _output_attrs(value, rec.name, index))
-        for index, value in enumerate(rec.outputs)
-    ]
-    node.subgraph_ids = [sub_ids[name] for name in rec.subgraphs if name in sub_ids]
+def _build_node(
+    rec: ir.NodeRecord,
+    namespace: str,
+    attrs: dict[str, str],
+    style: dict[str, str] | None,
+    sub_ids: dict[str, str],
+) -> model.Node:
+    node: model.Node = {
+        "id": rec.name,
+        "label": _label(rec),
+        "namespace": namespace,
+        "attrs": model.kv(attrs),
+        "incomingEdges": [
+            {
+                "sourceNodeId": src,
+                "sourceNodeOutputId": _text(out_index),
+                "targetNodeInputId": _text(position),
+            }
+            for position, (src, out_index) in enumerate(rec.inputs)
+        ],
+        "outputsMetadata": [
+            {"id": _text(index), "attrs": model.kv(_output_attrs(value, rec.name, index))}
+            for index, value in enumerate(rec.outputs)
+        ],
+    }
+    subgraph_ids = [sub_ids[name] for name in rec.subgraphs if name in sub_ids]
     if rec.kind == ir.GET_ATTR and rec.name in sub_ids:
-        node.subgraph_ids = [sub_ids[rec.name]]
+        subgraph_ids = [sub_ids[rec.name]]
+    if subgraph_ids:
+        node["subgraphIds"] = subgraph_ids
+    if style:
+        node["style"] = style
     return node
+
+
+# Input positions and output indices as text: small numbers, spelled once.
+_SMALL_NUMBERS = tuple(str(n) for n in range(64))
+
+
+def _text(number: int) -> str:
+    return _SMALL_NUMBERS[number] if number < 64 else str(number)
 
 
 def _label(rec: ir.NodeRecord) -> str:

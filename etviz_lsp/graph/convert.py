@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import builder, model
+from etviz_lsp.graph import builder, ir, model
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,8 @@ class Summary:
 
 
 def summarize(collection: model.GraphCollection) -> Summary:
-    ops = sum(1 for g in collection.graphs for n in g.nodes if n.attrs.get("kind") == "op")
+    ops = sum(
+        1 for g in collection.graphs for n in g.nodes if model.node_attr(n, "kind") == ir.OP
+    )
     layers = sum(len([ns for ns in g.group_attrs if ns]) for g in collection.graphs)
     return Summary(graphs=len(collection.graphs), op_nodes=ops, layers=layers)
