@@ -27,7 +27,8 @@ def interpreter_start() -> tuple[float, float]:
     """A fresh interpreter that imports what ``--once`` imports, then exits."""
     code = "import time; import etviz_lsp.cli, etviz_lsp.once; print(time.process_time())"
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
+    command = [sys.executable, "-c", code]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
     return time.perf_counter() - started, float(out.stdout)
 
 
