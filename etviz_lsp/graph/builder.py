@@ -15,8 +15,6 @@ The contract later code relies on (tests check each point):
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from etviz_lsp.graph import ir, model, naming, palette, partitions, qdq, source
 from etviz_lsp.graph.hierarchy import Hierarchy
 
@@ -45,6 +43,7 @@ def build_graphs(
 def _build_graph(record: ir.ProgramRecord, graph_id: str, sub_ids: dict[str, str]) -> model.Graph:
     layout = _Layout(record)
     graph = model.Graph(id=graph_id)
+    first_outputs: _SharedMetadata = {}
     for rec in record.nodes:
         if qdq.is_quantize(rec) or qdq.is_dequantize(rec):
             qdq.annotate_params(rec)
@@ -56,7 +55,8 @@ def _build_graph(record: ir.ProgramRecord, graph_id: str, sub_ids: dict[str, str
         if cluster is not None:
             attrs["qdq_cluster"] = cluster.name
         style = palette.node_style(partition, cluster is not None)
-        graph.nodes.append(_build_node(rec, layout.namespace_of(rec), attrs, style, sub_ids))
+        namespace = layout.namespace_of(rec)
+        graph.nodes.append(_build_node(rec, namespace, attrs, style, sub_ids, first_outputs))
     graph.group_attrs = layout.hierarchy.layer_attrs(record.parameters)
     graph.group_attrs.update(layout.extra_layers)
     graph.group_configs = palette.group_configs(
@@ -84,10 +84,15 @@ class _Layout:
         for rec in record.nodes:
             if rec.kind not in _STATE_LABEL_KINDS:
                 self._ops[rec.name] = self._op_namespace(rec, by_name)
-        self._consumers: dict[str, list[str]] = defaultdict(list)
+        # Consumers of state nodes only: the one question ``namespace_of`` asks of them.
+        self._consumers: dict[str, list[str]] = {
+            rec.name: [] for rec in record.nodes if rec.kind in _STATE_LABEL_KINDS
+        }
+        consumers = self._consumers
         for rec in record.nodes:
             for src, _ in rec.inputs:
-                self._consumers[src].append(rec.name)
+                if src in consumers:
+                    consumers[src].append(rec.name)
 
     def _prefix(self, rec: ir.NodeRecord) -> str:
         info = self.record.partitions.get(rec.partition) if rec.partition else None
@@ -125,6 +130,7 @@ def _build_node(
     attrs: dict[str, str],
     style: dict[str, str] | None,
     sub_ids: dict[str, str],
+    first_outputs: _SharedMetadata,
 ) -> model.Node:
     node: model.Node = {
         "id": rec.name,
@@ -139,10 +145,7 @@ def _build_node(
             }
             for position, (src, out_index) in enumerate(rec.inputs)
         ],
-        "outputsMetadata": [
-            {"id": _text(index), "attrs": model.kv(_output_attrs(value, rec.name, index))}
-            for index, value in enumerate(rec.outputs)
-        ],
+        "outputsMetadata": _outputs_metadata(rec, first_outputs),
     }
     subgraph_ids = [sub_ids[name] for name in rec.subgraphs if name in sub_ids]
     if rec.kind == ir.GET_ATTR and rec.name in sub_ids:
@@ -186,6 +189,24 @@ def _attrs(rec: ir.NodeRecord) -> dict[str, str]:
         attrs["source"] = str(frame)
     attrs.update(rec.attrs)
     return attrs
+
+
+# A first output's metadata attrs by its value: a graph has few distinct (dtype, shape)
+# pairs, so nodes share one list each (node JSON is written out, never edited).
+_SharedMetadata = dict[ir.ValueInfo, list[model.KeyValue]]
+
+
+def _outputs_metadata(rec: ir.NodeRecord, first_outputs: _SharedMetadata) -> list[model.Metadata]:
+    metadata: list[model.Metadata] = []
+    for index, value in enumerate(rec.outputs):
+        if index == 0:  # attrs of output 0 do not name the node (see _output_attrs)
+            attrs = first_outputs.get(value)
+            if attrs is None:
+                attrs = first_outputs[value] = model.kv(_output_attrs(value, rec.name, 0))
+        else:
+            attrs = model.kv(_output_attrs(value, rec.name, index))
+        metadata.append({"id": _text(index), "attrs": attrs})
+    return metadata
 
 
 def _output_attrs(value: ir.ValueInfo, node_name: str, index: int) -> dict[str, str]:

@@ -17,6 +17,7 @@ from etviz_lsp.graph import ir
 _BOGUS_STACK_PREFIXES = ("_empty_nn_module_stack", "L__self__")
 
 
+@lru_cache(maxsize=4096)  # asked several times per node; a program has few distinct targets
 def short_label(target: str) -> str:
     """``aten.conv2d.default`` -> ``conv2d``; ``operator.getitem`` -> ``getitem``."""
     parts = target.split(".")
