@@ -19,16 +19,15 @@ file the user trusts.
 
 from __future__ import annotations
 
-import json
 import keyword
 import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import ir, naming, sym_expr
+from etviz_lsp.graph import ir, naming
 
 # What this reader knows (torch 2.13: archive "0", schema 8.x; torch's own loader accepts
 # any minor version of its major, and so do we: minor bumps only add optional fields).
@@ -214,6 +213,7 @@ try:  # orjson parses the 20 MB program of a 20k-node model several times faster
         return orjson.loads(data)
 
 except ImportError:  # pragma: no cover - depends on the environment
+    import json
 
     def _loads(data: bytes) -> Any:
         return json.loads(data)
@@ -410,13 +410,9 @@ class _GraphReader:
             rec.attrs["fqn"] = fqn
 
     def _node(self, node: dict[str, Any]) -> None:
-        serialized_target: str = node["target"]
-        target = _target_name(serialized_target)
+        target, is_sym_op, is_hop, has_schema = _target_kind(node["target"])
         meta: dict[str, str] = node.get("metadata") or {}
         outputs: list[dict[str, Any]] = node.get("outputs") or []
-        is_sym_op = serialized_target in _SYM_OPS
-        is_hop = serialized_target.startswith(_HIGHER_ORDER)
-        has_schema = not is_sym_op and not is_hop and serialized_target.startswith("torch.ops.")
         pairs = self._ordered_inputs(node.get("inputs") or [], is_sym_op, has_schema)
         if not has_schema and not is_sym_op:  # nested graphs (cond, while_loop) become
             # get_attr nodes, placed before the node that runs them, as torch places them
@@ -665,6 +661,28 @@ def _split_top_level(text: str) -> list[str]:
     return out
 
 
+class _TargetKind(NamedTuple):
+    name: str  # as fx_reader spells it
+    is_sym_op: bool
+    is_hop: bool  # a higher-order op (cond, while_loop, ...)
+    has_schema: bool  # an OpOverload: its arguments split into positional and keyword
+
+
+_TARGET_KINDS: dict[str, _TargetKind] = {}
+
+
+def _target_kind(serialized: str) -> _TargetKind:
+    """Worked out once per distinct target: a 20k-node program has a few dozen."""
+    found = _TARGET_KINDS.get(serialized)
+    if found is None:
+        is_sym_op = serialized in _SYM_OPS
+        is_hop = serialized.startswith(_HIGHER_ORDER)
+        has_schema = not is_sym_op and not is_hop and serialized.startswith("torch.ops.")
+        found = _TargetKind(_target_name(serialized), is_sym_op, is_hop, has_schema)
+        _TARGET_KINDS[serialized] = found
+    return found
+
+
 def _target_name(serialized: str) -> str:
     """Spell a serialized target as ``fx_reader.target_name`` spells the live one."""
     if serialized.startswith("torch.ops."):
@@ -710,6 +728,10 @@ _EXPR_CACHE: dict[str, str] = {}
 def _expr_text(srepr: str) -> str:
     text = _EXPR_CACHE.get(srepr)
     if text is None:
+        # Imported here: only dynamic shapes have expressions, and its imports
+        # (fractions, decimal) cost a static program's start time for nothing.
+        from etviz_lsp.graph import sym_expr
+
         try:
             text = naming.sym_text(sym_expr.to_text(srepr))
         except sym_expr.SymExprError as exc:

@@ -7,7 +7,6 @@ over the target. On any failure the previous file is untouched and the temp is r
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -22,6 +21,7 @@ try:  # orjson is 5-10x faster on 20k-node graphs; the stdlib is the fallback.
         return orjson.dumps(data)
 
 except ImportError:  # pragma: no cover - depends on the environment
+    import json
 
     def dumps(data: Any) -> bytes:
         return json.dumps(data, separators=(",", ":")).encode()
