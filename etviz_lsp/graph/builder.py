@@ -184,25 +184,27 @@ def _attrs(rec: ir.NodeRecord) -> dict[str, str]:
         attrs["module"] = fqn.rsplit(".", 1)[0] if "." in fqn else ""
     else:
         attrs["module"] = rec.scopes[-1].path if rec.scopes else ""
-    frame = source.user_frame(rec.stack_trace)
-    if frame is not None:
-        attrs["source"] = str(frame)
+    location = source.user_location(rec.stack_trace)
+    if location is not None:
+        attrs["source"] = location
     attrs.update(rec.attrs)
     return attrs
 
 
-# A first output's metadata attrs by its value: a graph has few distinct (dtype, shape)
+# A first output's metadata attrs by its value's fields (a plain tuple: it hashes and
+# compares in C, a frozen dataclass in Python): a graph has few distinct (dtype, shape)
 # pairs, so nodes share one list each (node JSON is written out, never edited).
-_SharedMetadata = dict[ir.ValueInfo, list[model.KeyValue]]
+_SharedMetadata = dict[tuple[str, tuple[str, ...] | None, str | None], list[model.KeyValue]]
 
 
 def _outputs_metadata(rec: ir.NodeRecord, first_outputs: _SharedMetadata) -> list[model.Metadata]:
     metadata: list[model.Metadata] = []
     for index, value in enumerate(rec.outputs):
         if index == 0:  # attrs of output 0 do not name the node (see _output_attrs)
-            attrs = first_outputs.get(value)
+            key = (value.dtype, value.shape, value.value)
+            attrs = first_outputs.get(key)
             if attrs is None:
-                attrs = first_outputs[value] = model.kv(_output_attrs(value, rec.name, 0))
+                attrs = first_outputs[key] = model.kv(_output_attrs(value, rec.name, 0))
         else:
             attrs = model.kv(_output_attrs(value, rec.name, index))
         metadata.append({"id": _text(index), "attrs": attrs})

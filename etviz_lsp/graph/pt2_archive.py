@@ -712,7 +712,23 @@ def _tensor_info(meta: dict[str, Any]) -> ir.ValueInfo:
         shape = tuple([str(size["as_int"]) for size in sizes])
     except KeyError:
         shape = tuple([_size_text(size) for size in sizes])
-    return ir.ValueInfo(dtype=dtype, shape=shape)
+    return _shared_info(dtype, shape)
+
+
+# Value infos by (dtype, shape): they are immutable, and a program has few distinct ones,
+# so nodes share them (making a frozen dataclass costs more than looking one up).
+_TENSOR_INFOS: dict[tuple[str, tuple[str, ...]], ir.ValueInfo] = {}
+_MAX_SHARED = 50_000  # a long-lived server reads many programs: keep the table bounded
+
+
+def _shared_info(dtype: str, shape: tuple[str, ...]) -> ir.ValueInfo:
+    key = (dtype, shape)
+    info = _TENSOR_INFOS.get(key)
+    if info is None:
+        if len(_TENSOR_INFOS) >= _MAX_SHARED:
+            _TENSOR_INFOS.clear()
+        info = _TENSOR_INFOS[key] = ir.ValueInfo(dtype=dtype, shape=shape)
+    return info
 
 
 def _size_text(size: dict[str, Any]) -> str:

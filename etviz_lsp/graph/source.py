@@ -37,6 +37,19 @@ def user_frame(stack_trace: str | None) -> Frame | None:
     return _user_frame(stack_trace)
 
 
+def user_location(stack_trace: str | None) -> str | None:
+    """``file:line`` of :func:`user_frame`, the text shown on a node."""
+    if not stack_trace:
+        return None
+    return _user_location(stack_trace)
+
+
+@lru_cache(maxsize=8192)  # as _user_frame: spelled once per distinct trace
+def _user_location(stack_trace: str) -> str | None:
+    frame = _user_frame(stack_trace)
+    return None if frame is None else str(frame)
+
+
 # Nodes of one layer share their trace text: a 20k-node program has a few thousand
 # distinct traces, so parsing each text once saves most of the work.
 @lru_cache(maxsize=8192)
