@@ -66,8 +66,13 @@ def scopes_from_stack(stack: list[tuple[str, str]]) -> list[ir.Scope]:
         if not path or path.startswith(_BOGUS_STACK_PREFIXES) or path in seen:
             continue
         seen.add(path)
-        scopes.append(ir.Scope(path=path, cls=class_name(cls)))
+        scopes.append(_scope(path, cls))
     return scopes
+
+
+@lru_cache(maxsize=16384)  # one Scope per module, shared by every stack it is on
+def _scope(path: str, cls: str) -> ir.Scope:
+    return ir.Scope(path, class_name(cls))
 
 
 _INDEX = re.compile(r"\[(\d+)\]")

@@ -23,6 +23,7 @@ import keyword
 import re
 import zipfile
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -559,7 +560,7 @@ class _GraphReader:
         self, inputs: list[dict[str, Any]], is_sym_op: bool, has_schema: bool
     ) -> list[tuple[str, dict[str, Any]]]:
         """(name, argument) pairs in the order torch passes them: args, then kwargs."""
-        if is_sym_op or all(item.get("kind") == _POSITIONAL for item in inputs):
+        if is_sym_op or all([item.get("kind") == _POSITIONAL for item in inputs]):
             return [(item.get("name", ""), item["arg"]) for item in inputs]
         args: list[tuple[str, dict[str, Any]]] = []
         kwargs: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -638,11 +639,18 @@ def parse_module_stack(text: str) -> list[tuple[str, str]]:
     """
     entries: dict[str, tuple[str, str]] = {}
     for item in text.split(";"):
-        parts = _split_top_level(item)
-        if len(parts) != 3:
-            raise _Unknown(f"nn_module_stack entry {item!r}")
-        entries[parts[0]] = (parts[1], parts[2])
+        key, path, cls = _stack_entry(item)
+        entries[key] = (path, cls)
     return list(entries.values())
+
+
+@lru_cache(maxsize=16384)  # stacks differ, their entries repeat (each layer's root, ...)
+def _stack_entry(item: str) -> tuple[str, str, str]:
+    parts = _split_top_level(item)
+    if len(parts) != 3:
+        raise _Unknown(f"nn_module_stack entry {item!r}")
+    key, path, cls = parts
+    return key, path, cls
 
 
 def _split_top_level(text: str) -> list[str]:
