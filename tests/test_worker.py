@@ -211,6 +211,21 @@ def test_processes_the_script_started_are_killed(worker: WarmWorker, tmp_path: P
     assert leftovers(worker) == []
 
 
+def test_a_forked_copy_of_the_script_does_not_answer(worker: WarmWorker, tmp_path: Path):
+    script = write_script(tmp_path, (
+        "import os, torch\n"
+        "pid = os.fork()\n"  # both processes run on to the end of the script
+        "relu = torch.export.export(torch.nn.ReLU(), (torch.randn(2),))\n"
+        "if pid:\n"
+        "    os.waitpid(pid, 0)\n"
+        "    tanh = torch.export.export(torch.nn.Tanh(), (torch.randn(2),))\n"
+    ))
+    result = run(worker, script, tmp_path)
+    assert [g.id for g in result.graphs] == [
+        "relu @ script.py:3 (exported)", "tanh @ script.py:6 (exported)"
+    ]
+
+
 def test_megabytes_of_output_go_to_the_log(worker: WarmWorker, tmp_path: Path, logs: Logs):
     logs.take()
     result = run(worker, SCRIPTS / "prints_megabytes.py", tmp_path)
