@@ -110,6 +110,23 @@ def test_importing_the_worker_room_does_not_import_torch():
     assert done.stdout.strip() == "False", done.stderr
 
 
+def test_to_edge_then_to_backend_are_edge_and_lowered(worker: WarmWorker, tmp_path: Path):
+    script = write_script(tmp_path, (
+        "import torch\n"
+        "from executorch.backends.xnnpack.partition.xnnpack_partitioner import (\n"
+        "    XnnpackPartitioner as Partitioner)\n"
+        "import executorch.exir as exir\n"
+        "ep = torch.export.export(torch.nn.Linear(4, 4).eval(), (torch.randn(1, 4),))\n"
+        "edge = exir.to_edge(ep)\n"
+        "lowered = edge.to_backend(Partitioner())\n"
+    ))
+    result = run(worker, script, tmp_path)
+    assert [g.id for g in result.graphs] == [
+        "ep @ script.py:5 (exported)", "edge @ script.py:6 (edge)",
+        "lowered @ script.py:7 (lowered)",
+    ]
+
+
 def test_two_models_exported_from_a_helper_are_two_graphs(worker: WarmWorker, tmp_path: Path):
     result = run(worker, SCRIPTS / "two_models.py", tmp_path)
     assert [g.id for g in result.graphs] == [
