@@ -89,12 +89,19 @@ def _attrs(rec: ir.NodeRecord) -> dict[str, str]:
 
 
 def _output_attrs(value: ir.ValueInfo, node_name: str, index: int) -> dict[str, str]:
-    attrs = {
-        "tensor_name": node_name if index == 0 else f"{node_name}:{index}",
-        "tensor_shape": naming.tensor_shape_text(value),
-        "dtype": value.dtype,
-    }
-    if value.shape is not None:
+    """``tensor_shape`` (what Model Explorer shows on edges) and only what it does not say.
+
+    A 20k-node graph repeats these on every output, so redundant keys cost megabytes:
+    a tensor's dtype and fixed shape are already in ``tensor_shape`` (``float32[1, 16]``);
+    output 0's tensor name is the node id. Kept: ``tensor_name`` of further outputs
+    (``topk:1``), ``shape`` when it holds a symbol, ``dtype``/``value`` of non-tensors.
+    """
+    attrs = {"tensor_shape": naming.tensor_shape_text(value)}
+    if index:
+        attrs["tensor_name"] = f"{node_name}:{index}"
+    if value.shape is None:
+        attrs["dtype"] = value.dtype
+    elif not all(dim.isdigit() for dim in value.shape):
         attrs["shape"] = f"[{', '.join(value.shape)}]"
     if value.value is not None:
         attrs["value"] = value.value

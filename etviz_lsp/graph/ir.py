@@ -12,6 +12,7 @@ Everything in here is plain strings and tuples: no torch objects cross this line
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # Node kinds, the first column a reader decides for each FX node.
 USER_INPUT = "input"
@@ -50,9 +51,12 @@ class ValueInfo:
         return total
 
 
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """One nn.Module instance on a node's module stack: dotted path and class name."""
+class Scope(NamedTuple):
+    """One nn.Module instance on a node's module stack: dotted path and class name.
+
+    A named tuple (not a dataclass) because the builder keys layers on tuples of scopes:
+    a tuple hashes in C, a frozen dataclass in Python, 20k nodes times the stack depth.
+    """
 
     path: str
     cls: str

@@ -7,6 +7,7 @@ string. No torch import here.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from etviz_lsp.graph import ir
 
@@ -41,6 +42,7 @@ def enum_text(text: str) -> str:
     return text.removeprefix("torch.")
 
 
+@lru_cache(maxsize=4096)
 def class_name(qualname: str) -> str:
     """Last piece of a dotted class name: ``torch.nn.modules.conv.Conv2d`` -> ``Conv2d``.
 
@@ -68,6 +70,7 @@ def scopes_from_stack(stack: list[tuple[str, str]]) -> list[ir.Scope]:
 _INDEX = re.compile(r"\[(\d+)\]")
 
 
+@lru_cache(maxsize=16384)  # a big program repeats each module path on many nodes
 def _clean_path(path: str) -> str:
     """Older torch wrote ``L['self'].layers[0]``; newer writes ``layers.0``."""
     path = path.replace("L['self'].", "").replace("L['self']", "")
