@@ -300,7 +300,7 @@ def test_cancel_stops_the_run_from_another_thread(worker: WarmWorker, tmp_path: 
     assert leftovers(worker) == []
 
 
-def test_pt2_trusted_converts_untrusted_refuses(worker: WarmWorker, tmp_path: Path):
+def test_pt2_is_converted_in_the_worker(worker: WarmWorker, tmp_path: Path):
     saver = write_script(tmp_path, (
         "import torch\n"
         "p = torch.export.export(torch.nn.ReLU(), (torch.randn(2),))\n"
@@ -308,10 +308,14 @@ def test_pt2_trusted_converts_untrusted_refuses(worker: WarmWorker, tmp_path: Pa
     ))
     run(worker, saver, tmp_path, cwd=tmp_path)
     pt2 = tmp_path / "relu.pt2"
-    result = worker.run(pt2, tmp_path / "out.json", timeout=60)
-    assert [g.id for g in result.graphs] == ["relu"]
-    error = failure(worker, pt2, tmp_path, trusted=False).error
-    assert error.kind == "bad-input" and "unpickles" in error.message
+    for trusted in (True, False):  # untrusted: the direct reader, which never unpickles
+        result = worker.run(pt2, tmp_path / "out.json", timeout=60, trusted=trusted)
+        assert len(result.graphs) == 1 and result.graphs[0].node_count >= 3
+        (graph,) = graph_json(result.output).values()
+        assert "relu" in {node["label"] for node in graph["nodes"]}
+    (tmp_path / "broken.pt2").write_bytes(b"not a zip")
+    error = failure(worker, tmp_path / "broken.pt2", tmp_path).error
+    assert error.kind == "bad-input" and "not a .pt2 archive" in error.message
 
 
 def test_bad_input_fails_before_running(worker: WarmWorker, tmp_path: Path):

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import model
+from etviz_lsp.graph import convert, model
 from etviz_lsp.graph.writer import write_json_atomic
-from etviz_lsp.worker import capture, pt2_source
+from etviz_lsp.worker import capture
 from etviz_lsp.worker.channel import Channel
 from etviz_lsp.worker.script_error import ScriptError
 from etviz_lsp.worker.user_code import UserCode
@@ -93,7 +93,8 @@ def _graphs(request: Request, channel: Channel) -> tuple[list[model.Graph], list
     if request.source.suffix == ".pt2":
         progress("converting")
         try:
-            collection = pt2_source.convert_pt2(request.source, trusted=request.trusted)
+            # The direct reader never unpickles; torch.export.load only for trusted files.
+            collection = convert.from_pt2(request.source, trusted=request.trusted)
         except EtvizError as exc:
             raise Outcome(ScriptError("bad-input", str(request.source), message=exc.cause)) from exc
         return collection.graphs, []
