@@ -204,3 +204,9 @@ def test_stop_server(explorer_home: Path) -> None:  # noqa: F811
         socket.create_connection(("127.0.0.1", info.port), timeout=2).close()
     assert explorer.stop_server() is False
     assert server_processes(explorer_home) == []
+
+
+def test_explorer_room_does_not_import_torch() -> None:
+    code = "import sys, etviz_lsp.explorer; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
