@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { buildInitializationOptions, parseGraphEvent, totalNodes } from '../../src/protocol';
+
+const settings = { autoRefresh: true, timeout: 120, port: 0 };
+
+test('initializationOptions carry trust, interpreter, settings and the editor pid', () => {
+  assert.deepEqual(buildInitializationOptions(settings, '/ws/.venv/bin/python', false, 4242), {
+    trusted: false,
+    pythonPath: '/ws/.venv/bin/python',
+    autoRefresh: true,
+    timeout: 120,
+    clientPid: 4242,
+  });
+});
+
+test('port 0 means any port: not sent; a fixed port is', () => {
+  assert.equal('port' in buildInitializationOptions(settings, 'python3', true, 1), false);
+  assert.equal(buildInitializationOptions({ ...settings, port: 9100 }, 'python3', true, 1).port, 9100);
+});
+
+test('a visualize result without source takes the file it was asked for', () => {
+  const event = parseGraphEvent(
+    { url: 'http://127.0.0.1:1/?data=x', graphs: [{ id: 'forward', nodeCount: 57 }], elapsedMs: 812 },
+    'file:///ws/export.py',
+  );
+  assert.deepEqual(event, {
+    source: 'file:///ws/export.py',
+    url: 'http://127.0.0.1:1/?data=x',
+    graphs: [{ id: 'forward', nodeCount: 57 }],
+    elapsedMs: 812,
+    stale: false,
+  });
+});
+
+test('a failed rebuild keeps the stale graph and its error', () => {
+  const event = parseGraphEvent({
+    source: 'file:///ws/export.py',
+    url: 'http://127.0.0.1:1/?data=x',
+    graphs: [{ id: 'forward', nodeCount: 57 }],
+    elapsedMs: 5,
+    stale: true,
+    error: 'export.py:7: ValueError: boom',
+  });
+  assert.equal(event?.stale, true);
+  assert.equal(event?.error, 'export.py:7: ValueError: boom');
+});
+
+test('an error without any graph yet is still an event', () => {
+  const event = parseGraphEvent({ source: 'file:///ws/a.py', url: '', graphs: [], error: 'a.py:1: SyntaxError' });
+  assert.equal(event?.error, 'a.py:1: SyntaxError');
+});
+
+test('malformed payloads are rejected, not half-read', () => {
+  for (const bad of [
+    null,
+    'x',
+    [],
+    { url: 'u', graphs: [] }, // no source at all
+    { source: 's', url: 'u', graphs: [{ id: 1, nodeCount: 2 }] },
+    { source: 's', url: 'u', graphs: 'many' },
+    { source: 's', url: '', graphs: [] }, // nothing to show, nothing to report
+  ]) {
+    assert.equal(parseGraphEvent(bad), undefined, JSON.stringify(bad));
+  }
+});
+
+test('totalNodes adds every graph of the collection', () => {
+  assert.equal(totalNodes([{ id: 'a', nodeCount: 3 }, { id: 'b', nodeCount: 4 }]), 7);
+  assert.equal(totalNodes([]), 0);
+});
