@@ -31,9 +31,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await showOnStatus(outcome.event, explicit);
     } else if ('error' in outcome) {
       panel.showError(outcome.error);
-      const choice = await vscode.window.showErrorMessage(`etviz: ${outcome.error}`, 'Show Logs');
-      if (choice) {
+      const choice = await vscode.window.showErrorMessage(`etviz: ${outcome.error}`, 'Show Problems', 'Show Logs');
+      if (choice === 'Show Logs') {
         log.show();
+      } else if (choice === 'Show Problems') {
+        await vscode.commands.executeCommand('workbench.actions.view.problems');
       }
     }
   };
@@ -61,6 +63,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('etviz.refresh', async () => {
       const source = panel.source ? vscode.Uri.parse(panel.source) : activeFile();
       await report(await session.refresh(source), false);
+      panel.reloadFrame();
     }),
     vscode.commands.registerCommand('etviz.restartServer', () => session.restart()),
     vscode.commands.registerCommand('etviz.showLogs', () => log.show()),
@@ -71,6 +74,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.workspace.onDidChangeConfiguration((change) => {
       if (change.affectsConfiguration('etviz.pythonPath')) {
         void session.ensureStarted(); // restarts only if the interpreter really changed
+      } else if (['autoRefresh', 'timeout', 'port'].some((key) => change.affectsConfiguration(`etviz.${key}`))) {
+        // The server reads these once, from initializationOptions.
+        void session.restart();
       }
     }),
     // Trust changes what the server may do (run scripts, unpickle .pt2) and which

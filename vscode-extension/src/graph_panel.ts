@@ -87,6 +87,13 @@ export class GraphPanel implements vscode.Disposable {
     return concernsShown;
   }
 
+  /** Loads the iframe's page again (the Refresh Graph command). */
+  reloadFrame(): void {
+    if (this.panel !== undefined && this.state.url !== undefined) {
+      void this.panel.webview.postMessage({ type: 'show', url: this.state.url, source: this.state.source });
+    }
+  }
+
   showError(message: string): void {
     void this.panel?.webview.postMessage({ type: 'banner', text: message });
   }
@@ -108,7 +115,7 @@ export class GraphPanel implements vscode.Disposable {
   }
 
   private async perform(action: Exclude<PanelAction, { kind: 'ignore' }>): Promise<void> {
-    if (action.kind === 'show') {
+    if (action.kind === 'show' && (action.navigate || this.state.url === undefined)) {
       const url = await this.frameUrl(action.url);
       this.state.url = url;
       const origin = originOf(url);

@@ -28,7 +28,10 @@ export function canonicalUri(uri: string): string {
 }
 
 export type PanelAction =
-  | { kind: 'show'; url: string; banner: string } // (re)load the iframe
+  // navigate: point the iframe at `url`. False when it already shows that URL: the server
+  // rewrote the graph file and reloaded every open Model Explorer page itself
+  // (refresh_page), so a second load would only double the wait.
+  | { kind: 'show'; url: string; banner: string; navigate: boolean }
   | { kind: 'banner'; banner: string } // keep the graph, update the banner only
   | { kind: 'ignore' }; // another file, or the same event twice
 
@@ -58,7 +61,8 @@ export function panelAction(
   if (event.error !== undefined && event.stale && !switching) {
     return { kind: 'banner', banner };
   }
-  return { kind: 'show', url: event.url, banner };
+  const navigate = switching || last === undefined || last.url !== event.url;
+  return { kind: 'show', url: event.url, banner, navigate };
 }
 
 /** The visualize result and the graphReady of one run carry the same facts: apply once. */

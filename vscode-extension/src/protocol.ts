@@ -109,6 +109,14 @@ export function parseGraphEvent(value: unknown, fallbackSource?: string): GraphE
   return event;
 }
 
+/** `etviz.server.refresh` answers `{refreshed: [...], errors: [message...]}`. */
+export function parseRefreshErrors(value: unknown): string[] {
+  if (!isRecord(value) || !Array.isArray(value.errors)) {
+    return [];
+  }
+  return value.errors.filter((item): item is string => typeof item === 'string');
+}
+
 export function totalNodes(graphs: readonly GraphInfo[]): number {
   return graphs.reduce((sum, graph) => sum + graph.nodeCount, 0);
 }

@@ -8,7 +8,7 @@ import { ExecuteCommandRequest, LanguageClient, type LanguageClientOptions, Resp
 import { type Interpreter, chooseInterpreter, describeInterpreter, interpreterChanged } from './interpreter_choice';
 import { checkModule, installCommand } from './module_check';
 import { NotificationProgressFeature } from './notification_progress';
-import { GRAPH_READY, type GraphEvent, SERVER_COMMANDS, buildInitializationOptions, parseGraphEvent } from './protocol';
+import { GRAPH_READY, type GraphEvent, SERVER_COMMANDS, buildInitializationOptions, parseGraphEvent, parseRefreshErrors } from './protocol';
 import { pythonExtensionInstalled, selectedInterpreter } from './python_extension';
 import type { ServerPhase } from './graph_state';
 import { readSettings } from './settings';
@@ -55,11 +55,26 @@ export class ServerSession implements vscode.Disposable {
   }
 
   async visualize(uri: vscode.Uri): Promise<CommandOutcome> {
-    return this.executeServerCommand(SERVER_COMMANDS.visualize, uri.toString());
+    const answer = await this.executeServerCommand(SERVER_COMMANDS.visualize, uri.toString());
+    if ('error' in answer) {
+      return answer;
+    }
+    const event = parseGraphEvent(answer.result, uri.toString());
+    if (event === undefined) {
+      this.log.warn(`visualize answered something unexpected: ${JSON.stringify(answer.result)}`);
+      return { error: 'the server answered something unexpected (see etviz: Show Logs)' };
+    }
+    return { event };
   }
 
+  /** Re-runs the file; its new graph (or error) arrives as etviz/graphReady. */
   async refresh(uri: vscode.Uri | undefined): Promise<CommandOutcome> {
-    return this.executeServerCommand(SERVER_COMMANDS.refresh, ...(uri ? [uri.toString()] : []));
+    const answer = await this.executeServerCommand(SERVER_COMMANDS.refresh, ...(uri ? [uri.toString()] : []));
+    if ('error' in answer) {
+      return answer;
+    }
+    const errors = parseRefreshErrors(answer.result);
+    return errors.length > 0 ? { error: errors.join('\n') } : { nothing: true };
   }
 
   dispose(): void {
@@ -132,9 +147,6 @@ export class ServerSession implements vscode.Disposable {
         vscode.workspace.isTrusted,
         process.pid,
       ),
-      // Setting changes other than the interpreter reach the server as
-      // workspace/didChangeConfiguration instead of a restart.
-      synchronize: { configurationSection: 'etviz' },
     };
     const client = new LanguageClient('etviz', 'etviz language server', serverOptions, clientOptions);
     const progress = new NotificationProgressFeature(client);
@@ -176,26 +188,16 @@ export class ServerSession implements vscode.Disposable {
     await client.dispose().catch(() => undefined);
   }
 
-  private async executeServerCommand(command: string, ...args: string[]): Promise<CommandOutcome> {
+  private async executeServerCommand(command: string, ...args: string[]): Promise<{ result: unknown } | { error: string }> {
     await this.ensureStarted();
     const client = this.client;
     if (client === undefined || !client.isRunning()) {
       return { error: 'the etviz language server is not running (see etviz: Show Logs)' };
     }
     try {
-      const result: unknown = await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args });
-      if (result === null || result === undefined) {
-        return { nothing: true };
-      }
-      const event = parseGraphEvent(result, args[0]);
-      if (event === undefined) {
-        this.log.warn(`${command} answered something unexpected: ${JSON.stringify(result)}`);
-        return { error: `${command} answered something unexpected (see etviz: Show Logs)` };
-      }
-      return { event };
+      return { result: await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }) };
     } catch (error) {
-      const message = error instanceof ResponseError ? error.message : String(error);
-      return { error: message };
+      return { error: error instanceof ResponseError ? error.message : String(error) };
     }
   }
 

@@ -26,7 +26,7 @@ test('one file, however its URI is spelled', () => {
 });
 
 test('the visualized file reloads the panel; other files do not', () => {
-  assert.deepEqual(panelAction(A, undefined, ev(), false), { kind: 'show', url: ev().url, banner: '' });
+  assert.deepEqual(panelAction(A, undefined, ev(), false), { kind: 'show', url: ev().url, banner: '', navigate: true });
   assert.deepEqual(panelAction(A, undefined, ev({ source: B }), false), { kind: 'ignore' });
   assert.deepEqual(panelAction(undefined, undefined, ev(), false), { kind: 'ignore' }, 'nothing asked for yet');
 });
@@ -35,9 +35,12 @@ test('an explicit visualize switches the panel to the new file', () => {
   assert.equal(panelAction(A, ev(), ev({ source: B, elapsedMs: 3 }), true).kind, 'show');
 });
 
-test('a rebuild with the same URL still reloads (the graph file was rewritten)', () => {
-  const action = panelAction(A, ev(), ev({ elapsedMs: 1200, graphs: [{ id: 'forward', nodeCount: 69 }] }), false);
-  assert.deepEqual(action, { kind: 'show', url: ev().url, banner: '' });
+test('a rebuild at the same URL is left to the server page reload; a new URL navigates', () => {
+  const rebuilt = ev({ elapsedMs: 1200, graphs: [{ id: 'forward', nodeCount: 69 }] });
+  assert.deepEqual(panelAction(A, ev(), rebuilt, false), { kind: 'show', url: ev().url, banner: '', navigate: false });
+  const moved = ev({ elapsedMs: 1200, url: 'http://127.0.0.1:10/?data=1' });
+  assert.deepEqual(panelAction(A, ev(), moved, false), { kind: 'show', url: moved.url, banner: '', navigate: true });
+  assert.equal((panelAction(A, undefined, rebuilt, false) as { navigate: boolean }).navigate, true, 'restored panel');
 });
 
 test('the command result and the notification of one run apply once', () => {
@@ -58,7 +61,12 @@ test('a failed rebuild keeps the graph on screen and shows the error above it', 
 
 test('after a failure, the next good build clears the banner', () => {
   const failed = ev({ stale: true, error: 'boom', elapsedMs: 20 });
-  assert.deepEqual(panelAction(A, failed, ev({ elapsedMs: 30 }), false), { kind: 'show', url: ev().url, banner: '' });
+  assert.deepEqual(panelAction(A, failed, ev({ elapsedMs: 30 }), false), {
+    kind: 'show',
+    url: ev().url,
+    banner: '',
+    navigate: false,
+  });
 });
 
 test('status bar: node count of the graph, tooltip per graph', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildInitializationOptions, parseGraphEvent, totalNodes } from '../../src/protocol';
+import { buildInitializationOptions, parseGraphEvent, parseRefreshErrors, totalNodes } from '../../src/protocol';
 
 const settings = { autoRefresh: true, timeout: 120, port: 0 };
 
@@ -68,4 +68,10 @@ test('malformed payloads are rejected, not half-read', () => {
 test('totalNodes adds every graph of the collection', () => {
   assert.equal(totalNodes([{ id: 'a', nodeCount: 3 }, { id: 'b', nodeCount: 4 }]), 7);
   assert.equal(totalNodes([]), 0);
+});
+
+test('refresh errors are read from the answer; anything else means none', () => {
+  assert.deepEqual(parseRefreshErrors({ refreshed: [], errors: ['a.py:3: ValueError: x', 7] }), ['a.py:3: ValueError: x']);
+  assert.deepEqual(parseRefreshErrors({ refreshed: [{}] }), []);
+  assert.deepEqual(parseRefreshErrors(null), []);
 });
