@@ -1,4 +1,5 @@
-"""Command line: ``etviz-lsp --once FILE`` converts one file; more modes join as they land."""
+"""Command line: ``etviz-lsp --once FILE`` converts one file; with no FILE (or ``--stdio``)
+it is the language server over stdio."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, help="graph JSON to write (default: FILE's folder/.etviz/)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    # No --once: the language server over stdio. Editors append --stdio (and some a pid).
+    parser.add_argument("--stdio", action="store_true", help="run the language server (default)")
+    parser.add_argument("--clientProcessId", type=int, help=argparse.SUPPRESS)
     return parser
 
 
@@ -33,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
     if args.once is None:
-        build_parser().print_usage(sys.stderr)
-        print("etviz-lsp: give --once FILE", file=sys.stderr)
-        return 2
+        from etviz_lsp.lsp.server import run_stdio
+
+        return run_stdio(verbose=args.verbose, client_pid=args.clientProcessId)
     return _once(args.once, args.output)
 
 

@@ -1,0 +1,112 @@
+"""A failed run as an LSP diagnostic: at the failing line of the script, with the place
+inside torch (or wherever the exception was raised) as related information.
+
+Works from the fields of the worker's ``ScriptError`` (kind, file, line, column, message,
+traceback text); the traceback is parsed from its standard ``File "...", line N, in f``
+lines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from lsprotocol import types
+from pygls import uris
+
+import etviz_lsp
+
+SOURCE = "etviz"
+_OURS = str(Path(etviz_lsp.__file__).parent) + os.sep
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+))?$')
+
+
+class ErrorFields(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def file(self) -> str: ...
+    @property
+    def line(self) -> int | None: ...
+    @property
+    def column(self) -> int | None: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def traceback(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    file: str
+    line: int  # 1-based
+    function: str
+
+
+def parse_frames(traceback: str) -> list[Frame]:
+    """The frames of a Python traceback text, outermost first."""
+    frames = []
+    for text in traceback.splitlines():
+        match = _FRAME.match(text)
+        if match:
+            frames.append(Frame(match["file"], int(match["line"]), match["func"] or "?"))
+    return frames
+
+
+def where_it_failed(error: ErrorFields, script: Path) -> Frame | None:
+    """The deepest frame outside the script's own file (inside torch, usually); our own
+    worker's frames (the capture wrappers) are not news to the user."""
+    own = {str(script), error.file}
+    for frame in reversed(parse_frames(error.traceback)):
+        if frame.file in own or frame.file.startswith("<") or frame.file.startswith(_OURS):
+            continue
+        return frame
+    return None
+
+
+def to_diagnostic(
+    error: ErrorFields, script: Path, line_text: Callable[[int], str]
+) -> types.Diagnostic:
+    """``line_text(i)`` gives 0-based line ``i`` of the file the diagnostic is on."""
+    line = max((error.line or 1) - 1, 0)  # no line (a crash, a timeout): the first line
+    text = line_text(line)
+    start = max((error.column or 0) - 1, 0) if error.column else _indent(text)
+    end = max(len(text.rstrip()), start + 1)
+    related = None
+    frame = where_it_failed(error, script)
+    if frame is not None:
+        related = [
+            types.DiagnosticRelatedInformation(
+                location=types.Location(
+                    uri=uris.from_fs_path(frame.file) or frame.file,
+                    range=_line_range(frame.line - 1),
+                ),
+                message=f"raised here, in {frame.function}",
+            )
+        ]
+    return types.Diagnostic(
+        range=types.Range(types.Position(line, start), types.Position(line, end)),
+        message=error.message or error.kind,
+        severity=types.DiagnosticSeverity.Error,
+        source=SOURCE,
+        code=error.kind,
+        related_information=related,
+    )
+
+
+def diagnostic_file(error: ErrorFields, script: Path) -> Path:
+    """The file the diagnostic belongs on: where the error points, else the script."""
+    return Path(error.file) if error.file and error.line else script
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip())
+
+
+def _line_range(line: int) -> types.Range:
+    line = max(line, 0)
+    return types.Range(types.Position(line, 0), types.Position(line + 1, 0))

@@ -1,0 +1,84 @@
+"""Typed ``initializationOptions``: what the editor tells the server when it starts.
+
+Every field is optional; a value of the wrong type is dropped with a warning (the server
+still starts with the default), so a typo in an editor's settings never stops the server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class InitOptions:
+    # The client says the workspace is trusted: only then are scripts run and .pt2 unpickled.
+    trusted: bool = False
+    # Interpreter for the worker (None: the interpreter running this server).
+    python_path: str | None = None
+    # Seconds one script run may take before its worker is killed.
+    timeout: float = DEFAULT_TIMEOUT
+    # Re-convert a visualized file when it is saved or changed on disk.
+    auto_refresh: bool = True
+    # Port for the Model Explorer server (None: a free one).
+    port: int | None = None
+    # The editor's process: when it dies the server exits.
+    client_pid: int | None = None
+    # Seconds between polls when watching by polling (None: inotify, polling only as fallback).
+    poll_interval: float | None = None
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+
+# camelCase key -> (field name, accepted types)
+_KEYS: dict[str, tuple[str, tuple[type, ...]]] = {
+    "trusted": ("trusted", (bool,)),
+    "pythonPath": ("python_path", (str,)),
+    "timeout": ("timeout", (int, float)),
+    "autoRefresh": ("auto_refresh", (bool,)),
+    "port": ("port", (int,)),
+    "clientPid": ("client_pid", (int,)),
+    "pollInterval": ("poll_interval", (int, float)),
+}
+
+
+def parse(raw: object) -> InitOptions:
+    """``initializationOptions`` (any JSON) -> options; problems land in ``.warnings``."""
+    if raw is None:
+        return InitOptions()
+    if not isinstance(raw, dict):
+        return InitOptions(warnings=(f"initializationOptions is not an object: {raw!r}",))
+    values: dict[str, Any] = {}
+    warnings: list[str] = []
+    for key, value in raw.items():
+        if key not in _KEYS:
+            warnings.append(f"unknown initialization option {key!r} ignored")
+            continue
+        name, types = _KEYS[key]
+        if value is None:
+            continue
+        problem = _check(key, value, types)
+        if problem:
+            warnings.append(problem)
+            continue
+        values[name] = float(value) if float in types else value
+    if values.get("python_path") == "":
+        del values["python_path"]
+    return InitOptions(**values, warnings=tuple(warnings))
+
+
+def _check(key: str, value: object, types: tuple[type, ...]) -> str | None:
+    # bool is an int in Python; JSON true is not a port number.
+    if isinstance(value, bool) and bool not in types:
+        return f"initialization option {key!r} must be a number, got {value!r}"
+    if not isinstance(value, types):
+        wanted = " or ".join(sorted({_json_name(t) for t in types}))
+        return f"initialization option {key!r} must be a {wanted}, got {value!r}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+        return f"initialization option {key!r} must be positive, got {value!r}"
+    return None
+
+
+def _json_name(kind: type) -> str:
+    return {bool: "boolean", str: "string", int: "number", float: "number"}[kind]

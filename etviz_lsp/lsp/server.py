@@ -1,0 +1,148 @@
+"""The language server: registers features and commands, nothing else.
+
+The work behind them lives in :mod:`visualizer` (runs, pages, notifications), the code
+lenses in :mod:`lenses`, settings in :mod:`options`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from etviz_lsp import __version__
+from etviz_lsp.lsp import editor_watch, lenses, logs, options
+from etviz_lsp.lsp.visualizer import Visualizer
+
+log = logging.getLogger(__name__)
+
+VISUALIZE = "etviz.server.visualize"
+REFRESH = "etviz.server.refresh"
+STOP = "etviz.server.stop"
+
+
+class EtvizServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("etviz-lsp", __version__)
+        self.options = options.InitOptions()
+        self._visualizer: Visualizer | None = None
+        self._editor_watch: asyncio.Task[None] | None = None
+        self.command_line_client_pid: int | None = None
+
+    @property
+    def visualizer(self) -> Visualizer:
+        if self._visualizer is None:  # before initialize: settings unknown
+            self._visualizer = Visualizer(self, self.options)
+        return self._visualizer
+
+    def stop_everything(self) -> None:
+        """Blocking: stop every process this server started (idempotent)."""
+        if self._visualizer is not None:
+            self._visualizer.close_now()
+
+
+def create_server() -> EtvizServer:
+    server = EtvizServer()
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: EtvizServer, params: types.InitializeParams) -> None:
+        ls.options = options.parse(params.initialization_options)
+        for warning in ls.options.warnings:
+            log.warning("%s", warning)
+        editor_pid = params.process_id or ls.command_line_client_pid
+        if ls.options.client_pid is None and editor_pid:
+            ls.options = _with_client_pid(ls.options, editor_pid)
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: EtvizServer, params: types.InitializedParams) -> None:
+        loop = asyncio.get_running_loop()
+        logs.forward_to_client(ls, loop)
+        ls.visualizer.start(loop)
+        pid = ls.options.client_pid
+        if pid is not None:
+            ls._editor_watch = loop.create_task(editor_watch.watch_editor(pid, _editor_died(ls)))
+        trust = "trusted" if ls.options.trusted else "NOT trusted: scripts will not run"
+        log.info("etviz-lsp %s ready (workspace %s)", __version__, trust)
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: EtvizServer, params: None) -> None:
+        if ls._editor_watch is not None:
+            ls._editor_watch.cancel()
+        if ls._visualizer is not None:
+            await ls._visualizer.close()
+
+    @server.feature(types.EXIT)
+    def exit_(ls: EtvizServer, params: None) -> None:
+        ls.stop_everything()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: EtvizServer, params: types.DidOpenTextDocumentParams) -> None:
+        """Registered so the client syncs documents (the lenses read their text)."""
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: EtvizServer, params: types.DidCloseTextDocumentParams) -> None:
+        """Registered for document sync; a closed file stays visualized and watched."""
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: EtvizServer, params: types.DidSaveTextDocumentParams) -> None:
+        ls.visualizer.saved(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
+    def code_lens(ls: EtvizServer, params: types.CodeLensParams) -> list[types.CodeLens]:
+        uri = params.text_document.uri
+        if not uri.endswith(".py"):
+            return []
+        document = ls.workspace.get_text_document(uri)
+        return [
+            types.CodeLens(
+                range=types.Range(
+                    types.Position(call.line, call.column), types.Position(call.line, call.column)
+                ),
+                command=types.Command(title="Visualize", command=VISUALIZE, arguments=[uri]),
+            )
+            for call in lenses.find_export_calls(document.source)
+        ]
+
+    @server.command(VISUALIZE)
+    async def visualize(ls: EtvizServer, *args: Any) -> dict[str, Any]:
+        return await ls.visualizer.visualize(args[0] if args else None)
+
+    @server.command(REFRESH)
+    async def refresh(ls: EtvizServer, *args: Any) -> dict[str, Any]:
+        return await ls.visualizer.refresh(args[0] if args else None)
+
+    @server.command(STOP)
+    async def stop(ls: EtvizServer, *args: Any) -> dict[str, Any]:
+        return await ls.visualizer.stop()
+
+    return server
+
+
+def _with_client_pid(opts: options.InitOptions, pid: int) -> options.InitOptions:
+    return replace(opts, client_pid=pid)
+
+
+def _editor_died(ls: EtvizServer) -> Callable[[], None]:
+    def on_death() -> None:
+        ls.stop_everything()
+        # The reader thread is blocked on stdin; nothing else would end the process.
+        os._exit(0)
+
+    return on_death
+
+
+def run_stdio(verbose: bool = False, client_pid: int | None = None) -> int:
+    logs.setup_stderr(verbose)
+    server = create_server()
+    server.command_line_client_pid = client_pid
+    try:
+        server.start_io()
+    finally:
+        server.stop_everything()
+    return 0

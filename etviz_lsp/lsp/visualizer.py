@@ -1,0 +1,329 @@
+"""What the commands and events do: run a file in the worker, show it in Model Explorer,
+tell the client (``etviz/graphReady``, diagnostics, progress), keep it current on save.
+
+One warm worker runs one file at a time (runs queue on ``_one_run``); per file, ``Jobs``
+debounces saves and lets the newest win. The last good graph of each file is kept: when a
+later run fails the client hears ``stale: true`` with the error, and the page keeps showing
+the good graph (its JSON is only replaced by a successful run, atomically).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls import uris
+from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
+from pygls.lsp.server import LanguageServer
+
+from etviz_lsp.errors import EtvizError
+from etviz_lsp.lsp import diagnostics
+from etviz_lsp.lsp.jobs import JobCancelled, Jobs, Ticket
+from etviz_lsp.lsp.options import InitOptions
+from etviz_lsp.lsp.page import Page
+from etviz_lsp.lsp.progress import RunProgress
+from etviz_lsp.lsp.watch import FileWatcher
+from etviz_lsp.once import default_output
+from etviz_lsp.worker import GraphInfo, RunResult, ScriptError, ScriptFailed, WarmWorker
+
+log = logging.getLogger(__name__)
+
+GRAPH_READY = "etviz/graphReady"
+SUPPORTED = (".py", ".pt2")
+# Quiet time before a save is run: an editor's save plus the watcher's events, or a burst
+# of saves, become one run.
+DEBOUNCE_SECONDS = 0.4
+REQUEST_FAILED = -32803  # LSP's RequestFailed: the request was valid, the work failed
+
+
+class RequestFailed(JsonRpcException):
+    CODE = REQUEST_FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """A graph on screen: what ``visualize`` answers and ``graphReady`` carries."""
+
+    source: Path
+    url: str
+    graphs: tuple[GraphInfo, ...]
+    elapsed_ms: int
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "source": uris.from_fs_path(str(self.source)),
+            "url": self.url,
+            "graphs": [{"id": g.id, "nodeCount": g.node_count} for g in self.graphs],
+            "elapsedMs": self.elapsed_ms,
+        }
+
+
+class Visualizer:
+    def __init__(self, server: LanguageServer, options: InitOptions) -> None:
+        self._server = server
+        self.options = options
+        self.worker = WarmWorker(python=options.python_path, log=_worker_log)
+        self.page = Page(options.port)
+        self.jobs: Jobs[Path, Shown] = Jobs(
+            self._run, delay=DEBOUNCE_SECONDS, interrupt=self._interrupt, on_outcome=self._report
+        )
+        self.watcher = FileWatcher(self._changed_on_disk, poll_interval=options.poll_interval)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._one_run = asyncio.Lock()
+        self._running_lock = threading.Lock()
+        self._running: Ticket[Path] | None = None
+        self._shown: dict[Path, Shown] = {}
+        self._diagnosed: dict[Path, set[Path]] = {}  # source -> files with its diagnostics
+        self._visualized: set[Path] = set()
+        self._closed = False
+
+    # -- life cycle -----------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        if self.options.trusted:  # warm up now: the first visualize is then fast
+            self.worker.start()
+
+    async def close(self) -> None:
+        """Shutdown: stop runs, the watcher, the worker, the Model Explorer server."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.jobs.close()
+        await asyncio.to_thread(self.close_now)
+
+    def close_now(self) -> None:
+        """Blocking stop of every process we started (exit, or the editor died)."""
+        self._closed = True
+        self.watcher.close()
+        with self._running_lock:
+            if self._running is not None:
+                self.worker.cancel()
+        try:
+            self.worker.close()
+        except Exception:
+            log.exception("stopping the worker failed")
+        try:
+            if self.page.stop():
+                log.info("stopped the Model Explorer server")
+        except Exception:
+            log.exception("stopping the Model Explorer server failed")
+
+    # -- commands -------------------------------------------------------------------
+
+    async def visualize(self, uri: object) -> dict[str, Any]:
+        source = _source_path(uri)
+        self._check_trust(source)
+        self._visualized.add(source)
+        if self.options.auto_refresh:
+            self.watcher.watch(source)
+        try:
+            shown = await self.jobs.schedule(source, delay=0)
+        except JobCancelled:
+            raise JsonRpcRequestCancelled(f"{source}: cancelled") from None
+        except EtvizError as error:
+            raise RequestFailed(str(error)) from None
+        return shown.payload()
+
+    async def refresh(self, uri: object = None) -> dict[str, Any]:
+        """Re-run one visualized file (or all of them) now."""
+        sources = [_source_path(uri)] if uri else sorted(self._visualized)
+        for source in sources:
+            self._check_trust(source)
+        results = await asyncio.gather(
+            *(self.jobs.schedule(s, delay=0) for s in sources), return_exceptions=True
+        )
+        return {
+            "refreshed": [r.payload() for r in results if isinstance(r, Shown)],
+            "errors": [str(r) for r in results if isinstance(r, BaseException)],
+        }
+
+    async def stop(self) -> dict[str, Any]:
+        """Cancel runs and stop the Model Explorer server (the next visualize restarts it)."""
+        for source in list(self._visualized):
+            self.jobs.cancel(source)
+        stopped = await asyncio.to_thread(self.page.stop)
+        return {"stopped": stopped}
+
+    # -- events ---------------------------------------------------------------------
+
+    def saved(self, uri: str) -> None:
+        path = _fs_path(uri)
+        if path is not None:
+            self._changed(path.resolve())
+
+    def _changed_on_disk(self, path: Path) -> None:
+        """On watchdog's thread."""
+        if self._loop is not None and not self._closed:
+            self._loop.call_soon_threadsafe(self._changed, path)
+
+    def _changed(self, path: Path) -> None:
+        if self._closed or not self.options.auto_refresh or path not in self._visualized:
+            return
+        if not path.exists():  # mid atomic save, or deleted: the next event brings it back
+            return
+        log.debug("%s changed: re-running", path.name)
+        self.jobs.schedule(path)
+
+    # -- one run --------------------------------------------------------------------
+
+    async def _run(self, ticket: Ticket[Path]) -> Shown:
+        source = ticket.key
+        async with self._one_run:
+            if ticket.cancelled:
+                raise _cancelled(source)
+            progress = await RunProgress.begin(
+                self._server, f"etviz: {source.name}", lambda: self.jobs.cancel(source)
+            )
+            page_up = asyncio.ensure_future(asyncio.to_thread(self.page.ensure))
+            page_up.add_done_callback(_retrieve)  # a failed start is reported below, once
+            try:
+                result = await asyncio.to_thread(
+                    self._run_in_worker, ticket, progress.report_threadsafe
+                )
+                if ticket.cancelled:
+                    raise _cancelled(source)
+                progress.report("refreshing")
+                await page_up
+                shown = Shown(
+                    source, self.page.url_for(result.output), tuple(result.graphs),
+                    round(result.elapsed * 1000),
+                )
+                if source in self._shown:
+                    await asyncio.to_thread(self.page.reload)
+            except BaseException as error:
+                progress.end(_end_message(error))
+                raise
+            progress.end(f"{sum(g.node_count for g in shown.graphs)} nodes")
+            return shown
+
+    def _run_in_worker(self, ticket: Ticket[Path], on_progress: Callable[[str], None]) -> RunResult:
+        source = ticket.key
+        with self._running_lock:
+            if ticket.cancelled:
+                raise _cancelled(source)
+            self._running = ticket
+        try:
+            output = default_output(source)
+            output.parent.mkdir(exist_ok=True)
+            return self.worker.run(
+                source, output, timeout=self.options.timeout, cwd=source.parent,
+                trusted=self.options.trusted, on_progress=on_progress,
+            )
+        except OSError as error:
+            raise EtvizError(str(source), f"cannot write the graph: {error}") from error
+        finally:
+            with self._running_lock:
+                self._running = None
+
+    def _interrupt(self, ticket: Ticket[Path]) -> None:
+        """A newer save or a cancel: kill the child running this ticket (if it is running)."""
+        with self._running_lock:
+            if self._running is ticket:
+                log.info("cancelling the run of %s", ticket.key.name)
+                self.worker.cancel()
+
+    # -- telling the client ---------------------------------------------------------
+
+    def _report(self, source: Path, outcome: Shown | Exception) -> None:
+        if isinstance(outcome, Shown):
+            self._shown[source] = outcome
+            self._clear_diagnostics(source)
+            self._notify(outcome.payload() | {"stale": False})
+            return
+        if isinstance(outcome, ScriptFailed) and outcome.error.kind == "cancelled":
+            return
+        if isinstance(outcome, ScriptFailed):
+            self._publish_error(source, outcome.error)
+        elif not isinstance(outcome, EtvizError):
+            log.error("run of %s failed", source, exc_info=outcome)
+        log.warning("%s", outcome)
+        last_good = self._shown.get(source)
+        if last_good is not None:
+            self._notify(last_good.payload() | {"stale": True, "error": str(outcome)})
+
+    def _notify(self, payload: dict[str, Any]) -> None:
+        self._server.protocol.notify(GRAPH_READY, payload)
+
+    def _publish_error(self, source: Path, error: ScriptError) -> None:
+        self._clear_diagnostics(source)
+        target = diagnostics.diagnostic_file(error, source)
+        uri = uris.from_fs_path(str(target)) or str(target)
+        diagnostic = diagnostics.to_diagnostic(error, source, self._line_reader(uri, target))
+        self._server.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[diagnostic])
+        )
+        self._diagnosed[source] = {target}
+
+    def _clear_diagnostics(self, source: Path) -> None:
+        for target in self._diagnosed.pop(source, set()):
+            uri = uris.from_fs_path(str(target)) or str(target)
+            self._server.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+            )
+
+    def _line_reader(self, uri: str, path: Path) -> Callable[[int], str]:
+        document = self._server.workspace.text_documents.get(uri)
+        if document is not None:
+            lines = document.lines
+        else:
+            try:
+                lines = path.read_text(errors="replace").splitlines()
+            except OSError:
+                lines = []
+        return lambda i: lines[i] if 0 <= i < len(lines) else ""
+
+    def _check_trust(self, source: Path) -> None:
+        if source.suffix == ".py" and not self.options.trusted:
+            raise RequestFailed(
+                f"{source}: not run: the workspace is not trusted (initializationOptions "
+                "'trusted' is not true); trust the workspace to run export scripts"
+            )
+
+
+def _source_path(uri: object) -> Path:
+    if not isinstance(uri, str) or not uri:
+        raise RequestFailed(f"expected a file URI, got {uri!r}")
+    path = _fs_path(uri)
+    if path is None:
+        raise RequestFailed(f"{uri}: not a file URI")
+    if path.suffix not in SUPPORTED:
+        raise RequestFailed(
+            f"{path}: unsupported file type '{path.suffix}' (expected an export script .py "
+            "or a .pt2)"
+        )
+    if not path.is_file():
+        raise RequestFailed(f"{path}: no such file")
+    return path.resolve()
+
+
+def _fs_path(uri: str) -> Path | None:
+    if uri.startswith("file:"):
+        path = uris.to_fs_path(uri)
+        return Path(path) if path else None
+    return Path(uri) if uri.startswith("/") else None
+
+
+def _cancelled(source: Path) -> ScriptFailed:
+    return ScriptFailed(ScriptError("cancelled", str(source), message="cancelled"))
+
+
+def _end_message(error: BaseException) -> str:
+    if isinstance(error, ScriptFailed) and error.error.kind == "cancelled":
+        return "cancelled"
+    return f"failed: {error}"
+
+
+def _retrieve(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _worker_log(text: str) -> None:
+    logging.getLogger("etviz_lsp.worker.output").info("%s", text.rstrip())

@@ -1,0 +1,195 @@
+"""Catch every program a script makes, whatever name it imported the functions under.
+
+The warm worker wraps the export and lowering entry points once, at their definition sites
+*and* wherever another module already bound them (``from executorch.exir import to_edge``
+copies the function into the importer). The script runs later in a forked child, so the
+modules it imports bind the wrapped functions too. A wrapper does nothing unless a
+:class:`Recorder` is active (inside a run), and records only the outermost call (lowering
+calls ``to_backend`` internally; that is not the user's call).
+
+Each captured program is converted at once: the graph shows the program as it was at that
+stage, even if a later step changes it in place.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from etviz_lsp.graph import convert, model, programs
+from etviz_lsp.worker.user_code import Site, UserCode, assigned_name
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One entry point: ``owner`` is a module, or ``module:Class`` for a method."""
+
+    owner: str
+    attr: str
+    progress: str  # the stage a user sees while it runs
+
+
+TARGETS = (
+    Target("torch.export", "export", "exporting"),
+    Target("executorch.exir.program._program", "to_edge", "lowering"),
+    Target("executorch.exir.program._program", "to_edge_transform_and_lower", "lowering"),
+    Target("executorch.exir.backend.backend_api", "to_backend", "lowering"),
+    Target("executorch.exir.program._program:EdgeProgramManager", "to_backend", "lowering"),
+    Target("executorch.exir.program._program:EdgeProgramManager", "to_executorch", "lowering"),
+)
+
+_active: Recorder | None = None
+
+
+class Recorder:
+    """The programs of one run, converted to graphs as they are captured."""
+
+    def __init__(self, user: UserCode, progress: Callable[[str], None]) -> None:
+        self.user = user
+        self.progress = progress
+        self.depth = 0
+        self.graphs: list[model.Graph] = []
+        self.warnings: list[str] = []
+        self._seen: set[int] = set()
+        self._keep: list[object] = []  # keeps ids in _seen from being reused
+        self._names: set[str] = set()
+
+    def __enter__(self) -> Recorder:
+        global _active
+        _active = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _active
+        _active = None
+
+    def record_call(self, result: Any, function: str, site: Site | None) -> None:
+        if not programs.is_program(result) or self.seen(result):
+            return
+        var = (assigned_name(site.file, site.line) if site else None) or function
+        where = f" @ {site.short}" if site else ""
+        self._record(result, var, where)
+
+    def record_global(self, value: Any, var: str) -> None:
+        if programs.is_program(value) and not self.seen(value):
+            self._record(value, var, "")
+
+    def seen(self, obj: Any) -> bool:
+        return id(obj) in self._seen
+
+    def _record(self, obj: Any, var: str, where: str) -> None:
+        self._remember(obj)
+        for method, program in _method_programs(obj):
+            self._remember(program)
+            label = f"{var}.{method}" if method else var
+            name = self._unique(f"{label}{where} ({stage(obj, program)})")
+            self.progress("converting")
+            try:
+                collection = convert.from_programs([(name, program)], label=name)
+            except Exception as exc:  # a graph we cannot draw must not lose the others
+                self.warnings.append(f"{name}: not converted: {type(exc).__name__}: {exc}")
+                continue
+            self.graphs.extend(collection.graphs)
+
+    def _remember(self, obj: object) -> None:
+        self._seen.add(id(obj))
+        self._keep.append(obj)
+
+    def _unique(self, name: str) -> str:
+        candidate, n = name, 1
+        while candidate in self._names:
+            n += 1
+            candidate = f"{name} #{n}"
+        self._names.add(candidate)
+        return candidate
+
+
+def _method_programs(obj: Any) -> Iterator[tuple[str, Any]]:
+    """``("", program)`` for an ExportedProgram; one per method for program managers."""
+    named = programs.named_programs(obj, "")
+    methods = getattr(obj, "methods", None)
+    if methods is None or len(named) == 1:
+        yield from (("", program) for _, program in named)
+        return
+    for method in sorted(methods):
+        yield str(method), obj.exported_program(method)
+
+
+def stage(obj: Any, program: Any) -> str:
+    """What a person calls this program: exported, quantized, edge, lowered, executorch."""
+    kind = type(obj).__name__
+    if kind == "ExecutorchProgramManager":
+        return "executorch"
+    targets = _call_targets(program)
+    if any("executorch_call_delegate" in t for t in targets):
+        return "lowered"
+    if kind == "EdgeProgramManager" or getattr(program, "dialect", "") == "EDGE":
+        return "edge"
+    if any("quantize_per_" in t for t in targets):
+        return "quantized"
+    return "exported"
+
+
+def _call_targets(program: Any) -> list[str]:
+    try:
+        nodes = program.graph_module.graph.nodes
+    except AttributeError:
+        return []
+    return [str(node.target) for node in nodes if node.op == "call_function"]
+
+
+def _wrap(original: Callable[..., Any], function: str, progress: str) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def capturing(*args: Any, **kwargs: Any) -> Any:
+        recorder = _active
+        if recorder is None or recorder.depth > 0:
+            return original(*args, **kwargs)
+        site = recorder.user.caller_site(sys._getframe(1))
+        recorder.progress(progress)
+        recorder.depth += 1
+        try:
+            result = original(*args, **kwargs)
+        finally:
+            recorder.depth -= 1
+        recorder.record_call(result, function, site)
+        return result
+
+    capturing.__etviz_original__ = original  # type: ignore[attr-defined]
+    return capturing
+
+
+def install() -> list[str]:
+    """Wrap every importable target everywhere it is bound; returns what was wrapped."""
+    wrapped: list[str] = []
+    for target in TARGETS:
+        module_name, _, class_name = target.owner.partition(":")
+        try:
+            owner: Any = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        if class_name:
+            owner = getattr(owner, class_name, None)
+        original = getattr(owner, target.attr, None) if owner is not None else None
+        if original is None or hasattr(original, "__etviz_original__"):
+            continue
+        replacement = _wrap(original, target.attr, target.progress)
+        setattr(owner, target.attr, replacement)
+        if not class_name:
+            _rebind(original, replacement)
+        wrapped.append(f"{target.owner}.{target.attr}")
+    return wrapped
+
+
+def _rebind(original: object, replacement: object) -> None:
+    """Replace names other modules already bound to ``original`` (``from x import f``)."""
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for name, value in list(namespace.items()):
+            if value is original:
+                namespace[name] = replacement

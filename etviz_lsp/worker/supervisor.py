@@ -1,0 +1,272 @@
+"""One run, seen from the warm parent: fork, watch, enforce the timeout, clean up.
+
+The child gets its own session (one ``killpg`` reaches its process group), a private
+socket for progress and its result, a pipe for stdout/stderr (read here into the run log,
+so a script printing megabytes never blocks), and a file where ``faulthandler`` writes the
+stack on a crash or when we ask before killing a script that hangs (the line it hung on).
+Whatever happens, every process the run started is killed before we answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import os
+import re
+import select
+import signal
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from etviz_lsp.worker import process_tree, script_run
+from etviz_lsp.worker.channel import Channel, ChannelClosed, Message
+from etviz_lsp.worker.run_log import RunLog
+from etviz_lsp.worker.script_error import ScriptError
+from etviz_lsp.worker.user_code import Site, UserCode
+
+_TICK = 0.05
+_STACK_DUMP_WAIT = 0.3
+_FAULT_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
+
+
+class CallerGone(Exception):
+    """The caller closed the channel or asked us to shut down: stop after cleaning up."""
+
+
+@dataclass
+class _State:
+    pid: int
+    deadline: float
+    final: Message | None = None
+    status: int | None = None
+    cancelled: bool = False
+    shutdown: bool = False
+    streams: list[Any] = field(default_factory=list)
+
+
+def supervise(message: Message, caller: Channel, num_threads: int) -> Message:
+    """Run ``message``'s request in a forked child; returns the answer for the caller."""
+    run_id = message["id"]
+    request = script_run.Request.from_json(message)
+    log = RunLog(Path(message["log"]), lambda text: caller.send(
+        {"event": "log", "id": run_id, "text": text}))
+    ours, theirs = socket.socketpair()
+    out_read, out_write = os.pipe()
+    stack_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # the child never returns from here
+        _child(request, theirs, out_write, stack_file, [ours.fileno(), out_read,
+                                                         caller.fileno()], num_threads)
+    theirs.close()
+    os.close(out_write)
+    caller.send({"event": "started", "id": run_id, "pid": pid})
+    state = _State(pid=pid, deadline=started + float(message["timeout"]))
+    child = Channel(ours)
+    try:
+        why = _watch(state, caller, child, out_read, log, run_id)
+        answer = _finish(state, why, child, request, stack_file, log, message, caller)
+    finally:
+        _stop_everything(pid)
+        _drain_output(out_read, log)
+        os.close(out_read)
+        child.close()
+        stack_file.close()
+        log.close()
+    answer.update(id=run_id, log=str(log.path), elapsed=time.monotonic() - started)
+    if state.shutdown:
+        with contextlib.suppress(ChannelClosed):
+            caller.send(answer)
+        raise CallerGone("shutdown requested")
+    return answer
+
+
+def _watch(
+    state: _State, caller: Channel, child: Channel, out_read: int, log: RunLog, run_id: Any
+) -> str:
+    """Relay until the child exits, the time is up, or the caller cancels: says which."""
+    watched: list[Any] = [caller.sock, child.sock, out_read]
+    while True:
+        if _child_exited(state):
+            return "exited"
+        now = time.monotonic()
+        if now >= state.deadline:
+            return "timeout"
+        if state.cancelled or state.shutdown:
+            return "cancelled"
+        readable, _, _ = select.select(watched, [], [], min(_TICK, state.deadline - now))
+        if caller.sock in readable:
+            _read_caller(state, caller)
+        if child.sock in readable:
+            _read_child(state, caller, child, run_id, watched)
+        if out_read in readable:
+            data = os.read(out_read, 1 << 16)
+            if data:
+                log.write(data)
+            else:
+                watched.remove(out_read)
+
+
+def _child_exited(state: _State) -> bool:
+    try:
+        pid, status = os.waitpid(state.pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    if pid == 0:
+        return False
+    state.status = status
+    return True
+
+
+def _read_caller(state: _State, caller: Channel) -> None:
+    try:
+        caller.read_available()
+    except ChannelClosed:
+        state.shutdown = True
+        return
+    while (message := caller.pop()) is not None:
+        if message.get("op") == "cancel":
+            state.cancelled = True
+        elif message.get("op") == "shutdown":
+            state.shutdown = True
+
+
+def _read_child(
+    state: _State, caller: Channel, child: Channel, run_id: Any, watched: list[Any]
+) -> None:
+    try:
+        child.read_available()
+    except ChannelClosed:
+        if child.sock in watched:
+            watched.remove(child.sock)
+    while (message := child.pop()) is not None:
+        if message.get("event") == "progress":
+            caller.send({"event": "progress", "id": run_id, "stage": message.get("stage")})
+        elif message.get("event") in ("done", "failed"):
+            state.final = message
+
+
+def _finish(
+    state: _State, why: str, child: Channel, request: script_run.Request,
+    stack_file: IO[bytes], log: RunLog, message: Message, caller: Channel,
+) -> Message:
+    if why in ("timeout", "cancelled"):
+        _dump_stack(state.pid)
+    killed = len(process_tree.descendants(os.getpid()))
+    _stop_everything(state.pid)
+    _drain_child(state, caller, child, message["id"])
+    if why == "exited" and state.final is not None:
+        return dict(state.final)
+    site = _stack_site(stack_file, request)
+    file = site.file if site else str(request.source)
+    line = site.line if site else None
+    if why == "timeout":
+        error = ScriptError(
+            "timeout", file, line,
+            message=f"timed out after {float(message['timeout']):g} s; "
+            f"stopped the script and {_processes(killed)}",
+        )
+    elif why == "cancelled":
+        error = ScriptError(
+            "cancelled", file, line,
+            message=f"cancelled; stopped the script and {_processes(killed)}",
+        )
+    else:
+        error = ScriptError("crash", file, line, message=_crash_message(state.status))
+    log.note(str(error))
+    return {"event": "failed", "error": error.to_json()}
+
+
+def _drain_child(state: _State, caller: Channel, child: Channel, run_id: Any) -> None:
+    """Messages sent just before the child exited (its result, usually)."""
+    while not child.closed:
+        readable, _, _ = select.select([child.sock], [], [], 0.2)
+        if not readable:
+            return
+        _read_child(state, caller, child, run_id, [])
+
+
+def _processes(count: int) -> str:
+    return "its process" if count <= 1 else f"its {count} processes"
+
+
+def _crash_message(status: int | None) -> str:
+    if status is not None and os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        return f"the script crashed ({name}) before reporting a result"
+    code = os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else None
+    return (
+        f"the script's process exited with status {code} before reporting a result "
+        "(os._exit, or a crash in native code)"
+    )
+
+
+def _dump_stack(pid: int) -> None:
+    """Ask the child (faulthandler on SIGUSR1) where it is, so the error names that line."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGUSR1)
+        time.sleep(_STACK_DUMP_WAIT)
+
+
+def _stack_site(stack_file: IO[bytes], request: script_run.Request) -> Site | None:
+    """The user's most recent frame in a faulthandler dump (most recent call first)."""
+    if request.source.suffix != ".py":
+        return None
+    stack_file.seek(0)
+    dump = stack_file.read().decode(errors="replace")
+    user = UserCode(request.source)
+    for block in dump.split("\n\n"):
+        for match in _FAULT_FRAME.finditer(block):
+            if user.owns(match["file"]):
+                return Site(match["file"], int(match["line"]))
+    return None
+
+
+def _stop_everything(pid: int) -> None:
+    process_tree.kill_group(pid)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    process_tree.kill_descendants()
+
+
+def _drain_output(out_read: int, log: RunLog) -> None:
+    """Read what is left in the pipe; every writer is dead by now, so EOF comes."""
+    while True:
+        readable, _, _ = select.select([out_read], [], [], 0.2)
+        if not readable:
+            return
+        data = os.read(out_read, 1 << 16)
+        if not data:
+            return
+        log.write(data)
+
+
+def _child(
+    request: script_run.Request, sock: socket.socket, out_write: int, stack_file: IO[bytes],
+    close: list[int], num_threads: int,
+) -> None:
+    """The forked child: its own session, the run, then ``os._exit`` (no parent teardown)."""
+    try:
+        os.setsid()
+        process_tree.die_with_parent()
+        for fd in close:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        faulthandler.enable(file=stack_file, all_threads=False)
+        faulthandler.register(signal.SIGUSR1, file=stack_file, all_threads=False)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        script_run.prepare_process(request, out_write, num_threads)
+        script_run.run(request, Channel(sock))
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(0)

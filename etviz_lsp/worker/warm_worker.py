@@ -1,0 +1,317 @@
+"""The caller's side of the worker room: start the warm worker, run scripts, cancel, close.
+
+This module never imports torch: the language server and the CLI use it to drive a worker
+process started with the user's interpreter. The worker (``zygote``) does the imports; each
+``run`` forks a fresh child there. Everything crosses a private socket (``channel``); the
+script's own stdout/stderr go to a log file and, in part, to the ``log`` callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import etviz_lsp
+from etviz_lsp.worker.channel import Channel, ChannelClosed, Message
+from etviz_lsp.worker.script_error import Kind, ScriptError, ScriptFailed
+
+SOURCE_SUFFIXES = (".py", ".pt2")
+START_TIMEOUT = 600.0  # imports + warm-up on a loaded 2-core machine take well under this
+_GRACE = 30.0  # how long past its own deadline we trust the worker to answer
+_POLL = 0.2
+
+# Loads this checkout's etviz_lsp by path, so the user's interpreter needs torch (and
+# ExecuTorch for lowering) but not etviz-lsp itself, and nothing else of ours is put on its
+# sys.path. The '' that -c puts first is dropped: a workspace file must not shadow torch.
+_BOOTSTRAP = """\
+import importlib.util, sys
+if sys.path and sys.path[0] == '':
+    del sys.path[0]
+package = sys.argv[1]
+spec = importlib.util.spec_from_file_location(
+    'etviz_lsp', package + '/__init__.py', submodule_search_locations=[package])
+module = importlib.util.module_from_spec(spec)
+sys.modules['etviz_lsp'] = module
+spec.loader.exec_module(module)
+from etviz_lsp.worker.zygote import main
+raise SystemExit(main(sys.argv[2:]))
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class GraphInfo:
+    id: str
+    node_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    output: Path
+    graphs: list[GraphInfo]
+    elapsed: float
+    log_path: Path | None
+    warnings: list[str] = field(default_factory=list)
+
+
+def default_log_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "etviz-lsp" / "logs"
+
+
+class WarmWorker:
+    """A pre-imported worker process; ``run`` is blocking, ``cancel`` works from any thread."""
+
+    def __init__(
+        self,
+        python: str | None = None,
+        log: Callable[[str], None] | None = None,
+        *,
+        log_dir: Path | None = None,
+        warm_up: bool = True,
+        start_timeout: float = START_TIMEOUT,
+    ) -> None:
+        self.python = python or sys.executable
+        self._log = log or (lambda _text: None)
+        self.log_dir = log_dir or default_log_dir()
+        self._warm_up = warm_up
+        self._start_timeout = start_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._channel: Channel | None = None
+        self._worker_log: IO[bytes] | None = None
+        self.ready_info: Message | None = None
+        self._run_lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._running: int | None = None
+        self._child_pid: int | None = None
+        self._ids = itertools.count(1)
+
+    # -- life cycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker process (it imports in the background); no-op when running."""
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        self._reset()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        ours, theirs = socket.socketpair()
+        package = os.path.dirname(os.path.abspath(etviz_lsp.__file__))
+        command = [self.python, "-c", _BOOTSTRAP, package, str(theirs.fileno())]
+        if self._warm_up:
+            command.append("--warm-up")
+        self._worker_log = open(self.log_dir / "worker.log", "ab")  # noqa: SIM115
+        try:
+            self._proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=self._worker_log,
+                stderr=self._worker_log,
+                pass_fds=[theirs.fileno()],
+                cwd=self.log_dir,
+                start_new_session=True,  # the editor's Ctrl-C / job control never reaches it
+            )
+        except OSError as exc:
+            ours.close()
+            raise ScriptFailed(ScriptError(
+                "bad-input", self.python, message=f"cannot start the worker: {exc}"
+            )) from exc
+        finally:
+            theirs.close()
+        self._channel = Channel(ours)
+
+    @property
+    def ready(self) -> bool:
+        return self.ready_info is not None and self._proc is not None and self._proc.poll() is None
+
+    def close(self) -> None:
+        """Stop the worker and everything it started."""
+        self.cancel()
+        proc, channel = self._proc, self._channel
+        if channel is not None:
+            with contextlib.suppress(ChannelClosed):
+                channel.send({"op": "shutdown"})
+        if proc is not None:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc.pid)
+                proc.wait()
+        self._reset()
+
+    def __enter__(self) -> WarmWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def cancel(self) -> None:
+        """Stop the current run (its whole process tree); its ``run`` raises cancelled."""
+        self._cancel.set()
+        channel, running = self._channel, self._running
+        if channel is not None and running is not None:
+            with contextlib.suppress(ChannelClosed):
+                channel.send({"op": "cancel", "id": running})
+
+    # -- runs -------------------------------------------------------------------------
+
+    def run(
+        self,
+        source: Path,
+        output: Path,
+        *,
+        timeout: float,
+        cwd: Path | None = None,
+        trusted: bool = True,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> RunResult:
+        """Run a script (or convert a ``.pt2``) and write its graphs to ``output``."""
+        source, output = Path(source).absolute(), Path(output).absolute()
+        _check_input(source, output)
+        with self._run_lock:
+            self._cancel.clear()
+            started = time.monotonic()
+            channel = self._wait_ready(source)
+            run_id = next(self._ids)
+            log_path = self.log_dir / _log_name(source)
+            channel.send({
+                "op": "run", "id": run_id, "source": str(source), "output": str(output),
+                "cwd": str(Path(cwd or Path.cwd()).absolute()), "timeout": float(timeout),
+                "trusted": trusted, "log": str(log_path),
+            })
+            self._running = run_id
+            try:
+                answer = self._await(channel, run_id, source, started + timeout + _GRACE,
+                                     on_progress or (lambda _stage: None))
+            finally:
+                self._running = None
+                self._child_pid = None
+        if answer.get("event") != "done":
+            raise ScriptFailed(ScriptError.from_json(answer.get("error") or {}))
+        return RunResult(
+            output=output,
+            graphs=[GraphInfo(g["id"], int(g["node_count"])) for g in answer["graphs"]],
+            elapsed=time.monotonic() - started,
+            log_path=log_path,
+            warnings=[str(w) for w in answer.get("warnings", [])],
+        )
+
+    def _wait_ready(self, source: Path) -> Channel:
+        self.start()
+        channel = self._channel
+        assert channel is not None
+        deadline = time.monotonic() + self._start_timeout
+        while self.ready_info is None:
+            if self._cancel.is_set():
+                raise _failed("cancelled", source, "cancelled while the worker was starting")
+            if time.monotonic() > deadline:
+                self._kill()
+                raise _failed("crash", source, "the worker did not start in time")
+            try:
+                message = channel.recv(_POLL)
+            except ChannelClosed:
+                raise _failed("crash", source, self._death_note("while starting")) from None
+            if message is None:
+                continue
+            if message.get("event") == "fatal":
+                self._kill()
+                raise _failed("bad-input", source, str(message.get("message")))
+            if message.get("event") == "ready":
+                self.ready_info = message
+        return channel
+
+    def _await(
+        self, channel: Channel, run_id: int, source: Path, deadline: float,
+        on_progress: Callable[[str], None],
+    ) -> Message:
+        cancel_sent = False
+        while True:
+            if self._cancel.is_set() and not cancel_sent:
+                cancel_sent = True
+                with contextlib.suppress(ChannelClosed):
+                    channel.send({"op": "cancel", "id": run_id})
+            if time.monotonic() > deadline:  # the worker itself is stuck: drop it
+                self._kill()
+                raise _failed("timeout", source, "the worker stopped answering; restarted it")
+            try:
+                message = channel.recv(_POLL)
+            except ChannelClosed:
+                raise _failed("crash", source, self._death_note("during the run")) from None
+            if message is None or message.get("id") != run_id:
+                continue
+            event = message.get("event")
+            if event == "started":
+                self._child_pid = int(message["pid"])
+            elif event == "progress":
+                on_progress(str(message.get("stage")))
+            elif event == "log":
+                self._log(str(message.get("text", "")))
+            elif event in ("done", "failed"):
+                return message
+
+    # -- failures of the worker itself ------------------------------------------------
+
+    def _death_note(self, when: str) -> str:
+        proc = self._proc
+        code = proc.wait(timeout=5) if proc is not None else None
+        self._kill()
+        return (f"the worker process ({self.python}) exited {when} (status {code}); "
+                f"see {self.log_dir / 'worker.log'}")
+
+    def _kill(self) -> None:
+        """Hard stop: the worker's group and the current run's group."""
+        if self._child_pid is not None:
+            _kill_group(self._child_pid)
+        if self._proc is not None:
+            _kill_group(self._proc.pid)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5)
+        self._reset()
+
+    def _reset(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+        if self._worker_log is not None:
+            self._worker_log.close()
+        self._proc = None
+        self._channel = None
+        self._worker_log = None
+        self.ready_info = None
+
+
+def _check_input(source: Path, output: Path) -> None:
+    if not source.exists():
+        raise _failed("bad-input", source, "no such file")
+    if not source.is_file():
+        raise _failed("bad-input", source, "not a file")
+    if source.suffix not in SOURCE_SUFFIXES:
+        raise _failed("bad-input", source, f"unsupported file type '{source.suffix}' "
+                      "(expected an export script .py or a .pt2)")
+    if not output.parent.is_dir():
+        raise _failed("bad-input", output, f"output folder {output.parent} does not exist")
+    if output.resolve() == source.resolve():
+        raise _failed("bad-input", output, "the output would overwrite the source")
+
+
+def _failed(kind: Kind, file: Path | str, message: str) -> ScriptFailed:
+    return ScriptFailed(ScriptError(kind, str(file), message=message))
+
+
+def _log_name(source: Path) -> str:
+    digest = hashlib.sha1(str(source).encode()).hexdigest()[:8]
+    return f"{source.name}-{digest}.log"
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)

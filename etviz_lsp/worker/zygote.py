@@ -1,0 +1,161 @@
+"""The warm worker: imports torch and ExecuTorch once, then forks a fresh child per run.
+
+Started by :class:`etviz_lsp.worker.warm_worker.WarmWorker` with the user's interpreter
+(``python -m etviz_lsp.worker FD``), it talks to its caller over the inherited socket ``FD``.
+Start-up pays the imports (several seconds) and optionally a warm-up (one tiny export,
+quantization and XNNPACK lowering, which fills torch's and ExecuTorch's first-call caches);
+every run then forks from this state, so a run pays neither and starts from a clean module
+state (nothing a script changes survives its run).
+
+Forking a process that imported torch is safe only while it has no worker threads: the
+warm-up runs with one intra-op thread and without tqdm's monitor thread, and the thread
+count is checked and reported. Each child gets the original thread count back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import os
+import socket
+import sys
+import time
+import traceback
+from typing import Any
+
+from etviz_lsp.worker import capture, process_tree
+from etviz_lsp.worker.channel import Channel, ChannelClosed
+
+REQUIRED = ("torch", "torch.export")
+# Modules most export scripts import: paid here once instead of in every run.
+PRELOAD = (
+    "torch.export._trace",
+    "torch.fx.experimental.proxy_tensor",
+    "executorch.exir",
+    "executorch.exir.backend.backend_api",
+    "executorch.backends.xnnpack.partition.xnnpack_partitioner",
+    "executorch.backends.xnnpack.quantizer.xnnpack_quantizer",
+    "torchao.quantization.pt2e.quantize_pt2e",
+    "etviz_lsp.graph.convert",
+    "etviz_lsp.graph.fx_reader",
+    "etviz_lsp.graph.programs",
+    "etviz_lsp.graph.pt2_load",
+    "etviz_lsp.graph.writer",
+    "etviz_lsp.worker.script_run",
+    "etviz_lsp.worker.supervisor",
+)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or not argv[0].isdigit():
+        print("usage: python -m etviz_lsp.worker FD [--warm-up]", file=sys.stderr)
+        return 2
+    caller = Channel(socket.socket(fileno=int(argv[0])))
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]  # `-m` put the start folder first: a workspace file must not shadow torch
+    process_tree.become_subreaper()
+    try:
+        num_threads = _boot(caller, warm_up="--warm-up" in argv[1:])
+        _serve(caller, num_threads)
+    except ChannelClosed:
+        pass
+    finally:
+        process_tree.kill_descendants()
+        caller.close()
+    return 0
+
+
+def _boot(caller: Channel, warm_up: bool) -> int:
+    started = time.monotonic()
+    for name in REQUIRED:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            caller.send({"event": "fatal", "message": f"{sys.executable} cannot import "
+                         f"{name}: {type(exc).__name__}: {exc}"})
+            raise ChannelClosed("cannot start") from exc
+    missing = [name for name in PRELOAD if not _try_import(name)]
+    wrapped = capture.install()
+    num_threads = _single_threaded()
+    warmed = _warm_up() if warm_up else None
+    gc.collect()
+    gc.freeze()  # forked children then copy fewer pages when the collector runs
+    caller.send({
+        "event": "ready",
+        "python": sys.executable,
+        "seconds": time.monotonic() - started,
+        "missing": missing,
+        "wrapped": wrapped,
+        "warm_up": warmed,
+        "threads": _thread_count(),
+        "num_threads": num_threads,
+    })
+    return num_threads
+
+
+def _try_import(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except Exception:  # optional: a user's interpreter may lack ExecuTorch
+        print(f"etviz worker: optional import {name} failed:\n{traceback.format_exc()}",
+              file=sys.stderr)
+        return False
+    return True
+
+
+def _single_threaded() -> int:
+    """One intra-op thread and no tqdm monitor here; returns the count runs get back."""
+    import torch
+
+    with contextlib.suppress(ImportError):
+        import tqdm
+
+        tqdm.tqdm.monitor_interval = 0
+    count = torch.get_num_threads()
+    torch.set_num_threads(1)
+    return count
+
+
+def _warm_up() -> str:
+    """Run each first-call path once on a tiny model; failures only cost the saving."""
+    started = time.monotonic()
+    try:
+        from etviz_lsp.worker import warm_up
+
+        warm_up.exercise()
+    except Exception:
+        print(f"etviz worker: warm-up failed:\n{traceback.format_exc()}", file=sys.stderr)
+        return "failed"
+    return f"{time.monotonic() - started:.1f} s"
+
+
+def _thread_count() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0
+
+
+def _serve(caller: Channel, num_threads: int) -> None:
+    from etviz_lsp.worker import supervisor
+    from etviz_lsp.worker.script_error import ScriptError
+
+    while True:
+        message: Any = caller.recv(None)
+        op = message.get("op") if isinstance(message, dict) else None
+        if op == "shutdown":
+            return
+        if op != "run":
+            continue  # a cancel that arrived after its run ended
+        try:
+            answer = supervisor.supervise(message, caller, num_threads)
+        except (supervisor.CallerGone, ChannelClosed):
+            return
+        except Exception as exc:  # a bug of ours: answer, keep serving
+            trace = traceback.format_exc()
+            print(trace, file=sys.stderr)
+            error = ScriptError("crash", str(message.get("source", "")),
+                                message=f"worker error: {exc!r}", traceback=trace)
+            answer = {"event": "failed", "id": message.get("id"), "error": error.to_json()}
+        caller.send(answer)
