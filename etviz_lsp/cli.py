@@ -18,9 +18,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show torch.export / ExecuTorch programs as Model Explorer graphs.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--once", metavar="FILE", type=Path, help="convert FILE (.pt2) and exit")
+    parser.add_argument(
+        "--once", metavar="FILE", type=Path,
+        help="convert FILE (.pt2, or an export script .py: runs it) and exit",
+    )
     parser.add_argument(
         "-o", "--output", type=Path, help="graph JSON to write (default: FILE's folder/.etviz/)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=None, metavar="S",
+        help="stop an export script after S seconds (default: 600)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     # No --once: the language server over stdio. Editors append --stdio (and some a pid).
@@ -40,14 +47,16 @@ def main(argv: list[str] | None = None) -> int:
         from etviz_lsp.lsp.server import run_stdio
 
         return run_stdio(verbose=args.verbose, client_pid=args.clientProcessId)
-    return _once(args.once, args.output)
+    return _once(args.once, args.output, args.timeout, args.verbose)
 
 
-def _once(source: Path, output: Path | None) -> int:
-    from etviz_lsp.once import run_once
+def _once(source: Path, output: Path | None, timeout: float | None, verbose: bool) -> int:
+    from etviz_lsp.once import DEFAULT_TIMEOUT, run_once
 
+    # The script's own output goes to its log file; -v also shows it here.
+    log = (lambda text: print(text, end="", file=sys.stderr)) if verbose else None
     try:
-        result = run_once(source, output)
+        result = run_once(source, output, timeout=timeout or DEFAULT_TIMEOUT, log=log)
     except EtvizError as error:
         print(f"etviz-lsp: error: {error}", file=sys.stderr)
         return 1

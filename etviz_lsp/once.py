@@ -1,8 +1,13 @@
-"""The one-shot job behind ``etviz-lsp --once``: convert one file, write its graph JSON."""
+"""The one-shot job behind ``etviz-lsp --once``: convert one file, write its graph JSON.
+
+A ``.pt2`` is converted here; an export script (``.py``) runs in the worker room's child
+process (naming a script on the command line is the user's consent to run it).
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +16,7 @@ from etviz_lsp.graph import convert
 from etviz_lsp.graph.writer import write_json_atomic
 
 OUTPUT_FOLDER = ".etviz"
+DEFAULT_TIMEOUT = 600.0  # seconds a script may run; lowering a big model takes minutes
 
 
 def default_output(source: Path) -> Path:
@@ -19,23 +25,54 @@ def default_output(source: Path) -> Path:
 
 
 @dataclass(frozen=True, slots=True)
+class GraphNames:
+    """What a script run made: the graphs by name."""
+
+    names: list[str]
+
+    def __str__(self) -> str:
+        return f"{len(self.names)} graph(s): " + "; ".join(self.names)
+
+
+@dataclass(frozen=True, slots=True)
 class OnceResult:
     output: Path
-    summary: convert.Summary
+    summary: convert.Summary | GraphNames
     seconds: float
     bytes_written: int
 
 
-def run_once(source: Path, output: Path | None) -> OnceResult:
+def run_once(
+    source: Path,
+    output: Path | None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    log: Callable[[str], None] | None = None,
+) -> OnceResult:
     started = time.perf_counter()
     if output is None:
         output = default_output(source)
         _make_own_folder(output.parent)
     elif not output.parent.is_dir():  # fail before the (slow) conversion, not after it
         raise EtvizError(str(output), f"output folder {output.parent} does not exist")
+    if source.suffix == ".py":
+        return _run_script(source, output, timeout, log, started)
     collection = _convert(source)
     written = write_json_atomic(output, collection.to_json())
     return OnceResult(output, convert.summarize(collection), time.perf_counter() - started, written)
+
+
+def _run_script(
+    source: Path, output: Path, timeout: float, log: Callable[[str], None] | None,
+    started: float,
+) -> OnceResult:
+    from etviz_lsp.worker import WarmWorker
+
+    # One run: nothing to pay ahead; the script imports (and warms up) what it uses.
+    with WarmWorker(log=log, warm_up=False, preload=False) as worker:
+        result = worker.run(source, output, timeout=timeout)
+    names = GraphNames([graph.id for graph in result.graphs])
+    return OnceResult(output, names, time.perf_counter() - started, output.stat().st_size)
 
 
 def _convert(source: Path) -> convert.model.GraphCollection:
@@ -43,7 +80,7 @@ def _convert(source: Path) -> convert.model.GraphCollection:
         return convert.from_pt2(source)
     if not source.exists():
         raise EtvizError(str(source), "no such file")
-    raise EtvizError(str(source), f"unsupported file type '{source.suffix}' (expected .pt2)")
+    raise EtvizError(str(source), f"unsupported file type '{source.suffix}' (expected .pt2 or .py)")
 
 
 def _make_own_folder(folder: Path) -> None:

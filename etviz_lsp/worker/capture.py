@@ -5,7 +5,8 @@ The warm worker wraps the export and lowering entry points once, at their defini
 copies the function into the importer). The script runs later in a forked child, so the
 modules it imports bind the wrapped functions too. A wrapper does nothing unless a
 :class:`Recorder` is active (inside a run), and records only the outermost call (lowering
-calls ``to_backend`` internally; that is not the user's call).
+calls ``to_backend`` internally; that is not the user's call) made from the user's own
+code (``prepare_pt2e`` exports pattern graphs internally: not the user's programs either).
 
 Each captured program is converted at once: the graph shows the program as it was at that
 stage, even if a later step changes it in place.
@@ -14,7 +15,7 @@ stage, even if a later step changes it in place.
 from __future__ import annotations
 
 import functools
-import importlib
+import importlib.abc
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -146,9 +147,10 @@ def _wrap(original: Callable[..., Any], function: str, progress: str) -> Callabl
     @functools.wraps(original)
     def capturing(*args: Any, **kwargs: Any) -> Any:
         recorder = _active
-        if recorder is None or recorder.depth > 0:
+        caller = sys._getframe(1)
+        if recorder is None or recorder.depth > 0 or not recorder.user.calls_from_user(caller):
             return original(*args, **kwargs)
-        site = recorder.user.caller_site(sys._getframe(1))
+        site = recorder.user.caller_site(caller)
         recorder.progress(progress)
         recorder.depth += 1
         try:
@@ -163,25 +165,79 @@ def _wrap(original: Callable[..., Any], function: str, progress: str) -> Callabl
 
 
 def install() -> list[str]:
-    """Wrap every importable target everywhere it is bound; returns what was wrapped."""
+    """Wrap the targets whose modules are loaded; the others when they get imported.
+
+    Returns what was wrapped now. Modules not loaded yet (a lean worker does not import
+    ExecuTorch up front) are patched by an import hook right after they execute, before any
+    other module can bind their functions.
+    """
     wrapped: list[str] = []
+    later: dict[str, list[Target]] = {}
     for target in TARGETS:
-        module_name, _, class_name = target.owner.partition(":")
-        try:
-            owner: Any = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        if class_name:
-            owner = getattr(owner, class_name, None)
-        original = getattr(owner, target.attr, None) if owner is not None else None
-        if original is None or hasattr(original, "__etviz_original__"):
-            continue
-        replacement = _wrap(original, target.attr, target.progress)
-        setattr(owner, target.attr, replacement)
-        if not class_name:
-            _rebind(original, replacement)
-        wrapped.append(f"{target.owner}.{target.attr}")
+        module_name = target.owner.partition(":")[0]
+        if module_name in sys.modules:
+            if _patch(target):
+                wrapped.append(f"{target.owner}.{target.attr}")
+        else:
+            later.setdefault(module_name, []).append(target)
+    if later:
+        sys.meta_path.insert(0, _PatchOnImport(later))
     return wrapped
+
+
+def _patch(target: Target) -> bool:
+    module_name, _, class_name = target.owner.partition(":")
+    owner: Any = sys.modules.get(module_name)
+    if owner is not None and class_name:
+        owner = getattr(owner, class_name, None)
+    original = getattr(owner, target.attr, None) if owner is not None else None
+    if original is None or hasattr(original, "__etviz_original__"):
+        return False
+    replacement = _wrap(original, target.attr, target.progress)
+    setattr(owner, target.attr, replacement)
+    if not class_name:
+        _rebind(original, replacement)
+    return True
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Patches a target module as soon as it has executed (first import, in a run)."""
+
+    def __init__(self, pending: dict[str, list[Target]]) -> None:
+        self.pending = pending
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname not in self.pending:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec = find(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _PatchingLoader(spec.loader, self.pending.pop(fullname))
+        return spec
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    def __init__(self, loader: Any, targets: list[Target]) -> None:
+        self._loader = loader
+        self._targets = targets
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self._loader.exec_module(module)
+        for target in self._targets:
+            _patch(target)
+
+    def __getattr__(self, name: str) -> Any:  # get_source, is_package, resource readers...
+        return getattr(self._loader, name)
 
 
 def _rebind(original: object, replacement: object) -> None:

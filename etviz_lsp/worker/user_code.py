@@ -43,6 +43,14 @@ class UserCode:
         path = os.path.abspath(file)
         return path.startswith(self.root) and is_user_file(path)
 
+    def calls_from_user(self, frame: FrameType) -> bool:
+        """Whether ``frame`` is code the user wrote (anywhere), not a library's internals.
+
+        prepare_pt2e, for one, exports small pattern graphs internally: not the user's call.
+        """
+        file = frame.f_code.co_filename
+        return self.owns(file) or is_user_file(file)
+
     def caller_site(self, frame: FrameType | None) -> Site | None:
         """The deepest user frame on the stack from ``frame`` outwards."""
         first: Site | None = None

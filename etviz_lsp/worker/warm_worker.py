@@ -71,7 +71,12 @@ def default_log_dir() -> Path:
 
 
 class WarmWorker:
-    """A pre-imported worker process; ``run`` is blocking, ``cancel`` works from any thread."""
+    """A pre-imported worker process; ``run`` is blocking, ``cancel`` works from any thread.
+
+    ``preload`` imports ExecuTorch (and its XNNPACK and quantization modules) at start;
+    ``warm_up`` also runs a tiny export + quantize + lower once. Both pay off from the
+    second run on (a language server); a single CLI run turns both off.
+    """
 
     def __init__(
         self,
@@ -80,12 +85,14 @@ class WarmWorker:
         *,
         log_dir: Path | None = None,
         warm_up: bool = True,
+        preload: bool = True,
         start_timeout: float = START_TIMEOUT,
     ) -> None:
         self.python = python or sys.executable
         self._log = log or (lambda _text: None)
         self.log_dir = log_dir or default_log_dir()
         self._warm_up = warm_up
+        self._preload = preload
         self._start_timeout = start_timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._channel: Channel | None = None
@@ -110,6 +117,8 @@ class WarmWorker:
         command = [self.python, "-c", _BOOTSTRAP, package, str(theirs.fileno())]
         if self._warm_up:
             command.append("--warm-up")
+        if not self._preload:
+            command.append("--lean")
         self._worker_log = open(self.log_dir / "worker.log", "ab")  # noqa: SIM115
         try:
             self._proc = subprocess.Popen(
@@ -129,6 +138,11 @@ class WarmWorker:
         finally:
             theirs.close()
         self._channel = Channel(ours)
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id while it runs (its runs are its descendants)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     @property
     def ready(self) -> bool:

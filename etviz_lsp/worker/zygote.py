@@ -28,15 +28,18 @@ from etviz_lsp.worker import capture, process_tree
 from etviz_lsp.worker.channel import Channel, ChannelClosed
 
 REQUIRED = ("torch", "torch.export")
-# Modules most export scripts import: paid here once instead of in every run.
-PRELOAD = (
-    "torch.export._trace",
-    "torch.fx.experimental.proxy_tensor",
+# Modules most export scripts import: paid here once instead of in every run. A lean
+# worker (one CLI run) skips the ExecuTorch ones: a script that needs them imports them.
+PRELOAD_EXECUTORCH = (
     "executorch.exir",
     "executorch.exir.backend.backend_api",
     "executorch.backends.xnnpack.partition.xnnpack_partitioner",
     "executorch.backends.xnnpack.quantizer.xnnpack_quantizer",
     "torchao.quantization.pt2e.quantize_pt2e",
+)
+PRELOAD = (
+    "torch.export._trace",
+    "torch.fx.experimental.proxy_tensor",
     "etviz_lsp.graph.convert",
     "etviz_lsp.graph.fx_reader",
     "etviz_lsp.graph.programs",
@@ -49,14 +52,14 @@ PRELOAD = (
 
 def main(argv: list[str]) -> int:
     if not argv or not argv[0].isdigit():
-        print("usage: python -m etviz_lsp.worker FD [--warm-up]", file=sys.stderr)
+        print("usage: python -m etviz_lsp.worker FD [--warm-up] [--lean]", file=sys.stderr)
         return 2
     caller = Channel(socket.socket(fileno=int(argv[0])))
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # `-m` put the start folder first: a workspace file must not shadow torch
     process_tree.become_subreaper()
     try:
-        num_threads = _boot(caller, warm_up="--warm-up" in argv[1:])
+        num_threads = _boot(caller, warm_up="--warm-up" in argv[1:], lean="--lean" in argv[1:])
         _serve(caller, num_threads)
     except ChannelClosed:
         pass
@@ -66,7 +69,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _boot(caller: Channel, warm_up: bool) -> int:
+def _boot(caller: Channel, warm_up: bool, lean: bool) -> int:
     started = time.monotonic()
     for name in REQUIRED:
         try:
@@ -75,7 +78,8 @@ def _boot(caller: Channel, warm_up: bool) -> int:
             caller.send({"event": "fatal", "message": f"{sys.executable} cannot import "
                          f"{name}: {type(exc).__name__}: {exc}"})
             raise ChannelClosed("cannot start") from exc
-    missing = [name for name in PRELOAD if not _try_import(name)]
+    preload = PRELOAD if lean else PRELOAD_EXECUTORCH + PRELOAD
+    missing = [name for name in preload if not _try_import(name)]
     wrapped = capture.install()
     num_threads = _single_threaded()
     warmed = _warm_up() if warm_up else None

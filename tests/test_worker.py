@@ -1,0 +1,288 @@
+"""The warm worker with real scripts: real torch.export, PT2E, XNNPACK lowering, real kills.
+
+One warm worker (imports and warm-up paid once) serves every test of this module, the way
+the language server keeps one for a session.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from etviz_lsp.worker import ScriptFailed, WarmWorker
+
+SCRIPTS = Path(__file__).parent / "scripts"
+
+
+class Logs:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def __call__(self, text: str) -> None:
+        self.parts.append(text)
+
+    def take(self) -> str:
+        text, self.parts = "".join(self.parts), []
+        return text
+
+
+@pytest.fixture(scope="module")
+def logs() -> Logs:
+    return Logs()
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory, logs: Logs) -> Iterator[WarmWorker]:
+    warm = WarmWorker(log=logs, log_dir=tmp_path_factory.mktemp("logs"))
+    warm.start()
+    yield warm
+    warm.close()
+
+
+def run(worker: WarmWorker, script: Path, tmp_path: Path, timeout: float = 120, **kw: object):
+    return worker.run(script, tmp_path / "out.json", timeout=timeout, **kw)  # type: ignore[arg-type]
+
+
+def failure(worker: WarmWorker, script: Path, tmp_path: Path, **kw: object) -> ScriptFailed:
+    output = tmp_path / "out.json"
+    output.write_text("previous graph")
+    with pytest.raises(ScriptFailed) as caught:
+        run(worker, script, tmp_path, **kw)
+    assert output.read_text() == "previous graph", "a failed run must keep the last good graph"
+    return caught.value
+
+
+def leftovers(worker: WarmWorker) -> list[psutil.Process]:
+    assert worker.pid is not None
+    return psutil.Process(worker.pid).children(recursive=True)
+
+
+def write_script(tmp_path: Path, text: str, name: str = "script.py") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def graph_json(path: Path) -> dict[str, dict]:
+    return {graph["id"]: graph for graph in json.loads(path.read_text())["graphs"]}
+
+
+def test_quantize_and_lower_script_captures_every_stage(worker: WarmWorker, tmp_path: Path):
+    stages: list[str] = []
+    result = run(worker, SCRIPTS / "quantize_lower.py", tmp_path, on_progress=stages.append)
+    ids = [graph.id for graph in result.graphs]
+    assert ids == [
+        "ep @ quantize_lower.py:25 (exported)",
+        "quantized @ quantize_lower.py:29 (quantized)",
+        "edge @ quantize_lower.py:30 (lowered)",
+        "et_program @ quantize_lower.py:31 (executorch)",
+    ]
+    graphs = graph_json(result.output)
+    assert list(graphs) == ids
+    lowered_ops = {n["label"] for n in graphs["edge @ quantize_lower.py:30 (lowered)"]["nodes"]}
+    assert "executorch_call_delegate" in lowered_ops
+    assert {"running script", "exporting", "lowering", "converting"} <= set(stages)
+    assert all(graph.node_count == len(graphs[graph.id]["nodes"]) for graph in result.graphs)
+
+
+def test_two_models_exported_from_a_helper_are_two_graphs(worker: WarmWorker, tmp_path: Path):
+    result = run(worker, SCRIPTS / "two_models.py", tmp_path)
+    assert [g.id for g in result.graphs] == [
+        "program @ two_models.py:7 (exported)",
+        "program @ two_models.py:7 (exported) #2",
+    ]
+    linear, conv = graph_json(result.output).values()
+    assert "linear" in {n["label"] for n in linear["nodes"]}
+    assert "conv2d" in {n["label"] for n in conv["nodes"]}
+
+
+def test_programs_left_in_globals_are_captured(worker: WarmWorker, tmp_path: Path):
+    script = write_script(tmp_path, (
+        "import torch\n"
+        "from torch.export import export\n"
+        "direct = export(torch.nn.ReLU(), (torch.randn(2),))\n"
+        "loaded = torch.export.load(__import__('sys').argv[0] + '.pt2')\n"
+    ))
+    import torch
+
+    program = torch.export.export(torch.nn.Tanh(), (torch.randn(2),))
+    torch.export.save(program, str(script) + ".pt2")
+    result = run(worker, script, tmp_path)
+    assert [g.id for g in result.graphs] == ["direct @ script.py:3 (exported)", "loaded (exported)"]
+
+
+def test_exception_is_reported_at_the_users_line(worker: WarmWorker, tmp_path: Path, logs: Logs):
+    logs.take()
+    error = failure(worker, SCRIPTS / "raises.py", tmp_path).error
+    assert error.kind == "exception"
+    assert (Path(error.file).name, error.line) == ("raises.py", 12)
+    assert str(error).endswith(
+        "raises.py:12: RuntimeError: a and b must have same reduction dim, "
+        "but got [1, 2] X [3, 3]."
+    )
+    assert "torch/export" in error.traceback and 'raises.py", line 15' in error.traceback
+    assert "Traceback (most recent call last)" in logs.take()
+
+
+def test_syntax_error_names_line_and_column(worker: WarmWorker, tmp_path: Path):
+    script = write_script(tmp_path, "import torch\n\ndef broken(:\n    pass\n")
+    error = failure(worker, script, tmp_path).error
+    assert (error.kind, error.line, error.column) == ("syntax", 3, 12)
+    assert str(error).endswith("script.py:3: SyntaxError: invalid syntax")
+
+
+def test_syntax_error_in_an_imported_user_module(worker: WarmWorker, tmp_path: Path):
+    write_script(tmp_path, "x = = 1\n", name="helper_mod.py")
+    script = write_script(tmp_path, "import torch\nimport helper_mod\n")
+    error = failure(worker, script, tmp_path).error
+    assert (error.kind, Path(error.file).name, error.line) == ("syntax", "helper_mod.py", 1)
+
+
+def test_script_that_exports_nothing_says_so(worker: WarmWorker, tmp_path: Path):
+    error = failure(worker, SCRIPTS / "exports_nothing.py", tmp_path).error
+    assert error.kind == "no-program"
+    assert "made no program" in error.message
+
+
+def test_sys_exit_before_export_is_no_program_at_that_line(worker: WarmWorker, tmp_path: Path):
+    error = failure(worker, SCRIPTS / "exits_early.py", tmp_path).error
+    assert (error.kind, error.line) == ("no-program", 6)
+    assert "sys.exit(0)" in error.message
+
+
+def test_sys_exit_with_status_is_a_failure(worker: WarmWorker, tmp_path: Path):
+    script = write_script(tmp_path, "import sys\nsys.exit(2)\n")
+    error = failure(worker, script, tmp_path).error
+    assert (error.kind, error.line) == ("crash", 2)
+    assert "status 2" in error.message
+
+
+def test_os_exit_is_reported_as_a_crash(worker: WarmWorker, tmp_path: Path):
+    error = failure(worker, SCRIPTS / "os_exit.py", tmp_path).error
+    assert error.kind == "crash"
+    assert "exited with status 3 before reporting a result" in error.message
+    assert leftovers(worker) == []
+
+
+def test_segfault_is_reported_with_the_line(worker: WarmWorker, tmp_path: Path):
+    script = write_script(tmp_path, "import ctypes\n\nctypes.string_at(0)\n")
+    error = failure(worker, script, tmp_path).error
+    assert (error.kind, error.line) == ("crash", 3)
+    assert "SIGSEGV" in error.message
+
+
+def test_hanging_script_is_killed_at_the_timeout(worker: WarmWorker, tmp_path: Path):
+    started = time.monotonic()
+    error = failure(worker, SCRIPTS / "hangs.py", tmp_path, timeout=3).error
+    assert time.monotonic() - started < 3 + 5
+    assert (error.kind, error.line) == ("timeout", 7), "names the line the script hung on"
+    assert "timed out after 3 s" in error.message
+    assert leftovers(worker) == []
+
+
+def test_processes_the_script_started_are_killed(worker: WarmWorker, tmp_path: Path):
+    run(worker, SCRIPTS / "spawns_child.py", tmp_path, cwd=tmp_path)
+    pids = [int(pid) for pid in (tmp_path / "spawned.pids").read_text().split()]
+    assert len(pids) == 2
+    for pid in pids:  # one stayed in the script's group, one left it (new session)
+        assert not psutil.pid_exists(pid)
+    assert leftovers(worker) == []
+
+
+def test_megabytes_of_output_go_to_the_log(worker: WarmWorker, tmp_path: Path, logs: Logs):
+    logs.take()
+    result = run(worker, SCRIPTS / "prints_megabytes.py", tmp_path)
+    assert len(result.graphs) == 1
+    assert result.log_path is not None
+    log_text = result.log_path.read_text()
+    assert log_text.count("x" * 99) == 70_000 and log_text.rstrip().endswith("done")
+    forwarded = logs.take()
+    assert 64_000 <= len(forwarded) < 70_000, "the editor log gets the start, not 7 MB"
+    assert f"output continues in {result.log_path}" in forwarded
+
+
+def test_each_run_starts_warm_and_clean(worker: WarmWorker, tmp_path: Path):
+    script = write_script(tmp_path, (
+        "import sys\n"
+        "warm = 'executorch.exir' in sys.modules\n"
+        "import torch\n"
+        "assert not hasattr(torch, 'etviz_marker'), 'state leaked from an earlier run'\n"
+        "torch.etviz_marker = True\n"
+        "program = torch.export.export(torch.nn.ReLU(), (torch.randn(2),))\n"
+        "open('warm.txt', 'w').write(str(warm))\n"
+    ))
+    for _ in range(2):
+        run(worker, script, tmp_path, cwd=tmp_path)
+        assert (tmp_path / "warm.txt").read_text() == "True"
+
+
+def test_script_sees_its_argv_folder_and_the_callers_cwd(worker: WarmWorker, tmp_path: Path):
+    (tmp_path / "lib").mkdir()
+    write_script(tmp_path / "lib", "VALUE = 3\n", name="local_helper.py")
+    script = write_script(tmp_path / "lib", (
+        "import os, sys, torch\n"
+        "import local_helper\n"
+        "assert __name__ == '__main__' and sys.argv == [__file__], sys.argv\n"
+        "open('where.txt', 'w').write(os.getcwd())\n"
+        "p = torch.export.export(torch.nn.ReLU(), (torch.randn(local_helper.VALUE),))\n"
+    ))
+    run(worker, script, tmp_path, cwd=tmp_path)
+    assert (tmp_path / "where.txt").read_text() == str(tmp_path)
+
+
+def test_cancel_stops_the_run_from_another_thread(worker: WarmWorker, tmp_path: Path):
+    stages: list[str] = []
+    timer = threading.Timer(1.5, worker.cancel)
+    timer.start()
+    started = time.monotonic()
+    error = failure(worker, SCRIPTS / "hangs.py", tmp_path, timeout=60,
+                    on_progress=stages.append).error
+    assert error.kind == "cancelled" and time.monotonic() - started < 10
+    assert stages[:1] == ["running script"]
+    assert leftovers(worker) == []
+
+
+def test_pt2_trusted_converts_untrusted_refuses(worker: WarmWorker, tmp_path: Path):
+    import torch
+
+    pt2 = tmp_path / "relu.pt2"
+    torch.export.save(torch.export.export(torch.nn.ReLU(), (torch.randn(2),)), str(pt2))
+    result = worker.run(pt2, tmp_path / "out.json", timeout=60)
+    assert [g.id for g in result.graphs] == ["relu"]
+    error = failure(worker, pt2, tmp_path, trusted=False).error
+    assert error.kind == "bad-input" and "unpickles" in error.message
+
+
+def test_bad_input_fails_before_running(worker: WarmWorker, tmp_path: Path):
+    with pytest.raises(ScriptFailed, match="no such file"):
+        worker.run(tmp_path / "missing.py", tmp_path / "o.json", timeout=5)
+    notes = write_script(tmp_path, "hi", name="notes.txt")
+    with pytest.raises(ScriptFailed, match="unsupported file type '.txt'"):
+        worker.run(notes, tmp_path / "o.json", timeout=5)
+    with pytest.raises(ScriptFailed, match="does not exist"):
+        worker.run(SCRIPTS / "two_models.py", tmp_path / "nowhere" / "o.json", timeout=5)
+
+
+def test_worker_that_dies_is_reported_then_restarted(tmp_path: Path):
+    worker = WarmWorker(log_dir=tmp_path / "logs", warm_up=False)
+    script = write_script(tmp_path, (
+        "import os, signal, torch\n"
+        "os.kill(os.getppid(), signal.SIGKILL)\n"  # the warm worker itself dies
+        "import time; time.sleep(30)\n"
+    ))
+    try:
+        worker.start()
+        error = failure(worker, script, tmp_path, timeout=60).error
+        assert error.kind == "crash" and "worker process" in error.message
+        result = run(worker, SCRIPTS / "two_models.py", tmp_path)
+        assert len(result.graphs) == 2
+        pid = worker.pid
+    finally:
+        worker.close()
+    assert pid is not None and not psutil.pid_exists(pid)
