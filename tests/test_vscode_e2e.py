@@ -215,6 +215,7 @@ def test_visualize_refresh_on_save_and_diagnostic(
     by_step = {step["step"]: step for step in steps}
     assert f"{nodes_before} nodes" in by_step["visualize"]["explorer"]
     assert f"{nodes_before:,} nodes" in by_step["visualize"]["status"]
+    assert "[Cancel button]" in by_step["visualize"]["toast"], "progress notification with Cancel"
     assert f"{nodes_after} nodes" in by_step["edit-and-save-refreshes"]["explorer"]
     assert BROKEN_MESSAGE in by_step["broken-script-diagnostic"]["problems"]
     for name in ("vscode-graph", "vscode-graph-after-edit", "vscode-problems"):

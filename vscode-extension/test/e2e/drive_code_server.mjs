@@ -143,15 +143,42 @@ await step('open-script', async () => {
   return { status };
 });
 
+/** Watches for the run's progress notification (it lives only while the script runs). */
+function watchProgressToast() {
+  let seen = '';
+  let stop = false;
+  const poll = (async () => {
+    while (!stop && !seen) {
+      const toasts = page.locator('.notification-toast');
+      const count = await toasts.count().catch(() => 0);
+      for (let i = 0; i < count && !seen; i += 1) {
+        const text = await toasts.nth(i).innerText().catch(() => '');
+        if (text.includes(`etviz: ${config.script}`)) {
+          const cancel = await toasts.nth(i).locator('a.monaco-button, .monaco-button', { hasText: 'Cancel' }).count().catch(() => 0);
+          seen = `${text.replace(/\s+/g, ' ').trim()}${cancel ? ' [Cancel button]' : ''}`;
+        }
+      }
+      await page.waitForTimeout(100);
+    }
+  })();
+  return async () => {
+    stop = true;
+    await poll;
+    return seen;
+  };
+}
+
 await step('visualize', async () => {
+  const progress = watchProgressToast();
   await palette('etviz: Visualize ExportedProgram');
   const text = await waitForNodes(config.expectNodes, 180000);
+  const toast = await progress();
   const status = await until('the node count in the status bar', async () => {
     const s = await statusText();
     return s.includes(`${config.expectNodes} nodes`) ? s : undefined;
   }, 30000);
   await page.waitForTimeout(1500); // let the graph finish drawing for the screenshot
-  return { status, explorer: text.slice(0, 400), screenshot: await shot('vscode-graph') };
+  return { status, toast, explorer: text.slice(0, 400), screenshot: await shot('vscode-graph') };
 });
 
 await step('edit-and-save-refreshes', async () => {
@@ -165,6 +192,14 @@ await step('edit-and-save-refreshes', async () => {
   }, 30000);
   await page.waitForTimeout(1500);
   return { status, explorer: text.slice(0, 400), screenshot: await shot('vscode-graph-after-edit') };
+});
+
+await step('window-reload-restores-panel', async () => {
+  await page.reload();
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60000 });
+  // The serializer brings the panel back and asks the server for the file's graph again.
+  const text = await waitForNodes(config.expectNodesAfter, 180000);
+  return { explorer: text.slice(0, 200) };
 });
 
 await step('broken-script-diagnostic', async () => {
