@@ -75,13 +75,17 @@ async def test_visualize_a_script(session: Session, workspace: Path) -> None:
     ready = await session.next_graph(script, before)
     assert (ready.url, ready.stale) == (result.url, False)
     # progress went through the worker's stages and ended
-    reports = [r for token in progress_tokens(session) for r in session.client.progress_reports[token]]
+    reports = [
+        r for token in progress_tokens(session) for r in session.client.progress_reports[token]
+    ]
     messages = {getattr(r, "message", None) for r in reports}
     assert {"running script", "exporting", "refreshing"} <= messages
     assert any(isinstance(r, types.WorkDoneProgressEnd) for r in reports)
 
 
-async def test_saving_a_changed_script_shows_the_new_graph(session: Session, workspace: Path) -> None:
+async def test_saving_a_changed_script_shows_the_new_graph(
+    session: Session, workspace: Path
+) -> None:
     script = workspace / "grows.py"
     script.write_text(export_script(layers=1))
     first = await session.visualize(script)
@@ -93,7 +97,9 @@ async def test_saving_a_changed_script_shows_the_new_graph(session: Session, wor
     assert len(json.loads(graph_file(ready.url).read_text())["graphs"][0]["nodes"]) >= 11
 
 
-async def test_a_change_on_disk_by_another_process_refreshes(session: Session, workspace: Path) -> None:
+async def test_a_change_on_disk_by_another_process_refreshes(
+    session: Session, workspace: Path
+) -> None:
     script = workspace / "outside.py"
     script.write_text(export_script(layers=1))
     await session.visualize(script)
@@ -136,7 +142,9 @@ async def test_a_broken_script_gets_a_diagnostic_then_fixing_clears_it(
     assert list(session.client.diagnostics[script.as_uri()]) == []
 
 
-async def test_ten_saves_in_a_second_make_one_or_two_runs(session: Session, workspace: Path) -> None:
+async def test_ten_saves_in_a_second_make_one_or_two_runs(
+    session: Session, workspace: Path
+) -> None:
     script = workspace / "burst.py"
     script.write_text(export_script(layers=1))
     await session.visualize(script)

@@ -7,6 +7,8 @@ the language server keeps one for a session.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -89,6 +91,23 @@ def test_quantize_and_lower_script_captures_every_stage(worker: WarmWorker, tmp_
     assert "executorch_call_delegate" in lowered_ops
     assert {"running script", "exporting", "lowering", "converting"} <= set(stages)
     assert all(graph.node_count == len(graphs[graph.id]["nodes"]) for graph in result.graphs)
+
+
+def test_example_export_convnet_script(worker: WarmWorker, tmp_path: Path):
+    example = Path(__file__).parent.parent / "examples" / "export_convnet.py"
+    result = run(worker, example, tmp_path)
+    assert [g.id.split(" @ ")[0] + " " + g.id.rsplit(" ", 1)[1] for g in result.graphs] == [
+        "exported (exported)", "quantized (quantized)", "lowered (lowered)",
+        "program (executorch)",
+    ]
+    exported = graph_json(result.output)[result.graphs[0].id]
+    assert any(n["namespace"].startswith("stages/0 (Block)") for n in exported["nodes"])
+
+
+def test_importing_the_worker_room_does_not_import_torch():
+    code = "import sys, etviz_lsp.worker; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
 
 
 def test_two_models_exported_from_a_helper_are_two_graphs(worker: WarmWorker, tmp_path: Path):

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
-INTERVAL = 1.0
+INTERVAL = 0.5
 
 
 def alive(pid: int) -> bool:

@@ -99,16 +99,23 @@ class Visualizer:
         await asyncio.to_thread(self.close_now)
 
     def close_now(self) -> None:
-        """Blocking stop of every process we started (exit, or the editor died)."""
+        """Blocking stop of every process we started (exit, or the editor died).
+
+        The worker and the Model Explorer server stop in parallel: a worker still busy
+        importing answers no shutdown request, and its close waits a few seconds before
+        killing it.
+        """
         self._closed = True
         self.watcher.close()
-        with self._running_lock:
-            if self._running is not None:
-                self.worker.cancel()
+        page = threading.Thread(target=self._stop_page, name="etviz-stop-page")
+        page.start()
         try:
             self.worker.close()
         except Exception:
             log.exception("stopping the worker failed")
+        page.join()
+
+    def _stop_page(self) -> None:
         try:
             if self.page.stop():
                 log.info("stopped the Model Explorer server")

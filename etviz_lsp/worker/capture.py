@@ -2,8 +2,9 @@
 
 The warm worker wraps the export and lowering entry points once, at their definition sites
 *and* wherever another module already bound them (``from executorch.exir import to_edge``
-copies the function into the importer). The script runs later in a forked child, so the
-modules it imports bind the wrapped functions too. A wrapper does nothing unless a
+copies the function into the importer). Modules not imported yet are wrapped by an import
+hook right after they execute. The script runs later in a forked child, so the modules it
+imports bind the wrapped functions too. A wrapper does nothing unless a
 :class:`Recorder` is active (inside a run), and records only the outermost call (lowering
 calls ``to_backend`` internally; that is not the user's call) made from the user's own
 code (``prepare_pt2e`` exports pattern graphs internally: not the user's programs either).

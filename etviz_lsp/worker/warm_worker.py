@@ -29,6 +29,7 @@ from etviz_lsp.worker.script_error import Kind, ScriptError, ScriptFailed
 
 SOURCE_SUFFIXES = (".py", ".pt2")
 START_TIMEOUT = 600.0  # imports + warm-up on a loaded 2-core machine take well under this
+WORKER_LOG_LIMIT = 8 * 1024 * 1024
 _GRACE = 30.0  # how long past its own deadline we trust the worker to answer
 _POLL = 0.2
 
@@ -119,7 +120,7 @@ class WarmWorker:
             command.append("--warm-up")
         if not self._preload:
             command.append("--lean")
-        self._worker_log = open(self.log_dir / "worker.log", "ab")  # noqa: SIM115
+        self._worker_log = _open_worker_log(self.log_dir / "worker.log")
         try:
             self._proc = subprocess.Popen(
                 command,
@@ -301,6 +302,12 @@ class WarmWorker:
         self._channel = None
         self._worker_log = None
         self.ready_info = None
+
+
+def _open_worker_log(path: Path) -> IO[bytes]:
+    """The worker's own stderr (import noise, our errors); restarted when it grows large."""
+    mode = "wb" if path.exists() and path.stat().st_size > WORKER_LOG_LIMIT else "ab"
+    return open(path, mode)  # noqa: SIM115 (closed in _reset)
 
 
 def _check_input(source: Path, output: Path) -> None:

@@ -1,0 +1,50 @@
+"""Graphs the server may show live in its cache folder: the guard reads nothing else.
+
+``publish`` copies a graph JSON there atomically; ``cache_path_for`` names the cache file
+for a source, so a producer (the worker) can write its output there directly and skip the
+copy. One source always maps to the same cache file, so re-showing it is a refresh of the
+same URL, and the open tab keeps its expanded layers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+from etviz_lsp.errors import EtvizError
+from etviz_lsp.explorer import locations
+from etviz_lsp.graph.writer import write_bytes_atomic
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def cache_path_for(source: Path) -> Path:
+    """``<cache>/<name>-<12 hex of the absolute source path>.json``."""
+    absolute = os.path.abspath(source)
+    digest = hashlib.sha256(absolute.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    name = Path(absolute).name.removesuffix(".json")
+    name = _UNSAFE.sub("_", name)[:80] or "graph"
+    return locations.cache_dir() / f"{name}-{digest}.json"
+
+
+def in_cache(path: Path) -> bool:
+    cache = os.path.realpath(locations.cache_dir())
+    return os.path.realpath(path).startswith(cache + os.sep)
+
+
+def publish(json_path: Path) -> Path:
+    """Copy ``json_path`` into the cache (atomically) and return the cache path.
+
+    A file already in the cache is returned as it is.
+    """
+    if in_cache(json_path):
+        return Path(os.path.realpath(json_path))
+    try:
+        payload = json_path.read_bytes()
+    except OSError as exc:
+        raise EtvizError(str(json_path), f"cannot read graph: {exc.strerror}") from exc
+    target = cache_path_for(json_path)
+    write_bytes_atomic(target, payload)
+    return target

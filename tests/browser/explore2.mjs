@@ -1,0 +1,11 @@
+import { chromium } from 'playwright-core';
+const url = process.argv[2];
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox','--disable-gpu','--disable-quic','--no-first-run','--disable-background-networking','--disable-component-update','--disable-sync'] });
+const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+page.on('response', r => { if (r.status() >= 400 && !r.url().includes('gstatic')) console.log('BAD', r.status(), r.url().slice(0, 120)); });
+await page.goto(url);
+await page.getByText('op node count').waitFor();
+await page.waitForTimeout(2000);
+console.log(page.url().slice(0, 200));
+await page.screenshot({ path: '/tmp/exp/shot3.png' });
+await browser.close();

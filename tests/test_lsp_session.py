@@ -1,0 +1,102 @@
+"""Sessions of their own: an untrusted workspace, code lenses, the editor dying, the
+entry points. None of these needs a warm worker, so they stay quick."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+
+from tests.conftest import PYTHON
+from tests.lsp_session import lsp_session, processes_of, wait_until_gone
+
+SCRIPT = textwrap.dedent("""\
+    import pathlib
+    import torch
+    from executorch.exir import to_edge
+
+    pathlib.Path(__file__).with_suffix(".ran").write_text("ran")
+    ep = torch.export.export(torch.nn.Linear(2, 2), (torch.randn(1, 2),))
+    edge = to_edge(ep)
+    """)
+
+
+async def test_an_untrusted_workspace_refuses_to_run_code(tmp_path: Path) -> None:
+    async with lsp_session(tmp_path, trusted=False) as session:
+        script = session.root / "workspace" / "export.py"
+        script.write_text(SCRIPT)
+        with pytest.raises(JsonRpcException, match="not trusted"):
+            await session.visualize(script)
+        session.save(script, SCRIPT + "\n")  # and saving does not run it either
+        await asyncio.sleep(1.5)
+        assert not script.with_suffix(".ran").exists()
+        assert session.graph_ready == []
+        assert await session.close() == []
+
+
+async def test_code_lenses_sit_on_export_and_lowering_calls(tmp_path: Path) -> None:
+    async with lsp_session(tmp_path, trusted=False) as session:
+        script = session.root / "workspace" / "export.py"
+        script.write_text(SCRIPT)
+        uri = script.as_uri()
+        session.client.text_document_did_open(
+            types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "python", 1, SCRIPT))
+        )
+        lenses = await session.client.text_document_code_lens_async(
+            types.CodeLensParams(types.TextDocumentIdentifier(uri))
+        )
+        assert lenses is not None
+        assert [lens.range.start.line for lens in lenses] == [5, 6]
+        for lens in lenses:
+            assert lens.command is not None
+            assert lens.command.title == "Visualize"
+            assert lens.command.command == "etviz.server.visualize"
+            assert list(lens.command.arguments or []) == [uri]
+        assert not script.with_suffix(".ran").exists()  # found by reading, not by running
+
+
+async def test_the_server_exits_when_the_editor_dies(tmp_path: Path) -> None:
+    editor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        async with lsp_session(tmp_path, process_id=editor.pid, trusted=True) as session:
+            server = psutil.Process(session.server_pid)
+            assert processes_of(session.marker)  # the server and its worker
+            editor.kill()
+            editor.wait()
+            died = time.monotonic()
+            await asyncio.to_thread(server.wait, 10)
+            # polled every 0.5 s; a worker still importing torch gets 5 s to stop, then killed
+            assert time.monotonic() - died < 8
+            assert await asyncio.to_thread(wait_until_gone, session.marker, 5) == []
+            session.closed = True  # nothing left to shut down
+    finally:
+        editor.kill()
+
+
+@pytest.mark.parametrize("args", [[], ["--stdio"]], ids=["no-arguments", "stdio"])
+def test_the_command_line_runs_the_server_on_stdio(args: list[str]) -> None:
+    initialize = (
+        '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"processId":null,'
+        '"rootUri":null,"capabilities":{}}}'
+    )
+    message = f"Content-Length: {len(initialize)}\r\n\r\n{initialize}".encode()
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "etviz_lsp", *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        out, _err = proc.communicate(message, timeout=60)  # stdin closes: the server ends
+    finally:
+        proc.kill()
+    header, _, body = out.partition(b"\r\n\r\n")
+    assert header.startswith(b"Content-Length:")  # stdout carries only protocol messages
+    assert b'"etviz.server.visualize"' in body
+    assert b'"codeLensProvider"' in body

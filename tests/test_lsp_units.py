@@ -1,0 +1,78 @@
+"""Initialization options and the diagnostic built from a script error (no server needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lsprotocol import types
+
+import etviz_lsp
+from etviz_lsp.lsp import diagnostics, options
+from etviz_lsp.worker import ScriptError
+
+OURS = Path(etviz_lsp.__file__).parent
+
+
+def test_options_parse_camel_case_and_keep_defaults() -> None:
+    parsed = options.parse(
+        {"trusted": True, "pythonPath": "/opt/py/bin/python", "timeout": 30, "autoRefresh": False,
+         "port": 9100, "clientPid": 4242, "pollInterval": 0.5}
+    )
+    assert parsed == options.InitOptions(
+        trusted=True, python_path="/opt/py/bin/python", timeout=30.0, auto_refresh=False,
+        port=9100, client_pid=4242, poll_interval=0.5,
+    )
+    assert parsed.warnings == ()
+    assert options.parse(None) == options.InitOptions()
+    assert options.parse({}).trusted is False  # no word from the client: not trusted
+
+
+def test_bad_option_values_are_dropped_with_a_warning() -> None:
+    parsed = options.parse({"trusted": "yes", "port": True, "timeout": -1, "colour": "red"})
+    assert parsed == options.InitOptions()
+    assert len(parsed.warnings) == 4
+    assert "'trusted' must be a boolean" in parsed.warnings[0]
+    assert options.parse([1, 2]).warnings
+
+
+TRACEBACK = f"""\
+Traceback (most recent call last):
+  File "/work/ws/export.py", line 15, in <module>
+    ep = torch.export.export(Net(), (torch.randn(2, 5),))
+  File "{OURS}/worker/capture.py", line 155, in capturing
+    result = original(*args, **kwargs)
+  File "/venv/site-packages/torch/export/__init__.py", line 171, in export
+    return _export(
+  File "/work/ws/export.py", line 12, in forward
+    return self.layers(x)
+  File "/venv/site-packages/torch/_meta_registrations.py", line 2518, in meta_mm
+    torch._check(
+  File "<string>", line 1, in <lambda>
+RuntimeError: a and b must have same reduction dim
+"""
+
+
+def test_a_script_error_becomes_a_diagnostic_at_its_line_with_the_torch_frame() -> None:
+    error = ScriptError(
+        "exception", "/work/ws/export.py", 12, 16,
+        "RuntimeError: a and b must have same reduction dim", TRACEBACK,
+    )
+    lines = {11: "        return self.layers(x)"}
+    script = Path("/work/ws/export.py")
+    diagnostic = diagnostics.to_diagnostic(error, script, lambda i: lines.get(i, ""))
+    assert diagnostic.range == types.Range(types.Position(11, 15), types.Position(11, 29))
+    assert diagnostic.message == "RuntimeError: a and b must have same reduction dim"
+    assert diagnostic.code == "exception"
+    [related] = diagnostic.related_information or []
+    assert related.location.uri == "file:///venv/site-packages/torch/_meta_registrations.py"
+    assert related.location.range.start.line == 2517
+    assert "meta_mm" in related.message
+
+
+def test_an_error_without_a_line_sits_on_the_first_line_of_the_script() -> None:
+    error = ScriptError("no-program", "/work/ws/export.py", None, None, "no program was exported")
+    script = Path("/work/ws/export.py")
+    diagnostic = diagnostics.to_diagnostic(error, script, lambda i: "import torch")
+    assert (diagnostic.range.start.line, diagnostic.range.start.character) == (0, 0)
+    assert diagnostic.related_information is None
+    assert diagnostics.diagnostic_file(error, script) == script
