@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import torch
+from convnet import ConvNet, example_inputs  # the script's folder is first on sys.path
 from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
     XNNPACKQuantizer,
@@ -15,9 +16,6 @@ from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
 )
 from executorch.exir import to_edge_transform_and_lower
 from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from convnet import ConvNet, example_inputs  # noqa: E402
 
 inputs = example_inputs()
 exported = torch.export.export(ConvNet().eval(), inputs)

@@ -288,6 +288,19 @@ def test_bad_input_fails_before_running(worker: WarmWorker, tmp_path: Path):
         worker.run(SCRIPTS / "two_models.py", tmp_path / "nowhere" / "o.json", timeout=5)
 
 
+def test_interpreter_without_torch_is_a_clear_error(tmp_path: Path):
+    # A fresh virtual environment: the same Python, no torch installed.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")],
+                   check=True)
+    bare = str(tmp_path / "bare" / "bin" / "python")
+    worker = WarmWorker(python=bare, log_dir=tmp_path / "logs")
+    with worker, pytest.raises(ScriptFailed) as caught:
+        run(worker, SCRIPTS / "two_models.py", tmp_path)
+    error = caught.value.error
+    assert error.kind == "bad-input"
+    assert f"{bare} cannot import torch: ModuleNotFoundError" in error.message
+
+
 def test_worker_that_dies_is_reported_then_restarted(tmp_path: Path):
     worker = WarmWorker(log_dir=tmp_path / "logs", warm_up=False)
     script = write_script(tmp_path, (

@@ -261,6 +261,9 @@ class WarmWorker:
             try:
                 message = channel.recv(_POLL)
             except ChannelClosed:
+                if self._cancel.is_set():  # closed while running: that is a cancel
+                    self._kill()
+                    raise _failed("cancelled", source, "cancelled (worker closed)") from None
                 raise _failed("crash", source, self._death_note("during the run")) from None
             if message is None or message.get("id") != run_id:
                 continue
@@ -277,8 +280,10 @@ class WarmWorker:
     # -- failures of the worker itself ------------------------------------------------
 
     def _death_note(self, when: str) -> str:
-        proc = self._proc
-        code = proc.wait(timeout=5) if proc is not None else None
+        code = None
+        if self._proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = self._proc.wait(timeout=5)
         self._kill()
         return (f"the worker process ({self.python}) exited {when} (status {code}); "
                 f"see {self.log_dir / 'worker.log'}")

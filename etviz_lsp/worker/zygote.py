@@ -24,7 +24,7 @@ import time
 import traceback
 from typing import Any
 
-from etviz_lsp.worker import capture, process_tree
+from etviz_lsp.worker import process_tree
 from etviz_lsp.worker.channel import Channel, ChannelClosed
 
 REQUIRED = ("torch", "torch.export")
@@ -80,6 +80,8 @@ def _boot(caller: Channel, warm_up: bool, lean: bool) -> int:
             raise ChannelClosed("cannot start") from exc
     preload = PRELOAD if lean else PRELOAD_EXECUTORCH + PRELOAD
     missing = [name for name in preload if not _try_import(name)]
+    from etviz_lsp.worker import capture  # imports torch: only once torch is known to load
+
     wrapped = capture.install()
     num_threads = _single_threaded()
     warmed = _warm_up() if warm_up else None
