@@ -134,6 +134,9 @@ def code_server(tmp_path: Path) -> Iterator[dict[str, object]]:
         "XDG_CACHE_HOME": str(home / ".cache"),
         "XDG_STATE_HOME": str(home / ".local" / "state"),
         "XDG_RUNTIME_DIR": str(home / "run"),
+        # After the window reload step, code-server would keep the old extension host (and
+        # its language server and worker) for 3 hours in case the tab reconnects.
+        "VSCODE_RECONNECTION_GRACE_TIME": "3000",
     })
     (home / "run").mkdir(parents=True)
     base = [node, entry, "--user-data-dir", str(user_data), "--extensions-dir", str(extensions)]
@@ -151,7 +154,7 @@ def code_server(tmp_path: Path) -> Iterator[dict[str, object]]:
     try:
         _wait_http(f"http://127.0.0.1:{port}/healthz", 60)
         yield {"url": f"http://127.0.0.1:{port}", "env": env, "pid": proc.pid,
-               "log": tmp_path / "code-server.log"}
+               "log": tmp_path / "code-server.log", "user_data": user_data}
     finally:
         descendants = _descendants(proc.pid)
         _stop_group(proc)
@@ -179,6 +182,12 @@ def _stop_detached(processes: list[psutil.Process], env: dict[str, str]) -> None
     for process in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
+
+
+def _keep_extension_logs(user_data: Path) -> None:
+    """The "etviz" output channel (extension and server log) of each window, as artifacts."""
+    for n, log in enumerate(sorted(user_data.glob("logs/**/*etviz*.log"))):
+        shutil.copyfile(log, ARTIFACTS / f"vscode-e2e-etviz-{n}.log")
 
 
 def test_visualize_refresh_on_save_and_diagnostic(
@@ -209,6 +218,7 @@ def test_visualize_refresh_on_save_and_diagnostic(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     report = {"seconds": round(time.monotonic() - started, 1), "steps": steps}
     (ARTIFACTS / "vscode-e2e.json").write_text(json.dumps(report, indent=2))
+    _keep_extension_logs(Path(str(code_server["user_data"])))
     log_tail = Path(str(code_server["log"])).read_text(errors="replace")[-3000:]
     assert run.returncode == 0, f"{json.dumps(steps, indent=2)}\n{run.stderr[-3000:]}\n{log_tail}"
 

@@ -65,7 +65,7 @@ async function until(what, fn, timeoutMs) {
 function explorerFrame() {
   return page.frames().find((frame) => {
     const url = frame.url();
-    return url.startsWith('http://') && !url.startsWith(codeServerOrigin) && url.includes('?data=');
+    return url.startsWith('http://') && !url.startsWith(codeServerOrigin) && url.includes('data=');
   });
 }
 
