@@ -18,7 +18,7 @@ demo: $(STAMP)
 test: $(TEST_STAMP) lint typecheck ext-test setup-vscode-e2e pytest
 
 setup: $(STAMP)
-setup-test: $(TEST_STAMP)
+setup-test: $(TEST_STAMP) setup-vscode-e2e
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

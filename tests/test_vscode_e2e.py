@@ -108,7 +108,10 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def code_server(tmp_path: Path) -> Iterator[dict[str, object]]:
+def code_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, object]]:
+    """code-server with the .vsix installed; parametrize with False for workspace trust on
+    (the folder then opens in restricted mode: no trust prompt)."""
+    trust_everything = getattr(request, "param", True)
     node, entry = _tools()
     vsix = _vsix()
     home = tmp_path / "home"
@@ -125,6 +128,7 @@ def code_server(tmp_path: Path) -> Iterator[dict[str, object]]:
         "files.autoSave": "off",
         "chat.disableAIFeatures": True,
         "workbench.secondarySideBar.defaultVisibility": "hidden",
+        "security.workspace.trust.startupPrompt": "never",
     }))
     env = dict(os.environ)
     env.update({
@@ -147,7 +151,8 @@ def code_server(tmp_path: Path) -> Iterator[dict[str, object]]:
     log = (tmp_path / "code-server.log").open("wb")
     proc = subprocess.Popen(
         [*base, "--auth", "none", "--bind-addr", f"127.0.0.1:{port}",
-         "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust",
+         "--disable-telemetry", "--disable-update-check",
+         *(["--disable-workspace-trust"] if trust_everything else []),
          "--config", str(tmp_path / "code-server.yaml")],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
@@ -184,10 +189,30 @@ def _stop_detached(processes: list[psutil.Process], env: dict[str, str]) -> None
             process.kill()
 
 
-def _keep_extension_logs(user_data: Path) -> None:
+def _keep_extension_logs(user_data: Path, name: str) -> None:
     """The "etviz" output channel (extension and server log) of each window, as artifacts."""
     for n, log in enumerate(sorted(user_data.glob("logs/**/*etviz*.log"))):
-        shutil.copyfile(log, ARTIFACTS / f"vscode-e2e-etviz-{n}.log")
+        shutil.copyfile(log, ARTIFACTS / f"{name}-etviz-{n}.log")
+
+
+def _drive(code_server: dict[str, object], config: dict[str, object], name: str) -> dict[str, dict]:
+    """Runs the Chromium driver; returns its steps by name, or fails with what it saw."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("failed-*.png"):
+        old.unlink()
+    node = _tools()[0]
+    started = time.monotonic()
+    run = subprocess.run(
+        [node, str(DRIVER), json.dumps(config)], cwd=EXTENSION,
+        capture_output=True, text=True, timeout=900,
+    )
+    steps = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    report = {"seconds": round(time.monotonic() - started, 1), "steps": steps}
+    (ARTIFACTS / f"{name}.json").write_text(json.dumps(report, indent=2))
+    _keep_extension_logs(Path(str(code_server["user_data"])), name)
+    log_tail = Path(str(code_server["log"])).read_text(errors="replace")[-3000:]
+    assert run.returncode == 0, f"{json.dumps(steps, indent=2)}\n{run.stderr[-3000:]}\n{log_tail}"
+    return {step["step"]: step for step in steps}
 
 
 def test_visualize_refresh_on_save_and_diagnostic(
@@ -201,6 +226,7 @@ def test_visualize_refresh_on_save_and_diagnostic(
     chromium = shutil.which("chromium")
     assert chromium, "chromium missing: run scripts/setup-code-server.sh"
     config = {
+        "mode": "trusted",
         "url": code_server["url"], "folder": str(workspace), "script": SCRIPT,
         "artifacts": str(ARTIFACTS), "chromium": chromium,
         "expectNodes": nodes_before, "expectNodesAfter": nodes_after,
@@ -208,21 +234,7 @@ def test_visualize_refresh_on_save_and_diagnostic(
         "breakLine": MODEL_LINE, "breakText": f'raise ValueError("{BROKEN_MESSAGE}")',
         "breakMessage": BROKEN_MESSAGE,
     }
-    node = _tools()[0]
-    started = time.monotonic()
-    run = subprocess.run(
-        [node, str(DRIVER), json.dumps(config)], cwd=EXTENSION,
-        capture_output=True, text=True, timeout=900,
-    )
-    steps = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    report = {"seconds": round(time.monotonic() - started, 1), "steps": steps}
-    (ARTIFACTS / "vscode-e2e.json").write_text(json.dumps(report, indent=2))
-    _keep_extension_logs(Path(str(code_server["user_data"])))
-    log_tail = Path(str(code_server["log"])).read_text(errors="replace")[-3000:]
-    assert run.returncode == 0, f"{json.dumps(steps, indent=2)}\n{run.stderr[-3000:]}\n{log_tail}"
-
-    by_step = {step["step"]: step for step in steps}
+    by_step = _drive(code_server, config, "vscode-e2e")
     assert f"{nodes_before} nodes" in by_step["visualize"]["explorer"]
     assert f"{nodes_before:,} nodes" in by_step["visualize"]["status"]
     assert "[Cancel button]" in by_step["visualize"]["toast"], "progress notification with Cancel"
@@ -230,3 +242,29 @@ def test_visualize_refresh_on_save_and_diagnostic(
     assert BROKEN_MESSAGE in by_step["broken-script-diagnostic"]["problems"]
     for name in ("vscode-graph", "vscode-graph-after-edit", "vscode-problems"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("code_server", [False], indirect=True)
+def test_untrusted_workspace_runs_nothing_and_ignores_its_interpreter(
+    code_server: dict[str, object], tmp_path: Path
+) -> None:
+    """Restricted mode: the workspace's own etviz.pythonPath (here a python that does not
+    exist) is ignored, the server starts with the user's interpreter, and it refuses to run
+    the script: the panel says why and no graph is written."""
+    workspace = tmp_path / "workspace"
+    shutil.copytree(REPO / "examples", workspace, ignore=shutil.ignore_patterns("__pycache__"))
+    (workspace / SCRIPT).write_text(EXPORT_SCRIPT)
+    (workspace / ".vscode").mkdir()
+    (workspace / ".vscode" / "settings.json").write_text(
+        json.dumps({"etviz.pythonPath": str(tmp_path / "no-such-python")})
+    )
+    config = {
+        "mode": "untrusted",
+        "url": code_server["url"], "folder": str(workspace), "script": SCRIPT,
+        "artifacts": str(ARTIFACTS), "chromium": shutil.which("chromium"),
+    }
+    by_step = _drive(code_server, config, "vscode-e2e-untrusted")
+
+    banner = by_step["visualize-refused"]["banner"]
+    assert "not trusted" in banner, banner
+    assert not list(workspace.glob(".etviz/*.json")), "the script must not have run"

@@ -168,6 +168,20 @@ function watchProgressToast() {
   };
 }
 
+if (config.mode === 'untrusted') {
+  await step('visualize-refused', async () => {
+    await palette('etviz: Visualize ExportedProgram');
+    const banner = await until('the panel to say why nothing ran', async () => {
+      const text = await bannerText();
+      return text || undefined;
+    }, 120000);
+    return { banner, status: await statusText(), screenshot: await shot('vscode-untrusted') };
+  });
+  await browser.close();
+  log({ step: 'done', ok: true });
+  process.exit(0);
+}
+
 await step('visualize', async () => {
   const progress = watchProgressToast();
   await palette('etviz: Visualize ExportedProgram');
