@@ -31,11 +31,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await showOnStatus(outcome.event, explicit);
     } else if ('error' in outcome) {
       panel.showError(outcome.error);
-      const choice = await vscode.window.showErrorMessage(`etviz: ${outcome.error}`, 'Show Problems', 'Show Logs');
+      // Untrusted: the server refused to run the script; the way out is trusting the folder.
+      const fix = vscode.workspace.isTrusted ? 'Show Problems' : 'Manage Workspace Trust';
+      const choice = await vscode.window.showErrorMessage(`etviz: ${outcome.error}`, fix, 'Show Logs');
       if (choice === 'Show Logs') {
         log.show();
       } else if (choice === 'Show Problems') {
         await vscode.commands.executeCommand('workbench.actions.view.problems');
+      } else if (choice === 'Manage Workspace Trust') {
+        await vscode.commands.executeCommand('workbench.trust.manage');
       }
     }
   };

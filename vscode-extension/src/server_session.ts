@@ -4,7 +4,7 @@
 // granted, or when the user asks.
 
 import * as vscode from 'vscode';
-import { ExecuteCommandRequest, LanguageClient, type LanguageClientOptions, ResponseError, type ServerOptions, State, TransportKind } from 'vscode-languageclient/node';
+import { ExecuteCommandRequest, LSPErrorCodes, LanguageClient, type LanguageClientOptions, ResponseError, type ServerOptions, State, TransportKind } from 'vscode-languageclient/node';
 import { type Interpreter, chooseInterpreter, describeInterpreter, interpreterChanged } from './interpreter_choice';
 import { checkModule, installCommand } from './module_check';
 import { NotificationProgressFeature } from './notification_progress';
@@ -58,6 +58,9 @@ export class ServerSession implements vscode.Disposable {
     const answer = await this.executeServerCommand(SERVER_COMMANDS.visualize, uri.toString());
     if ('error' in answer) {
       return answer;
+    }
+    if (answer.result === null) {
+      return { nothing: true };
     }
     const event = parseGraphEvent(answer.result, uri.toString());
     if (event === undefined) {
@@ -197,6 +200,10 @@ export class ServerSession implements vscode.Disposable {
     try {
       return { result: await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }) };
     } catch (error) {
+      if (error instanceof ResponseError && error.code === LSPErrorCodes.RequestCancelled) {
+        this.log.info(`${command}: cancelled`);
+        return { result: null }; // the user pressed Cancel: nothing to report
+      }
       return { error: error instanceof ResponseError ? error.message : String(error) };
     }
   }
