@@ -6,7 +6,22 @@ export const SERVER_COMMANDS = {
   visualize: 'etviz.server.visualize',
   refresh: 'etviz.server.refresh',
   stop: 'etviz.server.stop',
+  // Issue 11 (navigation), answered by servers that list them in executeCommandProvider.
+  nodeAt: 'etviz.server.nodeAt',
+  sourceOf: 'etviz.server.sourceOf',
 } as const;
+
+/** `etviz.server.nodeAt` [uri, line]: the op nodes a source line created. */
+export interface NodesAtLine {
+  graphId: string;
+  nodeIds: string[];
+}
+
+/** `etviz.server.sourceOf` [graphId, nodeId]: the user's line behind a node (0-based, as LSP). */
+export interface SourceLine {
+  uri: string;
+  line: number;
+}
 
 export const GRAPH_READY = 'etviz/graphReady';
 
@@ -115,6 +130,43 @@ export function parseRefreshErrors(value: unknown): string[] {
     return [];
   }
   return value.errors.filter((item): item is string => typeof item === 'string');
+}
+
+export function parseNodesAtLine(value: unknown): NodesAtLine | undefined {
+  if (!isRecord(value) || typeof value.graphId !== 'string' || !Array.isArray(value.nodeIds)) {
+    return undefined;
+  }
+  const nodeIds = value.nodeIds.filter((id): id is string => typeof id === 'string' && id !== '');
+  return { graphId: value.graphId, nodeIds };
+}
+
+/** undefined: no recorded source (null answer or no usable line). */
+export function parseSourceLine(value: unknown): SourceLine | undefined {
+  if (!isRecord(value) || typeof value.uri !== 'string' || typeof value.line !== 'number') {
+    return undefined;
+  }
+  if (!Number.isInteger(value.line) || value.line < 0 || value.uri === '') {
+    return undefined;
+  }
+  return { uri: value.uri, line: value.line };
+}
+
+/**
+ * The graph a Model Explorer URL opens on: `uiState.paneStates[0].selectedGraphId` of its
+ * `data` parameter when the server set one, else the collection's first graph.
+ */
+export function shownGraphId(url: string, graphs: readonly GraphInfo[]): string | undefined {
+  try {
+    const data: unknown = JSON.parse(new URL(url).searchParams.get('data') ?? 'null');
+    const panes = isRecord(data) && isRecord(data.uiState) ? data.uiState.paneStates : undefined;
+    const first: unknown = Array.isArray(panes) ? panes[0] : undefined;
+    if (isRecord(first) && typeof first.selectedGraphId === 'string' && first.selectedGraphId !== '') {
+      return first.selectedGraphId;
+    }
+  } catch {
+    // not a URL we can read: fall back to the first graph
+  }
+  return graphs[0]?.id;
 }
 
 export function totalNodes(graphs: readonly GraphInfo[]): number {

@@ -74,18 +74,26 @@ ${placeholder}<iframe id="graph" title="Model Explorer"${frameSrc}></iframe>
   const vscode = acquireVsCodeApi();
   const frame = document.getElementById('graph');
   const banner = document.getElementById('banner');
+  // Only the Model Explorer origin this page was built for may talk to us (issue 11).
+  const frameOrigin = ${scriptJson(frameOrigin ?? null)};
   let state = ${scriptJson(state)};
   vscode.setState(state);
   window.addEventListener('message', function (event) {
-    if (event.source === frame.contentWindow) {
-      return; // Model Explorer's own messages: not handled here yet
-    }
     const message = event.data;
     if (!message || typeof message !== 'object') {
       return;
     }
+    if (event.source === frame.contentWindow) {
+      // Model Explorer: the user selected an op node.
+      if (frameOrigin !== null && event.origin === frameOrigin &&
+          message.cmd === 'model-explorer-node-selected' &&
+          typeof message.nodeId === 'string' && message.nodeId !== '') {
+        vscode.postMessage({ type: 'nodeSelected', nodeId: message.nodeId });
+      }
+      return;
+    }
     if (message.type === 'show' && typeof message.url === 'string') {
-      // Assigning src reloads even when the URL is unchanged: the graph file was rewritten.
+      // Assigning src reloads even when the URL is unchanged.
       frame.src = message.url;
       frame.hidden = false;
       const placeholder = document.getElementById('placeholder');
@@ -95,6 +103,10 @@ ${placeholder}<iframe id="graph" title="Model Explorer"${frameSrc}></iframe>
     } else if (message.type === 'banner') {
       banner.textContent = message.text || '';
       banner.classList.toggle('shown', Boolean(message.text));
+    } else if (message.type === 'selectNode' && typeof message.nodeId === 'string' &&
+               frameOrigin !== null && frame.contentWindow) {
+      frame.contentWindow.postMessage(
+        { cmd: 'model-explorer-select-node-by-node-id', nodeId: message.nodeId }, frameOrigin);
     }
   });
 })();

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildInitializationOptions, parseGraphEvent, parseRefreshErrors, totalNodes } from '../../src/protocol';
+import {
+  buildInitializationOptions,
+  parseGraphEvent,
+  parseNodesAtLine,
+  parseRefreshErrors,
+  parseSourceLine,
+  shownGraphId,
+  totalNodes,
+} from '../../src/protocol';
 
 const settings = { autoRefresh: true, timeout: 120, port: 0 };
 
@@ -74,4 +82,28 @@ test('refresh errors are read from the answer; anything else means none', () => 
   assert.deepEqual(parseRefreshErrors({ refreshed: [], errors: ['a.py:3: ValueError: x', 7] }), ['a.py:3: ValueError: x']);
   assert.deepEqual(parseRefreshErrors({ refreshed: [{}] }), []);
   assert.deepEqual(parseRefreshErrors(null), []);
+});
+
+test('nodeAt answers: ids kept in order, junk ids dropped, wrong shapes rejected', () => {
+  assert.deepEqual(parseNodesAtLine({ graphId: 'g', nodeIds: ['conv2d', 7, '', 'relu'] }), { graphId: 'g', nodeIds: ['conv2d', 'relu'] });
+  assert.deepEqual(parseNodesAtLine({ graphId: 'g', nodeIds: [] }), { graphId: 'g', nodeIds: [] });
+  assert.equal(parseNodesAtLine({ nodeIds: ['a'] }), undefined);
+  assert.equal(parseNodesAtLine(null), undefined);
+});
+
+test('sourceOf answers: a file and a 0-based line, or nothing recorded', () => {
+  assert.deepEqual(parseSourceLine({ uri: 'file:///w/model.py', line: 12 }), { uri: 'file:///w/model.py', line: 12 });
+  assert.equal(parseSourceLine(null), undefined);
+  assert.equal(parseSourceLine({ uri: 'file:///w/model.py', line: -1 }), undefined);
+  assert.equal(parseSourceLine({ uri: 'file:///w/model.py', line: 1.5 }), undefined);
+  assert.equal(parseSourceLine({ uri: '', line: 3 }), undefined);
+});
+
+test('the graph a URL shows: its uiState, else the first graph', () => {
+  const graphs = [{ id: 'exported', nodeCount: 3 }, { id: 'lowered', nodeCount: 2 }];
+  const data = encodeURIComponent(JSON.stringify({ models: [], uiState: { paneStates: [{ selectedGraphId: 'lowered' }] } }));
+  assert.equal(shownGraphId(`http://127.0.0.1:1/?etviz_token=t&data=${data}`, graphs), 'lowered');
+  assert.equal(shownGraphId(`http://127.0.0.1:1/?data=${encodeURIComponent('{"models":[]}')}`, graphs), 'exported');
+  assert.equal(shownGraphId('http://127.0.0.1:1/?data=%7Bbroken', graphs), 'exported');
+  assert.equal(shownGraphId('not a url', []), undefined);
 });
