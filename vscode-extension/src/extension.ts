@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { GraphPanel, PANEL_VIEW_TYPE } from './graph_panel';
 import type { GraphEvent } from './protocol';
+import { Navigation } from './navigation';
 import { onInterpreterSelected } from './python_extension';
 import { type CommandOutcome, ServerSession } from './server_session';
 import { StatusItem } from './status_item';
@@ -19,7 +20,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   activeSession = session;
   const panel = new GraphPanel(log);
   const status = new StatusItem('etviz.showGraph');
-  context.subscriptions.push(log, session, panel, status);
+  const navigation = new Navigation(session, panel);
+  context.subscriptions.push(log, session, panel, status, navigation);
 
   const showOnStatus = async (event: GraphEvent, explicit: boolean): Promise<void> => {
     if (await panel.apply(event, explicit)) {
@@ -72,6 +74,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('etviz.restartServer', () => session.restart()),
     vscode.commands.registerCommand('etviz.showLogs', () => log.show()),
     vscode.commands.registerCommand('etviz.showGraph', () => panel.reveal()),
+    vscode.commands.registerCommand('etviz.showInGraph', () => navigation.showInGraph(vscode.window.activeTextEditor)),
     vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
       deserializeWebviewPanel: async (webviewPanel, state: unknown) => panel.restore(webviewPanel, state),
     }),

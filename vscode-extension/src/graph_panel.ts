@@ -18,10 +18,29 @@ export class GraphPanel implements vscode.Disposable {
   private last: GraphEvent | undefined;
   private frameOrigin: string | undefined;
   private readonly restoredEmitter = new vscode.EventEmitter<vscode.Uri>();
+  private readonly nodeSelectedEmitter = new vscode.EventEmitter<string>();
+  /** The user selected an op node in Model Explorer (its id). */
+  readonly onNodeSelected = this.nodeSelectedEmitter.event;
   /** A panel came back after a window reload showing this file: rebuild it. */
   readonly onRestored = this.restoredEmitter.event;
 
   constructor(private readonly log: vscode.LogOutputChannel) {}
+
+  /** The last graph event shown (graphs and URL of the file on screen). */
+  get shown(): GraphEvent | undefined {
+    return this.last;
+  }
+
+  /** The column the panel sits in, so files open beside it rather than under it. */
+  get column(): vscode.ViewColumn | undefined {
+    return this.panel?.viewColumn;
+  }
+
+  /** Selects (and reveals) an op node in Model Explorer. */
+  selectNode(nodeId: string): void {
+    this.reveal();
+    void this.panel?.webview.postMessage({ type: 'selectNode', nodeId });
+  }
 
   /** The file the panel shows (or is about to show). */
   get source(): string | undefined {
@@ -101,10 +120,17 @@ export class GraphPanel implements vscode.Disposable {
   dispose(): void {
     this.panel?.dispose();
     this.restoredEmitter.dispose();
+    this.nodeSelectedEmitter.dispose();
   }
 
   private attach(panel: vscode.WebviewPanel): void {
     this.panel = panel;
+    panel.webview.onDidReceiveMessage((message: unknown) => {
+      const nodeId = (message as { type?: unknown; nodeId?: unknown } | undefined)?.nodeId;
+      if ((message as { type?: unknown })?.type === 'nodeSelected' && typeof nodeId === 'string') {
+        this.nodeSelectedEmitter.fire(nodeId);
+      }
+    });
     panel.onDidDispose(() => {
       if (this.panel === panel) {
         this.panel = undefined;

@@ -8,7 +8,18 @@ import { ExecuteCommandRequest, LSPErrorCodes, LanguageClient, type LanguageClie
 import { type Interpreter, chooseInterpreter, describeInterpreter, interpreterChanged } from './interpreter_choice';
 import { checkModule, installCommand } from './module_check';
 import { NotificationProgressFeature } from './notification_progress';
-import { GRAPH_READY, type GraphEvent, SERVER_COMMANDS, buildInitializationOptions, parseGraphEvent, parseRefreshErrors } from './protocol';
+import {
+  GRAPH_READY,
+  type GraphEvent,
+  type NodesAtLine,
+  SERVER_COMMANDS,
+  type SourceLine,
+  buildInitializationOptions,
+  parseGraphEvent,
+  parseNodesAtLine,
+  parseRefreshErrors,
+  parseSourceLine,
+} from './protocol';
 import { pythonExtensionInstalled, selectedInterpreter } from './python_extension';
 import type { ServerPhase } from './graph_state';
 import { readSettings } from './settings';
@@ -78,6 +89,25 @@ export class ServerSession implements vscode.Disposable {
     }
     const errors = parseRefreshErrors(answer.result);
     return errors.length > 0 ? { error: errors.join('\n') } : { nothing: true };
+  }
+
+  /** Whether the running server answers a command (navigation came later than visualize). */
+  supports(command: string): boolean {
+    const commands = this.client?.initializeResult?.capabilities.executeCommandProvider?.commands ?? [];
+    return commands.includes(command);
+  }
+
+  async nodesAt(uri: vscode.Uri, line: number): Promise<NodesAtLine | { error: string }> {
+    const answer = await this.executeServerCommand(SERVER_COMMANDS.nodeAt, uri.toString(), line);
+    if ('error' in answer) {
+      return answer;
+    }
+    return parseNodesAtLine(answer.result) ?? { graphId: '', nodeIds: [] };
+  }
+
+  async sourceOf(graphId: string, nodeId: string): Promise<SourceLine | undefined | { error: string }> {
+    const answer = await this.executeServerCommand(SERVER_COMMANDS.sourceOf, graphId, nodeId);
+    return 'error' in answer ? answer : parseSourceLine(answer.result);
   }
 
   dispose(): void {
@@ -191,7 +221,7 @@ export class ServerSession implements vscode.Disposable {
     await client.dispose().catch(() => undefined);
   }
 
-  private async executeServerCommand(command: string, ...args: string[]): Promise<{ result: unknown } | { error: string }> {
+  private async executeServerCommand(command: string, ...args: Array<string | number>): Promise<{ result: unknown } | { error: string }> {
     await this.ensureStarted();
     const client = this.client;
     if (client === undefined || !client.isRunning()) {
