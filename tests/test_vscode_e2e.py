@@ -233,6 +233,7 @@ def test_visualize_refresh_on_save_and_diagnostic(
         "editLine": MODEL_LINE, "editText": "model = ConvNet(blocks=3).eval()",
         "breakLine": MODEL_LINE, "breakText": f'raise ValueError("{BROKEN_MESSAGE}")',
         "breakMessage": BROKEN_MESSAGE,
+        "selectNode": "linear",
     }
     by_step = _drive(code_server, config, "vscode-e2e")
     assert f"{nodes_before} nodes" in by_step["visualize"]["explorer"]

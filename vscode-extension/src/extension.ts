@@ -20,7 +20,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   activeSession = session;
   const panel = new GraphPanel(log);
   const status = new StatusItem('etviz.showGraph');
-  const navigation = new Navigation(session, panel);
+  const navigation = new Navigation(session, panel, log);
   context.subscriptions.push(log, session, panel, status, navigation);
 
   const showOnStatus = async (event: GraphEvent, explicit: boolean): Promise<void> => {

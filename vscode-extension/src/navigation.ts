@@ -22,6 +22,7 @@ export class Navigation implements vscode.Disposable {
   constructor(
     private readonly session: ServerSession,
     private readonly panel: GraphPanel,
+    private readonly log: vscode.LogOutputChannel,
   ) {
     this.subscriptions.push(
       panel.onNodeSelected((nodeId) => void this.revealSource(nodeId)),
@@ -33,7 +34,15 @@ export class Navigation implements vscode.Disposable {
   async revealSource(nodeId: string): Promise<void> {
     const shown = this.panel.shown;
     const graphId = shown ? shownGraphId(shown.url, shown.graphs) : undefined;
-    if (graphId === undefined || !this.supported()) {
+    this.log.info(`graph: node ${nodeId} selected (graph ${graphId ?? '?'})`);
+    if (graphId === undefined) {
+      return;
+    }
+    if (!this.supported()) {
+      vscode.window.setStatusBarMessage(
+        `etviz: selected ${nodeId}; this etviz-lsp server cannot map nodes to lines yet`,
+        NOTE_MS,
+      );
       return;
     }
     const answer = await this.session.sourceOf(graphId, nodeId);

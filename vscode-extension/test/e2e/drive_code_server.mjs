@@ -195,6 +195,21 @@ await step('visualize', async () => {
   return { status, toast, explorer: text.slice(0, 400), screenshot: await shot('vscode-graph') };
 });
 
+// Issue 11 groundwork: a node selected inside Model Explorer (Alt+click on a search result
+// selects it) must reach the extension through the panel page's origin-checked relay.
+await step('node-selection-reaches-extension', async () => {
+  const frame = explorerFrame();
+  const search = frame.locator('input[placeholder*="Search"]');
+  await search.fill(config.selectNode);
+  await frame.getByText(config.selectNode, { exact: true }).first().click({ modifiers: ['Alt'] });
+  const statusbar = await until('the extension to acknowledge the selected node', async () => {
+    const text = await page.locator('.part.statusbar').innerText();
+    return text.includes(`selected ${config.selectNode}`) ? text.replace(/\s+/g, ' ') : undefined;
+  }, 20000);
+  await search.fill('');
+  return { statusbar };
+});
+
 await step('edit-and-save-refreshes', async () => {
   await page.locator(`.tab[data-resource-name="${config.script}"]`).click();
   await page.locator('.monaco-editor .view-lines').first().click();
