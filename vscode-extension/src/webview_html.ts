@@ -78,6 +78,11 @@ ${placeholder}<iframe id="graph" title="Model Explorer"${frameSrc}></iframe>
   const frameOrigin = ${scriptJson(frameOrigin ?? null)};
   let state = ${scriptJson(state)};
   vscode.setState(state);
+  // A reload (rebuilt graph) restores Model Explorer's selection, which it announces again:
+  // that repeat is not the user selecting, so it must not move the editor.
+  let lastSelected = null;
+  let reloaded = false;
+  frame.addEventListener('load', function () { reloaded = true; });
   window.addEventListener('message', function (event) {
     const message = event.data;
     if (!message || typeof message !== 'object') {
@@ -88,7 +93,12 @@ ${placeholder}<iframe id="graph" title="Model Explorer"${frameSrc}></iframe>
       if (frameOrigin !== null && event.origin === frameOrigin &&
           message.cmd === 'model-explorer-node-selected' &&
           typeof message.nodeId === 'string' && message.nodeId !== '') {
-        vscode.postMessage({ type: 'nodeSelected', nodeId: message.nodeId });
+        const repeat = reloaded && message.nodeId === lastSelected;
+        reloaded = false;
+        lastSelected = message.nodeId;
+        if (!repeat) {
+          vscode.postMessage({ type: 'nodeSelected', nodeId: message.nodeId });
+        }
       }
       return;
     }

@@ -25,7 +25,14 @@ function loadPage(empty = false) {
   const contentWindow = {
     postMessage: (message: unknown, targetOrigin: string) => toFrame.push({ message, targetOrigin }),
   };
-  const frame = { src: url ?? '', hidden: url === undefined, contentWindow };
+  const frameListeners: Array<() => void> = [];
+  const frame = {
+    src: url ?? '',
+    hidden: url === undefined,
+    contentWindow,
+    addEventListener: (_type: string, fn: () => void) => frameListeners.push(fn),
+  };
+  const frameLoaded = () => frameListeners.forEach((fn) => fn());
   const classes = new Set<string>();
   const banner = { textContent: '', classList: { toggle: (c: string, on: boolean) => (on ? classes.add(c) : classes.delete(c)) } };
   let listener: Listener | undefined;
@@ -40,7 +47,7 @@ function loadPage(empty = false) {
   assert.ok(listener);
   const fromFrame = (data: unknown, origin = ORIGIN) => listener!({ data, origin, source: contentWindow });
   const fromExtension = (data: unknown) => listener!({ data, origin: 'vscode-webview://x', source: null });
-  return { frame, banner, classes, toExtension, toFrame, states, fromFrame, fromExtension };
+  return { frame, banner, classes, toExtension, toFrame, states, fromFrame, fromExtension, frameLoaded };
 }
 
 test('the page saves its state for the serializer as soon as it loads', () => {
@@ -94,4 +101,20 @@ test('a frame messages nothing when the page has no Model Explorer origin yet', 
   page.fromFrame({ cmd: 'model-explorer-node-selected', nodeId: 'x' }, 'null');
   assert.deepEqual(page.toFrame, []);
   assert.deepEqual(page.toExtension, []);
+});
+
+test('the selection Model Explorer restores after a reload is not passed on again', () => {
+  const page = loadPage();
+  const selected = (nodeId: string) => page.fromFrame({ cmd: 'model-explorer-node-selected', nodeId });
+  page.frameLoaded();
+  selected('linear'); // the user
+  page.frameLoaded(); // the graph was rebuilt and reloaded
+  selected('linear'); // Model Explorer restoring its selection
+  selected('linear'); // the user clicking it again
+  page.frameLoaded();
+  selected('mean'); // a different node right after a reload is the user's
+  assert.deepEqual(
+    plain(page.toExtension),
+    ['linear', 'linear', 'mean'].map((nodeId) => ({ type: 'nodeSelected', nodeId })),
+  );
 });
