@@ -9,11 +9,13 @@ STAMP := $(VENV)/.etviz-installed
 TEST_STAMP := $(VENV)/.etviz-test-installed
 DEMO_DIR := build/demo
 
-.PHONY: demo test setup setup-test lint typecheck pytest clean vsix ext-test setup-vscode-e2e
+.PHONY: demo test setup setup-test setup-browser lint typecheck pytest clean vsix ext-test setup-vscode-e2e
 
+# The main job on the bundled example: run an export script (export, PT2E quantize, XNNPACK
+# lowering) in the worker and write one graph per stage it makes.
 demo: $(STAMP)
-	$(PY) examples/save_convnet_pt2.py $(DEMO_DIR)/convnet.pt2
-	$(BIN)/etviz-lsp --once $(DEMO_DIR)/convnet.pt2 -o $(DEMO_DIR)/convnet.json
+	mkdir -p $(DEMO_DIR)
+	$(BIN)/etviz-lsp --once examples/export_convnet.py -o $(DEMO_DIR)/convnet.json
 
 test: $(TEST_STAMP) lint typecheck ext-test setup-vscode-e2e pytest
 
@@ -32,6 +34,10 @@ $(TEST_STAMP): $(STAMP)
 	$(PIP) install -c $(CONSTRAINTS) -e '.[test]'
 	touch $@
 
+# Debian chromium + playwright-core for the real-browser tests (idempotent, no browser download).
+setup-browser:
+	scripts/setup-browser.sh
+
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check etviz_lsp tests examples bench
 
@@ -39,7 +45,7 @@ typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
 # pytest exits 5 when it collected no test; make treats that as the failure it is.
-pytest: $(TEST_STAMP)
+pytest: $(TEST_STAMP) setup-browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # ---- VS Code extension (vscode-extension/): npm, esbuild, vsce; Node 20+ ----

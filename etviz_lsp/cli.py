@@ -1,5 +1,6 @@
-"""Command line: ``etviz-lsp --once FILE`` converts one file; with no FILE (or ``--stdio``)
-it is the language server over stdio."""
+"""Command line: ``etviz-lsp --once FILE [--serve]`` converts one file (and shows it in the
+shared Model Explorer server); ``--stop-server`` stops that server; with no FILE (or with
+``--stdio``) it is the language server over stdio."""
 
 from __future__ import annotations
 
@@ -29,6 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=None, metavar="S",
         help="stop an export script after S seconds (default: 600)",
     )
+    parser.add_argument(
+        "--serve", action="store_true", help="with --once: show the graph in the shared server"
+    )
+    parser.add_argument(
+        "--no-browser", action="store_true", help="with --serve: only print the URL"
+    )
+    parser.add_argument("--port", type=int, help="port for a newly started server (default: free)")
+    parser.add_argument(
+        "--stop-server", action="store_true", help="stop the shared Model Explorer server"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     # No --once: the language server over stdio. Editors append --stdio (and some a pid).
     parser.add_argument("--stdio", action="store_true", help="run the language server (default)")
@@ -43,11 +54,17 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if args.stop_server:
+        return _stop_server()
     if args.once is None:
         from etviz_lsp.lsp.server import run_stdio
 
         return run_stdio(verbose=args.verbose, client_pid=args.clientProcessId)
-    return _once(args.once, args.output, args.timeout, args.verbose)
+    code = _once(args.once, args.output, args.timeout, args.verbose)
+    if code == 0 and args.serve:
+        output = args.output if args.output is not None else _default_output(args.once)
+        return _serve(output, open_browser=not args.no_browser, port=args.port)
+    return code
 
 
 def _once(source: Path, output: Path | None, timeout: float | None, verbose: bool) -> int:
@@ -62,4 +79,34 @@ def _once(source: Path, output: Path | None, timeout: float | None, verbose: boo
         return 1
     print(f"wrote {result.output} ({result.bytes_written:,} bytes) in {result.seconds:.2f} s")
     print(f"  {result.summary}")
+    return 0
+
+
+def _default_output(source: Path) -> Path:
+    from etviz_lsp.once import default_output
+
+    return default_output(source)
+
+
+def _serve(graph: Path, *, open_browser: bool, port: int | None) -> int:
+    from etviz_lsp.explorer.show import show
+
+    try:
+        shown = show(graph, open_browser=open_browser, port=port, timeout=60.0)
+    except EtvizError as error:
+        print(f"etviz-lsp: error: {error}", file=sys.stderr)
+        return 1
+    server = shown.server
+    print(f"Model Explorer (pid {server.pid}, port {server.port}): {shown.url}")
+    return 0
+
+
+def _stop_server() -> int:
+    from etviz_lsp.explorer import stop_server
+
+    print(
+        "stopped the Model Explorer server"
+        if stop_server()
+        else "no Model Explorer server was running"
+    )
     return 0

@@ -48,7 +48,12 @@ def run_once(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     log: Callable[[str], None] | None = None,
+    trusted: bool = True,
 ) -> OnceResult:
+    """Convert ``source``; ``trusted`` allows the unpickling fallback for odd archives.
+
+    The command line passes a file the user named, which is taken as trusted.
+    """
     started = time.perf_counter()
     if output is None:
         output = default_output(source)
@@ -57,8 +62,9 @@ def run_once(
         raise EtvizError(str(output), f"output folder {output.parent} does not exist")
     if source.suffix == ".py":
         return _run_script(source, output, timeout, log, started)
-    collection = _convert(source)
-    written = write_json_atomic(output, collection.to_json())
+    with convert.paused_gc():
+        collection = _convert(source, trusted)
+        written = write_json_atomic(output, collection.to_json())
     return OnceResult(output, convert.summarize(collection), time.perf_counter() - started, written)
 
 
@@ -75,9 +81,9 @@ def _run_script(
     return OnceResult(output, names, time.perf_counter() - started, output.stat().st_size)
 
 
-def _convert(source: Path) -> convert.model.GraphCollection:
+def _convert(source: Path, trusted: bool) -> convert.model.GraphCollection:
     if source.suffix == ".pt2":
-        return convert.from_pt2(source)
+        return convert.from_pt2(source, trusted=trusted)
     if not source.exists():
         raise EtvizError(str(source), "no such file")
     raise EtvizError(str(source), f"unsupported file type '{source.suffix}' (expected .pt2 or .py)")

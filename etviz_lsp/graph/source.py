@@ -34,6 +34,13 @@ def user_frame(stack_trace: str | None) -> Frame | None:
     """Deepest frame in user code, or None when there is none (or no trace)."""
     if not stack_trace:
         return None
+    return _user_frame(stack_trace)
+
+
+# Nodes of one layer share their trace text: a 20k-node program has a few thousand
+# distinct traces, so parsing each text once saves most of the work.
+@lru_cache(maxsize=8192)
+def _user_frame(stack_trace: str) -> Frame | None:
     for frame in reversed(frames(stack_trace)):
         if is_user_file(frame.file):
             return frame

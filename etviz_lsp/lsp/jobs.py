@@ -99,9 +99,6 @@ class Jobs(Generic[K, R]):
         slot = self._slots.get(key)
         return slot is not None and slot.ticket is not None
 
-    def busy(self) -> bool:
-        return any(s.timer is not None or s.task is not None for s in self._slots.values())
-
     async def close(self) -> None:
         """Cancel everything and wait for the runs to return."""
         for key in list(self._slots):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -63,6 +64,7 @@ def create_server() -> EtvizServer:
     def initialized(ls: EtvizServer, params: types.InitializedParams) -> None:
         loop = asyncio.get_running_loop()
         logs.forward_to_client(ls, loop)
+        _stop_on_terminate(ls, loop)
         ls.visualizer.start(loop)
         pid = ls.options.client_pid
         if pid is not None:
@@ -146,3 +148,18 @@ def run_stdio(verbose: bool = False, client_pid: int | None = None) -> int:
     finally:
         server.stop_everything()
     return 0
+
+
+def _stop_on_terminate(server: EtvizServer, loop: asyncio.AbstractEventLoop) -> None:
+    """An editor that gives up waiting for ``exit`` sends SIGTERM: the worker and the
+    Model Explorer server live in sessions of their own and would survive us. Handled on
+    the loop (not in a raw signal handler), so it never lands inside ``Popen`` while the
+    worker is being started."""
+
+    def terminated(signum: int) -> None:
+        log.warning("terminated by signal %d: stopping", signum)
+        server.stop_everything()
+        os._exit(0)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(signum, terminated, signum)

@@ -29,7 +29,6 @@ from etviz_lsp.lsp.options import InitOptions
 from etviz_lsp.lsp.page import Page
 from etviz_lsp.lsp.progress import RunProgress
 from etviz_lsp.lsp.watch import FileWatcher
-from etviz_lsp.once import default_output
 from etviz_lsp.worker import GraphInfo, RunResult, ScriptError, ScriptFailed, WarmWorker
 
 log = logging.getLogger(__name__)
@@ -127,9 +126,7 @@ class Visualizer:
     async def visualize(self, uri: object) -> dict[str, Any]:
         source = _source_path(uri)
         self._check_trust(source)
-        self._visualized.add(source)
-        if self.options.auto_refresh:
-            self.watcher.watch(source)
+        self._remember(source)
         try:
             shown = await self.jobs.schedule(source, delay=0)
         except JobCancelled:
@@ -143,6 +140,7 @@ class Visualizer:
         sources = [_source_path(uri)] if uri else sorted(self._visualized)
         for source in sources:
             self._check_trust(source)
+            self._remember(source)
         results = await asyncio.gather(
             *(self.jobs.schedule(s, delay=0) for s in sources), return_exceptions=True
         )
@@ -155,8 +153,14 @@ class Visualizer:
         """Cancel runs and stop the Model Explorer server (the next visualize restarts it)."""
         for source in list(self._visualized):
             self.jobs.cancel(source)
-        stopped = await asyncio.to_thread(self.page.stop)
+        stopped = await asyncio.to_thread(self.page.stop, even_if_shared=True)
         return {"stopped": stopped}
+
+    def _remember(self, source: Path) -> None:
+        """A file the user asked to see: re-run it when it changes (if autoRefresh)."""
+        self._visualized.add(source)
+        if self.options.auto_refresh:
+            self.watcher.watch(source)
 
     # -- events ---------------------------------------------------------------------
 
@@ -217,8 +221,7 @@ class Visualizer:
                 raise _cancelled(source)
             self._running = ticket
         try:
-            output = default_output(source)
-            output.parent.mkdir(exist_ok=True)
+            output = self.page.graph_file_for(source)
             return self.worker.run(
                 source, output, timeout=self.options.timeout, cwd=source.parent,
                 trusted=self.options.trusted, on_progress=on_progress,
@@ -327,7 +330,7 @@ def _end_message(error: BaseException) -> str:
     return f"failed: {error}"
 
 
-def _retrieve(future: asyncio.Future[object]) -> None:
+def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
 

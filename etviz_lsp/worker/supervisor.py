@@ -99,7 +99,9 @@ def _watch(
             return "timeout"
         if state.cancelled or state.shutdown:
             return "cancelled"
-        readable, _, _ = select.select(watched, [], [], min(_TICK, state.deadline - now))
+        # Once the result is in, the child exits within moments: look again sooner.
+        tick = _TICK / 10 if state.final is not None else _TICK
+        readable, _, _ = select.select(watched, [], [], min(tick, state.deadline - now))
         if caller.sock in readable:
             _read_caller(state, caller)
         if child.sock in readable:

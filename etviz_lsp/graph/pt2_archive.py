@@ -1,0 +1,855 @@
+"""Read a ``.pt2`` written by ``torch.export.save`` straight from its zip: no torch, no pickle.
+
+``torch.export.load`` unpickles sample inputs (and any weight saved with pickle), then
+rebuilds real weights and an FX graph: about 15 s for a 20k-node program. A graph view
+needs none of that. The archive also holds the program as JSON (``models/<name>.json``,
+torch's serialization schema, ``torch/_export/serde/schema.py``) and the weights' shapes
+and dtypes as JSON (``data/weights/<name>_weights_config.json``). This module reads those
+two files into the same :class:`ir.ProgramRecord` that ``fx_reader`` makes from the
+loaded program, mirroring what torch's deserializer (``serialize.py``,
+``GraphModuleDeserializer``) would build: the same node names, the ``getitem`` nodes it
+adds for multi-output ops, the same argument split into positional and keyword, the same
+metadata. The equivalence test (``tests/test_pt2_archive.py``) holds both paths to that.
+
+Only JSON is parsed; weight payloads are never opened. An archive this reader does not
+know (another archive version or schema major version, an old layout) raises
+:class:`UnsupportedArchive`: the caller may then fall back to ``torch.export.load`` for a
+file the user trusts.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from etviz_lsp.errors import EtvizError
+from etviz_lsp.graph import ir, naming, sym_expr
+
+# What this reader knows (torch 2.13: archive "0", schema 8.x; torch's own loader accepts
+# any minor version of its major, and so do we: minor bumps only add optional fields).
+ARCHIVE_VERSIONS = frozenset({"0"})
+SCHEMA_MAJOR = 8
+
+_MODELS_DIR = "models/"
+_WEIGHTS_CONFIG = "data/weights/{}_weights_config.json"
+_AOTI_DIR = "data/aotinductor/"
+
+# schema.ScalarType / Layout / MemoryFormat -> how torch prints them, minus "torch.".
+DTYPES = {
+    1: "uint8", 2: "int8", 3: "int16", 4: "int32", 5: "int64", 6: "float16", 7: "float32",
+    8: "float64", 9: "complex32", 10: "complex64", 11: "complex128", 12: "bool",
+    13: "bfloat16", 28: "uint16", 29: "float8_e4m3fn", 30: "float8_e5m2",
+    31: "float8_e4m3fnuz", 32: "float8_e5m2fnuz", 33: "float8_e8m0fnu", 34: "uint32",
+    35: "uint64",
+}  # fmt: skip
+LAYOUTS = {
+    1: "sparse_coo", 2: "sparse_csr", 3: "sparse_csc", 4: "sparse_bsr", 5: "sparse_bsc",
+    6: "_mkldnn", 7: "strided",
+}  # fmt: skip
+MEMORY_FORMATS = {
+    1: "contiguous_format", 2: "channels_last", 3: "channels_last_3d", 4: "preserve_format"
+}
+
+# Targets torch deserializes as "sym ops": every input positional, named by its output.
+_SYM_OPS = frozenset(
+    f"_operator.{name}"
+    for name in [
+        "eq", "ne", "le", "ge", "lt", "gt", "neg", "pos", "mul", "add", "sub", "floordiv",
+        "mod", "pow", "truediv", "and_", "or_", "lshift", "rshift",
+    ]  # fmt: skip
+) | frozenset(
+    {"math.trunc", "torch.sym_not", "torch.sym_int", "torch.sym_float", "torch.sym_ite",
+     "torch.sym_max", "torch.sym_min", "torch.sym_sqrt", "torch.ops.aten.item.default"}
+)  # fmt: skip
+_HIGHER_ORDER = "torch.ops.higher_order."
+# Argument kinds that never hold a literal (tensors, graphs, objects).
+_NOT_LITERAL = frozenset(
+    {"as_none", "as_tensor", "as_graph", "as_custom_obj", "as_operator", "as_complex",
+     "as_optional_tensor", "as_string_to_argument"}
+)  # fmt: skip
+_POSITIONAL, _KEYWORD = 1, 2
+
+
+class UnsupportedArchive(EtvizError):
+    """An archive this reader does not understand, but ``torch.export.load`` might."""
+
+
+def read_records(path: Path) -> list[ir.ProgramRecord]:
+    """Every program in the ``.pt2`` at ``path`` (``model`` first), named after the file."""
+    with _open_zip(path) as archive:
+        root, names = _layout(path, archive)
+        records = []
+        for model in _model_names(names, root):
+            program = _read_json(path, archive, f"{root}{_MODELS_DIR}{model}.json")
+            _check_schema(path, program)
+            weights_file = root + _WEIGHTS_CONFIG.format(model)
+            weights = (
+                _read_json(path, archive, weights_file).get("config", {})
+                if weights_file in names
+                else {}
+            )
+            name = path.stem if model == "model" else f"{path.stem}.{model}"
+            try:
+                records.append(_ProgramReader(program, weights).read(name))
+            except _Unknown as exc:
+                raise UnsupportedArchive(str(path), str(exc)) from None
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+                raise UnsupportedArchive(
+                    str(path), f"unexpected serialized program ({type(exc).__name__}: {exc})"
+                ) from None
+        return records
+
+
+# ---- the zip ---------------------------------------------------------------------------
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    if not path.exists():
+        raise EtvizError(str(path), "no such file")
+    if path.is_dir():
+        raise EtvizError(str(path), "is a directory, not a .pt2 file")
+    try:
+        return zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise EtvizError(str(path), _not_zip_cause(path)) from exc
+    except PermissionError as exc:
+        raise EtvizError(str(path), "permission denied") from exc
+    except OSError as exc:
+        raise EtvizError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+
+
+def _not_zip_cause(path: Path) -> str:
+    """A zip that lost its tail (an interrupted copy or save) still starts like a zip."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        head = b""
+    if head == b"PK\x03\x04":
+        return "truncated or damaged .pt2 archive (the zip directory at its end is missing)"
+    return "not a .pt2 archive (not a zip file)"
+
+
+def _layout(path: Path, archive: zipfile.ZipFile) -> tuple[str, set[str]]:
+    """The archive's root folder (``<name>/``) and its entries; checks kind and version."""
+    names = set(archive.namelist())
+    root = _root(names)
+    has_models = any(n.startswith(root + _MODELS_DIR) and n.endswith(".json") for n in names)
+    if not has_models:
+        if any(n.startswith(root + _AOTI_DIR) or n.endswith(".so") for n in names):
+            raise EtvizError(
+                str(path),
+                "an AOTInductor package (compiled code, no exported graph); "
+                "save the program with torch.export.save to view it",
+            )
+        if root + "version" in names or "version" in names:
+            raise UnsupportedArchive(str(path), "an old .pt2 layout (before torch 2.7)")
+        raise EtvizError(
+            str(path), "a zip file but not a torch.export .pt2 archive (no models/*.json)"
+        )
+    version_file = root + "archive_version"
+    version = (
+        _read_bytes(path, archive, version_file).decode(errors="replace").strip()
+        if version_file in names
+        else "(none)"
+    )
+    if version not in ARCHIVE_VERSIONS:
+        raise UnsupportedArchive(
+            str(path),
+            f"archive version {version} is not one this reader knows "
+            f"({', '.join(sorted(ARCHIVE_VERSIONS))})",
+        )
+    return root, names
+
+
+def _root(names: set[str]) -> str:
+    """torch writes every entry under one folder named after the archive at save time."""
+    for name in names:
+        if name.endswith("/archive_format") and name.count("/") == 1:
+            return name.split("/", 1)[0] + "/"
+    first = min(names, default="")
+    return first.split("/", 1)[0] + "/" if "/" in first else ""
+
+
+def _model_names(names: set[str], root: str) -> list[str]:
+    prefix = root + _MODELS_DIR
+    models = sorted(
+        n[len(prefix) : -len(".json")]
+        for n in names
+        if n.startswith(prefix) and n.endswith(".json") and "/" not in n[len(prefix) :]
+    )
+    # torch.export.load returns the program saved as "model": show it first.
+    return sorted(models, key=lambda m: m != "model")
+
+
+def _read_bytes(path: Path, archive: zipfile.ZipFile, name: str) -> bytes:
+    try:
+        return archive.read(name)
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
+        raise EtvizError(str(path), f"damaged .pt2 archive: cannot read {name} ({exc})") from exc
+    except OSError as exc:
+        raise EtvizError(str(path), f"cannot read {name}: {exc}") from exc
+
+
+def _read_json(path: Path, archive: zipfile.ZipFile, name: str) -> dict[str, Any]:
+    data = _read_bytes(path, archive, name)
+    try:
+        value = _loads(data)
+    except ValueError as exc:
+        raise EtvizError(str(path), f"damaged .pt2 archive: {name} is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise UnsupportedArchive(str(path), f"{name} does not hold a JSON object")
+    return value
+
+
+try:  # orjson parses the 20 MB program of a 20k-node model several times faster
+    import orjson
+
+    def _loads(data: bytes) -> Any:
+        return orjson.loads(data)
+
+except ImportError:  # pragma: no cover - depends on the environment
+
+    def _loads(data: bytes) -> Any:
+        return json.loads(data)
+
+
+def _check_schema(path: Path, program: dict[str, Any]) -> None:
+    version = program.get("schema_version")
+    if not isinstance(version, dict) or "major" not in version:
+        raise UnsupportedArchive(str(path), "serialized program has no schema version")
+    major, minor = version.get("major"), version.get("minor")
+    # torch also reads 0.0 (programs written before versions were recorded).
+    if major != SCHEMA_MAJOR and (major, minor) != (0, 0):
+        raise UnsupportedArchive(
+            str(path),
+            f"serialized schema version {major}.{minor} is not one this reader knows "
+            f"({SCHEMA_MAJOR}.x)",
+        )
+
+
+# ---- the program -----------------------------------------------------------------------
+
+
+class _Unknown(Exception):
+    """Something in the serialized program this reader does not know how to show."""
+
+
+class _ProgramReader:
+    def __init__(self, program: dict[str, Any], weights: dict[str, Any]) -> None:
+        module = program["graph_module"]
+        self.graph = module["graph"]
+        self.signature = module["signature"]
+        self.weights = weights
+        self.input_specs: list[dict[str, Any]] = self.signature.get("input_specs", [])
+
+    def read(self, name: str) -> ir.ProgramRecord:
+        record = _GraphReader(self.graph, self.input_specs, self._placeholder_kinds()).read(
+            name
+        )
+        self._mark_mutations(record)
+        self._parameters(record)
+        return record
+
+    def _placeholder_kinds(self) -> dict[str, tuple[str, str]]:
+        """Placeholder name -> (record kind, fully-qualified target), as fx_reader's."""
+        kinds: dict[str, tuple[str, str]] = {}
+        for spec in self.input_specs:
+            ((kind, body),) = spec.items()
+            arg_name, target = _spec_arg_name(kind, body), ""
+            if kind == "parameter":
+                kinds[arg_name] = (ir.PARAMETER, body["parameter_name"])
+                continue
+            if kind == "buffer":
+                kinds[arg_name] = (ir.BUFFER, body["buffer_name"])
+                continue
+            if kind == "tensor_constant":
+                kinds[arg_name] = (ir.CONSTANT, body["tensor_constant_name"])
+                continue
+            if kind == "custom_obj":
+                kinds[arg_name] = (ir.CONSTANT, body["custom_obj_name"])
+                continue
+            kinds[arg_name] = (ir.USER_INPUT, target)
+        return kinds
+
+    def _mark_mutations(self, record: ir.ProgramRecord) -> None:
+        by_name = {node.name: node for node in record.nodes}
+        targets = {"buffer_mutation": "buffer_name", "user_input_mutation": "user_input_name"}
+        for spec in self.signature.get("output_specs", []):
+            ((kind, body),) = spec.items()
+            if kind not in targets:
+                continue
+            node = by_name.get(body["arg"]["name"])
+            if node is not None and body.get(targets[kind]):
+                node.attrs["mutates"] = body[targets[kind]]
+
+    def _parameters(self, record: ir.ProgramRecord) -> None:
+        """Parameter shapes from the weights config (never the weights themselves)."""
+        tensor_values = self.graph.get("tensor_values", {})
+        for spec in self.input_specs:
+            body = spec.get("parameter")
+            if body is None:
+                continue
+            fqn = body["parameter_name"]
+            entry = self.weights.get(fqn)
+            meta = entry.get("tensor_meta") if entry else None
+            if meta is None and not self.weights:  # an old archive: the graph's own meta
+                meta = tensor_values.get(body["arg"]["name"])
+            if meta is not None:
+                record.parameters[fqn] = _tensor_info(meta)
+
+
+def _spec_arg_name(kind: str, body: dict[str, Any]) -> str:
+    """The placeholder an input spec names (as torch's ``deserialize_input_spec``)."""
+    if kind == "constant_input":
+        return str(body.get("name", ""))
+    arg = body.get("arg", {})
+    if kind != "user_input":
+        return str(arg.get("name", ""))
+    ((arg_kind, value),) = arg.items()
+    if arg_kind in ("as_tensor", "as_custom_obj"):
+        return str(value["name"])
+    if arg_kind in ("as_sym_int", "as_sym_float"):
+        return str(value.get("as_name", ""))
+    return ""
+
+
+class _GraphReader:
+    """One serialized graph (top level or a nested cond/while_loop body) -> a record."""
+
+    def __init__(
+        self,
+        graph: dict[str, Any],
+        input_specs: list[dict[str, Any]],
+        kinds: dict[str, tuple[str, str]],
+    ) -> None:
+        self.graph = graph
+        self.input_specs = input_specs
+        self.kinds = kinds
+        self.tensor_values: dict[str, Any] = graph.get("tensor_values", {})
+        self.sym_values: dict[str, tuple[str, Any]] = {}
+        for key, dtype in (
+            ("sym_int_values", "SymInt"),
+            ("sym_float_values", "SymFloat"),
+            ("sym_bool_values", "SymBool"),
+        ):
+            for value_name, value in graph.get(key, {}).items():
+                self.sym_values[value_name] = (dtype, value)
+        self.custom_objs: dict[str, Any] = graph.get("custom_obj_values", {})
+        self.names = _Namespace()
+        self.known: set[str] = set()  # serialized value names that are graph nodes
+        self.scope_cache: dict[str, list[ir.Scope]] = {}
+
+    def read(self, name: str) -> ir.ProgramRecord:
+        self.record = ir.ProgramRecord(name=name)
+        for index, graph_input in enumerate(self.graph.get("inputs", [])):
+            self._placeholder(index, graph_input)
+        for node in self.graph.get("nodes", []):
+            self._node(node)
+        self._output()
+        if self.record.subprograms:
+            for rec in self.record.nodes:
+                rec.subgraphs = [src for src, _ in rec.inputs if src in self.record.subprograms]
+        return self.record
+
+    # -- values -------------------------------------------------------------------------
+
+    def _value(self, name: str) -> ir.ValueInfo:
+        """What torch's deserializer puts in ``meta["val"]`` for a value name."""
+        meta = self.tensor_values.get(name)
+        if meta is not None:
+            return _tensor_info(meta)
+        sym = self.sym_values.get(name)
+        if sym is not None:
+            return _sym_info(*sym)
+        if name in self.custom_objs:
+            return ir.ValueInfo(dtype="CustomObjArgument")
+        raise _Unknown(f"no type recorded for value '{name}'")
+
+    # -- nodes --------------------------------------------------------------------------
+
+    def _add(
+        self,
+        name: str,
+        kind: str,
+        target: str = "",
+        outputs: list[ir.ValueInfo] | None = None,
+        meta: dict[str, str] | None = None,
+    ) -> ir.NodeRecord:
+        rec = ir.NodeRecord(name=name, kind=kind, target=target, outputs=outputs or [])
+        if meta:
+            rec.scopes = self._scopes(meta.get("nn_module_stack"))
+            rec.stack_trace = meta.get("stack_trace") or None
+        self.record.nodes.append(rec)
+        self.known.add(name)
+        return rec
+
+    def _placeholder(self, index: int, graph_input: dict[str, Any]) -> None:
+        ((kind, value),) = graph_input.items()
+        if kind in ("as_tensor", "as_custom_obj"):
+            name, info = value["name"], self._value(value["name"])
+        elif kind == "as_sym_int" and "as_name" in value:
+            name, info = value["as_name"], self._value(value["as_name"])
+        elif kind in ("as_int", "as_float", "as_bool", "as_none", "as_string"):
+            spec_name = ""
+            if index < len(self.input_specs):
+                ((spec_kind, body),) = self.input_specs[index].items()
+                spec_name = _spec_arg_name(spec_kind, body)
+            name, info = spec_name or f"arg{index}", _constant_info(kind, value)
+        else:
+            raise _Unknown(f"graph input of kind '{kind}'")
+        self.names.create(name)
+        node_kind, fqn = self.kinds.get(name, (ir.USER_INPUT, ""))
+        rec = self._add(name, node_kind, outputs=[info])
+        if fqn:
+            rec.attrs["fqn"] = fqn
+
+    def _node(self, node: dict[str, Any]) -> None:
+        serialized_target: str = node["target"]
+        target = _target_name(serialized_target)
+        meta: dict[str, str] = node.get("metadata") or {}
+        outputs: list[dict[str, Any]] = node.get("outputs") or []
+        is_sym_op = serialized_target in _SYM_OPS
+        is_hop = serialized_target.startswith(_HIGHER_ORDER)
+        has_schema = not is_sym_op and not is_hop and serialized_target.startswith("torch.ops.")
+        pairs = self._ordered_inputs(node.get("inputs") or [], is_sym_op, has_schema)
+        if not has_schema and not is_sym_op:  # nested graphs (cond, while_loop) become
+            # get_attr nodes, placed before the node that runs them, as torch places them
+            for _, arg in pairs:
+                if "as_graph" in arg:
+                    self._graph_arg(arg["as_graph"], meta)
+        name = node.get("name") or self._fallback_name(node, is_sym_op)
+        rec = ir.NodeRecord(name=name, kind=ir.OP, target=target)
+        inputs: list[tuple[str, int]] = []
+        for arg_name, arg in pairs:
+            tensor = arg.get("as_tensor")
+            if tensor is not None:  # the common case, kept short
+                inputs.append((tensor["name"], 0))
+                continue
+            inputs.extend((src, 0) for src in self._nodes_in(arg))
+            if has_schema:
+                text = format_argument(arg)
+                if text is not None:
+                    rec.attrs[arg_name] = text
+        rec.inputs = inputs
+        rec.scopes = self._scopes(meta.get("nn_module_stack"))
+        rec.stack_trace = meta.get("stack_trace") or None
+        self.names.create(name)
+        self.record.nodes.append(rec)
+        self.known.add(name)
+        if is_sym_op:
+            rec.name = outputs[0][next(iter(outputs[0]))]["as_name"]
+            rec.outputs = [self._value(rec.name)]
+            self.known.add(rec.name)
+            return
+        self._outputs(rec, node, outputs, meta, is_hop)
+
+    def _fallback_name(self, node: dict[str, Any], is_sym_op: bool) -> str:
+        """Archives before node names were stored: torch names a node after its output."""
+        outputs = node.get("outputs") or []
+        if outputs:
+            ((kind, value),) = outputs[0].items()
+            if kind == "as_tensor" and len(outputs) == 1:
+                return str(value["name"])
+            if is_sym_op and isinstance(value, dict) and "as_name" in value:
+                return str(value["as_name"])
+        return self.names.peek(_op_base_name(node["target"]))
+
+    def _outputs(
+        self,
+        rec: ir.NodeRecord,
+        node: dict[str, Any],
+        outputs: list[dict[str, Any]],
+        meta: dict[str, str],
+        is_hop: bool,
+    ) -> None:
+        """Mirror torch's ``deserialize_outputs``: the node's name, value, getitems."""
+        if not outputs:
+            return
+        ((kind, value),) = outputs[0].items()
+        if (
+            len(outputs) == 1
+            and is_hop
+            and node.get("is_hop_single_tensor_return") is not True
+            and kind != "as_none"
+        ):
+            # A higher-order op returning a one-element tuple: one getitem reads it.
+            item = value["name"] if kind == "as_tensor" else value.get("as_name")
+            if item is None:
+                raise _Unknown(f"output of kind '{kind}' on '{rec.name}'")
+            info = self._getitem(rec.name, str(item), 0, meta)
+            rec.outputs = [info]
+            return
+        if len(outputs) == 1 and kind == "as_tensor":
+            self._rename(rec, value["name"])
+            rec.outputs = [self._value(rec.name)]
+            return
+        if len(outputs) == 1 and kind in ("as_sym_int", "as_sym_bool", "as_sym_float"):
+            self._rename(rec, value["as_name"])
+            rec.outputs = [self._value(rec.name)]
+            return
+        if len(outputs) == 1 and kind == "as_none":
+            self._rename(rec, self.names.create(f"{_op_base_name(node['target'])}_unused"))
+            rec.outputs = [ir.ValueInfo(dtype="None")]
+            return
+        if len(outputs) == 1:
+            if kind != "as_tensors":
+                raise _Unknown(f"output of kind '{kind}' on '{rec.name}'")
+            items = [{"as_tensor": item} for item in value]
+        else:
+            items = outputs
+        rec.outputs = self._getitems(rec.name, items, meta)
+
+    def _getitems(
+        self, parent: str, items: list[dict[str, Any]], meta: dict[str, str]
+    ) -> list[ir.ValueInfo]:
+        infos = []
+        for index, item in enumerate(items):
+            ((kind, value),) = item.items()
+            if kind == "as_tensor":
+                infos.append(self._getitem(parent, value["name"], index, meta))
+            elif kind in ("as_sym_int", "as_sym_float"):
+                infos.append(self._getitem(parent, value["as_name"], index, meta))
+            elif kind == "as_none":
+                name = self.names.create("as_none")
+                rec = self._add(name, ir.OP, "operator.getitem", [ir.ValueInfo("None")], meta)
+                rec.inputs = [(parent, index)]
+                infos.append(ir.ValueInfo(dtype="None"))
+            elif kind in ("as_tensors", "as_sym_ints", "as_sym_floats"):
+                name = self.names.create("getitem")
+                rec = self._add(name, ir.OP, "operator.getitem", None, meta)
+                rec.inputs = [(parent, index)]
+                nested = [{kind[:-1]: element} for element in value]
+                rec.outputs = self._getitems(name, nested, meta)
+                infos.append(ir.ValueInfo(dtype="list"))
+            else:
+                raise _Unknown(f"output of kind '{kind}' on '{parent}'")
+        return infos
+
+    def _getitem(self, parent: str, name: str, index: int, meta: dict[str, str]) -> ir.ValueInfo:
+        self.names.create(name)
+        info = self._value(name)
+        rec = self._add(name, ir.OP, "operator.getitem", [info], meta)
+        rec.inputs = [(parent, index)]
+        return info
+
+    def _rename(self, rec: ir.NodeRecord, name: str) -> None:
+        """torch renames a single-output node after its output value."""
+        rec.name = name
+        self.known.add(name)
+
+    def _output(self) -> None:
+        sources = []
+        for graph_output in self.graph.get("outputs", []):
+            ((kind, value),) = graph_output.items()
+            if kind == "as_tensor":
+                sources.append(value["name"])
+            elif kind in ("as_sym_int", "as_sym_bool", "as_sym_float"):
+                sources.append(value["as_name"])
+            elif kind not in ("as_int", "as_float", "as_bool", "as_none"):
+                raise _Unknown(f"graph output of kind '{kind}'")
+        name = self.names.create("output")
+        rec = self._add(name, ir.OUTPUT)
+        rec.inputs = [(src, 0) for src in sources]
+
+    # -- inputs -------------------------------------------------------------------------
+
+    def _ordered_inputs(
+        self, inputs: list[dict[str, Any]], is_sym_op: bool, has_schema: bool
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """(name, argument) pairs in the order torch passes them: args, then kwargs."""
+        if is_sym_op or all(item.get("kind") == _POSITIONAL for item in inputs):
+            return [(item.get("name", ""), item["arg"]) for item in inputs]
+        args: list[tuple[str, dict[str, Any]]] = []
+        kwargs: dict[str, tuple[str, dict[str, Any]]] = {}
+        for item in inputs:
+            arg_name, arg, kind = item.get("name", ""), item["arg"], item.get("kind")
+            if has_schema:
+                if kind == _KEYWORD and not keyword.iskeyword(arg_name):
+                    kwargs[arg_name] = (arg_name, arg)
+                else:
+                    args.append((arg_name, arg))
+            elif kind == _POSITIONAL or arg_name == "":
+                args.append((arg_name, arg))
+            else:
+                kwargs[arg_name] = (arg_name, arg)
+        return [*args, *kwargs.values()]
+
+    def _graph_arg(self, value: dict[str, Any], meta: dict[str, str]) -> None:
+        graph_name = value["name"]
+        self.names.create(graph_name)
+        self._add(graph_name, ir.GET_ATTR, graph_name, [], meta)
+        sub = _GraphReader(value["graph"], self.input_specs, {})
+        self.record.subprograms[graph_name] = sub.read(f"{self.record.name}/{graph_name}")
+
+    def _nodes_in(self, arg: dict[str, Any]) -> Iterator[str]:
+        ((kind, value),) = arg.items()
+        if kind == "as_tensor":
+            yield value["name"]
+        elif kind in ("as_tensors",):
+            for item in value:
+                yield item["name"]
+        elif kind in ("as_sym_int", "as_sym_float", "as_sym_bool", "as_optional_tensor"):
+            yield from _named(value)
+        elif kind in ("as_sym_ints", "as_sym_floats", "as_sym_bools", "as_optional_tensors"):
+            for item in value:
+                yield from _named(item)
+        elif kind == "as_nested_tensors":
+            for inner in value:
+                for item in inner:
+                    yield item["name"]
+        elif kind == "as_graph":
+            yield value["name"]
+        elif kind == "as_custom_obj":
+            if value["name"] in self.known:
+                yield value["name"]
+        elif kind == "as_string_to_argument":
+            for item in value.values():
+                yield from self._nodes_in(item)
+
+    def _scopes(self, stack: str | None) -> list[ir.Scope]:
+        if not stack:
+            return []
+        found = self.scope_cache.get(stack)
+        if found is None:
+            found = naming.scopes_from_stack(parse_module_stack(stack))
+            self.scope_cache[stack] = found
+        return found  # shared between nodes: records are read, never changed, past here
+
+
+def _named(value: dict[str, Any]) -> Iterator[str]:
+    """The node a Sym*Argument / OptionalTensorArgument refers to, if any."""
+    if "as_name" in value:
+        yield value["as_name"]
+    elif "as_tensor" in value:
+        yield value["as_tensor"]["name"]
+
+
+# ---- text ------------------------------------------------------------------------------
+
+
+def parse_module_stack(text: str) -> list[tuple[str, str]]:
+    """``key,path,Class;key,path,Class`` -> [(path, Class)], as torch splits it.
+
+    A path may hold commas inside brackets (``L['self'].layers[0]``): torch splits at
+    top-level commas only, and so do we. Repeated keys keep their first position and the
+    last value, as a dict does.
+    """
+    entries: dict[str, tuple[str, str]] = {}
+    for item in text.split(";"):
+        parts = _split_top_level(item)
+        if len(parts) != 3:
+            raise _Unknown(f"nn_module_stack entry {item!r}")
+        entries[parts[0]] = (parts[1], parts[2])
+    return list(entries.values())
+
+
+def _split_top_level(text: str) -> list[str]:
+    if "[" not in text and "(" not in text:
+        return text.split(",")
+    out, start, depth = [], 0, 0
+    for index, char in enumerate(text):
+        if char in "[(":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            out.append(text[start:index])
+            start = index + 1
+    out.append(text[start:])
+    return out
+
+
+def _target_name(serialized: str) -> str:
+    """Spell a serialized target as ``fx_reader.target_name`` spells the live one."""
+    if serialized.startswith("torch.ops."):
+        return serialized[len("torch.ops.") :]
+    if serialized.startswith("#"):
+        raise _Unknown(f"extension operator '{serialized}'")
+    module, _, func = serialized.rpartition(".")
+    if not module:
+        raise _Unknown(f"unknown operator '{serialized}'")
+    return f"{module.lstrip('_')}.{func}"
+
+
+def _op_base_name(serialized: str) -> str:
+    """FX's default node name for a target: ``torch.ops.aten.foo.default`` -> ``foo``."""
+    parts = serialized.split(".")
+    base = parts[-2] if serialized.startswith("torch.ops.") and len(parts) >= 2 else parts[-1]
+    base = re.sub(r"(?<!^)(?=[A-Z])", "_", base).lower()
+    return re.sub(r"[^0-9a-zA-Z_]+", "_", base) or "_unnamed"
+
+
+def _tensor_info(meta: dict[str, Any]) -> ir.ValueInfo:
+    dtype = DTYPES.get(meta["dtype"])
+    if dtype is None:
+        raise _Unknown(f"tensor dtype code {meta['dtype']}")
+    sizes = meta["sizes"]
+    try:  # all sizes fixed: the common case, kept short
+        shape = tuple([str(size["as_int"]) for size in sizes])
+    except KeyError:
+        shape = tuple([_size_text(size) for size in sizes])
+    return ir.ValueInfo(dtype=dtype, shape=shape)
+
+
+def _size_text(size: dict[str, Any]) -> str:
+    value = size.get("as_int")
+    if value is not None:
+        return str(value)
+    return _expr_text(size["as_expr"]["expr_str"])
+
+
+_EXPR_CACHE: dict[str, str] = {}
+
+
+def _expr_text(srepr: str) -> str:
+    text = _EXPR_CACHE.get(srepr)
+    if text is None:
+        try:
+            text = naming.sym_text(sym_expr.to_text(srepr))
+        except sym_expr.SymExprError as exc:
+            raise _Unknown(str(exc)) from None
+        _EXPR_CACHE[srepr] = text
+    return text
+
+
+def _sym_info(dtype: str, value: dict[str, Any]) -> ir.ValueInfo:
+    """A SymInt/SymFloat/SymBool value; a constant one is a plain int/float/bool."""
+    ((kind, body),) = value.items()
+    if kind != "as_expr":
+        plain = {"SymInt": "int", "SymFloat": "float", "SymBool": "bool"}[dtype]
+        return ir.ValueInfo(dtype=plain, value=str(float(body) if plain == "float" else body))
+    text = _expr_text(body["expr_str"])
+    if dtype == "SymInt" and text.lstrip("-").isdigit():  # torch turns Integer(n) into n
+        return ir.ValueInfo(dtype="int", value=str(int(text)))
+    return ir.ValueInfo(dtype=dtype, value=text)
+
+
+def _constant_info(kind: str, value: Any) -> ir.ValueInfo:
+    if kind == "as_none":
+        return ir.ValueInfo(dtype="None")
+    if kind == "as_string":
+        return ir.ValueInfo(dtype="str")
+    if kind == "as_float":
+        return ir.ValueInfo(dtype="float", value=str(float(value)))
+    return ir.ValueInfo(dtype=type(value).__name__, value=str(value))
+
+
+def format_argument(arg: dict[str, Any]) -> str | None:
+    """A serialized Argument as ``fx_reader.format_literal`` shows its loaded value."""
+    ((kind, value),) = arg.items()
+    if kind in _NOT_LITERAL:
+        return None
+    if isinstance(value, list):
+        if not value:
+            return "[]"  # torch loads every empty list as [], tensors lists included
+        element_kind = _ELEMENT_KIND.get(kind)
+        if element_kind is None:
+            return None
+        items = [_scalar_text(element_kind, item) for item in value]
+        if any(item is None for item in items):
+            return None
+        return "[" + ", ".join(str(item) for item in items) + "]"
+    return _scalar_text(kind, value)
+
+
+_ELEMENT_KIND = {
+    "as_ints": "as_int", "as_floats": "as_float", "as_bools": "as_bool",
+    "as_strings": "as_string", "as_sym_ints": "as_sym_int", "as_sym_floats": "as_sym_float",
+    "as_sym_bools": "as_sym_bool", "as_int_lists": "as_ints", "as_float_lists": "as_floats",
+}  # fmt: skip
+
+
+def _scalar_text(kind: str, value: Any) -> str | None:
+    if kind == "as_int":
+        return str(int(value))
+    if kind == "as_float":
+        return naming.float_text(float(value))  # also "Infinity"/"NaN", as torch writes them
+    if kind == "as_bool":
+        return str(bool(value))
+    if kind == "as_string":
+        return naming.enum_text(str(value))
+    if kind in ("as_ints", "as_floats"):
+        return format_argument({kind: value})
+    if kind in ("as_sym_int", "as_sym_float", "as_sym_bool"):
+        if "as_name" in value:
+            return None  # a symbolic value is a graph node: an edge, not a literal
+        ((inner, plain),) = value.items()
+        return _scalar_text(inner, plain)
+    if kind == "as_scalar_type":
+        dtype = DTYPES.get(value)
+        if dtype is None:
+            raise _Unknown(f"dtype code {value}")
+        return dtype
+    if kind == "as_memory_format":
+        return MEMORY_FORMATS.get(value)
+    if kind == "as_layout":
+        return LAYOUTS.get(value)
+    if kind == "as_device":
+        index = value.get("index")
+        return f"{value['type']}:{index}" if index is not None else str(value["type"])
+    return None
+
+
+class _Namespace:
+    """FX's node-name picker (``torch.fx.graph._Namespace.create_name``), for the names
+    torch's deserializer lets FX choose (``getitem``, ``as_none``, ``output``).
+
+    Serialized names are taken as they are; only their numeric suffixes matter (FX
+    counts from the last one it saw per base name), so those are parsed lazily, the
+    first time FX's choice is needed.
+    """
+
+    _NAME = re.compile(r"^([a-zA-Z_][0-9a-zA-Z_]*?)(?:_(\d+))?$")
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+        self.base_count: dict[str, int] = {}
+        self.pending: list[str] = []
+
+    def create(self, candidate: str) -> str:
+        if candidate not in self.used and candidate.isidentifier():
+            self.used.add(candidate)
+            if candidate[-1].isdigit():
+                self.pending.append(candidate)
+            return candidate
+        self._settle()
+        name, base, num = self._pick(candidate)
+        self.used.add(name)
+        self.base_count[base] = num
+        return name
+
+    def peek(self, candidate: str) -> str:
+        self._settle()
+        return self._pick(candidate)[0]
+
+    def _settle(self) -> None:
+        """Counters of the names taken as they were (FX keeps a name's own suffix)."""
+        for name in self.pending:
+            match = self._NAME.match(name)
+            if match is not None and match.group(2) is not None:
+                self.base_count[match.group(1)] = int(match.group(2))
+        self.pending.clear()
+
+    def _pick(self, candidate: str) -> tuple[str, str, int]:
+        match = self._NAME.match(candidate)
+        if match is None:
+            candidate = re.sub(r"[^0-9a-zA-Z_]+", "_", candidate) or "_unnamed"
+            if candidate[0].isdigit():
+                candidate = f"_{candidate}"
+            match = self._NAME.match(candidate)
+            assert match is not None
+        base, digits = match.group(1), match.group(2)
+        if digits is None or candidate in self.used:
+            num = self.base_count.get(base, 0)
+        else:
+            num = int(digits)
+        while candidate in self.used:
+            num += 1
+            candidate = f"{base}_{num}"
+        return candidate, base, num
