@@ -285,11 +285,15 @@ def test_a_newer_graph_of_another_script_wins_and_a_rerun_replaces_the_map(
     nav = navigator_for(project, [])
     net = project / "models" / "net.py"
     other = project / "other.py"
-    data = collection(("other ep", [node("mm", f"{net}:2")]))
+    data = collection(("other ep", [node("mm", f"{net}:2"), node("linear", f"{net}:1")]))
     nav.graph_shown(Mapped(other, project / "other.json", source_map.build(data, [project])))
     answer = nav.node_at(net, 1)
     assert (answer["source"], answer["nodeIds"]) == (other.as_uri(), ["mm"])
-    assert nav.line_counts(net) == {1: ("other ep", 1), 2: ("quantized", 1)}
+    # a node id both collections hold: the graph id says which one
+    assert nav.source_of("quantized", "linear")["line"] == 2
+    assert nav.source_of("other ep", "linear")["line"] == 0
+    assert nav.source_of(None, "linear")["source"] == other.as_uri()  # the newest
+    assert nav.line_counts(net) == {0: ("other ep", 1), 1: ("other ep", 1), 2: ("quantized", 1)}
     # a re-run of the first script makes it the most recent again, with its new map
     rerun = collection(("exported", [node("conv2d_9", f"{net}:2")]))
     script = project / "script.py"
