@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -278,7 +279,17 @@ def test_pt2_trusted_converts_untrusted_refuses(worker: WarmWorker, tmp_path: Pa
     pt2 = tmp_path / "relu.pt2"
     result = worker.run(pt2, tmp_path / "out.json", timeout=60)
     assert [g.id for g in result.graphs] == ["relu"]
-    error = failure(worker, pt2, tmp_path, trusted=False).error
+    # untrusted: the direct reader (no unpickling) reads it all the same...
+    untrusted = worker.run(pt2, tmp_path / "out.json", timeout=60, trusted=False)
+    assert [g.id for g in untrusted.graphs] == ["relu"]
+    # ...and an archive only torch.export.load could open is refused, not unpickled
+    future = tmp_path / "future.pt2"
+    with zipfile.ZipFile(pt2) as src, zipfile.ZipFile(future, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, data.replace(b'"major": 8', b'"major": 99')
+                         if "/models/" in name else data)
+    error = failure(worker, future, tmp_path, trusted=False).error
     assert error.kind == "bad-input" and "unpickles" in error.message
 
 
