@@ -10,7 +10,6 @@ folder: ``test_cli_once.py``; truncated archive: ``test_pt2_archive.py``) are no
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import subprocess
