@@ -9,7 +9,7 @@ STAMP := $(VENV)/.etviz-installed
 TEST_STAMP := $(VENV)/.etviz-test-installed
 DEMO_DIR := build/demo
 
-.PHONY: demo test setup setup-test setup-browser lint typecheck pytest clean
+.PHONY: demo test setup setup-test setup-browser lint typecheck pytest clean vsix ext-test setup-vscode-e2e
 
 # The main job on the bundled example: run an export script (export, PT2E quantize, XNNPACK
 # lowering) in the worker and write one graph per stage it makes.
@@ -17,10 +17,10 @@ demo: $(STAMP)
 	mkdir -p $(DEMO_DIR)
 	$(BIN)/etviz-lsp --once examples/export_convnet.py -o $(DEMO_DIR)/convnet.json
 
-test: $(TEST_STAMP) lint typecheck pytest
+test: $(TEST_STAMP) lint typecheck ext-test setup-vscode-e2e pytest
 
 setup: $(STAMP)
-setup-test: $(TEST_STAMP)
+setup-test: $(TEST_STAMP) setup-vscode-e2e
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,29 @@ typecheck: $(TEST_STAMP)
 # pytest exits 5 when it collected no test; make treats that as the failure it is.
 pytest: $(TEST_STAMP) setup-browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ---- VS Code extension (vscode-extension/): npm, esbuild, vsce; Node 20+ ----
+EXT := vscode-extension
+EXT_VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' $(EXT)/package.json)
+VSIX := $(EXT)/etviz-lsp-$(EXT_VERSION).vsix
+EXT_STAMP := $(EXT)/node_modules/.etviz-installed
+EXT_SOURCES := $(wildcard $(EXT)/src/*.ts) $(EXT)/package.json $(EXT)/esbuild.mjs $(EXT)/.vscodeignore $(EXT)/README.md
+
+$(EXT_STAMP): $(EXT)/package.json $(EXT)/package-lock.json
+	cd $(EXT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+vsix: $(VSIX)
+$(VSIX): $(EXT_STAMP) $(EXT_SOURCES)
+	cd $(EXT) && npm run -s package
+
+# TypeScript strict over sources and tests, then the unit tests (node --test).
+ext-test: $(EXT_STAMP)
+	cd $(EXT) && npm run -s typecheck && npm test --silent
+
+# code-server, Node 24 and chromium for the end-to-end test (idempotent, under build/tools/).
+setup-vscode-e2e: vsix
+	scripts/setup-code-server.sh >/dev/null
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ and the ratio. The worker's one-time start (imports + warm-up) is printed separa
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -57,7 +58,9 @@ def main() -> int:
             worker.close()
 
     cold_median, warm_median = statistics.median(cold), statistics.median(warm)
-    print(f"script: {script.name} ({len(first.graphs)} graph(s)), {args.repeat} runs each")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"script: {script.name} ({len(first.graphs)} graph(s)), {args.repeat} runs each; "
+          f"{os.cpu_count()} cores, load average {load} (other jobs slow both sides)")
     print(f"{'':32} {'median':>8} {'min':>8} {'max':>8}")
     print(f"{'cold  python script.py':32} {cold_median:8.2f} {min(cold):8.2f} {max(cold):8.2f}")
     print(f"{'warm  WarmWorker.run (re-run)':32} {warm_median:8.2f} {min(warm):8.2f} "

@@ -13,18 +13,20 @@ Differences from ExecuTorch's versions, on purpose:
 - ``reuse_server=True``: when this graph is already shown, its open tabs reload in place
   instead of a new tab opening. ``reuse_server=False`` (the default) opens a new tab; it
   never starts a second server.
-- ``program`` may be an ``ExportedProgram``, an ``EdgeProgramManager`` or an
-  ``ExecutorchProgramManager`` (each program inside becomes a graph).
+- ``program`` may be an ``ExportedProgram``, an ``EdgeProgramManager``, an
+  ``ExecutorchProgramManager`` (each program inside becomes a graph) or a partitioner's
+  ``PartitionResult``.
+- Both functions draw partitions (lowered delegates expanded, partitioner tags) and QDQ
+  clusters inside the nn.Module hierarchy, coloured; ``visualize_with_clusters`` also
+  takes ExecuTorch's two naming functions.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import sys
 import threading
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,22 +90,25 @@ def visualize_with_clusters(
 def _collection(
     program: Any, name: str, label: str, **grouping: NodeNamer | None
 ) -> GraphCollection:
-    wanted = {key: value for key, value in grouping.items() if value is not None}
-    # CLUSTERING PLUGS IN HERE. Grouping QDQ clusters and partitions belongs to the graph
-    # room (its own issue, in progress). Once graph.convert.from_programs accepts
-    # get_node_partition_name / get_node_qdq_cluster_name, they are passed straight
-    # through; until then the graph keeps its nn.Module layers and the caller is warned
-    # that the grouping was not applied (nothing pretends it was).
-    accepted = inspect.signature(convert.from_programs).parameters
-    ignored = sorted(key for key in wanted if key not in accepted)
-    if ignored:
-        warnings.warn(
-            f"etviz-lsp: {', '.join(ignored)} not applied yet (cluster/partition grouping "
-            "is not built); the graph shows nn.Module layers",
-            stacklevel=3,
-        )
-    passed = {key: value for key, value in wanted.items() if key in accepted}
-    return convert.from_programs([(name, program)], label=label, **passed)
+    """Partitions and QDQ clusters are always drawn (graph room: ``partitions``, ``qdq``);
+    the user's functions, when given, replace the default names (``delegation_tag``,
+    ``node.meta["cluster"]`` or clusters found from the graph)."""
+    return convert.from_programs(
+        [_named(program, name)],
+        label=label,
+        partition_name=grouping.get("get_node_partition_name"),
+        cluster_name=grouping.get("get_node_qdq_cluster_name"),
+    )
+
+
+def _named(program: Any, name: str) -> tuple[str, Any]:
+    """A bare ExportedProgram gets its stage in its graph's name (``program (lowered)``);
+    program managers name their own (``program (edge)``, ``program.forward (executorch)``)."""
+    from etviz_lsp.graph import programs
+
+    if type(program).__name__ == "ExportedProgram":
+        return f"{name} ({programs.stage(program)})", program
+    return name, program
 
 
 def _deliver(

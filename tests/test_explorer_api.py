@@ -46,22 +46,23 @@ def test_json_file_name_writes_and_starts_no_server(
     target = tmp_path / "my_model.json"
     assert api.visualize(program, str(target)) == str(target)
     data = json.loads(target.read_text())
-    assert data["label"] == "program" and data["graphs"][0]["id"] == "program"
+    assert data["label"] == "program" and data["graphs"][0]["id"] == "program (exported)"
     assert explorer.current_server() is None and server_processes(explorer_home) == []
 
 
-def test_clusters_accepted_and_warned_until_grouping_lands(
+def test_cluster_function_is_applied(
     program: torch.export.ExportedProgram, tmp_path: Path
 ) -> None:
     target = tmp_path / "clusters.json"
-    with pytest.warns(UserWarning, match="get_node_qdq_cluster_name not applied yet"):
-        api.visualize_with_clusters(
-            program, target, get_node_qdq_cluster_name=lambda node: node.meta.get("cluster")
-        )
-    assert json.loads(target.read_text())["graphs"][0]["nodes"]
+    api.visualize_with_clusters(
+        program, target, get_node_qdq_cluster_name=lambda n: "stem" if n.name == "conv2d" else None
+    )
+    nodes = json.loads(target.read_text())["graphs"][0]["nodes"]
+    clustered = [n["id"] for n in nodes if {"key": "qdq_cluster", "value": "stem"} in n["attrs"]]
+    assert clustered == ["conv2d"]
     plain = tmp_path / "plain.json"
-    api.visualize_with_clusters(program, plain)  # no callables: no warning, same graph
-    assert plain.read_text() == target.read_text()
+    api.visualize_with_clusters(program, plain)  # a float model: no cluster found
+    assert "qdq_cluster" not in plain.read_text()
 
 
 def test_visualize_shows_through_the_shared_server(
@@ -72,7 +73,7 @@ def test_visualize_shows_through_the_shared_server(
     server = explorer.current_server()
     assert server is not None and url.startswith(server.base_url + "/?")
     graph = shown_graph(url)
-    assert graph["graphs"][0]["id"] == "program"
+    assert graph["graphs"][0]["id"] == "program (exported)"
 
     # ExecuTorch's positional style visualize(ep, reuse_server, no_open_in_browser)
     again = api.visualize(program, True, True)

@@ -111,6 +111,23 @@ def test_importing_the_worker_room_does_not_import_torch():
     assert done.stdout.strip() == "False", done.stderr
 
 
+def test_to_edge_then_to_backend_are_edge_and_lowered(worker: WarmWorker, tmp_path: Path):
+    script = write_script(tmp_path, (
+        "import torch\n"
+        "from executorch.backends.xnnpack.partition.xnnpack_partitioner import (\n"
+        "    XnnpackPartitioner as Partitioner)\n"
+        "import executorch.exir as exir\n"
+        "ep = torch.export.export(torch.nn.Linear(4, 4).eval(), (torch.randn(1, 4),))\n"
+        "edge = exir.to_edge(ep)\n"
+        "lowered = edge.to_backend(Partitioner())\n"
+    ))
+    result = run(worker, script, tmp_path)
+    assert [g.id for g in result.graphs] == [
+        "ep @ script.py:5 (exported)", "edge @ script.py:6 (edge)",
+        "lowered @ script.py:7 (lowered)",
+    ]
+
+
 def test_two_models_exported_from_a_helper_are_two_graphs(worker: WarmWorker, tmp_path: Path):
     result = run(worker, SCRIPTS / "two_models.py", tmp_path)
     assert [g.id for g in result.graphs] == [
@@ -212,6 +229,21 @@ def test_processes_the_script_started_are_killed(worker: WarmWorker, tmp_path: P
     assert leftovers(worker) == []
 
 
+def test_a_forked_copy_of_the_script_does_not_answer(worker: WarmWorker, tmp_path: Path):
+    script = write_script(tmp_path, (
+        "import os, torch\n"
+        "pid = os.fork()\n"  # both processes run on to the end of the script
+        "relu = torch.export.export(torch.nn.ReLU(), (torch.randn(2),))\n"
+        "if pid:\n"
+        "    os.waitpid(pid, 0)\n"
+        "    tanh = torch.export.export(torch.nn.Tanh(), (torch.randn(2),))\n"
+    ))
+    result = run(worker, script, tmp_path)
+    assert [g.id for g in result.graphs] == [
+        "relu @ script.py:3 (exported)", "tanh @ script.py:6 (exported)"
+    ]
+
+
 def test_megabytes_of_output_go_to_the_log(worker: WarmWorker, tmp_path: Path, logs: Logs):
     logs.take()
     result = run(worker, SCRIPTS / "prints_megabytes.py", tmp_path)
@@ -269,7 +301,7 @@ def test_cancel_stops_the_run_from_another_thread(worker: WarmWorker, tmp_path: 
     assert leftovers(worker) == []
 
 
-def test_pt2_trusted_converts_untrusted_refuses(worker: WarmWorker, tmp_path: Path):
+def test_pt2_is_converted_in_the_worker(worker: WarmWorker, tmp_path: Path):
     saver = write_script(tmp_path, (
         "import torch\n"
         "p = torch.export.export(torch.nn.ReLU(), (torch.randn(2),))\n"
@@ -277,12 +309,15 @@ def test_pt2_trusted_converts_untrusted_refuses(worker: WarmWorker, tmp_path: Pa
     ))
     run(worker, saver, tmp_path, cwd=tmp_path)
     pt2 = tmp_path / "relu.pt2"
-    result = worker.run(pt2, tmp_path / "out.json", timeout=60)
-    assert [g.id for g in result.graphs] == ["relu"]
-    # untrusted: the direct reader (no unpickling) reads it all the same...
-    untrusted = worker.run(pt2, tmp_path / "out.json", timeout=60, trusted=False)
-    assert [g.id for g in untrusted.graphs] == ["relu"]
-    # ...and an archive only torch.export.load could open is refused, not unpickled
+    for trusted in (True, False):  # untrusted: the direct reader, which never unpickles
+        result = worker.run(pt2, tmp_path / "out.json", timeout=60, trusted=trusted)
+        assert len(result.graphs) == 1 and result.graphs[0].node_count >= 3
+        (graph,) = graph_json(result.output).values()
+        assert "relu" in {node["label"] for node in graph["nodes"]}
+    (tmp_path / "broken.pt2").write_bytes(b"not a zip")
+    error = failure(worker, tmp_path / "broken.pt2", tmp_path).error
+    assert error.kind == "bad-input" and "not a .pt2 archive" in error.message
+    # an archive only torch.export.load could open is refused when untrusted, not unpickled
     future = tmp_path / "future.pt2"
     with zipfile.ZipFile(pt2) as src, zipfile.ZipFile(future, "w") as dst:
         for name in src.namelist():

@@ -7,19 +7,33 @@ The contract later code relies on (tests check each point):
 - each data dependency is an incoming edge carrying the producer's real output index;
 - ``outputsMetadata`` gives shape and dtype of each output, symbols by name;
 - nested graphs (``torch.cond`` branches ...) are graphs of their own, linked by
-  ``subgraphIds`` from the node that runs them.
+  ``subgraphIds`` from the node that runs them;
+- partitions (``partitions``) are top-level layers with the module hierarchy inside,
+  their ops carry attr ``partition``; QDQ clusters (``qdq``) are layers inside the module
+  hierarchy, their members carry attr ``qdq_cluster``; both coloured (``palette``).
 """
 
 from __future__ import annotations
 
-from etviz_lsp.graph import ir, model, naming, source
+from collections import defaultdict
+
+from etviz_lsp.graph import ir, model, naming, palette, partitions, qdq, source
 from etviz_lsp.graph.hierarchy import Hierarchy
 
 _STATE_LABEL_KINDS = ir.STATE_KINDS
 
 
-def build_graphs(record: ir.ProgramRecord, graph_id: str | None = None) -> list[model.Graph]:
-    """The graph for ``record`` followed by one graph per nested program, depth first."""
+def build_graphs(
+    record: ir.ProgramRecord,
+    graph_id: str | None = None,
+    tag_specs: dict[str, ir.PartitionInfo] | None = None,
+) -> list[model.Graph]:
+    """The graph for ``record`` followed by one graph per nested program, depth first.
+
+    Lowered delegates in ``record`` are expanded in place (see ``partitions``);
+    ``tag_specs`` names the backends of a partitioner's tags.
+    """
+    partitions.prepare(record, tag_specs)
     graph_id = graph_id or record.name
     sub_ids = {name: f"{graph_id}/{name}" for name in record.subprograms}
     graphs = [_build_graph(record, graph_id, sub_ids)]
@@ -29,20 +43,80 @@ def build_graphs(record: ir.ProgramRecord, graph_id: str | None = None) -> list[
 
 
 def _build_graph(record: ir.ProgramRecord, graph_id: str, sub_ids: dict[str, str]) -> model.Graph:
-    hierarchy = Hierarchy()
-    # Op namespaces first: state nodes are placed in the layer of the module owning them.
-    namespaces = {
-        rec.name: hierarchy.namespace(rec.scopes) for rec in record.nodes if rec.scopes
-    }
+    layout = _Layout(record)
     graph = model.Graph(id=graph_id)
     for rec in record.nodes:
-        namespace = namespaces.get(rec.name, "")
-        if rec.kind in _STATE_LABEL_KINDS:
-            namespace = hierarchy.state_namespace(rec.attrs.get("fqn", rec.name), rec.kind)
-        graph.nodes.append(_build_node(rec, namespace, sub_ids))
-    graph.group_attrs = hierarchy.layer_attrs(record.parameters)
-    graph.group_attrs[""] = _graph_summary(record, graph)
+        if qdq.is_quantize(rec) or qdq.is_dequantize(rec):
+            qdq.annotate_params(rec)
+        node = _build_node(rec, layout.namespace_of(rec), sub_ids)
+        partition = record.partitions.get(rec.partition) if rec.partition else None
+        cluster = layout.cluster_of.get(rec.name)
+        if partition is not None and rec.partition:
+            node.attrs["partition"] = rec.partition
+        if cluster is not None:
+            node.attrs["qdq_cluster"] = cluster.name
+        node.style = palette.node_style(partition, cluster is not None)
+        graph.nodes.append(node)
+    graph.group_attrs = layout.hierarchy.layer_attrs(record.parameters)
+    graph.group_attrs.update(layout.extra_layers)
+    graph.group_configs = palette.group_configs(
+        list(record.partitions.values()), bool(layout.clusters)
+    )
+    graph.group_attrs[""] = _graph_summary(record, graph, len(layout.clusters))
     return graph
+
+
+class _Layout:
+    """Where each node goes: partition layer, then module layers, then cluster layer.
+
+    Op namespaces first: state nodes go with their consumers' cluster when they feed a
+    single one (a quantized weight and its dequantize), else into their owner's layer.
+    """
+
+    def __init__(self, record: ir.ProgramRecord) -> None:
+        self.record = record
+        self.hierarchy = Hierarchy()
+        self.clusters = qdq.find_clusters(record)
+        self.cluster_of = {name: c for c in self.clusters for name in c.members}
+        by_name = {rec.name: rec for rec in record.nodes}
+        self.extra_layers: dict[str, dict[str, str]] = {}
+        self._ops: dict[str, str] = {}
+        for rec in record.nodes:
+            if rec.kind not in _STATE_LABEL_KINDS:
+                self._ops[rec.name] = self._op_namespace(rec, by_name)
+        self._consumers: dict[str, list[str]] = defaultdict(list)
+        for rec in record.nodes:
+            for src, _ in rec.inputs:
+                self._consumers[src].append(rec.name)
+
+    def _prefix(self, rec: ir.NodeRecord) -> str:
+        info = self.record.partitions.get(rec.partition) if rec.partition else None
+        if info is None:
+            return ""
+        self.extra_layers.setdefault(info.label, info.attrs)
+        return info.label
+
+    def _op_namespace(self, rec: ir.NodeRecord, by_name: dict[str, ir.NodeRecord]) -> str:
+        prefix = self._prefix(rec)
+        cluster = self.cluster_of.get(rec.name)
+        if cluster is None:
+            return self.hierarchy.namespace(rec.scopes, prefix) if rec.scopes else prefix
+        base = self.hierarchy.namespace(cluster.scopes, prefix) if cluster.scopes else prefix
+        namespace = f"{base}/{cluster.layer}" if base else cluster.layer
+        if namespace not in self.extra_layers:
+            self.extra_layers[namespace] = qdq.cluster_attrs(cluster, by_name)
+        return namespace
+
+    def namespace_of(self, rec: ir.NodeRecord) -> str:
+        if rec.kind not in _STATE_LABEL_KINDS:
+            return self._ops[rec.name]
+        consumers = {self._ops.get(name, "") for name in self._consumers[rec.name]}
+        if len(consumers) == 1:
+            (only,) = consumers
+            if only.rsplit("/", 1)[-1].startswith("cluster "):
+                return only
+        fqn = rec.attrs.get("fqn", rec.name)
+        return self.hierarchy.state_namespace(fqn, rec.kind, self._prefix(rec))
 
 
 def _build_node(rec: ir.NodeRecord, namespace: str, sub_ids: dict[str, str]) -> model.Node:
@@ -69,7 +143,7 @@ def _label(rec: ir.NodeRecord) -> str:
         return rec.attrs.get("fqn", rec.name).rsplit(".", 1)[-1]
     if rec.kind == ir.OUTPUT:
         return "output"
-    return rec.name
+    return rec.name.rsplit("/", 1)[-1]  # a delegate's input keeps its own name
 
 
 def _attrs(rec: ir.NodeRecord) -> dict[str, str]:
@@ -108,11 +182,19 @@ def _output_attrs(value: ir.ValueInfo, node_name: str, index: int) -> dict[str, 
     return attrs
 
 
-def _graph_summary(record: ir.ProgramRecord, graph: model.Graph) -> dict[str, str]:
+def _graph_summary(record: ir.ProgramRecord, graph: model.Graph, clusters: int) -> dict[str, str]:
     ops = sum(1 for rec in record.nodes if rec.kind == ir.OP)
-    return {
+    summary = {
         "program": record.name,
-        "op nodes": str(ops),
-        "layers": str(len(graph.group_attrs)),
+        # Not "op node count" / "layer count": Model Explorer's info panel shows those itself,
+        # counting every node and only the layers it draws; these count what the program has.
+        "operator calls": str(ops),
+        "module layers": str(len(graph.group_attrs)),
         "parameters": f"{sum(v.numel() for v in record.parameters.values()):,}",
     }
+    if record.partitions:
+        summary["partitions"] = ", ".join(info.label for info in record.partitions.values())
+    if clusters:
+        origin = "given names" if record.clusters_given else "graph neighbours"
+        summary["qdq clusters"] = f"{clusters} (from {origin})"
+    return summary

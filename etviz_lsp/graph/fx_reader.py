@@ -7,7 +7,8 @@ the record is plain data. Literal formatting and target naming live in ``naming`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -15,12 +16,31 @@ import torch.fx
 
 from etviz_lsp.graph import ir, naming
 
+# A user's function naming the partition or QDQ cluster of a node (None: not in one).
+NodeNamer = Callable[[torch.fx.Node], "str | None"]
 
-def read_exported_program(ep: torch.export.ExportedProgram, name: str) -> ir.ProgramRecord:
+
+@dataclass(frozen=True, slots=True)
+class Namers:
+    """How a node's partition and cluster names are read.
+
+    Without a function: ``node.meta["delegation_tag"]`` (a partitioner's tag) and
+    ``node.meta["cluster"]`` (set by backends that recognise QDQ clusters, e.g. NXP's).
+    """
+
+    partition: NodeNamer | None = None
+    cluster: NodeNamer | None = None
+
+
+def read_exported_program(
+    ep: torch.export.ExportedProgram, name: str, namers: Namers | None = None
+) -> ir.ProgramRecord:
     """Record the top-level graph of ``ep`` (and its nested graphs) under ``name``."""
+    namers = namers or Namers()
     kinds = _placeholder_kinds(ep)
-    record = _read_graph(ep.graph_module, name, kinds)
+    record = _read_graph(ep.graph_module, name, kinds, namers)
     _mark_mutations(ep, record)
+    _per_channel_params(ep, record)
     state = ep.state_dict
     for fqn in ep.graph_signature.parameters:
         value = state.get(fqn)
@@ -61,25 +81,103 @@ def _mark_mutations(ep: torch.export.ExportedProgram, record: ir.ProgramRecord) 
 
 
 def _read_graph(
-    gm: torch.fx.GraphModule, name: str, kinds: dict[str, tuple[str, str]]
+    gm: torch.fx.GraphModule, name: str, kinds: dict[str, tuple[str, str]], namers: Namers
 ) -> ir.ProgramRecord:
     record = ir.ProgramRecord(name=name)
     for node in gm.graph.nodes:
         rec = _read_node(node, kinds)
+        if node.op != "output":
+            rec.partition = _group_name(node, namers.partition, "delegation_tag")
+            rec.cluster = _group_name(node, namers.cluster, "cluster")
         if node.op == "get_attr":
-            sub = _nested_module(gm, str(node.target))
-            if sub is not None:
-                record.subprograms[node.name] = _read_graph(sub, f"{name}/{node.name}", {})
+            attr = _attribute(gm, str(node.target))
+            if isinstance(attr, torch.fx.GraphModule):
+                sub_name = f"{name}/{node.name}"
+                record.subprograms[node.name] = _read_graph(attr, sub_name, {}, namers)
+            elif _is_lowered_module(attr):
+                record.delegates[node.name] = _read_delegate(attr, f"{name}/{node.name}", namers)
         record.nodes.append(rec)
+    record.clusters_given = namers.cluster is not None or any(r.cluster for r in record.nodes)
     _link_subgraphs(record)
     return record
 
 
-def _nested_module(gm: torch.fx.GraphModule, target: str) -> torch.fx.GraphModule | None:
+def _group_name(node: torch.fx.Node, namer: NodeNamer | None, meta_key: str) -> str | None:
+    found = namer(node) if namer is not None else node.meta.get(meta_key)
+    return None if found is None else str(found)
+
+
+def _attribute(gm: torch.fx.GraphModule, target: str) -> Any:
     obj: Any = gm
     for part in target.split("."):
         obj = getattr(obj, part, None)
-    return obj if isinstance(obj, torch.fx.GraphModule) else None
+    return obj
+
+
+def _is_lowered_module(obj: Any) -> bool:
+    """ExecuTorch's LoweredBackendModule, recognised without importing executorch (slow)."""
+    return hasattr(obj, "backend_id") and hasattr(obj, "original_module")
+
+
+def _read_delegate(module: Any, name: str, namers: Namers) -> ir.DelegateRecord:
+    """The ops a delegate runs, read from the program it was lowered from.
+
+    Partitions are fixed by the lowering here, so a user's partition function does not
+    apply inside; their cluster function does.
+    """
+    program = read_exported_program(module.original_module, name, Namers(cluster=namers.cluster))
+    specs = naming.compile_spec_attrs((s.key, s.value) for s in module.compile_specs or [])
+    processed = getattr(module, "processed_bytes", None) or b""
+    return ir.DelegateRecord(
+        backend=str(module.backend_id),
+        program=program,
+        compile_specs=specs,
+        size_bytes=len(processed),
+    )
+
+
+def _per_channel_params(ep: torch.export.ExportedProgram, record: ir.ProgramRecord) -> None:
+    """Per-channel scales and zero points are tensors, not literals: show their values."""
+    by_name = {rec.name: rec for rec in record.nodes}
+    fqns = {name: fqn for name, (_, fqn) in _placeholder_kinds(ep).items()}
+    for node in ep.graph.nodes:
+        if node.op != "call_function" or "per_channel" not in target_name(node.target):
+            continue
+        for arg_name, arg in zip(("scales", "zero_points"), node.args[1:3], strict=False):
+            tensor = _constant_tensor(ep, arg, fqns)
+            if tensor is not None:
+                by_name[node.name].attrs[arg_name] = _tensor_values_text(tensor)
+
+
+def _constant_tensor(
+    ep: torch.export.ExportedProgram, arg: Any, fqns: dict[str, str]
+) -> torch.Tensor | None:
+    if not isinstance(arg, torch.fx.Node):
+        return None
+    if arg.op == "get_attr":
+        found = _attribute(ep.graph_module, str(arg.target))
+        return found if isinstance(found, torch.Tensor) else None
+    if arg.op != "placeholder":
+        return None
+    fqn = fqns.get(arg.name, "")
+    found = ep.state_dict.get(fqn)
+    if found is None:
+        found = ep.constants.get(fqn)
+    return found if isinstance(found, torch.Tensor) else None
+
+
+_SHOWN_VALUES = 8
+
+
+def _tensor_values_text(tensor: torch.Tensor) -> str:
+    """``[0.0123, 0.0456, ...] (16 channels)``: a few values and the count."""
+    flat = tensor.detach().flatten()
+    values = [
+        naming.float_text(float(v)) if flat.is_floating_point() else str(int(v))
+        for v in flat[:_SHOWN_VALUES].tolist()
+    ]
+    more = ", ..." if flat.numel() > _SHOWN_VALUES else ""
+    return f"[{', '.join(values)}{more}] ({flat.numel()} channels)"
 
 
 def _link_subgraphs(record: ir.ProgramRecord) -> None:

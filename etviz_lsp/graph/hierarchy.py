@@ -15,41 +15,47 @@ ROOT_STATE_LAYERS = {ir.PARAMETER: "parameters", ir.BUFFER: "buffers", ir.CONSTA
 
 class Hierarchy:
     def __init__(self) -> None:
-        self._by_scopes: dict[tuple[ir.Scope, ...], str] = {}
+        # Keyed by the scopes, with the partition layer in front when there is one.
+        self._by_scopes: dict[tuple[object, ...], str] = {}
         # Namespace of each layer -> the module it stands for (None for root state layers).
         self.layers: dict[str, ir.Scope | None] = {}
-        # Module path -> the first namespace it was seen under (where its weights go).
-        self._by_path: dict[str, str] = {}
+        # (partition layer, module path) -> the first namespace it was seen under there
+        # (where its weights go).
+        self._by_path: dict[tuple[str, str], str] = {}
 
-    def namespace(self, scopes: list[ir.Scope]) -> str:
-        key = tuple(scopes)
+    def namespace(self, scopes: list[ir.Scope], prefix: str = "") -> str:
+        """The layer path of ``scopes``, under the layer ``prefix`` (a partition) if given."""
+        key: tuple[object, ...] = (prefix, *scopes) if prefix else tuple(scopes)
         found = self._by_scopes.get(key)
         if found is not None:
             return found
-        chain = _with_containers(key)
-        namespace = ""
+        chain = _with_containers(tuple(scopes))
+        namespace = prefix
         parent: ir.Scope | None = None
         for depth, scope in enumerate(chain):
-            cached = self._by_scopes.get(chain[: depth + 1])
+            sub_key = (prefix, *chain[: depth + 1]) if prefix else chain[: depth + 1]
+            cached = self._by_scopes.get(sub_key)
             if cached is None:
                 piece = naming.segment(scope, parent)
                 cached = f"{namespace}/{piece}" if namespace else piece
-                self._by_scopes[chain[: depth + 1]] = cached
+                self._by_scopes[sub_key] = cached
                 self.layers.setdefault(cached, scope)
-                self._by_path.setdefault(scope.path, cached)
+                self._by_path.setdefault((prefix, scope.path), cached)
             namespace, parent = cached, scope
         self._by_scopes[key] = namespace
         return namespace
 
-    def state_namespace(self, fqn: str, kind: str) -> str:
+    def state_namespace(self, fqn: str, kind: str, prefix: str = "") -> str:
         """Layer for a parameter/buffer/constant: its owner's, walking up to the root."""
         path = fqn
         while "." in path:
             path = path.rsplit(".", 1)[0]
-            found = self._by_path.get(path)
+            found = self._by_path.get((prefix, path))
             if found is not None:
                 return found
         layer = ROOT_STATE_LAYERS.get(kind, "constants")
+        if prefix:
+            layer = f"{prefix}/{layer}"
         self.layers.setdefault(layer, None)
         return layer
 

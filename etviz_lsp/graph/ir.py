@@ -77,6 +77,34 @@ class NodeRecord:
     attrs: dict[str, str] = field(default_factory=dict)
     # Names of nested graphs (torch.cond branches, while_loop bodies) this node runs.
     subgraphs: list[str] = field(default_factory=list)
+    # Partition key: a partitioner's ``delegation_tag``, a user's name for it, or (after
+    # delegates are expanded) ``XnnpackBackend#0``. None: not delegated.
+    partition: str | None = None
+    # QDQ cluster name from ``node.meta["cluster"]`` or a user function; None lets
+    # ``qdq`` find clusters from the graph (see ``ProgramRecord.clusters_given``).
+    cluster: str | None = None
+
+
+@dataclass(slots=True)
+class PartitionInfo:
+    """One partition: its backend ("" if unknown), its number per backend, its layer."""
+
+    backend: str
+    index: int
+    # The layer's name: ``XnnpackBackend #0``, ``XnnpackBackend #0 (tag6)``.
+    label: str
+    attrs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class DelegateRecord:
+    """A lowered backend module: the program it was made from and how it was compiled."""
+
+    backend: str
+    program: ProgramRecord
+    # ``compile spec <key>`` -> value (text, or ``<N bytes>``).
+    compile_specs: dict[str, str] = field(default_factory=dict)
+    size_bytes: int = 0
 
 
 @dataclass(slots=True)
@@ -89,3 +117,11 @@ class ProgramRecord:
     parameters: dict[str, ValueInfo] = field(default_factory=dict)
     # Nested graphs by the name the parent node refers to.
     subprograms: dict[str, ProgramRecord] = field(default_factory=dict)
+    # Lowered backend modules by the name of the get_attr node that loads them.
+    delegates: dict[str, DelegateRecord] = field(default_factory=dict)
+    # Partition key -> backend and number; filled by ``partitions.expand_delegates`` and
+    # for tagged programs from the partitioner's ``partition_tags`` (backend "" if unknown).
+    partitions: dict[str, PartitionInfo] = field(default_factory=dict)
+    # True when cluster names came from ``node.meta["cluster"]`` or a user function:
+    # then those names are the clusters and none are searched for in the graph.
+    clusters_given: bool = False

@@ -7,7 +7,9 @@ string. No torch import here.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 from etviz_lsp.graph import ir
 
@@ -93,3 +95,18 @@ def tensor_shape_text(value: ir.ValueInfo) -> str:
     if value.value is not None:
         return f"{value.dtype}: {value.value}"
     return value.dtype
+
+
+def compile_spec_attrs(specs: Iterable[tuple[Any, Any]]) -> dict[str, str]:
+    """``compile spec <key>`` -> value as text, or its size when it is not printable."""
+    return {f"compile spec {key}": _spec_text(value) for key, value in specs}
+
+
+def _spec_text(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            text = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return f"<{len(value)} bytes>"
+        return text if text.isprintable() else f"<{len(value)} bytes>"
+    return str(value)

@@ -1,8 +1,11 @@
 """Find the ExportedPrograms inside whatever object a user hands us.
 
 Accepts an ``ExportedProgram``, an ExecuTorch ``EdgeProgramManager`` (every method), an
-``ExecutorchProgramManager``, or a mapping / sequence of those. Returns named programs in
-a stable order; names say which method (and stage) each one is.
+``ExecutorchProgramManager``, a partitioner's ``PartitionResult`` (its tagged program),
+or a mapping / sequence of those. Returns named programs in a stable order; the names of
+programs found inside managers say the method and the stage (``edge``, ``lowered``,
+``executorch``, ``tagged``). A bare ExportedProgram keeps the name it was given: callers
+that want the stage in it use :func:`stage`.
 """
 
 from __future__ import annotations
@@ -12,17 +15,25 @@ from typing import Any
 
 import torch
 
+from etviz_lsp.graph import ir, naming
+
+STAGES = ("exported", "quantized", "edge", "tagged", "lowered", "executorch")
+
 
 def named_programs(obj: Any, name: str) -> list[tuple[str, torch.export.ExportedProgram]]:
     if isinstance(obj, torch.export.ExportedProgram):
         return [(name, obj)]
+    tagged = _tagged_program(obj)
+    if tagged is not None:
+        return [(f"{name} (tagged)", tagged)]
     methods = _method_programs(obj)
     if methods is not None:
-        stage = _stage(obj)
-        if len(methods) == 1:
-            ((_, program),) = methods.items()
-            return [(f"{name} ({stage})", program)]
-        return [(f"{name}.{method} ({stage})", program) for method, program in methods.items()]
+        executorch = type(obj).__name__ == "ExecutorchProgramManager"
+        named = []
+        for method, program in methods.items():
+            label = name if len(methods) == 1 else f"{name}.{method}"
+            named.append((f"{label} ({'executorch' if executorch else stage(program)})", program))
+        return named
     if isinstance(obj, Mapping):
         return [
             item for key, value in obj.items() for item in named_programs(value, f"{name}.{key}")
@@ -32,9 +43,41 @@ def named_programs(obj: Any, name: str) -> list[tuple[str, torch.export.Exported
             item for i, value in enumerate(obj) for item in named_programs(value, f"{name}[{i}]")
         ]
     raise TypeError(
-        f"expected an ExportedProgram, EdgeProgramManager or ExecutorchProgramManager, "
-        f"got {type(obj).__name__}"
+        f"expected an ExportedProgram, EdgeProgramManager, ExecutorchProgramManager or "
+        f"PartitionResult, got {type(obj).__name__}"
     )
+
+
+def stage(program: torch.export.ExportedProgram) -> str:
+    """What a person calls this program: exported, quantized, edge, tagged or lowered."""
+    nodes = [n for n in program.graph.nodes if n.op in ("call_function", "placeholder")]
+    targets = [str(getattr(n.target, "__name__", n.target)) for n in nodes]
+    if any("executorch_call_delegate" in target for target in targets):
+        return "lowered"
+    if any("delegation_tag" in n.meta for n in nodes):
+        return "tagged"
+    if getattr(program, "dialect", "") == "EDGE":
+        return "edge"
+    if any("quantize_per_" in target for target in targets):
+        return "quantized"
+    return "exported"
+
+
+def tag_specs(obj: Any) -> dict[str, ir.PartitionInfo]:
+    """Backend and compile specs of each tag of a ``PartitionResult`` (else nothing)."""
+    tags = getattr(obj, "partition_tags", None)
+    if _tagged_program(obj) is None or not isinstance(tags, Mapping):
+        return {}
+    specs = {}
+    for tag, spec in tags.items():
+        attrs = naming.compile_spec_attrs((s.key, s.value) for s in spec.compile_specs or [])
+        specs[str(tag)] = ir.PartitionInfo(str(spec.backend_id), index=0, label="", attrs=attrs)
+    return specs
+
+
+def _tagged_program(obj: Any) -> torch.export.ExportedProgram | None:
+    program = getattr(obj, "tagged_exported_program", None)
+    return program if isinstance(program, torch.export.ExportedProgram) else None
 
 
 def _method_programs(obj: Any) -> dict[str, torch.export.ExportedProgram] | None:
@@ -46,12 +89,7 @@ def _method_programs(obj: Any) -> dict[str, torch.export.ExportedProgram] | None
     return {str(method): get_program(method) for method in sorted(methods)}
 
 
-def _stage(obj: Any) -> str:
-    kind = type(obj).__name__
-    return {"EdgeProgramManager": "edge", "ExecutorchProgramManager": "executorch"}.get(kind, kind)
-
-
 def is_program(obj: Any) -> bool:
-    if isinstance(obj, torch.export.ExportedProgram):
+    if isinstance(obj, torch.export.ExportedProgram) or _tagged_program(obj) is not None:
         return True
     return _method_programs(obj) is not None

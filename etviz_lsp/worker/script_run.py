@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import model
+from etviz_lsp.graph import convert, model
 from etviz_lsp.graph.writer import write_json_atomic
-from etviz_lsp.worker import capture, pt2_source
+from etviz_lsp.worker import capture
 from etviz_lsp.worker.channel import Channel
 from etviz_lsp.worker.script_error import ScriptError
 from etviz_lsp.worker.user_code import UserCode
@@ -59,33 +59,31 @@ class Outcome(Exception):
 def run(request: Request, channel: Channel) -> None:
     """Do one run and report it; never raises (the caller exits right after)."""
     own_pid = os.getpid()
+    answer = _answer(request, channel, own_pid)
+    if os.getpid() == own_pid:
+        channel.send(answer)
+
+
+def _answer(request: Request, channel: Channel, own_pid: int) -> dict[str, Any]:
     try:
         graphs, warnings = _graphs(request, channel)
-        if os.getpid() != own_pid:
-            return  # a process the script forked ran off the script's end: not the run
+        if os.getpid() != own_pid:  # a process the script forked ran off its end: not ours
+            return {}
         _write(request, graphs)
     except Outcome as outcome:
-        if os.getpid() != own_pid:
-            return
-        channel.send({"event": "failed", "error": outcome.error.to_json()})
-        return
+        return {"event": "failed", "error": outcome.error.to_json()}
     except BaseException as exc:  # a bug of ours: still report, never hang the parent
-        if os.getpid() != own_pid:
-            return
         trace = traceback.format_exc()
         print(trace, file=sys.stderr)
         error = ScriptError(
             "crash", str(request.source), message=f"internal error: {exc!r}", traceback=trace
         )
-        channel.send({"event": "failed", "error": error.to_json()})
-        return
-    channel.send(
-        {
-            "event": "done",
-            "graphs": [{"id": g.id, "node_count": len(g.nodes)} for g in graphs],
-            "warnings": warnings,
-        }
-    )
+        return {"event": "failed", "error": error.to_json()}
+    return {
+        "event": "done",
+        "graphs": [{"id": g.id, "node_count": len(g.nodes)} for g in graphs],
+        "warnings": warnings,
+    }
 
 
 def _graphs(request: Request, channel: Channel) -> tuple[list[model.Graph], list[str]]:
@@ -95,7 +93,8 @@ def _graphs(request: Request, channel: Channel) -> tuple[list[model.Graph], list
     if request.source.suffix == ".pt2":
         progress("converting")
         try:
-            collection = pt2_source.convert_pt2(request.source, trusted=request.trusted)
+            # The direct reader never unpickles; torch.export.load only for trusted files.
+            collection = convert.from_pt2(request.source, trusted=request.trusted)
         except EtvizError as exc:
             raise Outcome(ScriptError("bad-input", str(request.source), message=exc.cause)) from exc
         return collection.graphs, []

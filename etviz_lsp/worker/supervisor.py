@@ -71,8 +71,10 @@ def supervise(message: Message, caller: Channel, num_threads: int) -> Message:
     try:
         why = _watch(state, caller, child, out_read, log, run_id)
         answer = _finish(state, why, child, request, stack_file, log, message, caller)
+    except BaseException:
+        _stop_everything(pid)  # _finish does it on the normal path
+        raise
     finally:
-        _stop_everything(pid)
         _drain_output(out_read, log)
         os.close(out_read)
         child.close()
@@ -157,9 +159,10 @@ def _finish(
     state: _State, why: str, child: Channel, request: script_run.Request,
     stack_file: IO[bytes], log: RunLog, message: Message, caller: Channel,
 ) -> Message:
+    killed = 0
     if why in ("timeout", "cancelled"):
         _dump_stack(state.pid)
-    killed = len(process_tree.descendants(os.getpid()))
+        killed = len(process_tree.descendants(os.getpid()))
     _stop_everything(state.pid)
     _drain_child(state, caller, child, message["id"])
     if why == "exited" and state.final is not None:

@@ -1,0 +1,117 @@
+// Entry point: wires the server session, the graph panel, the status bar and the commands.
+// The server's own command ids (etviz.server.*) are registered by vscode-languageclient;
+// the ids registered here are the extension's.
+
+import * as vscode from 'vscode';
+import { GraphPanel, PANEL_VIEW_TYPE } from './graph_panel';
+import type { GraphEvent } from './protocol';
+import { Navigation } from './navigation';
+import { onInterpreterSelected } from './python_extension';
+import { type CommandOutcome, ServerSession } from './server_session';
+import { StatusItem } from './status_item';
+
+const VISUALIZABLE = /\.(py|pt2)$/i;
+
+let activeSession: ServerSession | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const log = vscode.window.createOutputChannel('etviz', { log: true });
+  const session = new ServerSession(log);
+  activeSession = session;
+  const panel = new GraphPanel(log);
+  const status = new StatusItem('etviz.showGraph');
+  const navigation = new Navigation(session, panel, log);
+  context.subscriptions.push(log, session, panel, status, navigation);
+
+  const showOnStatus = async (event: GraphEvent, explicit: boolean): Promise<void> => {
+    if (await panel.apply(event, explicit)) {
+      status.setGraph(event);
+    }
+  };
+  const report = async (outcome: CommandOutcome, explicit: boolean): Promise<void> => {
+    if ('event' in outcome) {
+      await showOnStatus(outcome.event, explicit);
+    } else if ('error' in outcome) {
+      panel.showError(outcome.error);
+      // Untrusted: the server refused to run the script; the way out is trusting the folder.
+      const fix = vscode.workspace.isTrusted ? 'Show Problems' : 'Manage Workspace Trust';
+      const choice = await vscode.window.showErrorMessage(`etviz: ${outcome.error}`, fix, 'Show Logs');
+      if (choice === 'Show Logs') {
+        log.show();
+      } else if (choice === 'Show Problems') {
+        await vscode.commands.executeCommand('workbench.actions.view.problems');
+      } else if (choice === 'Manage Workspace Trust') {
+        await vscode.commands.executeCommand('workbench.trust.manage');
+      }
+    }
+  };
+
+  session.onPhase(({ phase, problem }) => status.setPhase(phase, problem));
+  session.onBusy((busy) => status.setBuilding(busy));
+  session.onGraphEvent((event) => void showOnStatus(event, false));
+  panel.onRestored((source) => void session.visualize(source).then((outcome) => report(outcome, false)));
+
+  context.subscriptions.push(
+    vscode.commands.registerCommand('etviz.visualize', async (arg?: unknown) => {
+      const uri = arg instanceof vscode.Uri ? arg : activeFile();
+      if (uri === undefined || !VISUALIZABLE.test(uri.path)) {
+        void vscode.window.showWarningMessage('etviz: open a Python export script or a .pt2 file to visualize.');
+        return;
+      }
+      // The server runs the file on disk: what the user sees in the editor must be there.
+      const document = vscode.workspace.textDocuments.find((doc) => doc.uri.toString() === uri.toString());
+      if (document?.isDirty) {
+        await document.save();
+      }
+      panel.target(uri);
+      await report(await session.visualize(uri), true);
+    }),
+    vscode.commands.registerCommand('etviz.refresh', async () => {
+      const source = panel.source ? vscode.Uri.parse(panel.source) : activeFile();
+      await report(await session.refresh(source), false);
+      panel.reloadFrame();
+    }),
+    vscode.commands.registerCommand('etviz.restartServer', () => session.restart()),
+    vscode.commands.registerCommand('etviz.showLogs', () => log.show()),
+    vscode.commands.registerCommand('etviz.showGraph', () => panel.reveal()),
+    vscode.commands.registerCommand('etviz.showInGraph', () => navigation.showInGraph(vscode.window.activeTextEditor)),
+    vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
+      deserializeWebviewPanel: async (webviewPanel, state: unknown) => panel.restore(webviewPanel, state),
+    }),
+    vscode.workspace.onDidChangeConfiguration((change) => {
+      if (change.affectsConfiguration('etviz.pythonPath')) {
+        void session.ensureStarted(); // restarts only if the interpreter really changed
+      } else if (['autoRefresh', 'timeout', 'port'].some((key) => change.affectsConfiguration(`etviz.${key}`))) {
+        // The server reads these once, from initializationOptions.
+        void session.restart();
+      }
+    }),
+    // Trust changes what the server may do (run scripts, unpickle .pt2) and which
+    // etviz.pythonPath applies: a new server with the new state.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => void session.restart()),
+  );
+
+  const interpreterWatch = await onInterpreterSelected(() => void session.ensureStarted());
+  if (interpreterWatch !== undefined) {
+    context.subscriptions.push(interpreterWatch);
+  }
+  void session.ensureStarted();
+}
+
+/** Waits for the server's shutdown, so no python process outlives the window. */
+export async function deactivate(): Promise<void> {
+  await activeSession?.stop();
+}
+
+/** The file in the active editor tab, including binary ones such as .pt2 (no text editor). */
+function activeFile(): vscode.Uri | undefined {
+  const editor = vscode.window.activeTextEditor;
+  if (editor !== undefined) {
+    return editor.document.uri;
+  }
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  if (input instanceof vscode.TabInputText || input instanceof vscode.TabInputCustom) {
+    return input.uri;
+  }
+  return undefined;
+}

@@ -1,0 +1,258 @@
+// The language server's life: which interpreter runs it, whether etviz_lsp is installed
+// there, starting and stopping vscode-languageclient, and the requests the commands send.
+// Restarts happen only when the resolved interpreter really changes, on trust being
+// granted, or when the user asks.
+
+import * as vscode from 'vscode';
+import { ExecuteCommandRequest, LSPErrorCodes, LanguageClient, type LanguageClientOptions, ResponseError, type ServerOptions, State, TransportKind } from 'vscode-languageclient/node';
+import { type Interpreter, chooseInterpreter, describeInterpreter, interpreterChanged } from './interpreter_choice';
+import { checkModule, installCommand } from './module_check';
+import { NotificationProgressFeature } from './notification_progress';
+import {
+  GRAPH_READY,
+  type GraphEvent,
+  type NodesAtLine,
+  SERVER_COMMANDS,
+  type SourceLine,
+  buildInitializationOptions,
+  parseGraphEvent,
+  parseNodesAtLine,
+  parseRefreshErrors,
+  parseSourceLine,
+} from './protocol';
+import { pythonExtensionInstalled, selectedInterpreter } from './python_extension';
+import type { ServerPhase } from './graph_state';
+import { readSettings } from './settings';
+
+export interface PhaseChange {
+  phase: ServerPhase;
+  problem?: string;
+}
+
+export type CommandOutcome = { event: GraphEvent } | { error: string } | { nothing: true };
+
+export class ServerSession implements vscode.Disposable {
+  private client: LanguageClient | undefined;
+  private progress: NotificationProgressFeature | undefined;
+  private interpreter: Interpreter | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly graphEmitter = new vscode.EventEmitter<GraphEvent>();
+  private readonly phaseEmitter = new vscode.EventEmitter<PhaseChange>();
+  private readonly busyEmitter = new vscode.EventEmitter<boolean>();
+  readonly onGraphEvent = this.graphEmitter.event;
+  readonly onPhase = this.phaseEmitter.event;
+  readonly onBusy = this.busyEmitter.event;
+
+  constructor(private readonly log: vscode.LogOutputChannel) {}
+
+  /** Starts the server, or restarts it if the interpreter changed (or `force`). */
+  ensureStarted(force = false): Promise<void> {
+    return this.serialized(async () => {
+      const next = await this.resolveInterpreter();
+      if (!force && this.client?.isRunning() && !interpreterChanged(this.interpreter, next)) {
+        return;
+      }
+      await this.stopClient();
+      await this.startClient(next);
+    });
+  }
+
+  restart(): Promise<void> {
+    return this.ensureStarted(true);
+  }
+
+  stop(): Promise<void> {
+    return this.serialized(() => this.stopClient());
+  }
+
+  async visualize(uri: vscode.Uri): Promise<CommandOutcome> {
+    const answer = await this.executeServerCommand(SERVER_COMMANDS.visualize, uri.toString());
+    if ('error' in answer) {
+      return answer;
+    }
+    if (answer.result === null) {
+      return { nothing: true };
+    }
+    const event = parseGraphEvent(answer.result, uri.toString());
+    if (event === undefined) {
+      this.log.warn(`visualize answered something unexpected: ${JSON.stringify(answer.result)}`);
+      return { error: 'the server answered something unexpected (see etviz: Show Logs)' };
+    }
+    return { event };
+  }
+
+  /** Re-runs the file; its new graph (or error) arrives as etviz/graphReady. */
+  async refresh(uri: vscode.Uri | undefined): Promise<CommandOutcome> {
+    const answer = await this.executeServerCommand(SERVER_COMMANDS.refresh, ...(uri ? [uri.toString()] : []));
+    if ('error' in answer) {
+      return answer;
+    }
+    const errors = parseRefreshErrors(answer.result);
+    return errors.length > 0 ? { error: errors.join('\n') } : { nothing: true };
+  }
+
+  /** Whether the running server answers a command (navigation came later than visualize). */
+  supports(command: string): boolean {
+    const commands = this.client?.initializeResult?.capabilities.executeCommandProvider?.commands ?? [];
+    return commands.includes(command);
+  }
+
+  async nodesAt(uri: vscode.Uri, line: number): Promise<NodesAtLine | { error: string }> {
+    const answer = await this.executeServerCommand(SERVER_COMMANDS.nodeAt, uri.toString(), line);
+    if ('error' in answer) {
+      return answer;
+    }
+    return parseNodesAtLine(answer.result) ?? { graphId: '', nodeIds: [] };
+  }
+
+  async sourceOf(graphId: string, nodeId: string): Promise<SourceLine | undefined | { error: string }> {
+    const answer = await this.executeServerCommand(SERVER_COMMANDS.sourceOf, graphId, nodeId);
+    return 'error' in answer ? answer : parseSourceLine(answer.result);
+  }
+
+  dispose(): void {
+    void this.stopClient();
+    this.graphEmitter.dispose();
+    this.phaseEmitter.dispose();
+    this.busyEmitter.dispose();
+  }
+
+  private serialized<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(job, job);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async resolveInterpreter(): Promise<Interpreter> {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    const settings = readSettings(folder?.uri);
+    const fromExtension = settings.pythonPath ? undefined : await selectedInterpreter(folder?.uri, this.log);
+    return chooseInterpreter({
+      setting: settings.pythonPath,
+      pythonExtension: fromExtension,
+      workspaceFolder: folder?.uri.fsPath,
+    });
+  }
+
+  private async startClient(interpreter: Interpreter): Promise<void> {
+    this.interpreter = interpreter;
+    this.phaseEmitter.fire({ phase: 'starting' });
+    this.log.info(`interpreter: ${describeInterpreter(interpreter)}`);
+    const check = await checkModule(interpreter.command);
+    if (check.kind !== 'ok') {
+      const problem =
+        check.kind === 'missing' ? `etviz_lsp is not installed for ${interpreter.command}` : check.message;
+      this.log.error(problem);
+      this.phaseEmitter.fire({ phase: 'missing-module', problem });
+      void this.offerInstall(interpreter, problem, check.kind === 'missing');
+      return;
+    }
+    const client = this.createClient(interpreter);
+    this.client = client;
+    try {
+      await client.start();
+      this.phaseEmitter.fire({ phase: 'ready' });
+    } catch (error) {
+      const problem = `the server did not start: ${String(error)}`;
+      this.log.error(problem);
+      this.phaseEmitter.fire({ phase: 'failed', problem });
+    }
+  }
+
+  private createClient(interpreter: Interpreter): LanguageClient {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    const settings = readSettings(folder?.uri);
+    const serverOptions: ServerOptions = {
+      command: interpreter.command,
+      args: ['-m', 'etviz_lsp'],
+      transport: TransportKind.stdio, // appends --stdio
+      options: { cwd: folder?.uri.fsPath },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [
+        { scheme: 'file', language: 'python' },
+        { scheme: 'file', pattern: '**/*.pt2' },
+      ],
+      outputChannel: this.log,
+      initializationOptions: buildInitializationOptions(
+        settings,
+        interpreter.command,
+        vscode.workspace.isTrusted,
+        process.pid,
+      ),
+    };
+    const client = new LanguageClient('etviz', 'etviz language server', serverOptions, clientOptions);
+    const progress = new NotificationProgressFeature(client);
+    progress.onDidChangeBusy((busy) => this.busyEmitter.fire(busy));
+    client.registerFeature(progress);
+    this.progress = progress;
+    client.onNotification(GRAPH_READY, (params: unknown) => {
+      const event = parseGraphEvent(params);
+      if (event === undefined) {
+        this.log.warn(`ignored a malformed ${GRAPH_READY}: ${JSON.stringify(params)}`);
+        return;
+      }
+      this.graphEmitter.fire(event);
+    });
+    client.onDidChangeState(({ newState }) => {
+      if (newState === State.Stopped && this.client === client) {
+        this.phaseEmitter.fire({ phase: 'stopped' });
+      }
+    });
+    return client;
+  }
+
+  private async stopClient(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.progress?.dispose();
+    this.progress = undefined;
+    this.busyEmitter.fire(false);
+    if (client === undefined) {
+      return;
+    }
+    try {
+      if (client.isRunning()) {
+        await client.stop(5000);
+      }
+    } catch (error) {
+      this.log.warn(`stopping the server: ${String(error)}`);
+    }
+    await client.dispose().catch(() => undefined);
+  }
+
+  private async executeServerCommand(command: string, ...args: Array<string | number>): Promise<{ result: unknown } | { error: string }> {
+    await this.ensureStarted();
+    const client = this.client;
+    if (client === undefined || !client.isRunning()) {
+      return { error: 'the etviz language server is not running (see etviz: Show Logs)' };
+    }
+    try {
+      return { result: await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }) };
+    } catch (error) {
+      if (error instanceof ResponseError && error.code === LSPErrorCodes.RequestCancelled) {
+        this.log.info(`${command}: cancelled`);
+        return { result: null }; // the user pressed Cancel: nothing to report
+      }
+      return { error: error instanceof ResponseError ? error.message : String(error) };
+    }
+  }
+
+  private async offerInstall(interpreter: Interpreter, problem: string, missing: boolean): Promise<void> {
+    const install = 'Install in Terminal';
+    const select = 'Select Interpreter';
+    const settings = 'Open Settings';
+    const choices = [...(missing ? [install] : []), ...(pythonExtensionInstalled() ? [select] : []), settings];
+    const detail = missing ? ` Install it with: ${installCommand(interpreter.command)}, then run "etviz: Restart Server".` : '';
+    const choice = await vscode.window.showErrorMessage(`etviz: ${problem}.${detail}`, ...choices);
+    if (choice === install) {
+      const terminal = vscode.window.createTerminal('etviz: install');
+      terminal.show();
+      terminal.sendText(installCommand(interpreter.command));
+    } else if (choice === select) {
+      await vscode.commands.executeCommand('python.setInterpreter');
+    } else if (choice === settings) {
+      await vscode.commands.executeCommand('workbench.action.openSettings', 'etviz.pythonPath');
+    }
+  }
+}

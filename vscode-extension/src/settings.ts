@@ -1,0 +1,23 @@
+// The extension's settings, read in one place.
+
+import * as vscode from 'vscode';
+import type { ExternalUriMode } from './frame_url';
+import type { EtvizSettings } from './protocol';
+
+export interface Settings extends EtvizSettings {
+  pythonPath: string;
+  externalUri: ExternalUriMode;
+}
+
+export function readSettings(scope?: vscode.Uri): Settings {
+  // etviz.pythonPath is a restricted setting: in an untrusted workspace VS Code returns
+  // only the user's own value, never the workspace's.
+  const config = vscode.workspace.getConfiguration('etviz', scope);
+  return {
+    pythonPath: config.get<string>('pythonPath', ''),
+    autoRefresh: config.get<boolean>('autoRefresh', true),
+    timeout: config.get<number>('timeout', 300),
+    port: config.get<number>('port', 0),
+    externalUri: config.get<ExternalUriMode>('externalUri', 'auto'),
+  };
+}

@@ -1,0 +1,126 @@
+// The graph panel's HTML: a full-size iframe on the Model Explorer page, a banner for
+// errors, and a small script that swaps the iframe's URL when the extension says so.
+// Pure string building (no vscode import) so it can be unit tested.
+
+import { randomBytes } from 'node:crypto';
+
+export interface PanelState {
+  source?: string; // file URI of the visualized script or .pt2
+  url?: string; // the iframe's URL
+}
+
+export function makeNonce(): string {
+  return randomBytes(18).toString('base64').replace(/[^A-Za-z0-9]/g, '');
+}
+
+export function escapeHtml(text: string): string {
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+/** JSON that is safe inside a <script> element (no `</script>`, no `<!--`). */
+export function scriptJson(value: unknown): string {
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
+}
+
+/** Only our nonce'd script and style run; frames only from the Model Explorer origin. */
+export function contentSecurityPolicy(nonce: string, frameOrigin: string | undefined): string {
+  return [
+    "default-src 'none'",
+    `frame-src ${frameOrigin ?? "'none'"}`,
+    `script-src 'nonce-${nonce}'`,
+    `style-src 'nonce-${nonce}'`,
+  ].join('; ');
+}
+
+export function buildPanelHtml(state: PanelState, frameOrigin: string | undefined, nonce: string): string {
+  const csp = contentSecurityPolicy(nonce, frameOrigin);
+  const placeholder = state.url
+    ? ''
+    : '<p id="placeholder">Run <b>Visualize ExportedProgram</b> on an export script or a .pt2 file.</p>';
+  const frameSrc = state.url ? ` src="${escapeHtml(state.url)}"` : ' hidden';
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>etviz graph</title>
+<style nonce="${nonce}">
+  html, body { margin: 0; padding: 0; width: 100%; height: 100%; overflow: hidden; }
+  body { display: flex; flex-direction: column; }
+  #banner { display: none; padding: 4px 8px; font-family: var(--vscode-font-family);
+    color: var(--vscode-inputValidation-errorForeground, inherit);
+    background: var(--vscode-inputValidation-errorBackground, #5a1d1d);
+    border-bottom: 1px solid var(--vscode-inputValidation-errorBorder, #be1100); white-space: pre-wrap; }
+  #banner.shown { display: block; }
+  #graph[hidden] { display: none; }
+  #graph { flex: 1; width: 100%; border: 0; background: #fff; }
+  #placeholder { margin: 2em; font-family: var(--vscode-font-family); color: var(--vscode-foreground); }
+</style>
+</head>
+<body>
+<div id="banner" role="alert"></div>
+${placeholder}<iframe id="graph" title="Model Explorer"${frameSrc}></iframe>
+<script nonce="${nonce}">
+(function () {
+  const vscode = acquireVsCodeApi();
+  const frame = document.getElementById('graph');
+  const banner = document.getElementById('banner');
+  // Only the Model Explorer origin this page was built for may talk to us (issue 11).
+  const frameOrigin = ${scriptJson(frameOrigin ?? null)};
+  let state = ${scriptJson(state)};
+  vscode.setState(state);
+  // A reload (rebuilt graph) restores Model Explorer's selection, which it announces again:
+  // that repeat is not the user selecting, so it must not move the editor.
+  let lastSelected = null;
+  let reloaded = false;
+  frame.addEventListener('load', function () { reloaded = true; });
+  window.addEventListener('message', function (event) {
+    const message = event.data;
+    if (!message || typeof message !== 'object') {
+      return;
+    }
+    if (event.source === frame.contentWindow) {
+      // Model Explorer: the user selected an op node.
+      if (frameOrigin !== null && event.origin === frameOrigin &&
+          message.cmd === 'model-explorer-node-selected' &&
+          typeof message.nodeId === 'string' && message.nodeId !== '') {
+        const repeat = reloaded && message.nodeId === lastSelected;
+        reloaded = false;
+        lastSelected = message.nodeId;
+        if (!repeat) {
+          vscode.postMessage({ type: 'nodeSelected', nodeId: message.nodeId });
+        }
+      }
+      return;
+    }
+    if (message.type === 'show' && typeof message.url === 'string') {
+      // Assigning src reloads even when the URL is unchanged.
+      frame.src = message.url;
+      frame.hidden = false;
+      const placeholder = document.getElementById('placeholder');
+      if (placeholder) { placeholder.remove(); }
+      state = { source: message.source, url: message.url };
+      vscode.setState(state);
+    } else if (message.type === 'banner') {
+      banner.textContent = message.text || '';
+      banner.classList.toggle('shown', Boolean(message.text));
+    } else if (message.type === 'selectNode' && typeof message.nodeId === 'string' &&
+               frameOrigin !== null && frame.contentWindow) {
+      frame.contentWindow.postMessage(
+        { cmd: 'model-explorer-select-node-by-node-id', nodeId: message.nodeId }, frameOrigin);
+    }
+  });
+})();
+</script>
+</body>
+</html>`;
+}

@@ -1,0 +1,256 @@
+// Drives a real code-server in headless Chromium (playwright-core) through the extension's
+// user story; called by tests/test_vscode_e2e.py, which owns code-server, the workspace and
+// the expected numbers. Prints one JSON line per step ({step, ok, seconds, ...}) so the
+// Python side can assert and report timings; exits non-zero on the first failed step.
+//
+//   node drive_code_server.mjs '<json config>'
+// config: {url, folder, script, artifacts, expectNodes, expectNodesAfter, editLine,
+//          editText, breakLine, breakText, breakMessage, chromium}
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const config = JSON.parse(process.argv[2]);
+const started = Date.now();
+const seconds = () => Number(((Date.now() - started) / 1000).toFixed(1));
+const log = (record) => console.log(JSON.stringify({ seconds: seconds(), ...record }));
+mkdirSync(config.artifacts, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: config.chromium,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+const codeServerOrigin = new URL(config.url).origin;
+
+async function shot(name) {
+  const path = join(config.artifacts, `${name}.png`);
+  await page.screenshot({ path });
+  return path;
+}
+
+async function step(name, body) {
+  const t0 = Date.now();
+  try {
+    const detail = (await body()) ?? {};
+    log({ step: name, ok: true, took: (Date.now() - t0) / 1000, ...detail });
+  } catch (error) {
+    const screenshot = await shot(`failed-${name}`).catch(() => undefined);
+    log({ step: name, ok: false, took: (Date.now() - t0) / 1000, error: String(error?.stack ?? error), screenshot });
+    await browser.close();
+    process.exit(1);
+  }
+}
+
+/** Polls until fn returns a truthy value (or throws the last reason after timeoutMs). */
+async function until(what, fn, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const value = await fn();
+      if (value) return value;
+    } catch (error) {
+      if (error instanceof Fatal) throw error;
+      last = error;
+    }
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${last}` : ''}`);
+}
+
+/** The Model Explorer page inside the webview (webview iframe -> our page -> ME iframe). */
+function explorerFrame() {
+  return page.frames().find((frame) => {
+    const url = frame.url();
+    return url.startsWith('http://') && !url.startsWith(codeServerOrigin) && url.includes('data=');
+  });
+}
+
+async function explorerText() {
+  const frame = explorerFrame();
+  return frame ? frame.innerText('body') : '';
+}
+
+async function statusText() {
+  const item = page.locator('.statusbar-item[id="etviz.etviz-lsp.etviz.status"]');
+  return (await item.count()) > 0 ? (await item.innerText()).trim() : '';
+}
+
+async function palette(command) {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`>${command}`);
+  await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
+  await page.keyboard.press('Enter');
+}
+
+async function replaceLine(line, text) {
+  await page.keyboard.press('Control+G');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`:${line}`);
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Home');
+  await page.keyboard.press('Shift+End');
+  await page.keyboard.insertText(text);
+  await page.keyboard.press('Control+S');
+}
+
+/** The error banner of our panel page (the frame that holds the #banner element). */
+async function bannerText() {
+  for (const frame of page.frames()) {
+    const banner = frame.locator('#banner.shown');
+    if ((await banner.count().catch(() => 0)) > 0) {
+      return (await banner.innerText()).trim();
+    }
+  }
+  return '';
+}
+
+class Fatal extends Error {}
+
+async function waitForNodes(count, timeoutMs) {
+  const want = `${count} nodes`;
+  return until(`the graph panel to show "${want}"`, async () => {
+    const text = await explorerText();
+    if (text.includes(want)) return text;
+    const banner = await bannerText();
+    if (banner && !banner.includes('showing the last graph')) throw new Fatal(`the panel says: ${banner}`);
+    return undefined;
+  }, timeoutMs);
+}
+
+await step('open-workbench', async () => {
+  await page.goto(`${config.url}/?folder=${encodeURIComponent(config.folder)}`);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60000 });
+});
+
+await step('open-script', async () => {
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(config.script);
+  await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator(`.tab[data-resource-name="${config.script}"]`).waitFor({ timeout: 30000 });
+  await page.locator('.monaco-editor .view-lines').first().click();
+  // The extension activates on Python files; its status bar item appears when it has.
+  const status = await until('the etviz status bar item', statusText, 60000);
+  return { status };
+});
+
+/** Watches for the run's progress notification (it lives only while the script runs). */
+function watchProgressToast() {
+  let seen = '';
+  let stop = false;
+  const poll = (async () => {
+    while (!stop && !seen) {
+      const toasts = page.locator('.notification-toast');
+      const count = await toasts.count().catch(() => 0);
+      for (let i = 0; i < count && !seen; i += 1) {
+        const text = await toasts.nth(i).innerText().catch(() => '');
+        if (text.includes(`etviz: ${config.script}`)) {
+          const cancel = await toasts.nth(i).locator('a.monaco-button, .monaco-button', { hasText: 'Cancel' }).count().catch(() => 0);
+          seen = `${text.replace(/\s+/g, ' ').trim()}${cancel ? ' [Cancel button]' : ''}`;
+        }
+      }
+      await page.waitForTimeout(100);
+    }
+  })();
+  return async () => {
+    stop = true;
+    await poll;
+    return seen;
+  };
+}
+
+if (config.mode === 'untrusted') {
+  await step('visualize-refused', async () => {
+    await palette('etviz: Visualize ExportedProgram');
+    const banner = await until('the panel to say why nothing ran', async () => {
+      const text = await bannerText();
+      return text || undefined;
+    }, 120000);
+    return { banner, status: await statusText(), screenshot: await shot('vscode-untrusted') };
+  });
+  await browser.close();
+  log({ step: 'done', ok: true });
+  process.exit(0);
+}
+
+await step('visualize', async () => {
+  const progress = watchProgressToast();
+  await palette('etviz: Visualize ExportedProgram');
+  const text = await waitForNodes(config.expectNodes, 180000);
+  const toast = await progress();
+  const status = await until('the node count in the status bar', async () => {
+    const s = await statusText();
+    return s.includes(`${config.expectNodes} nodes`) ? s : undefined;
+  }, 30000);
+  await page.waitForTimeout(1500); // let the graph finish drawing for the screenshot
+  return { status, toast, explorer: text.slice(0, 400), screenshot: await shot('vscode-graph') };
+});
+
+// Issue 11 groundwork: a node selected inside Model Explorer (Alt+click on a search result
+// selects it) must reach the extension through the panel page's origin-checked relay.
+await step('node-selection-reaches-extension', async () => {
+  const frame = explorerFrame();
+  const search = frame.locator('input[placeholder*="Search"]');
+  await search.fill(config.selectNode);
+  await frame.getByText(config.selectNode, { exact: true }).first().click({ modifiers: ['Alt'] });
+  const statusbar = await until('the extension to acknowledge the selected node', async () => {
+    const text = await page.locator('.part.statusbar').innerText();
+    return text.includes(`selected ${config.selectNode}`) ? text.replace(/\s+/g, ' ') : undefined;
+  }, 20000);
+  await search.fill('');
+  return { statusbar };
+});
+
+await step('edit-and-save-refreshes', async () => {
+  await page.locator(`.tab[data-resource-name="${config.script}"]`).click();
+  await page.locator('.monaco-editor .view-lines').first().click();
+  await replaceLine(config.editLine, config.editText);
+  const text = await waitForNodes(config.expectNodesAfter, 180000);
+  const status = await until('the new node count in the status bar', async () => {
+    const s = await statusText();
+    return s.includes(`${config.expectNodesAfter} nodes`) ? s : undefined;
+  }, 30000);
+  await page.waitForTimeout(1500);
+  return { status, explorer: text.slice(0, 400), screenshot: await shot('vscode-graph-after-edit') };
+});
+
+await step('window-reload-restores-panel', async () => {
+  await page.reload();
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60000 });
+  // The serializer brings the panel back and asks the server for the file's graph again.
+  const text = await waitForNodes(config.expectNodesAfter, 180000);
+  return { explorer: text.slice(0, 200) };
+});
+
+await step('broken-script-diagnostic', async () => {
+  await page.locator(`.tab[data-resource-name="${config.script}"]`).click();
+  await page.locator('.monaco-editor .view-lines').first().click();
+  await replaceLine(config.breakLine, config.breakText);
+  await palette('View: Focus on Problems View');
+  const problems = await until('the diagnostic in the Problems panel', async () => {
+    const text = await page.locator('.markers-panel').innerText();
+    return text.includes(config.breakMessage) ? text : undefined;
+  }, 180000);
+  const status = await until('the error in the status bar', async () => {
+    const s = await statusText();
+    return s.includes('error') ? s : undefined;
+  }, 30000);
+  // The last good graph stays on screen.
+  const explorer = await explorerText();
+  if (!explorer.includes(`${config.expectNodesAfter} nodes`)) {
+    throw new Error('the last good graph was not kept after the failure');
+  }
+  return { status, problems: problems.slice(0, 400), screenshot: await shot('vscode-problems') };
+});
+
+await browser.close();
+log({ step: 'done', ok: true });

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  buildInitializationOptions,
+  parseGraphEvent,
+  parseNodesAtLine,
+  parseRefreshErrors,
+  parseSourceLine,
+  shownGraphId,
+  totalNodes,
+} from '../../src/protocol';
+
+const settings = { autoRefresh: true, timeout: 120, port: 0 };
+
+test('initializationOptions carry trust, interpreter, settings and the editor pid', () => {
+  assert.deepEqual(buildInitializationOptions(settings, '/ws/.venv/bin/python', false, 4242), {
+    trusted: false,
+    pythonPath: '/ws/.venv/bin/python',
+    autoRefresh: true,
+    timeout: 120,
+    clientPid: 4242,
+  });
+});
+
+test('port 0 means any port: not sent; a fixed port is', () => {
+  assert.equal('port' in buildInitializationOptions(settings, 'python3', true, 1), false);
+  assert.equal(buildInitializationOptions({ ...settings, port: 9100 }, 'python3', true, 1).port, 9100);
+});
+
+test('a visualize result without source takes the file it was asked for', () => {
+  const event = parseGraphEvent(
+    { url: 'http://127.0.0.1:1/?data=x', graphs: [{ id: 'forward', nodeCount: 57 }], elapsedMs: 812 },
+    'file:///ws/export.py',
+  );
+  assert.deepEqual(event, {
+    source: 'file:///ws/export.py',
+    url: 'http://127.0.0.1:1/?data=x',
+    graphs: [{ id: 'forward', nodeCount: 57 }],
+    elapsedMs: 812,
+    stale: false,
+  });
+});
+
+test('a failed rebuild keeps the stale graph and its error', () => {
+  const event = parseGraphEvent({
+    source: 'file:///ws/export.py',
+    url: 'http://127.0.0.1:1/?data=x',
+    graphs: [{ id: 'forward', nodeCount: 57 }],
+    elapsedMs: 5,
+    stale: true,
+    error: 'export.py:7: ValueError: boom',
+  });
+  assert.equal(event?.stale, true);
+  assert.equal(event?.error, 'export.py:7: ValueError: boom');
+});
+
+test('an error without any graph yet is still an event', () => {
+  const event = parseGraphEvent({ source: 'file:///ws/a.py', url: '', graphs: [], error: 'a.py:1: SyntaxError' });
+  assert.equal(event?.error, 'a.py:1: SyntaxError');
+});
+
+test('malformed payloads are rejected, not half-read', () => {
+  for (const bad of [
+    null,
+    'x',
+    [],
+    { url: 'u', graphs: [] }, // no source at all
+    { source: 's', url: 'u', graphs: [{ id: 1, nodeCount: 2 }] },
+    { source: 's', url: 'u', graphs: 'many' },
+    { source: 's', url: '', graphs: [] }, // nothing to show, nothing to report
+  ]) {
+    assert.equal(parseGraphEvent(bad), undefined, JSON.stringify(bad));
+  }
+});
+
+test('totalNodes adds every graph of the collection', () => {
+  assert.equal(totalNodes([{ id: 'a', nodeCount: 3 }, { id: 'b', nodeCount: 4 }]), 7);
+  assert.equal(totalNodes([]), 0);
+});
+
+test('refresh errors are read from the answer; anything else means none', () => {
+  assert.deepEqual(parseRefreshErrors({ refreshed: [], errors: ['a.py:3: ValueError: x', 7] }), ['a.py:3: ValueError: x']);
+  assert.deepEqual(parseRefreshErrors({ refreshed: [{}] }), []);
+  assert.deepEqual(parseRefreshErrors(null), []);
+});
+
+test('nodeAt answers: ids kept in order, junk ids dropped, wrong shapes rejected', () => {
+  assert.deepEqual(parseNodesAtLine({ graphId: 'g', nodeIds: ['conv2d', 7, '', 'relu'] }), { graphId: 'g', nodeIds: ['conv2d', 'relu'] });
+  assert.deepEqual(parseNodesAtLine({ graphId: 'g', nodeIds: [] }), { graphId: 'g', nodeIds: [] });
+  assert.equal(parseNodesAtLine({ nodeIds: ['a'] }), undefined);
+  assert.equal(parseNodesAtLine(null), undefined);
+});
+
+test('sourceOf answers: a file and a 0-based line, or nothing recorded', () => {
+  assert.deepEqual(parseSourceLine({ uri: 'file:///w/model.py', line: 12 }), { uri: 'file:///w/model.py', line: 12 });
+  assert.equal(parseSourceLine(null), undefined);
+  assert.equal(parseSourceLine({ uri: 'file:///w/model.py', line: -1 }), undefined);
+  assert.equal(parseSourceLine({ uri: 'file:///w/model.py', line: 1.5 }), undefined);
+  assert.equal(parseSourceLine({ uri: '', line: 3 }), undefined);
+});
+
+test('the graph a URL shows: its uiState, else the first graph', () => {
+  const graphs = [{ id: 'exported', nodeCount: 3 }, { id: 'lowered', nodeCount: 2 }];
+  const data = encodeURIComponent(JSON.stringify({ models: [], uiState: { paneStates: [{ selectedGraphId: 'lowered' }] } }));
+  assert.equal(shownGraphId(`http://127.0.0.1:1/?etviz_token=t&data=${data}`, graphs), 'lowered');
+  assert.equal(shownGraphId(`http://127.0.0.1:1/?data=${encodeURIComponent('{"models":[]}')}`, graphs), 'exported');
+  assert.equal(shownGraphId('http://127.0.0.1:1/?data=%7Bbroken', graphs), 'exported');
+  assert.equal(shownGraphId('not a url', []), undefined);
+});
