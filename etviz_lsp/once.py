@@ -6,6 +6,7 @@ process (naming a script on the command line is the user's consent to run it).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ def run_once(
     The command line passes a file the user named, which is taken as trusted.
     """
     started = time.perf_counter()
+    if source.is_file() and not os.access(source, os.R_OK):  # before any process starts
+        raise EtvizError(str(source), "permission denied (cannot read the file)")
     if output is None:
         output = default_output(source)
         _make_own_folder(output.parent)

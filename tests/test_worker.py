@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -316,6 +317,15 @@ def test_pt2_is_converted_in_the_worker(worker: WarmWorker, tmp_path: Path):
     (tmp_path / "broken.pt2").write_bytes(b"not a zip")
     error = failure(worker, tmp_path / "broken.pt2", tmp_path).error
     assert error.kind == "bad-input" and "not a .pt2 archive" in error.message
+    # an archive only torch.export.load could open is refused when untrusted, not unpickled
+    future = tmp_path / "future.pt2"
+    with zipfile.ZipFile(pt2) as src, zipfile.ZipFile(future, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, data.replace(b'"major": 8', b'"major": 99')
+                         if "/models/" in name else data)
+    error = failure(worker, future, tmp_path, trusted=False).error
+    assert error.kind == "bad-input" and "unpickles" in error.message
 
 
 def test_bad_input_fails_before_running(worker: WarmWorker, tmp_path: Path):

@@ -74,7 +74,7 @@ def from_pt2(path: Path, trusted: bool = False) -> model.GraphCollection:
                 f"{exc.cause}; only torch.export.load could open it, and that unpickles "
                 "the file, which is done for trusted files only",
             ) from None
-        log.warning("%s: %s; falling back to torch.export.load (trusted file)", exc.path, exc.cause)
+        log.info("%s: %s; falling back to torch.export.load (trusted file)", exc.path, exc.cause)
         return from_pt2_loaded(path)
     collection = model.GraphCollection(label=path.name)
     for record in records:

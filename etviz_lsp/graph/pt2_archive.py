@@ -22,6 +22,7 @@ from __future__ import annotations
 import keyword
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -98,7 +99,8 @@ def read_records(path: Path) -> list[ir.ProgramRecord]:
                 records.append(_ProgramReader(program, weights).read(name))
             except _Unknown as exc:
                 raise UnsupportedArchive(str(path), str(exc)) from None
-            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError,
+                    RecursionError) as exc:
                 raise UnsupportedArchive(
                     str(path), f"unexpected serialized program ({type(exc).__name__}: {exc})"
                 ) from None
@@ -106,6 +108,12 @@ def read_records(path: Path) -> list[ir.ProgramRecord]:
 
 
 # ---- the zip ---------------------------------------------------------------------------
+
+
+# What zipfile raises on damaged bytes besides BadZipFile (found by fuzzing): names that are
+# not UTF-8, a corrupt deflate stream, an unknown compression method or encryption flag.
+_ZIP_DAMAGE = (EOFError, UnicodeDecodeError, zlib.error, NotImplementedError, RuntimeError,
+               ValueError)
 
 
 def _open_zip(path: Path) -> zipfile.ZipFile:
@@ -117,6 +125,8 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
         return zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
         raise EtvizError(str(path), _not_zip_cause(path)) from exc
+    except _ZIP_DAMAGE as exc:  # a zip directory with garbage in it
+        raise EtvizError(str(path), f"damaged .pt2 archive ({type(exc).__name__})") from exc
     except PermissionError as exc:
         raise EtvizError(str(path), "permission denied") from exc
     except OSError as exc:
@@ -190,8 +200,9 @@ def _model_names(names: set[str], root: str) -> list[str]:
 def _read_bytes(path: Path, archive: zipfile.ZipFile, name: str) -> bytes:
     try:
         return archive.read(name)
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
-        raise EtvizError(str(path), f"damaged .pt2 archive: cannot read {name} ({exc})") from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, *_ZIP_DAMAGE) as exc:
+        cause = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise EtvizError(str(path), f"damaged .pt2 archive: cannot read {name} ({cause})") from exc
     except OSError as exc:
         raise EtvizError(str(path), f"cannot read {name}: {exc}") from exc
 
@@ -821,6 +832,8 @@ def _scalar_text(kind: str, value: Any) -> str | None:
     if kind == "as_string":
         return naming.enum_text(str(value))
     if kind in ("as_ints", "as_floats"):
+        if not isinstance(value, list):  # a damaged file: would recurse forever
+            raise ValueError(f"{kind} holds {type(value).__name__}, not a list")
         return format_argument({kind: value})
     if kind in ("as_sym_int", "as_sym_float", "as_sym_bool"):
         if "as_name" in value:

@@ -8,7 +8,9 @@ their library is imported; we import it first so quantized archives load.
 from __future__ import annotations
 
 import contextlib
+import logging
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,11 +52,45 @@ def load_exported_program(path: Path) -> torch.export.ExportedProgram:
     import torch
 
     _register_quantized_ops()
+    with _torch_export_log() as logged:
+        try:
+            return torch.export.load(str(path))
+        except Exception as exc:  # torch raises many types here; all mean "cannot load"
+            # torch logs the real cause (with a traceback) and raises a vaguer error
+            # ("check the warnings above"): report the logged cause, print no traceback.
+            causes = [r.exc_info[1] for r in logged if r.exc_info and r.exc_info[1]]
+            cause = _first_line(causes[-1] if causes else exc)
+            raise EtvizError(str(path), f"torch.export.load failed: {cause[:300]}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _torch_export_log() -> Iterator[list[logging.LogRecord]]:
+    """Keep what ``torch.export`` logs while loading, instead of printing it to stderr."""
+    logger = logging.getLogger("torch.export")
+    handler = _Records()
+    # torch._logging puts its own stderr handler on this logger: set it aside too.
+    saved, propagate = logger.handlers[:], logger.propagate
+    logger.handlers = [handler]
+    logger.propagate = False
     try:
-        return torch.export.load(str(path))
-    except Exception as exc:  # torch raises many types here; all mean "cannot load"
-        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EtvizError(str(path), f"torch.export.load failed: {cause[:300]}") from exc
+        yield handler.records
+    finally:
+        logger.handlers = saved
+        logger.propagate = propagate
 
 
 def _register_quantized_ops() -> None:

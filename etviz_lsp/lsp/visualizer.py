@@ -344,6 +344,8 @@ def _source_path(uri: object) -> Path:
             f"{path}: unsupported file type '{path.suffix}' (expected an export script .py "
             "or a .pt2)"
         )
+    if path.is_dir():
+        raise RequestFailed(f"{path}: is a directory, not a file")
     if not path.is_file():
         raise RequestFailed(f"{path}: no such file")
     return path.resolve()
