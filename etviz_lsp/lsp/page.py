@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 from etviz_lsp import explorer
 
@@ -44,6 +45,13 @@ class Page:
 
     def url_for(self, graph_json: Path) -> str:
         return explorer.graph_url(self.ensure(), graph_json)
+
+    def known_url_for(self, graph_json: Path, ui_state: dict[str, Any]) -> str | None:
+        """The URL with a view state, from the server already known (no request, no
+        start: navigation asks often); None before the first graph was shown."""
+        with self._lock:
+            info = self._info
+        return None if info is None else explorer.graph_url(info, graph_json, ui_state)
 
     def reload(self) -> None:
         """Open tabs reload their graph (after a re-run wrote new JSON at the same path)."""

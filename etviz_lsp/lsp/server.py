@@ -10,22 +10,26 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from etviz_lsp import __version__
-from etviz_lsp.lsp import editor_watch, lenses, logs, options
-from etviz_lsp.lsp.visualizer import Visualizer
+from etviz_lsp.lsp import editor_watch, lenses, logs, navigation, options
+from etviz_lsp.lsp.visualizer import RequestFailed, Visualizer
 
 log = logging.getLogger(__name__)
 
 VISUALIZE = "etviz.server.visualize"
 REFRESH = "etviz.server.refresh"
 STOP = "etviz.server.stop"
+NODE_AT = "etviz.server.nodeAt"
+SOURCE_OF = "etviz.server.sourceOf"
+SHOW_IN_GRAPH = "etviz.server.showInGraph"
 
 
 class EtvizServer(LanguageServer):
@@ -101,15 +105,29 @@ def create_server() -> EtvizServer:
         if not uri.endswith(".py"):
             return []
         document = ls.workspace.get_text_document(uri)
-        return [
-            types.CodeLens(
-                range=types.Range(
-                    types.Position(call.line, call.column), types.Position(call.line, call.column)
-                ),
-                command=types.Command(title="Visualize", command=VISUALIZE, arguments=[uri]),
-            )
+        visualize = [
+            _lens(call.line, call.column, "Visualize", VISUALIZE, [uri])
             for call in lenses.find_export_calls(document.source)
         ]
+        path = navigation.path_of(uri)
+        counts = ls.visualizer.navigator.line_counts(path) if path is not None else {}
+        lines = document.lines
+        show = [
+            _lens(line, _indent(lines, line), navigation.lens_title(count), SHOW_IN_GRAPH,
+                  [uri, line])
+            for line, (_graph, count) in counts.items()
+        ]
+        return sorted(visualize + show, key=lambda lens: lens.range.start.line)
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    def hover(ls: EtvizServer, params: types.HoverParams) -> types.Hover | None:
+        path = navigation.path_of(params.text_document.uri)
+        if path is None:
+            return None
+        text = ls.visualizer.navigator.hover_text(path, params.position.line)
+        if text is None:
+            return None
+        return types.Hover(types.MarkupContent(types.MarkupKind.Markdown, text))
 
     @server.command(VISUALIZE)
     async def visualize(ls: EtvizServer, *args: Any) -> dict[str, Any]:
@@ -123,7 +141,56 @@ def create_server() -> EtvizServer:
     async def stop(ls: EtvizServer, *args: Any) -> dict[str, Any]:
         return await ls.visualizer.stop()
 
+    @server.command(NODE_AT)
+    def node_at(ls: EtvizServer, *args: Any) -> dict[str, Any]:
+        path, line, graph_id = _position_args(NODE_AT, args)
+        return ls.visualizer.navigator.node_at(path, line, graph_id)
+
+    @server.command(SHOW_IN_GRAPH)
+    def show_in_graph(ls: EtvizServer, *args: Any) -> dict[str, Any]:
+        path, line, graph_id = _position_args(SHOW_IN_GRAPH, args)
+        answer = ls.visualizer.navigator.show_in_graph(path, line, graph_id)
+        if answer["nodeIds"]:
+            selection = ("source", "graphId", "nodeIds", "namespaces", "url")
+            ls.protocol.notify(
+                navigation.SELECT_NODES, {k: answer[k] for k in selection if k in answer}
+            )
+        return answer
+
+    @server.command(SOURCE_OF)
+    def source_of(ls: EtvizServer, *args: Any) -> dict[str, Any]:
+        if len(args) < 2 or not isinstance(args[1], str) or not isinstance(args[0], str | None):
+            raise RequestFailed(f"{SOURCE_OF}: expected [graphId, nodeId, sourceUri?], got {args}")
+        source = navigation.path_of(args[2]) if len(args) > 2 else None
+        return ls.visualizer.navigator.source_of(args[0] or None, args[1], source)
+
     return server
+
+
+def _position_args(command: str, args: tuple[Any, ...]) -> tuple[Path, int, str | None]:
+    """``[uri, line, graphId?]`` -> (resolved path, 0-based line, graph id)."""
+    path = navigation.path_of(args[0]) if args else None
+    line = args[1] if len(args) > 1 else None
+    graph_id = args[2] if len(args) > 2 and isinstance(args[2], str) and args[2] else None
+    if path is None or not isinstance(line, int) or isinstance(line, bool) or line < 0:
+        raise RequestFailed(f"{command}: expected [fileUri, line (0-based), graphId?], got {args}")
+    return path, line, graph_id
+
+
+def _lens(line: int, column: int, title: str, command: str, arguments: list[Any]) -> types.CodeLens:
+    position = types.Position(line, column)
+    return types.CodeLens(
+        range=types.Range(position, position),
+        command=types.Command(title=title, command=command, arguments=arguments),
+    )
+
+
+def _indent(lines: Sequence[str], line: int) -> int:
+    """Column of the line's first non-blank character (0 past the end: file changed)."""
+    if line >= len(lines):
+        return 0
+    text = lines[line]
+    return len(text) - len(text.lstrip())
 
 
 def _with_client_pid(opts: options.InitOptions, pid: int) -> options.InitOptions:

@@ -10,10 +10,11 @@ the good graph (its JSON is only replaced by a successful run, atomically).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 from pygls.lsp.server import LanguageServer
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.lsp import diagnostics
+from etviz_lsp.lsp import diagnostics, source_map
 from etviz_lsp.lsp.jobs import JobCancelled, Jobs, Ticket
+from etviz_lsp.lsp.navigation import Mapped, Navigator
 from etviz_lsp.lsp.options import InitOptions
 from etviz_lsp.lsp.page import Page
 from etviz_lsp.lsp.progress import RunProgress
@@ -53,6 +55,11 @@ class Shown:
     url: str
     graphs: tuple[GraphInfo, ...]
     elapsed_ms: int
+    # navigation: the graph JSON and its line <-> node map (not sent to the client)
+    graph_file: Path = field(default=Path(), compare=False, repr=False)
+    source_map: source_map.SourceMap = field(
+        default_factory=source_map.SourceMap, compare=False, repr=False
+    )
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -69,6 +76,7 @@ class Visualizer:
         self.options = options
         self.worker = WarmWorker(python=options.python_path, log=_worker_log)
         self.page = Page(options.port)
+        self.navigator = Navigator(self.page.known_url_for)
         self.jobs: Jobs[Path, Shown] = Jobs(
             self._run, delay=DEBOUNCE_SECONDS, interrupt=self._interrupt, on_outcome=self._report
         )
@@ -201,10 +209,11 @@ class Visualizer:
                 if ticket.cancelled:
                     raise _cancelled(source)
                 progress.report("refreshing")
+                mapped = await asyncio.to_thread(self._source_map, source, result.output)
                 await page_up
                 shown = Shown(
                     source, self.page.url_for(result.output), tuple(result.graphs),
-                    round(result.elapsed * 1000),
+                    round(result.elapsed * 1000), result.output, mapped,
                 )
                 if source in self._shown:
                     await asyncio.to_thread(self.page.reload)
@@ -232,6 +241,24 @@ class Visualizer:
             with self._running_lock:
                 self._running = None
 
+    def _source_map(self, source: Path, graph_json: Path) -> source_map.SourceMap:
+        """The line <-> node map of a fresh graph; a map that cannot be made costs only
+        navigation, never the graph."""
+        roots = [source.parent, *self._workspace_roots()]
+        try:
+            return source_map.load(graph_json, roots)
+        except (OSError, ValueError, TypeError, AttributeError) as error:
+            log.warning("%s: no navigation map: %s", graph_json, error)
+            return source_map.SourceMap()
+
+    def _workspace_roots(self) -> list[Path]:
+        roots = []
+        for folder in self._server.workspace.folders.values():
+            path = _fs_path(folder.uri)
+            if path is not None:
+                roots.append(path)
+        return roots
+
     def _interrupt(self, ticket: Ticket[Path]) -> None:
         """A newer save or a cancel: kill the child running this ticket (if it is running)."""
         with self._running_lock:
@@ -244,8 +271,10 @@ class Visualizer:
     def _report(self, source: Path, outcome: Shown | Exception) -> None:
         if isinstance(outcome, Shown):
             self._shown[source] = outcome
+            self.navigator.graph_shown(Mapped(source, outcome.graph_file, outcome.source_map))
             self._clear_diagnostics(source)
             self._notify(outcome.payload() | {"stale": False})
+            self._refresh_lenses()
             return
         if isinstance(outcome, ScriptFailed) and outcome.error.kind == "cancelled":
             return
@@ -257,6 +286,13 @@ class Visualizer:
         last_good = self._shown.get(source)
         if last_good is not None:
             self._notify(last_good.payload() | {"stale": True, "error": str(outcome)})
+
+    def _refresh_lenses(self) -> None:
+        """"Show in Graph" lenses follow the new map (if the client can be asked to)."""
+        workspace = self._server.client_capabilities.workspace
+        code_lens = workspace.code_lens if workspace is not None else None
+        if code_lens is not None and code_lens.refresh_support:
+            self._server.workspace_code_lens_refresh(None).add_done_callback(_log_failure)
 
     def _notify(self, payload: dict[str, Any]) -> None:
         self._server.protocol.notify(GRAPH_READY, payload)
@@ -333,6 +369,11 @@ def _end_message(error: BaseException) -> str:
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+def _log_failure(future: concurrent.futures.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.debug("the client refused a request: %s", future.exception())
 
 
 def _worker_log(text: str) -> None:
