@@ -61,7 +61,7 @@ export class GraphPanel implements vscode.Disposable {
     } else {
       const url = await this.frameUrl(plan.url);
       this.state.url = url;
-      this.echoes.expect(plan.nodeId, Date.now(), 30000); // the page announces its restored selection
+      this.echoes.expect(plan.nodeId, Date.now(), 60000); // the page announces its restored selection
       void this.panel.webview.postMessage({ type: 'show', url, source: this.state.source });
     }
     return plan;

@@ -56,7 +56,8 @@ export function noSourceNote(nodeId: string, reason: string): string {
 export class EchoFilter {
   private expected: { nodeId: string; until: number } | undefined;
 
-  constructor(private readonly windowMs = 3000) {}
+  // Generous: on a slow machine Model Explorer took 13 s to expand the layers and announce.
+  constructor(private readonly windowMs = 15000) {}
 
   /** We are about to select `nodeId` in the page. */
   expect(nodeId: string, now: number, windowMs = this.windowMs): void {

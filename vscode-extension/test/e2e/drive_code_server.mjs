@@ -231,15 +231,18 @@ await step('code-to-graph', async () => {
   await input.fill(`:${config.codeLine}`);
   await page.keyboard.press('Enter');
   await palette('etviz: Show in Graph');
-  const frame = explorerFrame();
-  const info = await until(`Model Explorer to select ${config.expectNodeId}`, async () => {
-    const text = await frame.locator('.info-panel').first().innerText().catch(() => '');
-    return new RegExp(`\\b${config.expectNodeId}\\b`).test(text) ? text : undefined;
-  }, 30000);
+  // The note is immediate; the selection follows once Model Explorer has expanded the layers.
   const statusbar = await until('the node count in the status bar', async () => {
     const text = (await page.locator('.part.statusbar').innerText()).replace(/\s+/g, ' ');
     return text.includes(`made ${config.expectNodeCount} ops`) ? text : undefined;
   }, 20000);
+  const frame = explorerFrame();
+  const info = await until(`Model Explorer's node info to show ${config.expectNodeId}`, async () => {
+    const text = (await frame.innerText('body')).replace(/\s+/g, ' ');
+    const at = text.search(/NODE INFO/i);
+    const panel = at < 0 ? '' : text.slice(at, at + 300);
+    return new RegExp(`\\bid ${config.expectNodeId}\\b`).test(panel) ? panel : undefined;
+  }, 60000);
   await page.waitForTimeout(1500); // the reveal animates: let it settle for the screenshot
   return {
     info: info.replace(/\s+/g, ' ').slice(0, 300),
