@@ -10,7 +10,7 @@ import { noSourceNote, selectionNote } from './selection';
 import type { ServerSession } from './server_session';
 
 const FOLLOW_DELAY_MS = 300;
-const NOTE_MS = 6000;
+const NOTE_MS = 10000;
 const UNKNOWN_NODE = 'unknown node'; // the server's reason when the graph id given does not hold the node
 
 export class Navigation implements vscode.Disposable {
@@ -106,10 +106,11 @@ export class Navigation implements vscode.Disposable {
       vscode.window.setStatusBarMessage(`etviz: ${answer.error}`, NOTE_MS);
       return;
     }
-    await this.select(answer, line, quiet);
+    await this.select(answer, line, quiet, editor);
   }
 
-  private async select(answer: NodesAtLine, line: number | undefined, quiet: boolean): Promise<void> {
+  /** `editor`: where the line is (the command, follow-cursor); it gets the highlight. */
+  private async select(answer: NodesAtLine, line: number | undefined, quiet: boolean, editor?: vscode.TextEditor): Promise<void> {
     if (answer.nodeIds.length === 0) {
       if (!quiet) {
         vscode.window.setStatusBarMessage(selectionNote(answer, line), NOTE_MS);
@@ -118,6 +119,12 @@ export class Navigation implements vscode.Disposable {
     }
     const plan = await this.panel.selectNodes(answer);
     this.log.info(`select ${answer.nodeIds.length} node(s) of ${answer.graphId}: ${plan.kind}`);
+    // The highlight marks the line behind the graph's selection: it moves with it.
+    this.clearHighlight();
+    if (plan.kind !== 'none' && editor !== undefined && line !== undefined) {
+      editor.setDecorations(this.highlight, [new vscode.Range(line, 0, line, 0)]);
+      this.decorated = editor;
+    }
     if (plan.kind === 'none') {
       vscode.window.setStatusBarMessage(`etviz: ${plan.why}`, NOTE_MS);
     } else if (!quiet || answer.nodeIds.length > 1) {
