@@ -155,7 +155,11 @@ def capabilities() -> types.ClientCapabilities:
 
 @contextlib.asynccontextmanager
 async def lsp_session(
-    root: Path, *, process_id: int | None = None, **options: Any
+    root: Path,
+    *,
+    process_id: int | None = None,
+    client_capabilities: types.ClientCapabilities | None = None,
+    **options: Any,
 ) -> AsyncIterator[Session]:
     marker = uuid.uuid4().hex
     workspace = root / "workspace"
@@ -167,7 +171,7 @@ async def lsp_session(
     try:
         await client.initialize_session(
             types.InitializeParams(
-                capabilities=capabilities(),
+                capabilities=client_capabilities or capabilities(),
                 process_id=process_id,
                 root_uri=workspace.as_uri(),
                 workspace_folders=[types.WorkspaceFolder(workspace.as_uri(), "workspace")],

@@ -30,7 +30,7 @@ def test_quantized_pt2_converts_with_explicit_output(quantized_pt2: Path, tmp_pa
     out = tmp_path / "graph.json"
     result = run_cli("--once", str(quantized_pt2), "-o", str(out))
     assert result.returncode == 0, result.stderr
-    assert str(out) in result.stdout and "op nodes" in result.stdout
+    assert str(out) in result.stdout and "operator calls" in result.stdout
     collection = json.loads(out.read_text())
     assert collection["label"] == "qconvnet.pt2"
     labels = {n["label"] for n in collection["graphs"][0]["nodes"]}

@@ -186,8 +186,10 @@ def _graph_summary(record: ir.ProgramRecord, graph: model.Graph, clusters: int) 
     ops = sum(1 for rec in record.nodes if rec.kind == ir.OP)
     summary = {
         "program": record.name,
-        "op nodes": str(ops),
-        "layers": str(len(graph.group_attrs)),
+        # Not "op node count" / "layer count": Model Explorer's info panel shows those itself,
+        # counting every node and only the layers it draws; these count what the program has.
+        "operator calls": str(ops),
+        "module layers": str(len(graph.group_attrs)),
         "parameters": f"{sum(v.numel() for v in record.parameters.values()):,}",
     }
     if record.partitions:

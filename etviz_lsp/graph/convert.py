@@ -114,7 +114,9 @@ class Summary:
     layers: int
 
     def __str__(self) -> str:
-        return f"{self.graphs} graph(s), {self.op_nodes} op nodes, {self.layers} layers"
+        return (
+            f"{self.graphs} graph(s), {self.op_nodes} operator calls, {self.layers} module layers"
+        )
 
 
 def summarize(collection: model.GraphCollection) -> Summary:

@@ -109,7 +109,7 @@ def _delegate_attrs(
         "lowered module": lowered,
         "delegate call": call,
         "delegate size": f"{delegate.size_bytes:,} bytes",
-        "op nodes": str(sum(1 for rec in nodes if rec.kind == ir.OP)),
+        "operator calls": str(sum(1 for rec in nodes if rec.kind == ir.OP)),
     }
     attrs.update(delegate.compile_specs or {"compile specs": "(none)"})
     return attrs

@@ -125,7 +125,10 @@ class Navigator:
         """``etviz.server.sourceOf``'s answer: ``{uri, line, graphId, nodeId}`` or
         ``{uri: null, reason}``. Without a graph id (the page's selection message carries
         none) the node is looked up in the graph navigated in, then in collection order."""
-        for mapped in self._recent_first(source):
+        candidates = list(self._recent_first(source))
+        if graph_id:  # the collection that holds the graph first (ids may repeat elsewhere)
+            candidates.sort(key=lambda m: not m.source_map.has_graph(graph_id))
+        for mapped in candidates:
             found = self._graph_holding(mapped, graph_id, node_id)
             if found is None:
                 continue

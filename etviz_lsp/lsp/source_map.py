@@ -114,14 +114,20 @@ def build(data: Any, roots: Sequence[Path] = ()) -> SourceMap:
     label, graphs = _graphs_of(data)
     source_map = SourceMap(label)
     locate = FileLocator(roots)
+    # nodes of one line share their ``file:line`` text: parse and locate each text once
+    parsed: dict[str, Origin | None] = {}
     for graph in graphs:
         graph_id = str(graph.get("id", ""))
         origins = source_map._add_graph(graph_id)
         for node in graph.get("nodes") or ():
             node_id = str(node.get("id", ""))
             recorded = _source_attr(node.get("attrs"))
-            origin = _origin(recorded, locate) if recorded else None
-            origins[node_id] = origin
+            if recorded is None:
+                origins[node_id] = None
+                continue
+            if recorded not in parsed:
+                parsed[recorded] = _origin(recorded, locate)
+            origin = origins[node_id] = parsed[recorded]
             if origin is None or origin.path is None:
                 continue
             ref = NodeRef(graph_id, node_id, str(node.get("namespace") or ""))
