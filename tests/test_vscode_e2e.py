@@ -7,7 +7,8 @@ inside the iframe); add a layer, save, see the graph rebuilt with the new node c
 running the command again; break the script, save, see the diagnostic in the Problems panel
 while the last good graph stays. Navigation (issue 11), both ways: an op node selected in
 Model Explorer opens the line of ``convnet.py`` that made it; "Show in Graph" on a line of
-``convnet.py`` selects that line's first op in Model Explorer.
+``convnet.py`` (and its "Show in Graph" code lens) selects that line's first op in Model
+Explorer.
 Screenshots and step timings land in build/artifacts/.
 """
 
@@ -272,6 +273,7 @@ def test_visualize_refresh_on_save_and_diagnostic(
         "selectNode": "linear", "selectNodeFile": "convnet.py", "selectNodeLine": head_line,
         "codeFile": "convnet.py", "codeLine": block_line,
         "expectNodeId": block_ops[0], "expectNodeCount": len(block_ops),
+        "lensNodeId": "linear",  # the lowest "Show in Graph (1 op)" lens: return self.head(x)
     }
     by_step = _drive(code_server, config, "vscode-e2e")
     assert f"{nodes_before} nodes" in by_step["visualize"]["explorer"]
@@ -281,6 +283,7 @@ def test_visualize_refresh_on_save_and_diagnostic(
     assert by_step["graph-to-code"]["cursor"].startswith(f"Ln {head_line},")
     assert block_ops[0] in by_step["code-to-graph"]["info"]
     assert f"made {len(block_ops)} ops" in by_step["code-to-graph"]["statusbar"]
+    assert "id linear" in by_step["lens-to-graph"]["info"]
     assert f"{nodes_after} nodes" in by_step["edit-and-save-refreshes"]["explorer"]
     assert BROKEN_MESSAGE in by_step["broken-script-diagnostic"]["problems"]
     for name in ("vscode-graph", "vscode-graph-to-code", "vscode-code-to-graph",

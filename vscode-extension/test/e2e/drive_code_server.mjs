@@ -6,7 +6,7 @@
 //   node drive_code_server.mjs '<json config>'
 // config: {url, folder, script, artifacts, expectNodes, expectNodesAfter, editLine,
 //          editText, breakLine, breakText, breakMessage, chromium, selectNode, selectNodeFile,
-//          selectNodeLine, codeFile, codeLine, expectNodeId, expectNodeCount}
+//          selectNodeLine, codeFile, codeLine, expectNodeId, expectNodeCount, lensNodeId}
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -249,6 +249,32 @@ await step('code-to-graph', async () => {
     statusbar: /etviz: line[^$]*?selected the first, \S+/.exec(statusbar)?.[0] ?? statusbar,
     screenshot: await shot('vscode-code-to-graph'),
   };
+});
+
+// The server's "Show in Graph (N ops)" lens: it runs etviz.server.showInGraph, whose
+// etviz/selectNodes notification the extension forwards into Model Explorer. The lowest
+// one-op lens in the file is the last mapped line's (config.lensNodeId).
+await step('lens-to-graph', async () => {
+  const lenses = page.locator('.codelens-decoration a', { hasText: 'Show in Graph (1 op)' });
+  await lenses.first().waitFor({ timeout: 20000 });
+  let lowest;
+  let lowestY = -1;
+  for (let i = 0; i < (await lenses.count()); i += 1) {
+    const box = await lenses.nth(i).boundingBox();
+    if (box && box.y > lowestY) {
+      lowestY = box.y;
+      lowest = lenses.nth(i);
+    }
+  }
+  await lowest.click();
+  const frame = explorerFrame();
+  const info = await until(`Model Explorer's node info to show ${config.lensNodeId}`, async () => {
+    const text = (await frame.innerText('body')).replace(/\s+/g, ' ');
+    const at = text.search(/NODE INFO/i);
+    const panel = at < 0 ? '' : text.slice(at, at + 300);
+    return new RegExp(`\\bid ${config.lensNodeId}\\b`).test(panel) ? panel : undefined;
+  }, 60000);
+  return { info: info.slice(0, 200) };
 });
 
 await step('edit-and-save-refreshes', async () => {
