@@ -5,7 +5,11 @@ The user story checked: open an export script, run "Visualize ExportedProgram" f
 command palette, see Model Explorer with our graph in the panel (graph and node count read
 inside the iframe); add a layer, save, see the graph rebuilt with the new node count without
 running the command again; break the script, save, see the diagnostic in the Problems panel
-while the last good graph stays. Screenshots and step timings land in build/artifacts/.
+while the last good graph stays. Navigation (issue 11), both ways: an op node selected in
+Model Explorer opens the line of ``convnet.py`` that made it; "Show in Graph" on a line of
+``convnet.py`` (and its "Show in Graph" code lens) selects that line's first op in Model
+Explorer.
+Screenshots and step timings land in build/artifacts/.
 """
 
 from __future__ import annotations
@@ -83,6 +87,34 @@ def _node_count(blocks: int) -> int:
     program = torch.export.export(ConvNet(blocks=blocks).eval(), example_inputs())
     (graph,) = convert.from_programs([("program", program)], label="program").graphs
     return len(graph.nodes)
+
+
+def _line_of(path: Path, text: str) -> int:
+    """1-based number of the line holding ``text`` (the example model may move)."""
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if text in line:
+            return number
+    raise AssertionError(f"{text!r} not in {path}")
+
+
+def _ops_of_line(blocks: int, file_name: str, line: int) -> list[str]:
+    """Op node ids whose recorded source is ``file_name:line``, in graph order."""
+    import torch
+
+    sys.path.insert(0, str(REPO / "examples"))
+    try:
+        from convnet import ConvNet, example_inputs
+    finally:
+        sys.path.pop(0)
+    from etviz_lsp.graph import convert
+
+    program = torch.export.export(ConvNet(blocks=blocks).eval(), example_inputs())
+    (graph,) = convert.from_programs([("program", program)], label="program").graphs
+    wanted = f"{file_name}:{line}"
+    return [
+        node.id for node in graph.nodes
+        if str(node.attrs.get("source", "")).endswith(wanted)
+    ]
 
 
 def _wait_http(url: str, timeout: float) -> None:
@@ -223,6 +255,11 @@ def test_visualize_refresh_on_save_and_diagnostic(
     (workspace / SCRIPT).write_text(EXPORT_SCRIPT)
     nodes_before, nodes_after = _node_count(2), _node_count(3)
     assert nodes_after > nodes_before
+    model = workspace / "convnet.py"
+    head_line = _line_of(model, "return self.head(x)")  # made the `linear` node
+    block_line = _line_of(model, "return self.body(x) + x")  # conv, norm, relu, add per block
+    block_ops = _ops_of_line(2, "convnet.py", block_line)
+    assert len(block_ops) > 1, block_ops
     chromium = shutil.which("chromium")
     assert chromium, "chromium missing: run scripts/setup-code-server.sh"
     config = {
@@ -233,15 +270,24 @@ def test_visualize_refresh_on_save_and_diagnostic(
         "editLine": MODEL_LINE, "editText": "model = ConvNet(blocks=3).eval()",
         "breakLine": MODEL_LINE, "breakText": f'raise ValueError("{BROKEN_MESSAGE}")',
         "breakMessage": BROKEN_MESSAGE,
-        "selectNode": "linear",
+        "selectNode": "linear", "selectNodeFile": "convnet.py", "selectNodeLine": head_line,
+        "codeFile": "convnet.py", "codeLine": block_line,
+        "expectNodeId": block_ops[0], "expectNodeCount": len(block_ops),
+        "lensNodeId": "linear",  # the lowest "Show in Graph (1 op)" lens: return self.head(x)
     }
     by_step = _drive(code_server, config, "vscode-e2e")
     assert f"{nodes_before} nodes" in by_step["visualize"]["explorer"]
     assert f"{nodes_before:,} nodes" in by_step["visualize"]["status"]
     assert "[Cancel button]" in by_step["visualize"]["toast"], "progress notification with Cancel"
+    assert by_step["graph-to-code"]["activeTab"] == "convnet.py"
+    assert by_step["graph-to-code"]["cursor"].startswith(f"Ln {head_line},")
+    assert block_ops[0] in by_step["code-to-graph"]["info"]
+    assert f"made {len(block_ops)} ops" in by_step["code-to-graph"]["statusbar"]
+    assert "id linear" in by_step["lens-to-graph"]["info"]
     assert f"{nodes_after} nodes" in by_step["edit-and-save-refreshes"]["explorer"]
     assert BROKEN_MESSAGE in by_step["broken-script-diagnostic"]["problems"]
-    for name in ("vscode-graph", "vscode-graph-after-edit", "vscode-problems"):
+    for name in ("vscode-graph", "vscode-graph-to-code", "vscode-code-to-graph",
+                 "vscode-graph-after-edit", "vscode-problems"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
 
 

@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { chooseFrameUrl, originOf, originRoot } from './frame_url';
 import { type PanelAction, panelAction, sameSource } from './graph_state';
-import type { GraphEvent } from './protocol';
+import { type GraphEvent, type NodesAtLine, shownGraphId } from './protocol';
+import { EchoFilter, type SelectPlan, planSelection } from './selection';
 import { readSettings } from './settings';
 import { type PanelState, buildPanelHtml, makeNonce } from './webview_html';
 
@@ -17,6 +18,7 @@ export class GraphPanel implements vscode.Disposable {
   private state: PanelState = {};
   private last: GraphEvent | undefined;
   private frameOrigin: string | undefined;
+  private readonly echoes = new EchoFilter();
   private readonly restoredEmitter = new vscode.EventEmitter<vscode.Uri>();
   private readonly nodeSelectedEmitter = new vscode.EventEmitter<string>();
   /** The user selected an op node in Model Explorer (its id). */
@@ -36,10 +38,33 @@ export class GraphPanel implements vscode.Disposable {
     return this.panel?.viewColumn;
   }
 
-  /** Selects (and reveals) an op node in Model Explorer. */
-  selectNode(nodeId: string): void {
-    this.reveal();
-    void this.panel?.webview.postMessage({ type: 'selectNode', nodeId });
+  /** The graph of the collection the page opened on (its URL's uiState, else the first). */
+  get shownGraph(): string | undefined {
+    return this.state.url !== undefined && this.last !== undefined
+      ? shownGraphId(this.state.url, this.last.graphs)
+      : undefined;
+  }
+
+  /**
+   * Selects (and reveals, layers expanded) the first of the nodes a line made: by message
+   * when the page shows their graph, else by loading the server's URL for them.
+   */
+  async selectNodes(answer: NodesAtLine): Promise<SelectPlan> {
+    const plan = planSelection(answer, this.shownGraph);
+    if (plan.kind === 'none' || this.panel === undefined) {
+      return plan;
+    }
+    this.panel.reveal(undefined, true);
+    if (plan.kind === 'post') {
+      this.echoes.expect(plan.nodeId, Date.now());
+      void this.panel.webview.postMessage({ type: 'selectNode', nodeId: plan.nodeId });
+    } else {
+      const url = await this.frameUrl(plan.url);
+      this.state.url = url;
+      this.echoes.expect(plan.nodeId, Date.now(), 60000); // the page announces its restored selection
+      void this.panel.webview.postMessage({ type: 'show', url, source: this.state.source });
+    }
+    return plan;
   }
 
   /** The file the panel shows (or is about to show). */
@@ -127,7 +152,8 @@ export class GraphPanel implements vscode.Disposable {
     this.panel = panel;
     panel.webview.onDidReceiveMessage((message: unknown) => {
       const nodeId = (message as { type?: unknown; nodeId?: unknown } | undefined)?.nodeId;
-      if ((message as { type?: unknown })?.type === 'nodeSelected' && typeof nodeId === 'string') {
+      if ((message as { type?: unknown })?.type === 'nodeSelected' && typeof nodeId === 'string' &&
+          !this.echoes.isEcho(nodeId, Date.now())) {
         this.nodeSelectedEmitter.fire(nodeId);
       }
     });

@@ -9,19 +9,34 @@ export const SERVER_COMMANDS = {
   // Issue 11 (navigation), answered by servers that list them in executeCommandProvider.
   nodeAt: 'etviz.server.nodeAt',
   sourceOf: 'etviz.server.sourceOf',
+  showInGraph: 'etviz.server.showInGraph',
 } as const;
 
-/** `etviz.server.nodeAt` [uri, line]: the op nodes a source line created. */
+/**
+ * `etviz.server.nodeAt` / `showInGraph` [uri, line (0-based)] and the `etviz/selectNodes`
+ * notification: the op nodes a source line created, in graph `graphId`. `url`: the graph
+ * page with the first node selected and its layers expanded.
+ */
 export interface NodesAtLine {
   graphId: string;
   nodeIds: string[];
+  namespaces: string[];
+  source?: string; // the visualized file whose graph holds the nodes
+  url?: string;
 }
 
-/** `etviz.server.sourceOf` [graphId, nodeId]: the user's line behind a node (0-based, as LSP). */
+/** `etviz.server.sourceOf` [graphId, nodeId, sourceUri?]: the user's line behind a node (0-based, as LSP). */
 export interface SourceLine {
   uri: string;
   line: number;
 }
+
+/** `sourceOf` when there is no line to open: why (no recorded source, file not found, unknown node). */
+export interface NoSource {
+  reason: string;
+}
+
+export const SELECT_NODES = 'etviz/selectNodes';
 
 export const GRAPH_READY = 'etviz/graphReady';
 
@@ -132,23 +147,39 @@ export function parseRefreshErrors(value: unknown): string[] {
   return value.errors.filter((item): item is string => typeof item === 'string');
 }
 
+/** A line that made no node answers `graphId: null, nodeIds: []`: read as an empty answer. */
 export function parseNodesAtLine(value: unknown): NodesAtLine | undefined {
-  if (!isRecord(value) || typeof value.graphId !== 'string' || !Array.isArray(value.nodeIds)) {
+  if (!isRecord(value) || !Array.isArray(value.nodeIds)) {
     return undefined;
   }
+  const graphId = typeof value.graphId === 'string' ? value.graphId : '';
   const nodeIds = value.nodeIds.filter((id): id is string => typeof id === 'string' && id !== '');
-  return { graphId: value.graphId, nodeIds };
+  if (graphId === '' && nodeIds.length > 0) {
+    return undefined; // nodes of no graph: nothing we could select
+  }
+  const namespaces = Array.isArray(value.namespaces)
+    ? value.namespaces.map((ns) => (typeof ns === 'string' ? ns : ''))
+    : [];
+  const answer: NodesAtLine = { graphId, nodeIds, namespaces };
+  if (typeof value.source === 'string' && value.source !== '') {
+    answer.source = value.source;
+  }
+  if (typeof value.url === 'string' && /^https?:\/\//.test(value.url)) {
+    answer.url = value.url;
+  }
+  return answer;
 }
 
-/** undefined: no recorded source (null answer or no usable line). */
-export function parseSourceLine(value: unknown): SourceLine | undefined {
-  if (!isRecord(value) || typeof value.uri !== 'string' || typeof value.line !== 'number') {
-    return undefined;
+/** A line to open, or why there is none (the server's reason, else a generic one). */
+export function parseSourceLine(value: unknown): SourceLine | NoSource {
+  if (!isRecord(value)) {
+    return { reason: 'no recorded source' };
   }
-  if (!Number.isInteger(value.line) || value.line < 0 || value.uri === '') {
-    return undefined;
+  const { uri, line } = value;
+  if (typeof uri === 'string' && uri !== '' && typeof line === 'number' && Number.isInteger(line) && line >= 0) {
+    return { uri, line };
   }
-  return { uri: value.uri, line: value.line };
+  return { reason: typeof value.reason === 'string' && value.reason !== '' ? value.reason : 'no recorded source' };
 }
 
 /**

@@ -11,7 +11,9 @@ import { NotificationProgressFeature } from './notification_progress';
 import {
   GRAPH_READY,
   type GraphEvent,
+  type NoSource,
   type NodesAtLine,
+  SELECT_NODES,
   SERVER_COMMANDS,
   type SourceLine,
   buildInitializationOptions,
@@ -39,6 +41,9 @@ export class ServerSession implements vscode.Disposable {
   private readonly graphEmitter = new vscode.EventEmitter<GraphEvent>();
   private readonly phaseEmitter = new vscode.EventEmitter<PhaseChange>();
   private readonly busyEmitter = new vscode.EventEmitter<boolean>();
+  private readonly selectEmitter = new vscode.EventEmitter<NodesAtLine>();
+  /** The server asks to select nodes (etviz/selectNodes: a "Show in Graph" lens or command). */
+  readonly onSelectNodes = this.selectEmitter.event;
   readonly onGraphEvent = this.graphEmitter.event;
   readonly onPhase = this.phaseEmitter.event;
   readonly onBusy = this.busyEmitter.event;
@@ -97,16 +102,22 @@ export class ServerSession implements vscode.Disposable {
     return commands.includes(command);
   }
 
-  async nodesAt(uri: vscode.Uri, line: number): Promise<NodesAtLine | { error: string }> {
-    const answer = await this.executeServerCommand(SERVER_COMMANDS.nodeAt, uri.toString(), line);
+  /**
+   * The nodes a 0-based line made. `showInGraph` also makes that graph the one navigated
+   * in and has the server send etviz/selectNodes (which selects them); `nodeAt` only asks.
+   */
+  async nodesAt(uri: vscode.Uri, line: number, command: 'nodeAt' | 'showInGraph' = 'nodeAt'): Promise<NodesAtLine | { error: string }> {
+    const answer = await this.executeServerCommand(SERVER_COMMANDS[command], uri.toString(), line);
     if ('error' in answer) {
       return answer;
     }
-    return parseNodesAtLine(answer.result) ?? { graphId: '', nodeIds: [] };
+    return parseNodesAtLine(answer.result) ?? { graphId: '', nodeIds: [], namespaces: [] };
   }
 
-  async sourceOf(graphId: string, nodeId: string): Promise<SourceLine | undefined | { error: string }> {
-    const answer = await this.executeServerCommand(SERVER_COMMANDS.sourceOf, graphId, nodeId);
+  /** `graphId` '' lets the server look the node up in the file's graphs itself. */
+  async sourceOf(graphId: string, nodeId: string, source: string | undefined): Promise<SourceLine | NoSource | { error: string }> {
+    const args = source === undefined ? [graphId, nodeId] : [graphId, nodeId, source];
+    const answer = await this.executeServerCommand(SERVER_COMMANDS.sourceOf, ...args);
     return 'error' in answer ? answer : parseSourceLine(answer.result);
   }
 
@@ -115,6 +126,7 @@ export class ServerSession implements vscode.Disposable {
     this.graphEmitter.dispose();
     this.phaseEmitter.dispose();
     this.busyEmitter.dispose();
+    this.selectEmitter.dispose();
   }
 
   private serialized<T>(job: () => Promise<T>): Promise<T> {
@@ -193,6 +205,14 @@ export class ServerSession implements vscode.Disposable {
         return;
       }
       this.graphEmitter.fire(event);
+    });
+    client.onNotification(SELECT_NODES, (params: unknown) => {
+      const selection = parseNodesAtLine(params);
+      if (selection === undefined || selection.nodeIds.length === 0) {
+        this.log.warn(`ignored a malformed ${SELECT_NODES}: ${JSON.stringify(params)}`);
+        return;
+      }
+      this.selectEmitter.fire(selection);
     });
     client.onDidChangeState(({ newState }) => {
       if (newState === State.Stopped && this.client === client) {

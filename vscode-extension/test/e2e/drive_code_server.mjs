@@ -5,7 +5,8 @@
 //
 //   node drive_code_server.mjs '<json config>'
 // config: {url, folder, script, artifacts, expectNodes, expectNodesAfter, editLine,
-//          editText, breakLine, breakText, breakMessage, chromium}
+//          editText, breakLine, breakText, breakMessage, chromium, selectNode, selectNodeFile,
+//          selectNodeLine, codeFile, codeLine, expectNodeId, expectNodeCount, lensNodeId}
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -195,19 +196,85 @@ await step('visualize', async () => {
   return { status, toast, explorer: text.slice(0, 400), screenshot: await shot('vscode-graph') };
 });
 
-// Issue 11 groundwork: a node selected inside Model Explorer (Alt+click on a search result
-// selects it) must reach the extension through the panel page's origin-checked relay.
-await step('node-selection-reaches-extension', async () => {
+// Issue 11, graph to code: select an op node inside Model Explorer (Alt+click on a search
+// result selects it); the editor beside the graph must open the user's line that made it.
+await step('graph-to-code', async () => {
   const frame = explorerFrame();
   const search = frame.locator('input[placeholder*="Search"]');
   await search.fill(config.selectNode);
   await frame.getByText(config.selectNode, { exact: true }).first().click({ modifiers: ['Alt'] });
-  const statusbar = await until('the extension to acknowledge the selected node', async () => {
-    const text = await page.locator('.part.statusbar').innerText();
-    return text.includes(`selected ${config.selectNode}`) ? text.replace(/\s+/g, ' ') : undefined;
+  const activeTab = page.locator(`.tab.active[data-resource-name="${config.selectNodeFile}"]`);
+  await activeTab.waitFor({ timeout: 20000 });
+  const cursor = await until(`the cursor on line ${config.selectNodeLine}`, async () => {
+    const text = (await page.locator('.part.statusbar').innerText()).replace(/\s+/g, ' ');
+    return text.includes(`Ln ${config.selectNodeLine},`) ? text : undefined;
   }, 20000);
   await search.fill('');
-  return { statusbar };
+  await page.waitForTimeout(500);
+  return {
+    activeTab: await activeTab.getAttribute('data-resource-name'),
+    cursor: /Ln \d+, Col \d+/.exec(cursor)?.[0] ?? cursor,
+    highlighted: await page.locator('.monaco-editor .view-overlays .cdr').count(),
+    screenshot: await shot('vscode-graph-to-code'),
+  };
+});
+
+// Issue 11, code to graph: cursor on a line of the model file, "etviz: Show in Graph"; Model
+// Explorer must select the first op that line made (its info panel names it) and the status
+// bar say how many there were.
+await step('code-to-graph', async () => {
+  await page.locator(`.tab[data-resource-name="${config.codeFile}"]`).click();
+  await page.locator('.monaco-editor .view-lines').first().click();
+  await page.keyboard.press('Control+G');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`:${config.codeLine}`);
+  await page.keyboard.press('Enter');
+  await palette('etviz: Show in Graph');
+  // The note is immediate; the selection follows once Model Explorer has expanded the layers.
+  const statusbar = await until('the node count in the status bar', async () => {
+    const text = (await page.locator('.part.statusbar').innerText()).replace(/\s+/g, ' ');
+    return text.includes(`made ${config.expectNodeCount} ops`) ? text : undefined;
+  }, 20000);
+  const frame = explorerFrame();
+  const info = await until(`Model Explorer's node info to show ${config.expectNodeId}`, async () => {
+    const text = (await frame.innerText('body')).replace(/\s+/g, ' ');
+    const at = text.search(/NODE INFO/i);
+    const panel = at < 0 ? '' : text.slice(at, at + 300);
+    return new RegExp(`\\bid ${config.expectNodeId}\\b`).test(panel) ? panel : undefined;
+  }, 60000);
+  await page.waitForTimeout(1500); // the reveal animates: let it settle for the screenshot
+  return {
+    info: info.replace(/\s+/g, ' ').slice(0, 300),
+    statusbar: /etviz: line[^$]*?selected the first, \S+/.exec(statusbar)?.[0] ?? statusbar,
+    screenshot: await shot('vscode-code-to-graph'),
+  };
+});
+
+// The server's "Show in Graph (N ops)" lens: it runs etviz.server.showInGraph, whose
+// etviz/selectNodes notification the extension forwards into Model Explorer. The lowest
+// one-op lens in the file is the last mapped line's (config.lensNodeId).
+await step('lens-to-graph', async () => {
+  const lenses = page.locator('.codelens-decoration a', { hasText: 'Show in Graph (1 op)' });
+  await lenses.first().waitFor({ timeout: 20000 });
+  let lowest;
+  let lowestY = -1;
+  for (let i = 0; i < (await lenses.count()); i += 1) {
+    const box = await lenses.nth(i).boundingBox();
+    if (box && box.y > lowestY) {
+      lowestY = box.y;
+      lowest = lenses.nth(i);
+    }
+  }
+  await lowest.click();
+  const frame = explorerFrame();
+  const info = await until(`Model Explorer's node info to show ${config.lensNodeId}`, async () => {
+    const text = (await frame.innerText('body')).replace(/\s+/g, ' ');
+    const at = text.search(/NODE INFO/i);
+    const panel = at < 0 ? '' : text.slice(at, at + 300);
+    return new RegExp(`\\bid ${config.lensNodeId}\\b`).test(panel) ? panel : undefined;
+  }, 60000);
+  return { info: info.slice(0, 200) };
 });
 
 await step('edit-and-save-refreshes', async () => {

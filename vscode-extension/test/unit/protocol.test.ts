@@ -84,19 +84,36 @@ test('refresh errors are read from the answer; anything else means none', () => 
   assert.deepEqual(parseRefreshErrors(null), []);
 });
 
-test('nodeAt answers: ids kept in order, junk ids dropped, wrong shapes rejected', () => {
-  assert.deepEqual(parseNodesAtLine({ graphId: 'g', nodeIds: ['conv2d', 7, '', 'relu'] }), { graphId: 'g', nodeIds: ['conv2d', 'relu'] });
-  assert.deepEqual(parseNodesAtLine({ graphId: 'g', nodeIds: [] }), { graphId: 'g', nodeIds: [] });
-  assert.equal(parseNodesAtLine({ nodeIds: ['a'] }), undefined);
+test('nodeAt answers the server really sends: nodes, namespaces, reveal URL; none on the line', () => {
+  const url = 'http://127.0.0.1:8123/?data=x';
+  assert.deepEqual(
+    parseNodesAtLine({
+      source: 'file:///w/export.py', graphId: 'g', nodeIds: ['conv2d', 7, '', 'relu'],
+      namespaces: ['stem (Conv2d)', ''], graphs: [{ graphId: 'g', count: 2 }], url,
+    }),
+    { graphId: 'g', nodeIds: ['conv2d', 'relu'], namespaces: ['stem (Conv2d)', ''], source: 'file:///w/export.py', url },
+  );
+  // A line that made nothing: the server's empty answer has graphId null.
+  assert.deepEqual(
+    parseNodesAtLine({ source: null, graphId: null, nodeIds: [], namespaces: [], graphs: [] }),
+    { graphId: '', nodeIds: [], namespaces: [] },
+  );
+  assert.equal(parseNodesAtLine({ nodeIds: ['a'] }), undefined, 'nodes of no graph');
   assert.equal(parseNodesAtLine(null), undefined);
+  assert.equal(parseNodesAtLine({ graphId: 'g', nodeIds: ['a'], url: 'javascript:alert(1)' })?.url, undefined);
 });
 
-test('sourceOf answers: a file and a 0-based line, or nothing recorded', () => {
-  assert.deepEqual(parseSourceLine({ uri: 'file:///w/model.py', line: 12 }), { uri: 'file:///w/model.py', line: 12 });
-  assert.equal(parseSourceLine(null), undefined);
-  assert.equal(parseSourceLine({ uri: 'file:///w/model.py', line: -1 }), undefined);
-  assert.equal(parseSourceLine({ uri: 'file:///w/model.py', line: 1.5 }), undefined);
-  assert.equal(parseSourceLine({ uri: '', line: 3 }), undefined);
+test('sourceOf answers: a file and a 0-based line, or the reason there is none', () => {
+  assert.deepEqual(parseSourceLine({ uri: 'file:///w/model.py', line: 12, graphId: 'g' }), { uri: 'file:///w/model.py', line: 12 });
+  assert.deepEqual(parseSourceLine({ uri: null, reason: 'no recorded source', graphId: 'g' }), { reason: 'no recorded source' });
+  assert.deepEqual(
+    parseSourceLine({ uri: null, reason: 'source file not found: /gone/net.py:3' }),
+    { reason: 'source file not found: /gone/net.py:3' },
+  );
+  assert.deepEqual(parseSourceLine(null), { reason: 'no recorded source' });
+  assert.deepEqual(parseSourceLine({ uri: 'file:///w/model.py', line: -1 }), { reason: 'no recorded source' });
+  assert.deepEqual(parseSourceLine({ uri: 'file:///w/model.py', line: 1.5 }), { reason: 'no recorded source' });
+  assert.deepEqual(parseSourceLine({ uri: '', line: 3 }), { reason: 'no recorded source' });
 });
 
 test('the graph a URL shows: its uiState, else the first graph', () => {
