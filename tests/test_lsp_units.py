@@ -37,13 +37,13 @@ def test_bad_option_values_are_dropped_with_a_warning() -> None:
 
 TRACEBACK = f"""\
 Traceback (most recent call last):
-  File "/home/user/ws/export.py", line 15, in <module>
+  File "/home/u/ws/export.py", line 15, in <module>
     ep = torch.export.export(Net(), (torch.randn(2, 5),))
   File "{OURS}/worker/capture.py", line 155, in capturing
     result = original(*args, **kwargs)
   File "/venv/site-packages/torch/export/__init__.py", line 171, in export
     return _export(
-  File "/home/user/ws/export.py", line 12, in forward
+  File "/home/u/ws/export.py", line 12, in forward
     return self.layers(x)
   File "/venv/site-packages/torch/_meta_registrations.py", line 2518, in meta_mm
     torch._check(
@@ -54,11 +54,11 @@ RuntimeError: a and b must have same reduction dim
 
 def test_a_script_error_becomes_a_diagnostic_at_its_line_with_the_torch_frame() -> None:
     error = ScriptError(
-        "exception", "/home/user/ws/export.py", 12, 16,
+        "exception", "/home/u/ws/export.py", 12, 16,
         "RuntimeError: a and b must have same reduction dim", TRACEBACK,
     )
     lines = {11: "        return self.layers(x)"}
-    script = Path("/home/user/ws/export.py")
+    script = Path("/home/u/ws/export.py")
     diagnostic = diagnostics.to_diagnostic(error, script, lambda i: lines.get(i, ""))
     assert diagnostic.range == types.Range(types.Position(11, 15), types.Position(11, 29))
     assert diagnostic.message == "RuntimeError: a and b must have same reduction dim"
@@ -70,8 +70,8 @@ def test_a_script_error_becomes_a_diagnostic_at_its_line_with_the_torch_frame() 
 
 
 def test_an_error_without_a_line_sits_on_the_first_line_of_the_script() -> None:
-    error = ScriptError("no-program", "/home/user/ws/export.py", None, None, "no program was exported")
-    script = Path("/home/user/ws/export.py")
+    error = ScriptError("no-program", "/home/u/ws/export.py", None, None, "no program was exported")
+    script = Path("/home/u/ws/export.py")
     diagnostic = diagnostics.to_diagnostic(error, script, lambda i: "import torch")
     assert (diagnostic.range.start.line, diagnostic.range.start.character) == (0, 0)
     assert diagnostic.related_information is None

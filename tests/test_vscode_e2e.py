@@ -106,14 +106,14 @@ def _ops_of_line(blocks: int, file_name: str, line: int) -> list[str]:
         from convnet import ConvNet, example_inputs
     finally:
         sys.path.pop(0)
-    from etviz_lsp.graph import convert
+    from etviz_lsp.graph import convert, model
 
     program = torch.export.export(ConvNet(blocks=blocks).eval(), example_inputs())
     (graph,) = convert.from_programs([("program", program)], label="program").graphs
     wanted = f"{file_name}:{line}"
     return [
-        node.id for node in graph.nodes
-        if str(node.attrs.get("source", "")).endswith(wanted)
+        node["id"] for node in graph.nodes
+        if (model.node_attr(node, "source") or "").endswith(wanted)
     ]
 
 
