@@ -15,6 +15,7 @@ Screenshots and step timings land in build/artifacts/.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -73,8 +75,9 @@ def _vsix() -> Path:
     return vsix
 
 
-def _node_count(blocks: int) -> int:
-    """What Model Explorer must show: our converter's node count for ConvNet(blocks)."""
+@functools.cache
+def _convnet_graph(blocks: int) -> Any:
+    """Our converter's graph of ConvNet(blocks), exported once per block count."""
     import torch
 
     sys.path.insert(0, str(REPO / "examples"))
@@ -86,7 +89,12 @@ def _node_count(blocks: int) -> int:
 
     program = torch.export.export(ConvNet(blocks=blocks).eval(), example_inputs())
     (graph,) = convert.from_programs([("program", program)], label="program").graphs
-    return len(graph.nodes)
+    return graph
+
+
+def _node_count(blocks: int) -> int:
+    """What Model Explorer must show: our converter's node count for ConvNet(blocks)."""
+    return len(_convnet_graph(blocks).nodes)
 
 
 def _line_of(path: Path, text: str) -> int:
@@ -99,20 +107,11 @@ def _line_of(path: Path, text: str) -> int:
 
 def _ops_of_line(blocks: int, file_name: str, line: int) -> list[str]:
     """Op node ids whose recorded source is ``file_name:line``, in graph order."""
-    import torch
+    from etviz_lsp.graph import model
 
-    sys.path.insert(0, str(REPO / "examples"))
-    try:
-        from convnet import ConvNet, example_inputs
-    finally:
-        sys.path.pop(0)
-    from etviz_lsp.graph import convert, model
-
-    program = torch.export.export(ConvNet(blocks=blocks).eval(), example_inputs())
-    (graph,) = convert.from_programs([("program", program)], label="program").graphs
     wanted = f"{file_name}:{line}"
     return [
-        node["id"] for node in graph.nodes
+        node["id"] for node in _convnet_graph(blocks).nodes
         if (model.node_attr(node, "source") or "").endswith(wanted)
     ]
 
