@@ -273,20 +273,13 @@ class _ProgramReader:
         kinds: dict[str, tuple[str, str]] = {}
         for spec in self.input_specs:
             ((kind, body),) = spec.items()
-            arg_name, target = _spec_arg_name(kind, body), ""
-            if kind == "parameter":
-                kinds[arg_name] = (ir.PARAMETER, body["parameter_name"])
-                continue
-            if kind == "buffer":
-                kinds[arg_name] = (ir.BUFFER, body["buffer_name"])
-                continue
-            if kind == "tensor_constant":
-                kinds[arg_name] = (ir.CONSTANT, body["tensor_constant_name"])
-                continue
-            if kind == "custom_obj":
-                kinds[arg_name] = (ir.CONSTANT, body["custom_obj_name"])
-                continue
-            kinds[arg_name] = (ir.USER_INPUT, target)
+            arg_name = _spec_arg_name(kind, body)
+            state = _STATE_INPUTS.get(kind)
+            if state is None:
+                kinds[arg_name] = (ir.USER_INPUT, "")
+            else:
+                record_kind, target_field = state
+                kinds[arg_name] = (record_kind, body[target_field])
         return kinds
 
     def _mark_mutations(self, record: ir.ProgramRecord) -> None:
@@ -314,6 +307,15 @@ class _ProgramReader:
                 meta = tensor_values.get(body["arg"]["name"])
             if meta is not None:
                 record.parameters[fqn] = _tensor_info(meta)
+
+
+# Serialized input spec kind -> (record kind, the field naming its fully-qualified target).
+_STATE_INPUTS = {
+    "parameter": (ir.PARAMETER, "parameter_name"),
+    "buffer": (ir.BUFFER, "buffer_name"),
+    "tensor_constant": (ir.CONSTANT, "tensor_constant_name"),
+    "custom_obj": (ir.CONSTANT, "custom_obj_name"),
+}
 
 
 def _spec_arg_name(kind: str, body: dict[str, Any]) -> str:
