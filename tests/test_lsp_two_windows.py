@@ -1,0 +1,54 @@
+"""Two editor windows share one Model Explorer server; closing the window that started it
+leaves it running for the other, and the last window to close stops it.
+
+Real language servers over stdio, a real worker each, one real Model Explorer server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.parse
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.lsp_session import export_script, lsp_session, wait_until_gone
+
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio]
+
+
+def _port(url: str) -> int:
+    port = urllib.parse.urlparse(url).port
+    assert port is not None, url
+    return port
+
+
+def _server_pid(root: Path) -> int:
+    return int(json.loads((root / "etviz-state" / "server.json").read_text())["pid"])
+
+
+async def test_the_last_window_to_close_stops_the_shared_server(tmp_path: Path) -> None:
+    first_script = tmp_path / "workspace" / "first.py"
+    second_script = tmp_path / "workspace" / "second.py"
+    first_script.parent.mkdir(parents=True)
+    first_script.write_text(export_script(1))
+    second_script.write_text(export_script(2))
+    async with lsp_session(tmp_path, trusted=True) as first:
+        port = _port((await first.visualize(first_script)).url)
+        explorer_pid = _server_pid(tmp_path)
+        async with lsp_session(tmp_path, trusted=True) as second:
+            assert _port((await second.visualize(second_script)).url) == port  # reused
+
+            left = await first.close()  # the window that started the server
+            assert [p.pid for p in left] == [explorer_pid], [p.cmdline()[:3] for p in left]
+            again = await second.visualize(second_script)
+            assert _port(again.url) == port and _server_pid(tmp_path) == explorer_pid
+
+            assert await second.close() == []
+        # the server carried the first window's marker: with the last window, it is gone
+        assert await asyncio.to_thread(wait_until_gone, first.marker) == []
+        assert not psutil.pid_exists(explorer_pid) or (
+            psutil.Process(explorer_pid).status() == psutil.STATUS_ZOMBIE
+        )
