@@ -8,6 +8,8 @@ window that happened to start it no longer pulls the page from under the others.
 the CLI started (``--serve``, meant to outlive it) is never stopped by an editor.
 
 Leases of processes that died without closing (killed editors) are ignored and removed.
+Callers hold the state lock (``state.locked``): the manager takes a lease or drops it in
+the same critical section as finding or stopping the server.
 """
 
 from __future__ import annotations
@@ -16,29 +18,27 @@ import contextlib
 import os
 from pathlib import Path
 
-from etviz_lsp.explorer import locations, state
+from etviz_lsp.explorer import locations
 
 EDITOR_STARTED = "editor-started"
 
 
 def hold(server_pid: int, *, started: bool) -> None:
     """Records that this process uses ``server_pid`` (and started it, if ``started``)."""
-    with state.locked():
-        folder = _folder()
-        _write(folder / str(os.getpid()), server_pid)
-        if started:
-            _write(folder / EDITOR_STARTED, server_pid)
+    folder = _folder()
+    _write(folder / str(os.getpid()), server_pid)
+    if started:
+        _write(folder / EDITOR_STARTED, server_pid)
 
 
 def release_is_last(server_pid: int) -> bool:
     """Drops this process's lease; True when it was the last editor on a server that an
     editor started, i.e. when the caller should stop the server."""
-    with state.locked():
-        folder = _folder()
-        with contextlib.suppress(FileNotFoundError):
-            (folder / str(os.getpid())).unlink()
-        others = [pid for pid, used in _living_leases(folder) if used == server_pid]
-        return not others and _read(folder / EDITOR_STARTED) == server_pid
+    folder = _folder()
+    with contextlib.suppress(FileNotFoundError):
+        (folder / str(os.getpid())).unlink()
+    others = [pid for pid, used in _living_leases(folder) if used == server_pid]
+    return not others and _read(folder / EDITOR_STARTED) == server_pid
 
 
 def _living_leases(folder: Path) -> list[tuple[int, int | None]]:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from etviz_lsp import explorer
-from etviz_lsp.explorer import leases
 
 log = logging.getLogger(__name__)
 START_TIMEOUT = 60.0
@@ -30,10 +29,7 @@ class Page:
         with self._lock:
             if self._info is not None and explorer.server_alive(self._info):
                 return self._info
-            already = explorer.current_server()
-            self._info = explorer.ensure_server(port=self._port, timeout=START_TIMEOUT)
-            started = already is None or already.pid != self._info.pid
-            leases.hold(self._info.pid, started=started)
+            self._info = explorer.ensure_server(port=self._port, timeout=START_TIMEOUT, lease=True)
             log.info("Model Explorer at %s (pid %s)", self._info.base_url, self._info.pid)
             return self._info
 
@@ -64,11 +60,7 @@ class Page:
         (or always, with ``even_if_shared``); True when one stopped."""
         with self._lock:
             self._info = None
-        current = explorer.current_server()
-        if current is None:
-            return False
-        last = leases.release_is_last(current.pid)
-        if not (last or even_if_shared):
-            log.info("leaving the shared Model Explorer server (pid %s) running", current.pid)
-            return False
-        return explorer.stop_server()
+        stopped = explorer.leave_server(stop=even_if_shared)
+        if not stopped:
+            log.info("Model Explorer not stopped: none running, or other windows or the CLI use it")
+        return stopped
