@@ -33,6 +33,11 @@ class Page:
             log.info("Model Explorer at %s (pid %s)", self._info.base_url, self._info.pid)
             return self._info
 
+    def use_port(self, port: int | None) -> None:
+        """The port the next server this window starts listens on (a running one stays)."""
+        with self._lock:
+            self._port = port
+
     @staticmethod
     def graph_file_for(source: Path) -> Path:
         """Where the graph of ``source`` is written: the one folder the server may read."""

@@ -164,6 +164,22 @@ class Visualizer:
         stopped = await asyncio.to_thread(self.page.stop, even_if_shared=True)
         return {"stopped": stopped}
 
+    def reconfigure(self, options: InitOptions) -> None:
+        """New live settings (timeout, auto-refresh, port of a newly started server)."""
+        was_watching = self.options.auto_refresh
+        self.options = options
+        self.page.use_port(options.port)
+        if options.auto_refresh and not was_watching:
+            for source in self._visualized:
+                self.watcher.watch(source)
+        elif was_watching and not options.auto_refresh:
+            for source in self._visualized:
+                self.watcher.unwatch(source)
+        log.info(
+            "settings: timeout %gs, auto-refresh %s, port %s", options.timeout,
+            "on" if options.auto_refresh else "off", options.port or "any free",
+        )
+
     def _remember(self, source: Path) -> None:
         """A file the user asked to see: re-run it when it changes (if autoRefresh)."""
         self._visualized.add(source)

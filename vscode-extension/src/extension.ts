@@ -82,8 +82,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       if (change.affectsConfiguration('etviz.pythonPath')) {
         void session.ensureStarted(); // restarts only if the interpreter really changed
       } else if (['autoRefresh', 'timeout', 'port'].some((key) => change.affectsConfiguration(`etviz.${key}`))) {
-        // The server reads these once, from initializationOptions.
-        void session.restart();
+        void session.sendSettings(); // applied live by the running server
       }
     }),
     // Trust changes what the server may do (run scripts, unpickle .pt2) and which

@@ -4,7 +4,7 @@
 // granted, or when the user asks.
 
 import * as vscode from 'vscode';
-import { ExecuteCommandRequest, LSPErrorCodes, LanguageClient, type LanguageClientOptions, ResponseError, type ServerOptions, State, TransportKind } from 'vscode-languageclient/node';
+import { DidChangeConfigurationNotification, ExecuteCommandRequest, LSPErrorCodes, LanguageClient, type LanguageClientOptions, ResponseError, type ServerOptions, State, TransportKind } from 'vscode-languageclient/node';
 import { type Interpreter, chooseInterpreter, describeInterpreter, interpreterChanged } from './interpreter_choice';
 import { checkModule, installCommand } from './module_check';
 import { NotificationProgressFeature } from './notification_progress';
@@ -17,6 +17,7 @@ import {
   SERVER_COMMANDS,
   type SourceLine,
   buildInitializationOptions,
+  buildLiveSettings,
   parseGraphEvent,
   parseNodesAtLine,
   parseRefreshErrors,
@@ -65,6 +66,17 @@ export class ServerSession implements vscode.Disposable {
 
   restart(): Promise<void> {
     return this.ensureStarted(true);
+  }
+
+  /** Timeout, auto-refresh and port changed: the running server applies them, no restart
+   * (which would cost the warm worker and forget the files being watched). */
+  async sendSettings(): Promise<void> {
+    const client = this.client;
+    if (client === undefined || !client.isRunning()) {
+      return; // the next start reads them from initializationOptions
+    }
+    const settings = readSettings(vscode.workspace.workspaceFolders?.[0]?.uri);
+    await client.sendNotification(DidChangeConfigurationNotification.type, { settings: buildLiveSettings(settings) });
   }
 
   stop(): Promise<void> {
