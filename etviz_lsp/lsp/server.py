@@ -144,7 +144,9 @@ def create_server() -> EtvizServer:
 
     @server.command(VISUALIZE)
     async def visualize(ls: EtvizServer, *args: Any) -> dict[str, Any]:
-        return await ls.visualizer.visualize(args[0] if args else None)
+        return await ls.visualizer.visualize(
+            args[0] if args else None, args[1] if len(args) > 1 else None
+        )
 
     @server.command(REFRESH)
     async def refresh(ls: EtvizServer, *args: Any) -> dict[str, Any]:

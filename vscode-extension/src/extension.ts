@@ -49,7 +49,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   session.onPhase(({ phase, problem }) => status.setPhase(phase, problem));
   session.onBusy((busy) => status.setBuilding(busy));
   session.onGraphEvent((event) => void showOnStatus(event, false));
-  panel.onRestored((source) => void session.visualize(source).then((outcome) => report(outcome, false)));
+  panel.onRestored((source) => void session.visualize(source, true).then((outcome) => report(outcome, false)));
 
   context.subscriptions.push(
     vscode.commands.registerCommand('etviz.visualize', async (arg?: unknown) => {

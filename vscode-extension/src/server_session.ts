@@ -83,8 +83,11 @@ export class ServerSession implements vscode.Disposable {
     return this.serialized(() => this.stopClient());
   }
 
-  async visualize(uri: vscode.Uri): Promise<CommandOutcome> {
-    const answer = await this.executeServerCommand(SERVER_COMMANDS.visualize, uri.toString());
+  /** `showLast` (a restored panel): the server answers the file's last graph at once, if
+   * it still has it, and the fresh one follows as etviz/graphReady. */
+  async visualize(uri: vscode.Uri, showLast = false): Promise<CommandOutcome> {
+    const args = showLast ? [uri.toString(), { showLast: true }] : [uri.toString()];
+    const answer = await this.executeServerCommand(SERVER_COMMANDS.visualize, ...args);
     if ('error' in answer) {
       return answer;
     }
@@ -258,7 +261,7 @@ export class ServerSession implements vscode.Disposable {
     await client.dispose().catch(() => undefined);
   }
 
-  private async executeServerCommand(command: string, ...args: Array<string | number>): Promise<{ result: unknown } | { error: string }> {
+  private async executeServerCommand(command: string, ...args: unknown[]): Promise<{ result: unknown } | { error: string }> {
     // A restart can replace the client while a request is in flight (trust granted or a
     // setting changed while a restored panel asks for its graph): ask the new one once more.
     for (let attempt = 0; ; attempt++) {

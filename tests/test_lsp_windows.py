@@ -1,5 +1,6 @@
-"""Two editor windows share one Model Explorer server; closing the window that started it
-leaves it running for the other, and the last window to close stops it.
+"""Editor windows coming and going: two windows share one Model Explorer server (the
+last to close stops it), and a window reopened (reload, restart) shows its panel's last
+graph at once, then the fresh one.
 
 Real language servers over stdio, a real worker each, one real Model Explorer server.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from lsprotocol import types
 
 from tests.lsp_session import export_script, lsp_session, wait_until_gone
 
@@ -52,3 +54,27 @@ async def test_the_last_window_to_close_stops_the_shared_server(tmp_path: Path) 
         assert not psutil.pid_exists(explorer_pid) or (
             psutil.Process(explorer_pid).status() == psutil.STATUS_ZOMBIE
         )
+
+
+async def test_a_restored_window_shows_the_last_graph_at_once_then_the_fresh_one(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "workspace" / "restored.py"
+    script.parent.mkdir(parents=True)
+    script.write_text(export_script(1))
+    async with lsp_session(tmp_path, trusted=True) as before:
+        one_layer = sum(g.nodeCount for g in (await before.visualize(script)).graphs)
+    script.write_text(export_script(3))  # edited while no window was open
+
+    async with lsp_session(tmp_path, trusted=True) as after:
+        answer = await after.client.workspace_execute_command_async(
+            types.ExecuteCommandParams(
+                command="etviz.server.visualize",
+                arguments=[script.as_uri(), {"showLast": True}],
+            )
+        )
+        assert answer["last"] is True and after.graph_ready == []  # before any run ended
+        assert sum(g["nodeCount"] for g in answer["graphs"]) == one_layer
+        fresh = await after.next_graph(script, 0, stale=False)
+        assert sum(g.nodeCount for g in fresh.graphs) > one_layer
+        assert _port(fresh.url) == _port(answer["url"])
