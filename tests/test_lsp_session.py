@@ -140,3 +140,36 @@ def test_each_log_line_reaches_the_editor_once() -> None:
         proc.kill()
     assert b'"window/logMessage"' in seen and b"ready (workspace" in seen
     assert b"ready (workspace" not in err, err.decode(errors="replace")
+
+
+def test_shutdown_then_exit_ends_quietly_with_code_0() -> None:
+    """The editor's orderly goodbye (exit sent once shutdown was answered): no traceback on
+    stderr (editors show it in the log), exit code 0 as LSP asks after a shutdown."""
+    def frame(message: str) -> bytes:
+        return f"Content-Length: {len(message)}\r\n\r\n{message}".encode()
+
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "etviz_lsp", "--stdio"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(
+            frame('{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"processId":null,'
+                  '"rootUri":null,"capabilities":{}}}')
+            + frame('{"jsonrpc":"2.0","method":"initialized","params":{}}')
+            + frame('{"jsonrpc":"2.0","id":2,"method":"shutdown"}')
+        )
+        proc.stdin.flush()
+        seen = b""
+        deadline = time.monotonic() + 60
+        while b'"id": 2' not in seen and b'"id":2' not in seen and time.monotonic() < deadline:
+            seen += proc.stdout.read1(65536)
+        proc.stdin.write(frame('{"jsonrpc":"2.0","method":"exit"}'))
+        proc.stdin.close()
+        code = proc.wait(60)
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    finally:
+        proc.kill()
+    assert code == 0, err[-3000:]
+    assert "Traceback" not in err and "Error sending data" not in err, err[-3000:]

@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import etviz_lsp
 from etviz_lsp.errors import EtvizError
@@ -101,17 +102,17 @@ def stop_server() -> bool:
         return _stop_recorded()
 
 
-def leave_server(*, stop: bool = False) -> bool:
+def leave_server(*, stop: bool = False) -> Literal["stopped", "kept", "none"]:
     """An editor window is done with the server: it stops when that was the last window on
     a server an editor started (a server the CLI started is left for the CLI), or when
-    ``stop``. True when it stopped."""
+    ``stop``. Says whether it "stopped", was "kept" for others, or there was "none"."""
     with state.locked():
         record = state.load()
         if record is None:
-            return False
+            return "none"
         if leases.release_is_last(record.pid) or stop:
-            return _stop_recorded()
-        return False
+            return "stopped" if _stop_recorded() else "none"
+        return "kept"
 
 
 def _stop_recorded() -> bool:

@@ -61,3 +61,12 @@ def forward_to_client(server: LanguageServer, loop: asyncio.AbstractEventLoop) -
     etviz = logging.getLogger("etviz_lsp")
     etviz.addHandler(handler)
     etviz.propagate = False  # the client log has it: not stderr as well
+
+
+def stop_forwarding() -> None:
+    """Back to stderr only: at ``exit`` the client has stopped reading, and a message sent
+    to a closed stream makes pygls report the failure by sending again, without end."""
+    etviz = logging.getLogger("etviz_lsp")
+    for handler in [h for h in etviz.handlers if isinstance(h, ClientLogHandler)]:
+        etviz.removeHandler(handler)
+    etviz.propagate = True

@@ -65,7 +65,7 @@ class Page:
         (or always, with ``even_if_shared``); True when one stopped."""
         with self._lock:
             self._info = None
-        stopped = explorer.leave_server(stop=even_if_shared)
-        if not stopped:
-            log.info("Model Explorer not stopped: none running, or other windows or the CLI use it")
-        return stopped
+        outcome = explorer.leave_server(stop=even_if_shared)
+        if outcome == "kept":
+            log.info("Model Explorer left running: other windows or the CLI use it")
+        return outcome == "stopped"

@@ -85,6 +85,7 @@ def create_server() -> EtvizServer:
 
     @server.feature(types.EXIT)
     def exit_(ls: EtvizServer, params: None) -> None:
+        logs.stop_forwarding()
         ls.stop_everything()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
