@@ -28,8 +28,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import msgspec
+
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import ir, naming
+from etviz_lsp.graph import ir, naming, pt2_schema
 
 # What this reader knows (torch 2.13: archive "0", schema 8.x; torch's own loader accepts
 # any minor version of its major, and so do we: minor bumps only add optional fields).
@@ -86,24 +88,21 @@ def read_records(path: Path) -> list[ir.ProgramRecord]:
         root, names = _layout(path, archive)
         records = []
         for model in _model_names(names, root):
-            program = _read_json(path, archive, f"{root}{_MODELS_DIR}{model}.json")
-            _check_schema(path, program)
+            program = _read_program(path, archive, f"{root}{_MODELS_DIR}{model}.json")
             weights_file = root + _WEIGHTS_CONFIG.format(model)
-            weights = (
-                _read_json(path, archive, weights_file).get("config", {})
-                if weights_file in names
-                else {}
-            )
+            weights = _read_weights(path, archive, weights_file) if weights_file in names else {}
             name = path.stem if model == "model" else f"{path.stem}.{model}"
             try:
                 records.append(_ProgramReader(program, weights).read(name))
             except _Unknown as exc:
                 raise UnsupportedArchive(str(path), str(exc)) from None
             except (KeyError, IndexError, TypeError, ValueError, AttributeError,
-                    RecursionError) as exc:
+                    RecursionError, msgspec.ValidationError) as exc:
+                cause = _first_line(f"{type(exc).__name__}: {exc}")
                 raise UnsupportedArchive(
-                    str(path), f"unexpected serialized program ({type(exc).__name__}: {exc})"
+                    str(path), f"unexpected serialized program ({cause})"
                 ) from None
+            del program  # freed before the next program is decoded
         return records
 
 
@@ -207,32 +206,47 @@ def _read_bytes(path: Path, archive: zipfile.ZipFile, name: str) -> bytes:
         raise EtvizError(str(path), f"cannot read {name}: {exc}") from exc
 
 
-def _read_json(path: Path, archive: zipfile.ZipFile, name: str) -> dict[str, Any]:
+def _read_program(path: Path, archive: zipfile.ZipFile, name: str) -> pt2_schema.Program:
     data = _read_bytes(path, archive, name)
     try:
-        value = _loads(data)
-    except ValueError as exc:
+        program = pt2_schema.decode_program(data)
+    except msgspec.ValidationError as exc:  # JSON, but not a program as this reader knows it
+        _check_schema(path, _version_of(path, name, data))  # a newer schema: say that
+        cause = _first_line(str(exc))
+        raise UnsupportedArchive(str(path), f"unexpected serialized program ({cause})") from None
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise EtvizError(str(path), f"damaged .pt2 archive: {name} is not valid JSON") from exc
-    if not isinstance(value, dict):
-        raise UnsupportedArchive(str(path), f"{name} does not hold a JSON object")
-    return value
+    _check_schema(path, program.schema_version)
+    return program
 
 
-try:  # orjson parses the 20 MB program of a 20k-node model several times faster
-    import orjson
-
-    def _loads(data: bytes) -> Any:
-        return orjson.loads(data)
-
-except ImportError:  # pragma: no cover - depends on the environment
-    import json
-
-    def _loads(data: bytes) -> Any:
-        return json.loads(data)
+def _version_of(path: Path, name: str, data: bytes) -> Any:
+    try:
+        return pt2_schema.decode_version(data)
+    except msgspec.ValidationError:
+        raise UnsupportedArchive(str(path), f"{name} does not hold a JSON object") from None
 
 
-def _check_schema(path: Path, program: dict[str, Any]) -> None:
-    version = program.get("schema_version")
+def _read_weights(
+    path: Path, archive: zipfile.ZipFile, name: str
+) -> dict[str, pt2_schema.WeightEntry]:
+    data = _read_bytes(path, archive, name)
+    try:
+        return pt2_schema.decode_weights(data).config
+    except msgspec.ValidationError as exc:
+        cause = _first_line(str(exc))
+        raise UnsupportedArchive(str(path), f"unexpected weights config {name} ({cause})") from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise EtvizError(str(path), f"damaged .pt2 archive: {name} is not valid JSON") from exc
+
+
+def _first_line(text: str) -> str:
+    """Error messages stay on one line, whatever a damaged file put in them."""
+    lines = text.splitlines()
+    return lines[0] if lines else text
+
+
+def _check_schema(path: Path, version: Any) -> None:
     if not isinstance(version, dict) or "major" not in version:
         raise UnsupportedArchive(str(path), "serialized program has no schema version")
     major, minor = version.get("major"), version.get("minor")
@@ -253,17 +267,18 @@ class _Unknown(Exception):
 
 
 class _ProgramReader:
-    def __init__(self, program: dict[str, Any], weights: dict[str, Any]) -> None:
-        module = program["graph_module"]
-        self.graph = module["graph"]
-        self.signature = module["signature"]
+    def __init__(
+        self, program: pt2_schema.Program, weights: dict[str, pt2_schema.WeightEntry]
+    ) -> None:
+        self.graph = program.graph_module.graph
+        self.signature = program.graph_module.signature
         self.weights = weights
         self.input_specs: list[dict[str, Any]] = self.signature.get("input_specs", [])
+        self.tensors = _TensorInfos()
 
     def read(self, name: str) -> ir.ProgramRecord:
-        record = _GraphReader(self.graph, self.input_specs, self._placeholder_kinds()).read(
-            name
-        )
+        kinds = self._placeholder_kinds()
+        record = _GraphReader(self.graph, self.input_specs, kinds, self.tensors).read(name)
         self._mark_mutations(record)
         self._parameters(record)
         return record
@@ -295,18 +310,19 @@ class _ProgramReader:
 
     def _parameters(self, record: ir.ProgramRecord) -> None:
         """Parameter shapes from the weights config (never the weights themselves)."""
-        tensor_values = self.graph.get("tensor_values", {})
+        tensor_values = self.graph.tensor_values
         for spec in self.input_specs:
             body = spec.get("parameter")
             if body is None:
                 continue
             fqn = body["parameter_name"]
             entry = self.weights.get(fqn)
-            meta = entry.get("tensor_meta") if entry else None
-            if meta is None and not self.weights:  # an old archive: the graph's own meta
-                meta = tensor_values.get(body["arg"]["name"])
-            if meta is not None:
-                record.parameters[fqn] = _tensor_info(meta)
+            meta = entry.tensor_meta if entry else pt2_schema.NULL
+            if not self.weights:  # an old archive: the graph's own meta
+                meta = tensor_values.get(body["arg"]["name"], pt2_schema.NULL)
+            info = self.tensors.info(meta)
+            if info is not None:
+                record.parameters[fqn] = info
 
 
 # Serialized input spec kind -> (record kind, the field naming its fully-qualified target).
@@ -338,32 +354,32 @@ class _GraphReader:
 
     def __init__(
         self,
-        graph: dict[str, Any],
+        graph: pt2_schema.Graph,
         input_specs: list[dict[str, Any]],
         kinds: dict[str, tuple[str, str]],
+        tensors: _TensorInfos,
     ) -> None:
         self.graph = graph
         self.input_specs = input_specs
         self.kinds = kinds
-        self.tensor_values: dict[str, Any] = graph.get("tensor_values", {})
+        self.tensors = tensors
         self.sym_values: dict[str, tuple[str, Any]] = {}
-        for key, dtype in (
-            ("sym_int_values", "SymInt"),
-            ("sym_float_values", "SymFloat"),
-            ("sym_bool_values", "SymBool"),
+        for values, dtype in (
+            (graph.sym_int_values, "SymInt"),
+            (graph.sym_float_values, "SymFloat"),
+            (graph.sym_bool_values, "SymBool"),
         ):
-            for value_name, value in graph.get(key, {}).items():
+            for value_name, value in values.items():
                 self.sym_values[value_name] = (dtype, value)
-        self.custom_objs: dict[str, Any] = graph.get("custom_obj_values", {})
         self.names = _Namespace()
         self.known: set[str] = set()  # serialized value names that are graph nodes
         self.scope_cache: dict[str, list[ir.Scope]] = {}
 
     def read(self, name: str) -> ir.ProgramRecord:
         self.record = ir.ProgramRecord(name=name)
-        for index, graph_input in enumerate(self.graph.get("inputs", [])):
+        for index, graph_input in enumerate(self.graph.inputs):
             self._placeholder(index, graph_input)
-        for node in self.graph.get("nodes", []):
+        for node in self.graph.nodes:
             self._node(node)
         self._output()
         if self.record.subprograms:
@@ -375,13 +391,13 @@ class _GraphReader:
 
     def _value(self, name: str) -> ir.ValueInfo:
         """What torch's deserializer puts in ``meta["val"]`` for a value name."""
-        meta = self.tensor_values.get(name)
-        if meta is not None:
-            return _tensor_info(meta)
+        info = self.tensors.info(self.graph.tensor_values.get(name, pt2_schema.NULL))
+        if info is not None:
+            return info
         sym = self.sym_values.get(name)
         if sym is not None:
             return _sym_info(*sym)
-        if name in self.custom_objs:
+        if name in self.graph.custom_obj_values:
             return ir.ValueInfo(dtype="CustomObjArgument")
         raise _Unknown(f"no type recorded for value '{name}'")
 
@@ -393,12 +409,12 @@ class _GraphReader:
         kind: str,
         target: str = "",
         outputs: list[ir.ValueInfo] | None = None,
-        meta: dict[str, str] | None = None,
+        meta: pt2_schema.NodeMetadata | None = None,
     ) -> ir.NodeRecord:
         rec = ir.NodeRecord(name=name, kind=kind, target=target, outputs=outputs or [])
-        if meta:
-            rec.scopes = self._scopes(meta.get("nn_module_stack"))
-            rec.stack_trace = meta.get("stack_trace") or None
+        if meta is not None:
+            rec.scopes = self._scopes(meta.nn_module_stack)
+            rec.stack_trace = meta.stack_trace or None
         self.record.nodes.append(rec)
         self.known.add(name)
         return rec
@@ -423,20 +439,20 @@ class _GraphReader:
         if fqn:
             rec.attrs["fqn"] = fqn
 
-    def _node(self, node: dict[str, Any]) -> None:
-        target, is_sym_op, is_hop, has_schema = _target_kind(node["target"])
-        meta: dict[str, str] = node.get("metadata") or {}
-        outputs: list[dict[str, Any]] = node.get("outputs") or []
-        pairs = self._ordered_inputs(node.get("inputs") or [], is_sym_op, has_schema)
+    def _node(self, node: pt2_schema.Node) -> None:
+        target, is_sym_op, is_hop, has_schema = _target_kind(node.target)
+        meta = node.metadata or _NO_METADATA
+        ordered = _ordered_inputs(node.inputs, is_sym_op, has_schema)
         if not has_schema and not is_sym_op:  # nested graphs (cond, while_loop) become
             # get_attr nodes, placed before the node that runs them, as torch places them
-            for _, arg in pairs:
-                if "as_graph" in arg:
-                    self._graph_arg(arg["as_graph"], meta)
-        name = node.get("name") or self._fallback_name(node, is_sym_op)
+            for item in ordered:
+                if "as_graph" in item.arg:
+                    self._graph_arg(item.arg["as_graph"], meta)
+        name = node.name or self._fallback_name(node, is_sym_op)
         rec = ir.NodeRecord(name=name, kind=ir.OP, target=target)
         inputs: list[tuple[str, int]] = []
-        for arg_name, arg in pairs:
+        for item in ordered:
+            arg = item.arg
             tensor = arg.get("as_tensor")
             if tensor is not None:  # the common case, kept short
                 inputs.append((tensor["name"], 0))
@@ -445,47 +461,48 @@ class _GraphReader:
             if has_schema:
                 text = format_argument(arg)
                 if text is not None:
-                    rec.attrs[arg_name] = text
+                    rec.attrs[item.name] = text
         rec.inputs = inputs
-        rec.scopes = self._scopes(meta.get("nn_module_stack"))
-        rec.stack_trace = meta.get("stack_trace") or None
+        rec.scopes = self._scopes(meta.nn_module_stack)
+        rec.stack_trace = meta.stack_trace or None
         self.names.create(name)
         self.record.nodes.append(rec)
         self.known.add(name)
         if is_sym_op:
+            outputs = node.outputs
             rec.name = outputs[0][next(iter(outputs[0]))]["as_name"]
             rec.outputs = [self._value(rec.name)]
             self.known.add(rec.name)
             return
-        self._outputs(rec, node, outputs, meta, is_hop)
+        self._outputs(rec, node, meta, is_hop)
 
-    def _fallback_name(self, node: dict[str, Any], is_sym_op: bool) -> str:
+    def _fallback_name(self, node: pt2_schema.Node, is_sym_op: bool) -> str:
         """Archives before node names were stored: torch names a node after its output."""
-        outputs = node.get("outputs") or []
+        outputs = node.outputs
         if outputs:
             ((kind, value),) = outputs[0].items()
             if kind == "as_tensor" and len(outputs) == 1:
                 return str(value["name"])
             if is_sym_op and isinstance(value, dict) and "as_name" in value:
                 return str(value["as_name"])
-        return self.names.peek(_op_base_name(node["target"]))
+        return self.names.peek(_op_base_name(node.target))
 
     def _outputs(
         self,
         rec: ir.NodeRecord,
-        node: dict[str, Any],
-        outputs: list[dict[str, Any]],
-        meta: dict[str, str],
+        node: pt2_schema.Node,
+        meta: pt2_schema.NodeMetadata,
         is_hop: bool,
     ) -> None:
         """Mirror torch's ``deserialize_outputs``: the node's name, value, getitems."""
+        outputs = node.outputs
         if not outputs:
             return
         ((kind, value),) = outputs[0].items()
         if (
             len(outputs) == 1
             and is_hop
-            and node.get("is_hop_single_tensor_return") is not True
+            and node.is_hop_single_tensor_return is not True
             and kind != "as_none"
         ):
             # A higher-order op returning a one-element tuple: one getitem reads it.
@@ -504,7 +521,7 @@ class _GraphReader:
             rec.outputs = [self._value(rec.name)]
             return
         if len(outputs) == 1 and kind == "as_none":
-            self._rename(rec, self.names.create(f"{_op_base_name(node['target'])}_unused"))
+            self._rename(rec, self.names.create(f"{_op_base_name(node.target)}_unused"))
             rec.outputs = [ir.ValueInfo(dtype="None")]
             return
         if len(outputs) == 1:
@@ -516,7 +533,7 @@ class _GraphReader:
         rec.outputs = self._getitems(rec.name, items, meta)
 
     def _getitems(
-        self, parent: str, items: list[dict[str, Any]], meta: dict[str, str]
+        self, parent: str, items: list[dict[str, Any]], meta: pt2_schema.NodeMetadata
     ) -> list[ir.ValueInfo]:
         infos = []
         for index, item in enumerate(items):
@@ -541,7 +558,9 @@ class _GraphReader:
                 raise _Unknown(f"output of kind '{kind}' on '{parent}'")
         return infos
 
-    def _getitem(self, parent: str, name: str, index: int, meta: dict[str, str]) -> ir.ValueInfo:
+    def _getitem(
+        self, parent: str, name: str, index: int, meta: pt2_schema.NodeMetadata
+    ) -> ir.ValueInfo:
         self.names.create(name)
         info = self._value(name)
         rec = self._add(name, ir.OP, "operator.getitem", [info], meta)
@@ -555,7 +574,7 @@ class _GraphReader:
 
     def _output(self) -> None:
         sources = []
-        for graph_output in self.graph.get("outputs", []):
+        for graph_output in self.graph.outputs:
             ((kind, value),) = graph_output.items()
             if kind == "as_tensor":
                 sources.append(value["name"])
@@ -569,32 +588,12 @@ class _GraphReader:
 
     # -- inputs -------------------------------------------------------------------------
 
-    def _ordered_inputs(
-        self, inputs: list[dict[str, Any]], is_sym_op: bool, has_schema: bool
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """(name, argument) pairs in the order torch passes them: args, then kwargs."""
-        if is_sym_op or all([item.get("kind") == _POSITIONAL for item in inputs]):
-            return [(item.get("name", ""), item["arg"]) for item in inputs]
-        args: list[tuple[str, dict[str, Any]]] = []
-        kwargs: dict[str, tuple[str, dict[str, Any]]] = {}
-        for item in inputs:
-            arg_name, arg, kind = item.get("name", ""), item["arg"], item.get("kind")
-            if has_schema:
-                if kind == _KEYWORD and not keyword.iskeyword(arg_name):
-                    kwargs[arg_name] = (arg_name, arg)
-                else:
-                    args.append((arg_name, arg))
-            elif kind == _POSITIONAL or arg_name == "":
-                args.append((arg_name, arg))
-            else:
-                kwargs[arg_name] = (arg_name, arg)
-        return [*args, *kwargs.values()]
-
-    def _graph_arg(self, value: dict[str, Any], meta: dict[str, str]) -> None:
+    def _graph_arg(self, value: dict[str, Any], meta: pt2_schema.NodeMetadata) -> None:
         graph_name = value["name"]
         self.names.create(graph_name)
         self._add(graph_name, ir.GET_ATTR, graph_name, [], meta)
-        sub = _GraphReader(value["graph"], self.input_specs, {})
+        graph = pt2_schema.graph_from_argument(value["graph"])
+        sub = _GraphReader(graph, self.input_specs, {}, self.tensors)
         self.record.subprograms[graph_name] = sub.read(f"{self.record.name}/{graph_name}")
 
     def _nodes_in(self, arg: dict[str, Any]) -> Iterator[str]:
@@ -630,6 +629,30 @@ class _GraphReader:
             found = naming.scopes_from_stack(parse_module_stack(stack))
             self.scope_cache[stack] = found
         return found  # shared between nodes: records are read, never changed, past here
+
+
+_NO_METADATA = pt2_schema.NodeMetadata()  # shared, never changed
+
+
+def _ordered_inputs(
+    inputs: list[pt2_schema.NamedArgument], is_sym_op: bool, has_schema: bool
+) -> list[pt2_schema.NamedArgument]:
+    """A node's arguments in the order torch passes them: args, then kwargs."""
+    if is_sym_op or all([item.kind == _POSITIONAL for item in inputs]):
+        return inputs
+    args: list[pt2_schema.NamedArgument] = []
+    kwargs: dict[str, pt2_schema.NamedArgument] = {}
+    for item in inputs:
+        if has_schema:
+            if item.kind == _KEYWORD and not keyword.iskeyword(item.name):
+                kwargs[item.name] = item
+            else:
+                args.append(item)
+        elif item.kind == _POSITIONAL or item.name == "":
+            args.append(item)
+        else:
+            kwargs[item.name] = item
+    return [*args, *kwargs.values()]
 
 
 def _named(value: dict[str, Any]) -> Iterator[str]:
@@ -724,32 +747,33 @@ def _op_base_name(serialized: str) -> str:
     return re.sub(r"[^0-9a-zA-Z_]+", "_", base) or "_unnamed"
 
 
-def _tensor_info(meta: dict[str, Any]) -> ir.ValueInfo:
-    dtype = DTYPES.get(meta["dtype"])
+class _TensorInfos:
+    """Value infos of a program's tensors, by the raw JSON text of their metadata.
+
+    A 20k-node program has 20k tensor values but a few dozen distinct metadata texts
+    (dtype, sizes, strides ...): each text is decoded once, and nodes share its info
+    (immutable). JSON ``null`` gives None.
+    """
+
+    def __init__(self) -> None:
+        self._by_text: dict[bytes, ir.ValueInfo] = {}
+
+    def info(self, raw: msgspec.Raw) -> ir.ValueInfo | None:
+        text = bytes(raw)
+        found = self._by_text.get(text)
+        if found is None:
+            meta = pt2_schema.decode_tensor_meta(raw)
+            if meta is None:
+                return None
+            found = self._by_text[text] = _tensor_info(meta)
+        return found
+
+
+def _tensor_info(meta: pt2_schema.TensorMeta) -> ir.ValueInfo:
+    dtype = DTYPES.get(meta.dtype)
     if dtype is None:
-        raise _Unknown(f"tensor dtype code {meta['dtype']}")
-    sizes = meta["sizes"]
-    try:  # all sizes fixed: the common case, kept short
-        shape = tuple([str(size["as_int"]) for size in sizes])
-    except KeyError:
-        shape = tuple([_size_text(size) for size in sizes])
-    return _shared_info(dtype, shape)
-
-
-# Value infos by (dtype, shape): they are immutable, and a program has few distinct ones,
-# so nodes share them (making a frozen dataclass costs more than looking one up).
-_TENSOR_INFOS: dict[tuple[str, tuple[str, ...]], ir.ValueInfo] = {}
-_MAX_SHARED = 50_000  # a long-lived server reads many programs: keep the table bounded
-
-
-def _shared_info(dtype: str, shape: tuple[str, ...]) -> ir.ValueInfo:
-    key = (dtype, shape)
-    info = _TENSOR_INFOS.get(key)
-    if info is None:
-        if len(_TENSOR_INFOS) >= _MAX_SHARED:
-            _TENSOR_INFOS.clear()
-        info = _TENSOR_INFOS[key] = ir.ValueInfo(dtype=dtype, shape=shape)
-    return info
+        raise _Unknown(f"tensor dtype code {meta.dtype}")
+    return ir.ValueInfo(dtype=dtype, shape=tuple([_size_text(size) for size in meta.sizes]))
 
 
 def _size_text(size: dict[str, Any]) -> str:
