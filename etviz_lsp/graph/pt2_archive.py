@@ -75,6 +75,13 @@ _NOT_LITERAL = frozenset(
     {"as_none", "as_tensor", "as_graph", "as_custom_obj", "as_operator", "as_complex",
      "as_optional_tensor", "as_string_to_argument"}
 )  # fmt: skip
+# Argument kinds that can refer to graph nodes (see _GraphReader._nodes_in).
+_NODE_KINDS = frozenset(
+    {"as_tensor", "as_tensors", "as_sym_int", "as_sym_float", "as_sym_bool",
+     "as_optional_tensor", "as_sym_ints", "as_sym_floats", "as_sym_bools",
+     "as_optional_tensors", "as_nested_tensors", "as_graph", "as_custom_obj",
+     "as_string_to_argument"}
+)  # fmt: skip
 _POSITIONAL, _KEYWORD = 1, 2
 
 
@@ -449,22 +456,17 @@ class _GraphReader:
                 if "as_graph" in item.arg:
                     self._graph_arg(item.arg["as_graph"], meta)
         name = node.name or self._fallback_name(node, is_sym_op)
-        rec = ir.NodeRecord(name=name, kind=ir.OP, target=target)
-        inputs: list[tuple[str, int]] = []
-        for item in ordered:
-            arg = item.arg
-            tensor = arg.get("as_tensor")
-            if tensor is not None:  # the common case, kept short
-                inputs.append((tensor["name"], 0))
-                continue
-            inputs.extend((src, 0) for src in self._nodes_in(arg))
-            if has_schema:
-                text = format_argument(arg)
-                if text is not None:
-                    rec.attrs[item.name] = text
-        rec.inputs = inputs
-        rec.scopes = self._scopes(meta.nn_module_stack)
-        rec.stack_trace = meta.stack_trace or None
+        inputs, attrs = self._arguments(ordered, has_schema)
+        rec = ir.NodeRecord(
+            name=name,
+            kind=ir.OP,
+            target=target,
+            inputs=inputs,
+            outputs=[],
+            scopes=self._scopes(meta.nn_module_stack),
+            stack_trace=meta.stack_trace or None,
+            attrs=attrs,
+        )
         self.names.create(name)
         self.record.nodes.append(rec)
         self.known.add(name)
@@ -475,6 +477,27 @@ class _GraphReader:
             self.known.add(rec.name)
             return
         self._outputs(rec, node, meta, is_hop)
+
+    def _arguments(
+        self, ordered: list[pt2_schema.NamedArgument], has_schema: bool
+    ) -> tuple[list[tuple[str, int]], dict[str, str]]:
+        """A node's inputs (producer, output index), and its literal arguments as attrs."""
+        inputs: list[tuple[str, int]] = []
+        attrs: dict[str, str] = {}
+        for item in ordered:
+            arg = item.arg
+            tensor = arg.get("as_tensor")
+            if tensor is not None:  # the common case, kept short
+                inputs.append((tensor["name"], 0))
+                continue
+            ((kind, value),) = arg.items()
+            if kind in _NODE_KINDS:
+                inputs.extend((src, 0) for src in self._nodes_in(kind, value))
+            if has_schema:
+                text = _literal_text(kind, value)
+                if text is not None:
+                    attrs[item.name] = text
+        return inputs, attrs
 
     def _fallback_name(self, node: pt2_schema.Node, is_sym_op: bool) -> str:
         """Archives before node names were stored: torch names a node after its output."""
@@ -596,8 +619,8 @@ class _GraphReader:
         sub = _GraphReader(graph, self.input_specs, {}, self.tensors)
         self.record.subprograms[graph_name] = sub.read(f"{self.record.name}/{graph_name}")
 
-    def _nodes_in(self, arg: dict[str, Any]) -> Iterator[str]:
-        ((kind, value),) = arg.items()
+    def _nodes_in(self, kind: str, value: Any) -> Iterator[str]:
+        """The nodes an argument of kind ``kind`` (one of ``_NODE_KINDS``) refers to."""
         if kind == "as_tensor":
             yield value["name"]
         elif kind in ("as_tensors",):
@@ -619,7 +642,8 @@ class _GraphReader:
                 yield value["name"]
         elif kind == "as_string_to_argument":
             for item in value.values():
-                yield from self._nodes_in(item)
+                ((item_kind, item_value),) = item.items()
+                yield from self._nodes_in(item_kind, item_value)
 
     def _scopes(self, stack: str | None) -> list[ir.Scope]:
         if not stack:
@@ -826,6 +850,10 @@ def _constant_info(kind: str, value: Any) -> ir.ValueInfo:
 def format_argument(arg: dict[str, Any]) -> str | None:
     """A serialized Argument as ``fx_reader.format_literal`` shows its loaded value."""
     ((kind, value),) = arg.items()
+    return _literal_text(kind, value)
+
+
+def _literal_text(kind: str, value: Any) -> str | None:
     if kind in _NOT_LITERAL:
         return None
     if isinstance(value, list):
@@ -860,7 +888,7 @@ def _scalar_text(kind: str, value: Any) -> str | None:
     if kind in ("as_ints", "as_floats"):
         if not isinstance(value, list):  # a damaged file: would recurse forever
             raise ValueError(f"{kind} holds {type(value).__name__}, not a list")
-        return format_argument({kind: value})
+        return _literal_text(kind, value)
     if kind in ("as_sym_int", "as_sym_float", "as_sym_bool"):
         if "as_name" in value:
             return None  # a symbolic value is a graph node: an edge, not a literal
