@@ -128,6 +128,7 @@ class _NodeMaker:
         self.first_outputs: dict[
             tuple[str, tuple[str, ...] | None, str | None], list[model.KeyValue]
         ] = {}
+        self.pairs = _SharedPairs()
 
     def node(self, rec: ir.NodeRecord) -> model.Node:
         # "quantize" in the target first: a cheap test, and most graphs have none.
@@ -144,7 +145,7 @@ class _NodeMaker:
             "id": rec.name,
             "label": _label(rec),
             "namespace": self.namespaces[rec.name],
-            "attrs": model.kv(attrs),
+            "attrs": [self.pairs[item] for item in attrs.items()],
             "incomingEdges": [
                 {
                     "sourceNodeId": src,
@@ -182,6 +183,19 @@ class _NodeMaker:
                 attrs = model.kv(_output_attrs(value, rec.name, index))
             metadata.append({"id": _NUMBER_TEXT[index], "attrs": attrs})
         return metadata
+
+
+class _SharedPairs(dict[tuple[str, str], model.KeyValue]):
+    """Attr entries ``{"key": k, "value": v}`` by ``(k, v)``, made once per graph.
+
+    A 20k-node graph has 90k node attrs but 7k distinct ones (``kind: op``, a module's
+    path, a target ...): nodes share the entries (node JSON is written out, never edited).
+    """
+
+    def __missing__(self, pair: tuple[str, str]) -> model.KeyValue:
+        entry: model.KeyValue = {"key": pair[0], "value": pair[1]}
+        self[pair] = entry
+        return entry
 
 
 class _NumberText(dict[int, str]):
