@@ -650,7 +650,7 @@ class _GraphReader:
             return []
         found = self.scope_cache.get(stack)
         if found is None:
-            found = naming.scopes_from_stack(parse_module_stack(stack))
+            found = module_stack_scopes(stack)
             self.scope_cache[stack] = found
         return found  # shared between nodes: records are read, never changed, past here
 
@@ -690,27 +690,27 @@ def _named(value: dict[str, Any]) -> Iterator[str]:
 # ---- text ------------------------------------------------------------------------------
 
 
-def parse_module_stack(text: str) -> list[tuple[str, str]]:
-    """``key,path,Class;key,path,Class`` -> [(path, Class)], as torch splits it.
+def module_stack_scopes(text: str) -> list[ir.Scope]:
+    """``key,path,Class;key,path,Class`` -> scopes, as ``naming.scopes_from_stack``.
 
     A path may hold commas inside brackets (``L['self'].layers[0]``): torch splits at
     top-level commas only, and so do we. Repeated keys keep their first position and the
     last value, as a dict does.
     """
-    entries: dict[str, tuple[str, str]] = {}
+    by_key: dict[str, ir.Scope | None] = {}
     for item in text.split(";"):
-        key, path, cls = _stack_entry(item)
-        entries[key] = (path, cls)
-    return list(entries.values())
+        key, scope = _stack_entry(item)
+        by_key[key] = scope
+    return naming.unique_scopes(by_key.values())
 
 
 @lru_cache(maxsize=16384)  # stacks differ, their entries repeat (each layer's root, ...)
-def _stack_entry(item: str) -> tuple[str, str, str]:
+def _stack_entry(item: str) -> tuple[str, ir.Scope | None]:
     parts = _split_top_level(item)
     if len(parts) != 3:
         raise _Unknown(f"nn_module_stack entry {item!r}")
     key, path, cls = parts
-    return key, path, cls
+    return key, naming.module_scope(path, cls)
 
 
 def _split_top_level(text: str) -> list[str]:
