@@ -122,11 +122,12 @@ class _NodeMaker:
         self.cluster_of = layout.cluster_of
         self.namespaces = layout.namespaces
         self.sub_ids = sub_ids
-        # A first output's metadata attrs by its value's fields (a plain tuple: it hashes
-        # and compares in C, a frozen dataclass in Python): a graph has few distinct
-        # (dtype, shape) pairs, so nodes share one list each (node JSON is never edited).
+        # ``[metadata of output 0]`` by that value's fields (a plain tuple: it hashes and
+        # compares in C, a frozen dataclass in Python): a graph has few distinct (dtype,
+        # shape) pairs, so single-output nodes share one list each (node JSON is written
+        # out, never edited).
         self.first_outputs: dict[
-            tuple[str, tuple[str, ...] | None, str | None], list[model.KeyValue]
+            tuple[str, tuple[str, ...] | None, str | None], list[model.Metadata]
         ] = {}
         self.pairs = _SharedPairs()
 
@@ -172,15 +173,19 @@ class _NodeMaker:
         return [self.sub_ids[name] for name in rec.subgraphs if name in self.sub_ids]
 
     def _outputs_metadata(self, rec: ir.NodeRecord) -> list[model.Metadata]:
-        metadata: list[model.Metadata] = []
-        for index, value in enumerate(rec.outputs):
-            if index == 0:  # attrs of output 0 do not name the node (see _output_attrs)
-                key = (value.dtype, value.shape, value.value)
-                attrs = self.first_outputs.get(key)
-                if attrs is None:
-                    attrs = self.first_outputs[key] = model.kv(_output_attrs(value, rec.name, 0))
-            else:
-                attrs = model.kv(_output_attrs(value, rec.name, index))
+        if not rec.outputs:
+            return []
+        first = rec.outputs[0]
+        key = (first.dtype, first.shape, first.value)
+        shared = self.first_outputs.get(key)
+        if shared is None:  # output 0's attrs do not name the node (see _output_attrs)
+            attrs = model.kv(_output_attrs(first, rec.name, 0))
+            shared = self.first_outputs[key] = [{"id": "0", "attrs": attrs}]
+        if len(rec.outputs) == 1:
+            return shared
+        metadata = list(shared)  # a node of its own: the later outputs name it
+        for index in range(1, len(rec.outputs)):
+            attrs = model.kv(_output_attrs(rec.outputs[index], rec.name, index))
             metadata.append({"id": _NUMBER_TEXT[index], "attrs": attrs})
         return metadata
 
@@ -234,7 +239,6 @@ def _attrs(rec: ir.NodeRecord) -> dict[str, str]:
     if rec.attrs:
         attrs.update(rec.attrs)
     return attrs
-
 
 
 def _output_attrs(value: ir.ValueInfo, node_name: str, index: int) -> dict[str, str]:
