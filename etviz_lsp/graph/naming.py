@@ -87,9 +87,10 @@ _INDEX = re.compile(r"\[(\d+)\]")
 
 def _clean_path(path: str) -> str:
     """Older torch wrote ``L['self'].layers[0]``; newer writes ``layers.0``."""
-    path = path.replace("L['self'].", "").replace("L['self']", "")
-    path = _INDEX.sub(r".\1", path).replace("/", "_")
-    return path.strip(".")
+    if "[" in path:  # (a test first: the regular expression costs more than the test)
+        path = path.replace("L['self'].", "").replace("L['self']", "")
+        path = _INDEX.sub(r".\1", path)
+    return path.replace("/", "_").strip(".")
 
 
 def segment(scope: ir.Scope, parent: ir.Scope | None) -> str:

@@ -305,12 +305,13 @@ class _ProgramReader:
         return kinds
 
     def _mark_mutations(self, record: ir.ProgramRecord) -> None:
-        by_name = {node.name: node for node in record.nodes}
         targets = {"buffer_mutation": "buffer_name", "user_input_mutation": "user_input_name"}
+        by_name: dict[str, ir.NodeRecord] = {}  # made at the first mutation: most have none
         for spec in self.signature.get("output_specs", []):
             ((kind, body),) = spec.items()
             if kind not in targets:
                 continue
+            by_name = by_name or {node.name: node for node in record.nodes}
             node = by_name.get(body["arg"]["name"])
             if node is not None and body.get(targets[kind]):
                 node.attrs["mutates"] = body[targets[kind]]
