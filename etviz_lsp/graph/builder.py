@@ -92,8 +92,8 @@ class _Layout:
         return info.label
 
     def _op_namespace(self, rec: ir.NodeRecord, by_name: dict[str, ir.NodeRecord]) -> str:
-        prefix = self._prefix(rec)
-        cluster = self.cluster_of.get(rec.name)
+        prefix = self._prefix(rec) if rec.partition else ""
+        cluster = self.cluster_of.get(rec.name) if self.cluster_of else None
         if cluster is None:
             return self.hierarchy.namespace(rec.scopes, prefix) if rec.scopes else prefix
         base = self.hierarchy.namespace(cluster.scopes, prefix) if cluster.scopes else prefix

@@ -388,7 +388,7 @@ class _GraphReader:
         for index, graph_input in enumerate(self.graph.inputs):
             self._placeholder(index, graph_input)
         for node in self.graph.nodes:
-            self._node(node)
+            self._node(pt2_schema.decode_node(node))
         self._output()
         if self.record.subprograms:
             for rec in self.record.nodes:
