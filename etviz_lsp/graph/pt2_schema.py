@@ -8,8 +8,10 @@ few keys, and leaves half as many objects to free.
 
 Arguments (``NamedArgument.arg``, node outputs, graph inputs and outputs) stay plain
 dicts: a union of some thirty kinds of one key each, which ``pt2_archive`` dispatches on.
-Tensor metadata stays raw JSON text (:class:`msgspec.Raw`): a program has thousands of
-values but a few dozen distinct metadata texts, so ``pt2_archive`` decodes each text once.
+Two parts stay raw JSON text (:class:`msgspec.Raw`, a view of the file's bytes) until
+they are needed: each node, decoded when it is read and dropped after, so the nodes never
+all exist as objects at once; and tensor metadata, as a program has thousands of values
+but a few dozen distinct metadata texts, so ``pt2_archive`` decodes each text once.
 
 Defaults follow what torch's deserializer accepts as missing. A value of the wrong type
 raises :class:`msgspec.ValidationError`, which names where it is.
