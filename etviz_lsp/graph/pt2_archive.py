@@ -371,6 +371,7 @@ class _GraphReader:
         self.input_specs = input_specs
         self.kinds = kinds
         self.tensors = tensors
+        self.tensor_values = graph.tensor_values
         self.sym_values: dict[str, tuple[str, Any]] = {}
         for values, dtype in (
             (graph.sym_int_values, "SymInt"),
@@ -399,9 +400,11 @@ class _GraphReader:
 
     def _value(self, name: str) -> ir.ValueInfo:
         """What torch's deserializer puts in ``meta["val"]`` for a value name."""
-        info = self.tensors.info(self.graph.tensor_values.get(name, pt2_schema.NULL))
-        if info is not None:
-            return info
+        raw = self.tensor_values.get(name)
+        if raw is not None:
+            info = self.tensors.info(raw)
+            if info is not None:
+                return info
         sym = self.sym_values.get(name)
         if sym is not None:
             return _sym_info(*sym)
@@ -663,7 +666,12 @@ def _ordered_inputs(
     inputs: list[pt2_schema.NamedArgument], is_sym_op: bool, has_schema: bool
 ) -> list[pt2_schema.NamedArgument]:
     """A node's arguments in the order torch passes them: args, then kwargs."""
-    if is_sym_op or all([item.kind == _POSITIONAL for item in inputs]):
+    if is_sym_op:
+        return inputs
+    for item in inputs:
+        if item.kind != _POSITIONAL:
+            break
+    else:  # all positional: the common case, in order already
         return inputs
     args: list[pt2_schema.NamedArgument] = []
     kwargs: dict[str, pt2_schema.NamedArgument] = {}
