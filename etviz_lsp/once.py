@@ -11,10 +11,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph import convert
 from etviz_lsp.graph.writer import write_json_atomic
+
+if TYPE_CHECKING:  # the worker room is imported only when a script runs
+    from etviz_lsp.worker import GraphInfo
 
 OUTPUT_FOLDER = ".etviz"
 DEFAULT_TIMEOUT = 600.0  # seconds a script may run; lowering a big model takes minutes
@@ -26,19 +30,29 @@ def default_output(source: Path) -> Path:
 
 
 @dataclass(frozen=True, slots=True)
-class GraphNames:
-    """What a script run made: the graphs by name."""
+class ScriptGraphs:
+    """What a script run made: each graph by name, with its counts."""
 
-    names: list[str]
+    graphs: list[GraphInfo]
 
     def __str__(self) -> str:
-        return f"{len(self.names)} graph(s): " + "; ".join(self.names)
+        total = convert.Summary(
+            graphs=len(self.graphs),
+            op_nodes=sum(g.op_nodes for g in self.graphs),
+            layers=sum(g.layers for g in self.graphs),
+        )
+        lines = [f"{total}:"]
+        lines += [
+            f"    {g.id}: {g.op_nodes} operator calls, {g.layers} module layers"
+            for g in self.graphs
+        ]
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)
 class OnceResult:
     output: Path
-    summary: convert.Summary | GraphNames
+    summary: convert.Summary | ScriptGraphs
     seconds: float
     bytes_written: int
 
@@ -84,8 +98,8 @@ def _run_script(
     # One run: nothing to pay ahead; the script imports (and warms up) what it uses.
     with WarmWorker(log=log, warm_up=False, preload=False) as worker:
         result = worker.run(source, output, timeout=timeout)
-    names = GraphNames([graph.id for graph in result.graphs])
-    return OnceResult(output, names, time.perf_counter() - started, output.stat().st_size)
+    graphs = ScriptGraphs(list(result.graphs))
+    return OnceResult(output, graphs, time.perf_counter() - started, output.stat().st_size)
 
 
 def _convert(source: Path, trusted: bool) -> convert.model.GraphCollection:

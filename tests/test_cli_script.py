@@ -40,8 +40,15 @@ def test_once_runs_a_script_and_writes_its_graphs(tmp_path: Path):
     done = cli(tmp_path, "--once", str(SCRIPTS / "to_edge.py"), "-o", str(out))
     assert done.returncode == 0, done.stderr
     expected = ["exported @ to_edge.py:5 (exported)", "edge @ to_edge.py:6 (edge)"]
-    assert f"2 graph(s): {'; '.join(expected)}" in done.stdout
-    assert [graph["id"] for graph in json.loads(out.read_text())["graphs"]] == expected
+    graphs = json.loads(out.read_text())["graphs"]
+    assert [graph["id"] for graph in graphs] == expected
+    # the summary counts what the JSON holds, per graph and in total
+    ops = [sum(_kind(node) == "op" for node in g["nodes"]) for g in graphs]
+    layers = [len([ns for ns in g["groupNodeAttributes"] if ns]) for g in graphs]
+    assert min(ops) > 0 and min(layers) > 0
+    assert f"2 graph(s), {sum(ops)} operator calls, {sum(layers)} module layers:" in done.stdout
+    for graph_id, n_ops, n_layers in zip(expected, ops, layers, strict=True):
+        assert f"{graph_id}: {n_ops} operator calls, {n_layers} module layers" in done.stdout
     assert processes_in(tmp_path) == []
 
 
@@ -65,3 +72,7 @@ def test_once_timeout_kills_the_script_and_everything_it_started(tmp_path: Path)
     assert "hangs.py:7: timed out after 2 s" in done.stderr
     assert not out.exists()
     assert processes_in(tmp_path) == []
+
+
+def _kind(node: dict) -> str | None:
+    return next((a["value"] for a in node.get("attrs", []) if a["key"] == "kind"), None)

@@ -69,6 +69,15 @@ def test_server_is_detached_in_its_own_session(server: explorer.ServerInfo) -> N
     assert os.getsid(server.pid) == server.pid != os.getsid(0)
 
 
+def test_the_server_process_stays_light(server: explorer.ServerInfo) -> None:
+    """It serves finished graph JSON: Model Explorer's PyTorch adapter (and torch, ~2 s of
+    start-up and ~300 MB) is never loaded."""
+    process = psutil.Process(server.pid)
+    libraries = {Path(m.path).name for m in process.memory_maps() if m.path}
+    assert not any(name.startswith("libtorch") for name in libraries), sorted(libraries)
+    assert process.memory_info().rss < 150 * 2**20
+
+
 def test_second_process_reuses_same_server(server: explorer.ServerInfo) -> None:
     code = (
         "import json; from etviz_lsp import explorer; i = explorer.ensure_server(timeout=5);"

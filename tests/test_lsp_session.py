@@ -111,3 +111,32 @@ def test_the_command_line_runs_the_server_on_stdio(args: list[str]) -> None:
     assert header.startswith(b"Content-Length:")  # stdout carries only protocol messages
     assert b'"etviz.server.visualize"' in body
     assert b'"codeLensProvider"' in body
+
+
+def test_each_log_line_reaches_the_editor_once() -> None:
+    """Editors show stderr and window/logMessage in one log: a line goes to one of them."""
+    messages = [
+        '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"processId":null,'
+        '"rootUri":null,"capabilities":{}}}',
+        '{"jsonrpc":"2.0","method":"initialized","params":{}}',
+    ]
+    wire = b"".join(f"Content-Length: {len(m)}\r\n\r\n{m}".encode() for m in messages)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "etviz_lsp", "--stdio"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(wire)
+        proc.stdin.flush()
+        seen = b""
+        deadline = time.monotonic() + 60
+        while b"ready (workspace" not in seen and time.monotonic() < deadline:
+            seen += proc.stdout.read1(65536)
+        proc.stdin.close()  # the server ends
+        proc.wait(60)
+        err = proc.stderr.read() if proc.stderr else b""
+    finally:
+        proc.kill()
+    assert b'"window/logMessage"' in seen and b"ready (workspace" in seen
+    assert b"ready (workspace" not in err, err.decode(errors="replace")

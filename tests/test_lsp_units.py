@@ -35,6 +35,24 @@ def test_bad_option_values_are_dropped_with_a_warning() -> None:
     assert options.parse([1, 2]).warnings
 
 
+def test_live_settings_change_timeout_refresh_and_port_but_never_trust() -> None:
+    current = options.InitOptions(trusted=True, python_path="/py", timeout=300.0, port=8080)
+    updated = options.update(
+        current, {"timeout": 20, "autoRefresh": False, "trusted": False, "pythonPath": "/x"}
+    )
+    assert updated == options.InitOptions(
+        trusted=True, python_path="/py", timeout=20.0, auto_refresh=False, port=8080
+    )
+    assert options.update(updated, {"port": None}).port is None  # any free port again
+    bad = options.update(updated, {"timeout": -5, "autoRefresh": "no"})
+    assert (bad.timeout, bad.auto_refresh) == (20.0, False)  # bad values keep the current
+    assert bad.warnings == (
+        "setting 'timeout' must be positive, got -5",
+        "setting 'autoRefresh' must be a boolean, got 'no'",
+    )
+    assert options.update(updated, "nonsense").warnings
+
+
 TRACEBACK = f"""\
 Traceback (most recent call last):
   File "/home/u/ws/export.py", line 15, in <module>

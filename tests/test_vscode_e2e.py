@@ -220,10 +220,14 @@ def _stop_detached(processes: list[psutil.Process], env: dict[str, str]) -> None
             process.kill()
 
 
-def _keep_extension_logs(user_data: Path, name: str) -> None:
-    """The "etviz" output channel (extension and server log) of each window, as artifacts."""
+def _keep_extension_logs(user_data: Path, name: str) -> str:
+    """Keeps the "etviz" output channel (extension and server log) of each window as
+    artifacts; returns their tails, so a failure in CI shows what the extension saw."""
+    tails = []
     for n, log in enumerate(sorted(user_data.glob("logs/**/*etviz*.log"))):
         shutil.copyfile(log, ARTIFACTS / f"{name}-etviz-{n}.log")
+        tails.append(f"--- etviz log {n} ---\n" + log.read_text(errors="replace")[-2500:])
+    return "\n".join(tails)
 
 
 def _drive(code_server: dict[str, object], config: dict[str, object], name: str) -> dict[str, dict]:
@@ -240,9 +244,11 @@ def _drive(code_server: dict[str, object], config: dict[str, object], name: str)
     steps = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
     report = {"seconds": round(time.monotonic() - started, 1), "steps": steps}
     (ARTIFACTS / f"{name}.json").write_text(json.dumps(report, indent=2))
-    _keep_extension_logs(Path(str(code_server["user_data"])), name)
+    etviz_logs = _keep_extension_logs(Path(str(code_server["user_data"])), name)
     log_tail = Path(str(code_server["log"])).read_text(errors="replace")[-3000:]
-    assert run.returncode == 0, f"{json.dumps(steps, indent=2)}\n{run.stderr[-3000:]}\n{log_tail}"
+    assert run.returncode == 0, (
+        f"{json.dumps(steps, indent=2)}\n{run.stderr[-3000:]}\n{etviz_logs}\n{log_tail}"
+    )
     return {step["step"]: step for step in steps}
 
 

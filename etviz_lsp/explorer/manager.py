@@ -25,7 +25,7 @@ from pathlib import Path
 
 import etviz_lsp
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.explorer import locations, state
+from etviz_lsp.explorer import leases, locations, state
 from etviz_lsp.explorer.guard import STATUS_PATH, TOKEN_HEADER
 from etviz_lsp.explorer.serve import EXIT_SERVER_ENDED
 
@@ -52,19 +52,27 @@ class PortTaken(Exception):
     """The chosen port was taken by another process while the server started."""
 
 
-def ensure_server(port: int | None = None, timeout: float = 30.0) -> ServerInfo:
+def ensure_server(
+    port: int | None = None, timeout: float = 30.0, *, lease: bool = False
+) -> ServerInfo:
     """The running shared server, started (detached) if there is none or it died.
 
     ``port`` is used only when a new server must start; a running one is reused wherever
-    it listens (there is one shared server, other windows may be showing it).
+    it listens (there is one shared server, other windows may be showing it). ``lease``:
+    an editor window that will show it (see ``leave_server``); taken under the same lock,
+    so a window closing meanwhile cannot stop the server between the two.
     """
     with state.locked():
         record = state.load()
-        if record is not None:
-            if _answers_patiently(record):
-                return _info(record)
-            _discard(record)
-        return _info(_start(port, timeout))
+        started = record is None or not _answers_patiently(record)
+        if started:
+            if record is not None:
+                _discard(record)
+            record = _start(port, timeout)
+        assert record is not None
+        if lease:
+            leases.hold(record.pid, started=started)
+        return _info(record)
 
 
 def server_alive(info: ServerInfo) -> bool:
@@ -90,14 +98,32 @@ def refresh(info: ServerInfo) -> None:
 def stop_server() -> bool:
     """Stop the shared server; True if one was running."""
     with state.locked():
+        return _stop_recorded()
+
+
+def leave_server(*, stop: bool = False) -> bool:
+    """An editor window is done with the server: it stops when that was the last window on
+    a server an editor started (a server the CLI started is left for the CLI), or when
+    ``stop``. True when it stopped."""
+    with state.locked():
         record = state.load()
         if record is None:
             return False
-        stopped = _answers(record.port, record.token, record.pid) or _is_our_server(record.pid)
-        if stopped:
-            _kill(record.pid)
-        state.clear()
-        return stopped
+        if leases.release_is_last(record.pid) or stop:
+            return _stop_recorded()
+        return False
+
+
+def _stop_recorded() -> bool:
+    """Stop the recorded server and clear its record (the caller holds the lock)."""
+    record = state.load()
+    if record is None:
+        return False
+    stopped = _answers(record.port, record.token, record.pid) or _is_our_server(record.pid)
+    if stopped:
+        _kill(record.pid)
+    state.clear()
+    return stopped
 
 
 # -- starting ----------------------------------------------------------------------------

@@ -120,8 +120,14 @@ class Summary:
 
 
 def summarize(collection: model.GraphCollection) -> Summary:
-    ops = sum(
-        1 for g in collection.graphs for n in g.nodes if model.node_attr(n, "kind") == ir.OP
+    parts = [summarize_graph(g) for g in collection.graphs]
+    return Summary(
+        graphs=len(parts),
+        op_nodes=sum(p.op_nodes for p in parts),
+        layers=sum(p.layers for p in parts),
     )
-    layers = sum(len([ns for ns in g.group_attrs if ns]) for g in collection.graphs)
-    return Summary(graphs=len(collection.graphs), op_nodes=ops, layers=layers)
+
+
+def summarize_graph(graph: model.Graph) -> Summary:
+    ops = sum(1 for n in graph.nodes if model.node_attr(n, "kind") == ir.OP)
+    return Summary(graphs=1, op_nodes=ops, layers=len([ns for ns in graph.group_attrs if ns]))

@@ -2,13 +2,17 @@
 
 The JSON goes to a temporary file in the target folder, is flushed to disk, then renamed
 over the target. On any failure the previous file is untouched and the temp is removed.
+A writer killed outright (SIGKILL, power loss) cannot remove its temp: the next write to
+the same target removes such leftovers once they are clearly abandoned.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,9 @@ from etviz_lsp.errors import EtvizError
 # msgspec writes a 20k-node graph 5-10x faster than the stdlib, and the .pt2 reader
 # (pt2_schema) already imports it: one JSON library to load at start-up, not two.
 _ENCODER = msgspec.json.Encoder()
+
+# A temp this old is no write in progress (a 20k-node graph is written in well under 1 s).
+ABANDONED_AFTER_S = 300.0
 
 
 def dumps(data: Any) -> bytes:
@@ -45,6 +52,7 @@ def write_bytes_atomic(path: Path, payload: bytes) -> int:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
+        _remove_abandoned_temps(path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
@@ -52,3 +60,16 @@ def write_bytes_atomic(path: Path, payload: bytes) -> int:
             raise EtvizError(str(path), f"cannot write: {exc.strerror}") from exc
         raise
     return len(payload)
+
+
+def _remove_abandoned_temps(path: Path) -> None:
+    """Temps of earlier writes to ``path`` that were killed before they could clean up.
+    Only names mkstemp gives our temps match; nothing else in the folder is touched."""
+    ours = re.compile(rf"\.{re.escape(path.name)}\.[A-Za-z0-9_]{{8}}\.tmp")
+    cutoff = time.time() - ABANDONED_AFTER_S
+    with os.scandir(path.parent) as entries:
+        for entry in entries:
+            if ours.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)

@@ -1,5 +1,8 @@
 """Logging for a stdio server: stderr and the client's ``window/logMessage``, never stdout
 (stdout carries the protocol). pygls logs every message body at INFO: kept at WARNING.
+
+Editors show a server's stderr in the same log as its ``window/logMessage``: while the
+client receives our records they do not also go to stderr, so each line appears once.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class ClientLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._loop.is_closed():
+            # After the session: the root logger's stderr handler is the only way out.
+            logging.getLogger().handle(record)
             return
         kind = _LEVELS.get(record.levelno, types.MessageType.Log)
         if record.levelno >= logging.ERROR:
@@ -53,4 +58,6 @@ def setup_stderr(verbose: bool) -> None:
 def forward_to_client(server: LanguageServer, loop: asyncio.AbstractEventLoop) -> None:
     handler = ClientLogHandler(server, loop)
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-    logging.getLogger("etviz_lsp").addHandler(handler)
+    etviz = logging.getLogger("etviz_lsp")
+    etviz.addHandler(handler)
+    etviz.propagate = False  # the client log has it: not stderr as well

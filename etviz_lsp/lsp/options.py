@@ -2,11 +2,15 @@
 
 Every field is optional; a value of the wrong type is dropped with a warning (the server
 still starts with the default), so a typo in an editor's settings never stops the server.
+
+Some settings also change while the server runs (``workspace/didChangeConfiguration``, see
+``update``): a new timeout or auto-refresh needs no restart, which would lose the warm
+worker and the list of visualized files.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 DEFAULT_TIMEOUT = 300.0
@@ -43,7 +47,7 @@ _KEYS: dict[str, tuple[str, tuple[type, ...]]] = {
 }
 
 
-def parse(raw: object) -> InitOptions:
+def parse(raw: object, what: str = "initialization option") -> InitOptions:
     """``initializationOptions`` (any JSON) -> options; problems land in ``.warnings``."""
     if raw is None:
         return InitOptions()
@@ -58,7 +62,7 @@ def parse(raw: object) -> InitOptions:
         name, types = _KEYS[key]
         if value is None:
             continue
-        problem = _check(key, value, types)
+        problem = _check(key, value, types, what)
         if problem:
             warnings.append(problem)
             continue
@@ -68,17 +72,46 @@ def parse(raw: object) -> InitOptions:
     return InitOptions(**values, warnings=tuple(warnings))
 
 
-def _check(key: str, value: object, types: tuple[type, ...]) -> str | None:
+def _check(key: str, value: object, types: tuple[type, ...], what: str) -> str | None:
     # bool is an int in Python; JSON true is not a port number.
     if isinstance(value, bool) and bool not in types:
-        return f"initialization option {key!r} must be a number, got {value!r}"
+        return f"{what} {key!r} must be a number, got {value!r}"
     if not isinstance(value, types):
         wanted = " or ".join(sorted({_json_name(t) for t in types}))
-        return f"initialization option {key!r} must be a {wanted}, got {value!r}"
+        return f"{what} {key!r} must be a {wanted}, got {value!r}"
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
-        return f"initialization option {key!r} must be positive, got {value!r}"
+        return f"{what} {key!r} must be positive, got {value!r}"
     return None
 
 
 def _json_name(kind: type) -> str:
     return {bool: "boolean", str: "string", int: "number", float: "number"}[kind]
+
+
+# Settings a running server takes from workspace/didChangeConfiguration. Trust and the
+# interpreter are fixed for a server's life: the editor restarts it when they change.
+LIVE_KEYS = ("timeout", "autoRefresh", "port")
+
+
+def update(current: InitOptions, settings: object) -> InitOptions:
+    """``current`` with the live settings of an ``etviz`` settings object applied; other
+    keys are ignored, bad values leave the current value (and a warning). ``port: null``
+    means any free port again."""
+    if not isinstance(settings, dict):
+        return replace(current, warnings=(f"settings are not an object: {settings!r}",))
+    live = {key: settings[key] for key in LIVE_KEYS if key in settings}
+    parsed = parse(live, "setting")
+    changes = {name: getattr(parsed, name) for name in _present(live)}
+    if live.get("port", 0) is None:
+        changes["port"] = None
+    return replace(current, **changes, warnings=parsed.warnings)
+
+
+def _present(live: dict[str, object]) -> list[str]:
+    """Fields a live-settings object gave a usable value (bad ones were warned about)."""
+    names = []
+    for key, value in live.items():
+        name, types = _KEYS[key]
+        if value is not None and _check(key, value, types, "") is None:
+            names.append(name)
+    return names

@@ -1,6 +1,6 @@
 """The Model Explorer page graphs are shown in: the one shared server (explorer room),
-started on first use, its URLs, reloads, and stopping it at shutdown when this language
-server started it (another window may be showing a server it found running).
+started on first use, its URLs, reloads, and stopping it at shutdown when this is the last
+editor window using a server an editor started (explorer.leases keeps that count).
 
 Every call here blocks (HTTP, process start): the caller runs them in a thread.
 """
@@ -23,20 +23,20 @@ class Page:
         self._port = port
         self._lock = threading.Lock()
         self._info: explorer.ServerInfo | None = None
-        # pid of the server this process brought up (None: none, or another's was reused)
-        self._started_pid: int | None = None
 
     def ensure(self) -> explorer.ServerInfo:
         """The running server (started, or reused when one is up)."""
         with self._lock:
             if self._info is not None and explorer.server_alive(self._info):
                 return self._info
-            already = explorer.current_server()
-            self._info = explorer.ensure_server(port=self._port, timeout=START_TIMEOUT)
-            if already is None or already.pid != self._info.pid:
-                self._started_pid = self._info.pid
+            self._info = explorer.ensure_server(port=self._port, timeout=START_TIMEOUT, lease=True)
             log.info("Model Explorer at %s (pid %s)", self._info.base_url, self._info.pid)
             return self._info
+
+    def use_port(self, port: int | None) -> None:
+        """The port the next server this window starts listens on (a running one stays)."""
+        with self._lock:
+            self._port = port
 
     @staticmethod
     def graph_file_for(source: Path) -> Path:
@@ -61,16 +61,11 @@ class Page:
             explorer.refresh(info)
 
     def stop(self, *, even_if_shared: bool = False) -> bool:
-        """Stop the server this language server started (another editor window's server
-        is left alone unless ``even_if_shared``); True when one stopped."""
+        """Stop the server when this is the last window using a server an editor started
+        (or always, with ``even_if_shared``); True when one stopped."""
         with self._lock:
-            started = self._started_pid
             self._info = None
-            self._started_pid = None
-        current = explorer.current_server()
-        if current is None:
-            return False
-        if not even_if_shared and current.pid != started:
-            log.info("leaving the shared Model Explorer server (pid %s) running", current.pid)
-            return False
-        return explorer.stop_server()
+        stopped = explorer.leave_server(stop=even_if_shared)
+        if not stopped:
+            log.info("Model Explorer not stopped: none running, or other windows or the CLI use it")
+        return stopped

@@ -87,6 +87,19 @@ def create_server() -> EtvizServer:
     def exit_(ls: EtvizServer, params: None) -> None:
         ls.stop_everything()
 
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(
+        ls: EtvizServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        """The editor's etviz settings changed: apply timeout / auto-refresh / port live."""
+        settings = params.settings.get("etviz") if isinstance(params.settings, dict) else None
+        if settings is None:
+            return
+        ls.options = options.update(ls.options, settings)
+        for warning in ls.options.warnings:
+            log.warning("%s", warning)
+        ls.visualizer.reconfigure(ls.options)
+
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: EtvizServer, params: types.DidOpenTextDocumentParams) -> None:
         """Registered so the client syncs documents (the lenses read their text)."""
@@ -131,7 +144,9 @@ def create_server() -> EtvizServer:
 
     @server.command(VISUALIZE)
     async def visualize(ls: EtvizServer, *args: Any) -> dict[str, Any]:
-        return await ls.visualizer.visualize(args[0] if args else None)
+        return await ls.visualizer.visualize(
+            args[0] if args else None, args[1] if len(args) > 1 else None
+        )
 
     @server.command(REFRESH)
     async def refresh(ls: EtvizServer, *args: Any) -> dict[str, Any]:

@@ -77,6 +77,9 @@ class SourceMap:
         """0-based line -> graph id -> nodes, for every mapped line of ``path``."""
         return self._lines.get(path, {})
 
+    def node_count(self, graph_id: str) -> int:
+        return len(self._origins.get(graph_id, {}))
+
     def has_graph(self, graph_id: str) -> bool:
         return graph_id in self._origins
 

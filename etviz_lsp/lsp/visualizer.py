@@ -131,10 +131,20 @@ class Visualizer:
 
     # -- commands -------------------------------------------------------------------
 
-    async def visualize(self, uri: object) -> dict[str, Any]:
+    async def visualize(self, uri: object, how: object = None) -> dict[str, Any]:
+        """Run ``uri`` and answer its graph. With ``{"showLast": true}`` (a restored
+        window) the graph it had last time is answered at once, if its JSON is still in
+        the cache, and the fresh one follows as ``etviz/graphReady``."""
         source = _source_path(uri)
         self._check_trust(source)
         self._remember(source)
+        if isinstance(how, dict) and how.get("showLast") is True:
+            last = await asyncio.to_thread(self._last_graph, source)
+            if last is not None:
+                self._shown[source] = last  # the fresh run reloads the page showing it
+                self.navigator.graph_shown(Mapped(source, last.graph_file, last.source_map))
+                self.jobs.schedule(source, delay=0)
+                return last.payload() | {"stale": False, "last": True}
         try:
             shown = await self.jobs.schedule(source, delay=0)
         except JobCancelled:
@@ -163,6 +173,22 @@ class Visualizer:
             self.jobs.cancel(source)
         stopped = await asyncio.to_thread(self.page.stop, even_if_shared=True)
         return {"stopped": stopped}
+
+    def reconfigure(self, options: InitOptions) -> None:
+        """New live settings (timeout, auto-refresh, port of a newly started server)."""
+        was_watching = self.options.auto_refresh
+        self.options = options
+        self.page.use_port(options.port)
+        if options.auto_refresh and not was_watching:
+            for source in self._visualized:
+                self.watcher.watch(source)
+        elif was_watching and not options.auto_refresh:
+            for source in self._visualized:
+                self.watcher.unwatch(source)
+        log.info(
+            "settings: timeout %gs, auto-refresh %s, port %s", options.timeout,
+            "on" if options.auto_refresh else "off", options.port or "any free",
+        )
 
     def _remember(self, source: Path) -> None:
         """A file the user asked to see: re-run it when it changes (if autoRefresh)."""
@@ -222,6 +248,17 @@ class Visualizer:
                 raise
             progress.end(f"{sum(g.node_count for g in shown.graphs)} nodes")
             return shown
+
+    def _last_graph(self, source: Path) -> Shown | None:
+        """What ``source`` showed when last run (its graph JSON in the cache), or None."""
+        graph_json = self.page.graph_file_for(source)
+        if not graph_json.is_file():
+            return None
+        mapped = self._source_map(source, graph_json)
+        if not mapped.graph_ids:  # unreadable or empty: run it instead
+            return None
+        graphs = tuple(GraphInfo(g, mapped.node_count(g)) for g in mapped.graph_ids)
+        return Shown(source, self.page.url_for(graph_json), graphs, 0, graph_json, mapped)
 
     def _run_in_worker(self, ticket: Ticket[Path], on_progress: Callable[[str], None]) -> RunResult:
         source = ticket.key

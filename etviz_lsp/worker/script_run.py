@@ -81,8 +81,16 @@ def _answer(request: Request, channel: Channel, own_pid: int) -> dict[str, Any]:
         return {"event": "failed", "error": error.to_json()}
     return {
         "event": "done",
-        "graphs": [{"id": g.id, "node_count": len(g.nodes)} for g in graphs],
+        "graphs": [_graph_info(g) for g in graphs],
         "warnings": warnings,
+    }
+
+
+def _graph_info(graph: model.Graph) -> dict[str, object]:
+    counts = convert.summarize_graph(graph)
+    return {
+        "id": graph.id, "node_count": len(graph.nodes),
+        "op_nodes": counts.op_nodes, "layers": counts.layers,
     }
 
 

@@ -55,6 +55,8 @@ raise SystemExit(main(sys.argv[2:]))
 class GraphInfo:
     id: str
     node_count: int
+    op_nodes: int = 0  # operator calls among the nodes
+    layers: int = 0  # module layers (collapsible groups)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +217,13 @@ class WarmWorker:
             raise ScriptFailed(ScriptError.from_json(answer.get("error") or {}))
         return RunResult(
             output=output,
-            graphs=[GraphInfo(g["id"], int(g["node_count"])) for g in answer["graphs"]],
+            graphs=[
+                GraphInfo(
+                    g["id"], int(g["node_count"]), int(g.get("op_nodes", 0)),
+                    int(g.get("layers", 0)),
+                )
+                for g in answer["graphs"]
+            ],
             elapsed=time.monotonic() - started,
             log_path=log_path,
             warnings=[str(w) for w in answer.get("warnings", [])],

@@ -49,7 +49,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   session.onPhase(({ phase, problem }) => status.setPhase(phase, problem));
   session.onBusy((busy) => status.setBuilding(busy));
   session.onGraphEvent((event) => void showOnStatus(event, false));
-  panel.onRestored((source) => void session.visualize(source).then((outcome) => report(outcome, false)));
+  panel.onRestored((source) => void session.visualize(source, true).then((outcome) => report(outcome, false)));
 
   context.subscriptions.push(
     vscode.commands.registerCommand('etviz.visualize', async (arg?: unknown) => {
@@ -82,8 +82,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       if (change.affectsConfiguration('etviz.pythonPath')) {
         void session.ensureStarted(); // restarts only if the interpreter really changed
       } else if (['autoRefresh', 'timeout', 'port'].some((key) => change.affectsConfiguration(`etviz.${key}`))) {
-        // The server reads these once, from initializationOptions.
-        void session.restart();
+        void session.sendSettings(); // applied live by the running server
       }
     }),
     // Trust changes what the server may do (run scripts, unpickle .pt2) and which

@@ -90,6 +90,19 @@ export function buildInitializationOptions(
   return options;
 }
 
+/** The settings a running server applies live (workspace/didChangeConfiguration). */
+export interface LiveSettings {
+  autoRefresh: boolean;
+  timeout: number;
+  port: number | null; // null: any free port
+}
+
+export function buildLiveSettings(settings: EtvizSettings): { etviz: LiveSettings } {
+  return {
+    etviz: { autoRefresh: settings.autoRefresh, timeout: settings.timeout, port: settings.port > 0 ? settings.port : null },
+  };
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -4,7 +4,7 @@
 // granted, or when the user asks.
 
 import * as vscode from 'vscode';
-import { ExecuteCommandRequest, LSPErrorCodes, LanguageClient, type LanguageClientOptions, ResponseError, type ServerOptions, State, TransportKind } from 'vscode-languageclient/node';
+import { DidChangeConfigurationNotification, ExecuteCommandRequest, LSPErrorCodes, LanguageClient, type LanguageClientOptions, ResponseError, type ServerOptions, State, TransportKind } from 'vscode-languageclient/node';
 import { type Interpreter, chooseInterpreter, describeInterpreter, interpreterChanged } from './interpreter_choice';
 import { checkModule, installCommand } from './module_check';
 import { NotificationProgressFeature } from './notification_progress';
@@ -17,6 +17,7 @@ import {
   SERVER_COMMANDS,
   type SourceLine,
   buildInitializationOptions,
+  buildLiveSettings,
   parseGraphEvent,
   parseNodesAtLine,
   parseRefreshErrors,
@@ -37,6 +38,7 @@ export class ServerSession implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private progress: NotificationProgressFeature | undefined;
   private interpreter: Interpreter | undefined;
+  private startProblem: string | undefined; // why the last start failed, for command errors
   private queue: Promise<unknown> = Promise.resolve();
   private readonly graphEmitter = new vscode.EventEmitter<GraphEvent>();
   private readonly phaseEmitter = new vscode.EventEmitter<PhaseChange>();
@@ -66,12 +68,26 @@ export class ServerSession implements vscode.Disposable {
     return this.ensureStarted(true);
   }
 
+  /** Timeout, auto-refresh and port changed: the running server applies them, no restart
+   * (which would cost the warm worker and forget the files being watched). */
+  async sendSettings(): Promise<void> {
+    const client = this.client;
+    if (client === undefined || !client.isRunning()) {
+      return; // the next start reads them from initializationOptions
+    }
+    const settings = readSettings(vscode.workspace.workspaceFolders?.[0]?.uri);
+    await client.sendNotification(DidChangeConfigurationNotification.type, { settings: buildLiveSettings(settings) });
+  }
+
   stop(): Promise<void> {
     return this.serialized(() => this.stopClient());
   }
 
-  async visualize(uri: vscode.Uri): Promise<CommandOutcome> {
-    const answer = await this.executeServerCommand(SERVER_COMMANDS.visualize, uri.toString());
+  /** `showLast` (a restored panel): the server answers the file's last graph at once, if
+   * it still has it, and the fresh one follows as etviz/graphReady. */
+  async visualize(uri: vscode.Uri, showLast = false): Promise<CommandOutcome> {
+    const args = showLast ? [uri.toString(), { showLast: true }] : [uri.toString()];
+    const answer = await this.executeServerCommand(SERVER_COMMANDS.visualize, ...args);
     if ('error' in answer) {
       return answer;
     }
@@ -148,6 +164,7 @@ export class ServerSession implements vscode.Disposable {
 
   private async startClient(interpreter: Interpreter): Promise<void> {
     this.interpreter = interpreter;
+    this.startProblem = undefined;
     this.phaseEmitter.fire({ phase: 'starting' });
     this.log.info(`interpreter: ${describeInterpreter(interpreter)}`);
     const check = await checkModule(interpreter.command);
@@ -155,6 +172,7 @@ export class ServerSession implements vscode.Disposable {
       const problem =
         check.kind === 'missing' ? `etviz_lsp is not installed for ${interpreter.command}` : check.message;
       this.log.error(problem);
+      this.startProblem = problem;
       this.phaseEmitter.fire({ phase: 'missing-module', problem });
       void this.offerInstall(interpreter, problem, check.kind === 'missing');
       return;
@@ -167,6 +185,7 @@ export class ServerSession implements vscode.Disposable {
     } catch (error) {
       const problem = `the server did not start: ${String(error)}`;
       this.log.error(problem);
+      this.startProblem = problem;
       this.phaseEmitter.fire({ phase: 'failed', problem });
     }
   }
@@ -216,6 +235,7 @@ export class ServerSession implements vscode.Disposable {
     });
     client.onDidChangeState(({ newState }) => {
       if (newState === State.Stopped && this.client === client) {
+        this.startProblem = 'the server process exited';
         this.phaseEmitter.fire({ phase: 'stopped' });
       }
     });
@@ -241,21 +261,36 @@ export class ServerSession implements vscode.Disposable {
     await client.dispose().catch(() => undefined);
   }
 
-  private async executeServerCommand(command: string, ...args: Array<string | number>): Promise<{ result: unknown } | { error: string }> {
-    await this.ensureStarted();
-    const client = this.client;
-    if (client === undefined || !client.isRunning()) {
-      return { error: 'the etviz language server is not running (see etviz: Show Logs)' };
-    }
-    try {
-      return { result: await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }) };
-    } catch (error) {
-      if (error instanceof ResponseError && error.code === LSPErrorCodes.RequestCancelled) {
-        this.log.info(`${command}: cancelled`);
-        return { result: null }; // the user pressed Cancel: nothing to report
+  private async executeServerCommand(command: string, ...args: unknown[]): Promise<{ result: unknown } | { error: string }> {
+    // A restart can replace the client while a request is in flight (trust granted or a
+    // setting changed while a restored panel asks for its graph): ask the new one once more.
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.runningClient();
+      if (client === undefined) {
+        const why = this.startProblem ?? 'it stopped';
+        return { error: `the etviz language server is not running: ${why} (see etviz: Show Logs)` };
       }
-      return { error: error instanceof ResponseError ? error.message : String(error) };
+      try {
+        return { result: await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }) };
+      } catch (error) {
+        if (error instanceof ResponseError && error.code === LSPErrorCodes.RequestCancelled) {
+          this.log.info(`${command}: cancelled`);
+          return { result: null }; // the user pressed Cancel: nothing to report
+        }
+        if (attempt === 0 && client !== this.client) {
+          this.log.info(`${command}: the server was restarted during the request; asking the new one`);
+          continue;
+        }
+        return { error: error instanceof ResponseError ? error.message : String(error) };
+      }
     }
+  }
+
+  /** The started client, after any start or restart queued meanwhile has finished. */
+  private async runningClient(): Promise<LanguageClient | undefined> {
+    await this.ensureStarted();
+    await this.queue;
+    return this.client?.isRunning() ? this.client : undefined;
   }
 
   private async offerInstall(interpreter: Interpreter, problem: string, missing: boolean): Promise<void> {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   buildInitializationOptions,
+  buildLiveSettings,
   parseGraphEvent,
   parseNodesAtLine,
   parseRefreshErrors,
@@ -123,4 +124,11 @@ test('the graph a URL shows: its uiState, else the first graph', () => {
   assert.equal(shownGraphId(`http://127.0.0.1:1/?data=${encodeURIComponent('{"models":[]}')}`, graphs), 'exported');
   assert.equal(shownGraphId('http://127.0.0.1:1/?data=%7Bbroken', graphs), 'exported');
   assert.equal(shownGraphId('not a url', []), undefined);
+});
+
+test('live settings carry timeout and auto-refresh, and port 0 as "any free port"', () => {
+  assert.deepEqual(buildLiveSettings({ autoRefresh: false, timeout: 30, port: 0 }), {
+    etviz: { autoRefresh: false, timeout: 30, port: null },
+  });
+  assert.equal(buildLiveSettings({ autoRefresh: true, timeout: 600, port: 8123 }).etviz.port, 8123);
 });
