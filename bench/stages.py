@@ -126,7 +126,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.child is not None:
         child(args.source, args.child)
-        return 0
+        sys.stdout.flush()
+        os._exit(0)  # as cli.run ends --once on a .pt2: no interpreter tear-down
     bytecode.prepare(compiled=not args.no_bytecode)
     with tempfile.TemporaryDirectory() as folder:
         runs = [one_run(args.source, Path(folder) / "out.json") for _ in range(args.repeat)]
