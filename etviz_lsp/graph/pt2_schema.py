@@ -101,7 +101,7 @@ _WEIGHTS = msgspec.json.Decoder(WeightsConfig)
 _TENSOR_META = msgspec.json.Decoder(TensorMeta | None)
 
 
-def decode_program(data: bytes) -> Program:
+def decode_program(data: bytes | memoryview) -> Program:
     return _PROGRAM.decode(data)
 
 
@@ -111,7 +111,7 @@ def decode_node(raw: msgspec.Raw) -> Node:
     return _NODE.decode(raw)
 
 
-def decode_version(data: bytes) -> Any:
+def decode_version(data: bytes | memoryview) -> Any:
     return _VERSIONED.decode(data).schema_version
 
 
