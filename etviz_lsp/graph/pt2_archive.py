@@ -425,8 +425,9 @@ class _GraphReader:
         for node in self.graph.nodes:
             self._node(pt2_schema.decode_node(node))
         self._output()
-        if not all(isinstance(src, str) for rec in self.record.nodes for src, _ in rec.inputs):
-            raise _Unknown("an input that is not a node name")  # a damaged file: a list ...
+        # A damaged file can have a list or a number where an input's name goes.
+        if {type(src) for rec in self.record.nodes for src, _ in rec.inputs} - {str}:
+            raise _Unknown("an input that is not a node name")
         if self.record.subprograms:
             for rec in self.record.nodes:
                 rec.subgraphs = [src for src, _ in rec.inputs if src in self.record.subprograms]
