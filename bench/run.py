@@ -4,7 +4,8 @@
     .venv/bin/python bench/run.py --sizes 20k    # just one size
 
 Contenders, each in a fresh subprocess (wall time from process start to JSON written;
-peak memory is the child's ``ru_maxrss`` from ``os.wait4``):
+CPU time (user + system) and peak memory (``ru_maxrss``) are the child's, from
+``os.wait4``):
 
 - ``etviz-lsp --once`` : the direct archive reader (no torch, no unpickling);
 - ``etviz load path``  : ``torch.export.load`` + our FX reader + builder + JSON;
@@ -14,6 +15,8 @@ peak memory is the child's ``ru_maxrss`` from ``os.wait4``):
 - ``ExecuTorch``       : ``visualize_with_clusters(ep, json_file_name=...)`` where it imports.
 
 The ``.pt2`` files are built once (``bench/cache.py``) and cached in ``build/bench-cache/``.
+The package's bytecode is compiled first, as installing it would (``bench/bytecode.py``;
+``--no-bytecode`` times it as a checkout is on this machine).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ REPO_ROOT = HERE.parent
 OUT = REPO_ROOT / "build" / "bench-out"
 sys.path.insert(0, str(HERE))
 
+import bytecode  # noqa: E402
 from cache import SIZES  # noqa: E402
 
 ONCE = "etviz-lsp --once"
@@ -74,6 +78,7 @@ visualize_with_clusters(torch.export.load(sys.argv[1]), json_file_name=sys.argv[
 class Run:
     contender: str
     seconds: float | None = None
+    cpu_seconds: float | None = None
     peak_mb: float | None = None
     json_bytes: int | None = None
     error: str | None = None
@@ -104,7 +109,7 @@ def measure(contender: str, source: Path, output: Path) -> Run:
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
-    run = Run(contender, seconds, usage.ru_maxrss / 1024)
+    run = Run(contender, seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
     if child.returncode != 0 or not output.exists():
         lines = [line for line in err.decode(errors="replace").splitlines() if line.strip()]
         run.error = lines[-1][:120] if lines else f"exit code {child.returncode}"
@@ -157,8 +162,8 @@ def print_table(size: str, nodes: int, runs: list[Run]) -> None:
     once = next(run for run in runs if run.contender == ONCE)
     load = next(run for run in runs if run.contender == LOAD)
     print(f"\n### {size}: {nodes:,} graph nodes\n")
-    print("| contender | wall s | vs --once | peak MB | peak vs load path | JSON MB |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| contender | wall s | CPU s | vs --once | peak MB | peak vs load path | JSON MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for run in runs:
         ratio = (
             f"{run.seconds / once.seconds:.1f}x"
@@ -172,8 +177,9 @@ def print_table(size: str, nodes: int, runs: list[Run]) -> None:
         )
         size_mb = fmt(run.json_bytes / 1e6 if run.json_bytes else None, "{:.1f}")
         wall = fmt(run.seconds, "{:.2f}") if run.error is None else f"failed: {run.error}"
+        cpu = fmt(run.cpu_seconds, "{:.2f}") if run.error is None else ""
         print(
-            f"| {run.contender} | {wall} | {ratio} | {fmt(run.peak_mb, '{:.0f}')} "
+            f"| {run.contender} | {wall} | {cpu} | {ratio} | {fmt(run.peak_mb, '{:.0f}')} "
             f"| {mem} | {size_mb} |"
         )
 
@@ -185,11 +191,17 @@ def main() -> int:
         "--once-repeat", type=int, default=3, help="runs of --once (best is kept; it is fast)"
     )
     parser.add_argument("--skip", nargs="*", default=[], choices=["load", "me", "et"])
+    parser.add_argument(
+        "--no-bytecode", action="store_true",
+        help="leave the package uncompiled (see bytecode.py), as a checkout is here",
+    )
     args = parser.parse_args()
+    bytecode.prepare(compiled=not args.no_bytecode)
     skip = {"load": LOAD, "me": ME, "et": ET}
     contenders = [c for c in (ONCE, LOAD, ME, ET) if c not in {skip[s] for s in args.skip}]
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}")
+    print(f"load average at the start: {load_average()}")
     for size in args.sizes:
         source = ensure_cached(SIZES[size])
         runs = []
@@ -199,6 +211,8 @@ def main() -> int:
             attempts = [measure(contender, source, output) for _ in range(max(1, repeat))]
             best = min(attempts, key=lambda run: run.seconds or float("inf"))
             best.peak_mb = max(run.peak_mb or 0 for run in attempts)
+            cpu_times = [run.cpu_seconds for run in attempts if run.cpu_seconds is not None]
+            best.cpu_seconds = min(cpu_times, default=None)  # the steadier figure
             runs.append(best)
             note = f"  {size} {contender}: {fmt(best.seconds, '{:.2f} s')} {best.error or ''}"
             print(note, file=sys.stderr, flush=True)
@@ -206,7 +220,12 @@ def main() -> int:
             runs.append(Run(LOAD, error="skipped"))
         nodes = node_count(OUT / f"{source.stem}.once.json")
         print_table(size, nodes, runs)
+    print(f"\nload average at the end: {load_average()}")
     return 0
+
+
+def load_average() -> str:
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg()) + " (1, 5, 15 min)"
 
 
 if __name__ == "__main__":

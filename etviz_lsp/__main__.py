@@ -1,3 +1,3 @@
-from etviz_lsp.cli import main
+from etviz_lsp.cli import run
 
-raise SystemExit(main())
+run()

@@ -43,20 +43,8 @@ def build_graphs(
 def _build_graph(record: ir.ProgramRecord, graph_id: str, sub_ids: dict[str, str]) -> model.Graph:
     layout = _Layout(record)
     graph = model.Graph(id=graph_id)
-    first_outputs: _SharedMetadata = {}
-    for rec in record.nodes:
-        if qdq.is_quantize(rec) or qdq.is_dequantize(rec):
-            qdq.annotate_params(rec)
-        attrs = _attrs(rec)
-        partition = record.partitions.get(rec.partition) if rec.partition else None
-        cluster = layout.cluster_of.get(rec.name)
-        if partition is not None and rec.partition:
-            attrs["partition"] = rec.partition
-        if cluster is not None:
-            attrs["qdq_cluster"] = cluster.name
-        style = palette.node_style(partition, cluster is not None)
-        namespace = layout.namespace_of(rec)
-        graph.nodes.append(_build_node(rec, namespace, attrs, style, sub_ids, first_outputs))
+    maker = _NodeMaker(record, layout, sub_ids)
+    graph.nodes = [maker.node(rec) for rec in record.nodes]
     graph.group_attrs = layout.hierarchy.layer_attrs(record.parameters)
     graph.group_attrs.update(layout.extra_layers)
     graph.group_configs = palette.group_configs(
@@ -78,21 +66,23 @@ class _Layout:
         self.hierarchy = Hierarchy()
         self.clusters = qdq.find_clusters(record)
         self.cluster_of = {name: c for c in self.clusters for name in c.members}
-        by_name = {rec.name: rec for rec in record.nodes}
         self.extra_layers: dict[str, dict[str, str]] = {}
-        self._ops: dict[str, str] = {}
+        # Node name -> namespace: ops first, then state nodes (which look at the ops').
+        self.namespaces: dict[str, str] = {}
+        by_name = {rec.name: rec for rec in record.nodes} if self.clusters else {}
+        state: list[ir.NodeRecord] = []
         for rec in record.nodes:
-            if rec.kind not in _STATE_LABEL_KINDS:
-                self._ops[rec.name] = self._op_namespace(rec, by_name)
-        # Consumers of state nodes only: the one question ``namespace_of`` asks of them.
-        self._consumers: dict[str, list[str]] = {
-            rec.name: [] for rec in record.nodes if rec.kind in _STATE_LABEL_KINDS
-        }
-        consumers = self._consumers
+            if rec.kind in _STATE_LABEL_KINDS:
+                state.append(rec)
+            else:
+                self.namespaces[rec.name] = self._op_namespace(rec, by_name)
+        consumers: dict[str, list[str]] = {rec.name: [] for rec in state}
         for rec in record.nodes:
             for src, _ in rec.inputs:
                 if src in consumers:
                     consumers[src].append(rec.name)
+        for rec in state:
+            self.namespaces[rec.name] = self._state_namespace(rec, consumers[rec.name])
 
     def _prefix(self, rec: ir.NodeRecord) -> str:
         info = self.record.partitions.get(rec.partition) if rec.partition else None
@@ -102,8 +92,8 @@ class _Layout:
         return info.label
 
     def _op_namespace(self, rec: ir.NodeRecord, by_name: dict[str, ir.NodeRecord]) -> str:
-        prefix = self._prefix(rec)
-        cluster = self.cluster_of.get(rec.name)
+        prefix = self._prefix(rec) if rec.partition else ""
+        cluster = self.cluster_of.get(rec.name) if self.cluster_of else None
         if cluster is None:
             return self.hierarchy.namespace(rec.scopes, prefix) if rec.scopes else prefix
         base = self.hierarchy.namespace(cluster.scopes, prefix) if cluster.scopes else prefix
@@ -112,57 +102,116 @@ class _Layout:
             self.extra_layers[namespace] = qdq.cluster_attrs(cluster, by_name)
         return namespace
 
-    def namespace_of(self, rec: ir.NodeRecord) -> str:
-        if rec.kind not in _STATE_LABEL_KINDS:
-            return self._ops[rec.name]
-        consumers = {self._ops.get(name, "") for name in self._consumers[rec.name]}
-        if len(consumers) == 1:
-            (only,) = consumers
+    def _state_namespace(self, rec: ir.NodeRecord, consumers: list[str]) -> str:
+        namespaces = {self.namespaces.get(name, "") for name in consumers}
+        if len(namespaces) == 1:
+            (only,) = namespaces
             if only.rsplit("/", 1)[-1].startswith("cluster "):
                 return only
         fqn = rec.attrs.get("fqn", rec.name)
         return self.hierarchy.state_namespace(fqn, rec.kind, self._prefix(rec))
 
 
-def _build_node(
-    rec: ir.NodeRecord,
-    namespace: str,
-    attrs: dict[str, str],
-    style: dict[str, str] | None,
-    sub_ids: dict[str, str],
-    first_outputs: _SharedMetadata,
-) -> model.Node:
-    node: model.Node = {
-        "id": rec.name,
-        "label": _label(rec),
-        "namespace": namespace,
-        "attrs": model.kv(attrs),
-        "incomingEdges": [
-            {
-                "sourceNodeId": src,
-                "sourceNodeOutputId": _text(out_index),
-                "targetNodeInputId": _text(position),
-            }
-            for position, (src, out_index) in enumerate(rec.inputs)
-        ],
-        "outputsMetadata": _outputs_metadata(rec, first_outputs),
-    }
-    subgraph_ids = [sub_ids[name] for name in rec.subgraphs if name in sub_ids]
-    if rec.kind == ir.GET_ATTR and rec.name in sub_ids:
-        subgraph_ids = [sub_ids[rec.name]]
-    if subgraph_ids:
-        node["subgraphIds"] = subgraph_ids
-    if style:
-        node["style"] = style
-    return node
+class _NodeMaker:
+    """One graph's Model Explorer nodes, one per record."""
+
+    def __init__(
+        self, record: ir.ProgramRecord, layout: _Layout, sub_ids: dict[str, str]
+    ) -> None:
+        self.partitions = record.partitions
+        self.cluster_of = layout.cluster_of
+        self.namespaces = layout.namespaces
+        self.sub_ids = sub_ids
+        # ``[metadata of output 0]`` by that value's fields (a plain tuple: it hashes and
+        # compares in C, a frozen dataclass in Python): a graph has few distinct (dtype,
+        # shape) pairs, so single-output nodes share one list each (node JSON is written
+        # out, never edited).
+        self.first_outputs: dict[
+            tuple[str, tuple[str, ...] | None, str | None], list[model.Metadata]
+        ] = {}
+        self.pairs = _SharedPairs()
+
+    def node(self, rec: ir.NodeRecord) -> model.Node:
+        # "quantize" in the target first: a cheap test, and most graphs have none.
+        if "quantize" in rec.target and (qdq.is_quantize(rec) or qdq.is_dequantize(rec)):
+            qdq.annotate_params(rec)
+        attrs = _attrs(rec)
+        partition = self.partitions.get(rec.partition) if rec.partition else None
+        cluster = self.cluster_of.get(rec.name)
+        if partition is not None:
+            attrs["partition"] = rec.partition or ""
+        if cluster is not None:
+            attrs["qdq_cluster"] = cluster.name
+        node: model.Node = {
+            "id": rec.name,
+            "label": _label(rec),
+            "namespace": self.namespaces[rec.name],
+            "attrs": [self.pairs[item] for item in attrs.items()],
+            "incomingEdges": [
+                {
+                    "sourceNodeId": src,
+                    "sourceNodeOutputId": _NUMBER_TEXT[out_index],
+                    "targetNodeInputId": _NUMBER_TEXT[position],
+                }
+                for position, (src, out_index) in enumerate(rec.inputs)
+            ],
+            "outputsMetadata": self._outputs_metadata(rec),
+        }
+        if rec.subgraphs or rec.kind == ir.GET_ATTR:
+            subgraph_ids = self._subgraph_ids(rec)
+            if subgraph_ids:
+                node["subgraphIds"] = subgraph_ids
+        if partition is not None or cluster is not None:  # else no style: spare the call
+            style = palette.node_style(partition, cluster is not None)
+            if style:
+                node["style"] = style
+        return node
+
+    def _subgraph_ids(self, rec: ir.NodeRecord) -> list[str]:
+        if rec.kind == ir.GET_ATTR and rec.name in self.sub_ids:
+            return [self.sub_ids[rec.name]]
+        return [self.sub_ids[name] for name in rec.subgraphs if name in self.sub_ids]
+
+    def _outputs_metadata(self, rec: ir.NodeRecord) -> list[model.Metadata]:
+        if not rec.outputs:
+            return []
+        first = rec.outputs[0]
+        key = (first.dtype, first.shape, first.value)
+        shared = self.first_outputs.get(key)
+        if shared is None:  # output 0's attrs do not name the node (see _output_attrs)
+            attrs = model.kv(_output_attrs(first, rec.name, 0))
+            shared = self.first_outputs[key] = [{"id": "0", "attrs": attrs}]
+        if len(rec.outputs) == 1:
+            return shared
+        metadata = list(shared)  # a node of its own: the later outputs name it
+        for index in range(1, len(rec.outputs)):
+            attrs = model.kv(_output_attrs(rec.outputs[index], rec.name, index))
+            metadata.append({"id": _NUMBER_TEXT[index], "attrs": attrs})
+        return metadata
 
 
-# Input positions and output indices as text: small numbers, spelled once.
-_SMALL_NUMBERS = tuple(str(n) for n in range(64))
+class _SharedPairs(dict[tuple[str, str], model.KeyValue]):
+    """Attr entries ``{"key": k, "value": v}`` by ``(k, v)``, made once per graph.
+
+    A 20k-node graph has 90k node attrs but 7k distinct ones (``kind: op``, a module's
+    path, a target ...): nodes share the entries (node JSON is written out, never edited).
+    """
+
+    def __missing__(self, pair: tuple[str, str]) -> model.KeyValue:
+        entry: model.KeyValue = {"key": pair[0], "value": pair[1]}
+        self[pair] = entry
+        return entry
 
 
-def _text(number: int) -> str:
-    return _SMALL_NUMBERS[number] if number < 64 else str(number)
+class _NumberText(dict[int, str]):
+    """Input positions and output indices as text, each spelled once (a lookup in C)."""
+
+    def __missing__(self, number: int) -> str:
+        text = self[number] = str(number)
+        return text
+
+
+_NUMBER_TEXT = _NumberText()
 
 
 def _label(rec: ir.NodeRecord) -> str:
@@ -187,28 +236,9 @@ def _attrs(rec: ir.NodeRecord) -> dict[str, str]:
     location = source.user_location(rec.stack_trace)
     if location is not None:
         attrs["source"] = location
-    attrs.update(rec.attrs)
+    if rec.attrs:
+        attrs.update(rec.attrs)
     return attrs
-
-
-# A first output's metadata attrs by its value's fields (a plain tuple: it hashes and
-# compares in C, a frozen dataclass in Python): a graph has few distinct (dtype, shape)
-# pairs, so nodes share one list each (node JSON is written out, never edited).
-_SharedMetadata = dict[tuple[str, tuple[str, ...] | None, str | None], list[model.KeyValue]]
-
-
-def _outputs_metadata(rec: ir.NodeRecord, first_outputs: _SharedMetadata) -> list[model.Metadata]:
-    metadata: list[model.Metadata] = []
-    for index, value in enumerate(rec.outputs):
-        if index == 0:  # attrs of output 0 do not name the node (see _output_attrs)
-            key = (value.dtype, value.shape, value.value)
-            attrs = first_outputs.get(key)
-            if attrs is None:
-                attrs = first_outputs[key] = model.kv(_output_attrs(value, rec.name, 0))
-        else:
-            attrs = model.kv(_output_attrs(value, rec.name, index))
-        metadata.append({"id": _text(index), "attrs": attrs})
-    return metadata
 
 
 def _output_attrs(value: ir.ValueInfo, node_name: str, index: int) -> dict[str, str]:

@@ -27,22 +27,27 @@ class Hierarchy:
         """The layer path of ``scopes``, under the layer ``prefix`` (a partition) if given."""
         key: tuple[object, ...] = (prefix, *scopes) if prefix else tuple(scopes)
         found = self._by_scopes.get(key)
-        if found is not None:
-            return found
-        chain = _with_containers(tuple(scopes))
-        namespace = prefix
+        if found is None:
+            found = self._by_scopes[key] = self._extend(scopes, prefix)
+        return found
+
+    def _extend(self, scopes: list[ir.Scope], prefix: str) -> str:
+        """A new stack's layer path: its parent stack's, then the layers of its last scope.
+
+        Stacks share their parents (every node of ``layers.3.attn`` has ``layers.3``
+        above it), so each stack adds one step to a path already known.
+        """
         parent: ir.Scope | None = None
-        for depth, scope in enumerate(chain):
-            sub_key = (prefix, *chain[: depth + 1]) if prefix else chain[: depth + 1]
-            cached = self._by_scopes.get(sub_key)
-            if cached is None:
-                piece = naming.segment(scope, parent)
-                cached = f"{namespace}/{piece}" if namespace else piece
-                self._by_scopes[sub_key] = cached
-                self.layers.setdefault(cached, scope)
-                self._by_path.setdefault((prefix, scope.path), cached)
-            namespace, parent = cached, scope
-        self._by_scopes[key] = namespace
+        namespace = prefix
+        if len(scopes) > 1:
+            parent = scopes[-2]
+            namespace = self.namespace(scopes[:-1], prefix)
+        for scope in _steps(parent, scopes[-1]):
+            piece = naming.segment(scope, parent)
+            namespace = f"{namespace}/{piece}" if namespace else piece
+            self.layers.setdefault(namespace, scope)
+            self._by_path.setdefault((prefix, scope.path), namespace)
+            parent = scope
         return namespace
 
     def state_namespace(self, fqn: str, kind: str, prefix: str = "") -> str:
@@ -74,25 +79,24 @@ class Hierarchy:
         return attrs
 
 
-def _with_containers(scopes: tuple[ir.Scope, ...]) -> tuple[ir.Scope, ...]:
-    """Add the layers of modules that hold children but are never called themselves.
+def _steps(parent: ir.Scope | None, scope: ir.Scope) -> list[ir.Scope]:
+    """The layers from ``parent`` down to ``scope``: first those of modules that hold
+    children but are never called themselves, then ``scope``.
 
     ``self.stages[0](x)`` records ``stages.0`` right under the root: the ModuleList
     ``stages`` gets a layer of its own (class unknown, so the name is just ``stages``).
     """
-    chain: list[ir.Scope] = []
-    parent_path = ""
-    for scope in scopes:
-        if not parent_path or scope.path.startswith(parent_path + "."):
-            rest = scope.path[len(parent_path) + 1 :] if parent_path else scope.path
-            pieces = rest.split(".")
-            for depth in range(1, len(pieces)):
-                prefix = ".".join(pieces[:depth])
-                path = f"{parent_path}.{prefix}" if parent_path else prefix
-                chain.append(ir.Scope(path=path, cls=""))
-        chain.append(scope)
-        parent_path = scope.path
-    return tuple(chain)
+    parent_path = parent.path if parent is not None else ""
+    steps: list[ir.Scope] = []
+    if not parent_path or scope.path.startswith(parent_path + "."):
+        rest = scope.path[len(parent_path) + 1 :] if parent_path else scope.path
+        pieces = rest.split(".")
+        for depth in range(1, len(pieces)):
+            prefix = ".".join(pieces[:depth])
+            path = f"{parent_path}.{prefix}" if parent_path else prefix
+            steps.append(ir.Scope(path=path, cls=""))
+    steps.append(scope)
+    return steps
 
 
 def _parameter_counts(parameters: dict[str, ir.ValueInfo]) -> dict[str, int]:

@@ -52,7 +52,10 @@ class Node(TypedDict):
 
 def node_attr(node: Node, key: str) -> str | None:
     """The value of attr ``key`` of ``node``, None when it has none."""
-    return next((item["value"] for item in node["attrs"] if item["key"] == key), None)
+    for item in node["attrs"]:
+        if item["key"] == key:
+            return item["value"]
+    return None
 
 
 @dataclass(slots=True)

@@ -59,31 +59,38 @@ def class_name(qualname: str) -> str:
 
 def scopes_from_stack(stack: list[tuple[str, str]]) -> list[ir.Scope]:
     """Clean an ``nn_module_stack``: drop the root, torch's placeholders and repeats."""
-    scopes: list[ir.Scope] = []
+    return unique_scopes([module_scope(path, cls) for path, cls in stack])
+
+
+def unique_scopes(scopes: Iterable[ir.Scope | None]) -> list[ir.Scope]:
+    """``scopes`` in order, less the Nones (see ``module_scope``) and repeated paths."""
+    unique: list[ir.Scope] = []
     seen: set[str] = set()
-    for path, cls in stack:
-        path = _clean_path(path)
-        if not path or path.startswith(_BOGUS_STACK_PREFIXES) or path in seen:
-            continue
-        seen.add(path)
-        scopes.append(_scope(path, cls))
-    return scopes
+    for scope in scopes:
+        if scope is not None and scope.path not in seen:
+            seen.add(scope.path)
+            unique.append(scope)
+    return unique
 
 
 @lru_cache(maxsize=16384)  # one Scope per module, shared by every stack it is on
-def _scope(path: str, cls: str) -> ir.Scope:
+def module_scope(path: str, cls: str) -> ir.Scope | None:
+    """One ``nn_module_stack`` entry; None for the root module and torch's placeholders."""
+    path = _clean_path(path)
+    if not path or path.startswith(_BOGUS_STACK_PREFIXES):
+        return None
     return ir.Scope(path, class_name(cls))
 
 
 _INDEX = re.compile(r"\[(\d+)\]")
 
 
-@lru_cache(maxsize=16384)  # a big program repeats each module path on many nodes
 def _clean_path(path: str) -> str:
     """Older torch wrote ``L['self'].layers[0]``; newer writes ``layers.0``."""
-    path = path.replace("L['self'].", "").replace("L['self']", "")
-    path = _INDEX.sub(r".\1", path).replace("/", "_")
-    return path.strip(".")
+    if "[" in path:  # (a test first: the regular expression costs more than the test)
+        path = path.replace("L['self'].", "").replace("L['self']", "")
+        path = _INDEX.sub(r".\1", path)
+    return path.replace("/", "_").strip(".")
 
 
 def segment(scope: ir.Scope, parent: ir.Scope | None) -> str:

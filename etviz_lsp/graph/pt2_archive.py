@@ -20,7 +20,9 @@ file the user trusts.
 from __future__ import annotations
 
 import keyword
+import mmap
 import re
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -28,8 +30,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import msgspec
+
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import ir, naming
+from etviz_lsp.graph import ir, naming, pt2_schema
 
 # What this reader knows (torch 2.13: archive "0", schema 8.x; torch's own loader accepts
 # any minor version of its major, and so do we: minor bumps only add optional fields).
@@ -73,6 +77,13 @@ _NOT_LITERAL = frozenset(
     {"as_none", "as_tensor", "as_graph", "as_custom_obj", "as_operator", "as_complex",
      "as_optional_tensor", "as_string_to_argument"}
 )  # fmt: skip
+# Argument kinds that can refer to graph nodes (see _GraphReader._nodes_in).
+_NODE_KINDS = frozenset(
+    {"as_tensor", "as_tensors", "as_sym_int", "as_sym_float", "as_sym_bool",
+     "as_optional_tensor", "as_sym_ints", "as_sym_floats", "as_sym_bools",
+     "as_optional_tensors", "as_nested_tensors", "as_graph", "as_custom_obj",
+     "as_string_to_argument"}
+)  # fmt: skip
 _POSITIONAL, _KEYWORD = 1, 2
 
 
@@ -86,24 +97,21 @@ def read_records(path: Path) -> list[ir.ProgramRecord]:
         root, names = _layout(path, archive)
         records = []
         for model in _model_names(names, root):
-            program = _read_json(path, archive, f"{root}{_MODELS_DIR}{model}.json")
-            _check_schema(path, program)
+            program = _read_program(path, archive, f"{root}{_MODELS_DIR}{model}.json")
             weights_file = root + _WEIGHTS_CONFIG.format(model)
-            weights = (
-                _read_json(path, archive, weights_file).get("config", {})
-                if weights_file in names
-                else {}
-            )
+            weights = _read_weights(path, archive, weights_file) if weights_file in names else {}
             name = path.stem if model == "model" else f"{path.stem}.{model}"
             try:
                 records.append(_ProgramReader(program, weights).read(name))
             except _Unknown as exc:
                 raise UnsupportedArchive(str(path), str(exc)) from None
             except (KeyError, IndexError, TypeError, ValueError, AttributeError,
-                    RecursionError) as exc:
+                    RecursionError, msgspec.ValidationError) as exc:
+                cause = _first_line(f"{type(exc).__name__}: {exc}")
                 raise UnsupportedArchive(
-                    str(path), f"unexpected serialized program ({type(exc).__name__}: {exc})"
+                    str(path), f"unexpected serialized program ({cause})"
                 ) from None
+            del program  # freed before the next program is decoded
         return records
 
 
@@ -171,7 +179,8 @@ def _layout(path: Path, archive: zipfile.ZipFile) -> tuple[str, set[str]]:
     if version not in ARCHIVE_VERSIONS:
         raise UnsupportedArchive(
             str(path),
-            f"archive version {version} is not one this reader knows "
+            f"archive version {version if version.isprintable() else repr(version)} "
+            "is not one this reader knows "
             f"({', '.join(sorted(ARCHIVE_VERSIONS))})",
         )
     return root, names
@@ -207,32 +216,78 @@ def _read_bytes(path: Path, archive: zipfile.ZipFile, name: str) -> bytes:
         raise EtvizError(str(path), f"cannot read {name}: {exc}") from exc
 
 
-def _read_json(path: Path, archive: zipfile.ZipFile, name: str) -> dict[str, Any]:
+def _read_program(path: Path, archive: zipfile.ZipFile, name: str) -> pt2_schema.Program:
+    mapped = _mapped(path, archive.getinfo(name))
+    data = mapped if mapped is not None else _read_bytes(path, archive, name)
+    try:
+        program = pt2_schema.decode_program(data)
+    except msgspec.ValidationError as exc:  # JSON, but not a program as this reader knows it
+        _check_schema(path, _version_of(path, name, data))  # a newer schema: say that
+        cause = _first_line(str(exc))
+        raise UnsupportedArchive(str(path), f"unexpected serialized program ({cause})") from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise EtvizError(str(path), f"damaged .pt2 archive: {name} is not valid JSON") from exc
+    _check_schema(path, program.schema_version)
+    return program
+
+
+_LOCAL_HEADER = 30  # bytes before a member's name in its local header (zip format)
+
+
+def _mapped(path: Path, info: zipfile.ZipInfo) -> memoryview | None:
+    """An uncompressed member as a view of the file mapped into memory, not read into it.
+
+    torch stores the program JSON uncompressed: mapping it spares a copy of 22 MB at 20k
+    nodes and ~5,000 page faults (the kernel maps a file's pages in batches, where fresh
+    memory faults in page by page). The CRC is checked, as zipfile checks it. None when
+    the member is compressed or encrypted, or is not where the zip directory says, or its
+    CRC is wrong: then zipfile reads it (and reports what is wrong).
+    """
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        return None
+    try:
+        with path.open("rb") as handle:
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+    header = mapped[info.header_offset : info.header_offset + _LOCAL_HEADER]
+    if len(header) < _LOCAL_HEADER or header[:4] != b"PK\x03\x04":
+        return None
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    start = info.header_offset + _LOCAL_HEADER + name_length + extra_length
+    view = memoryview(mapped)[start : start + info.compress_size]
+    if len(view) != info.file_size or zlib.crc32(view) != info.CRC:
+        return None
+    return view  # the decoded program's raw parts keep it (and the mapping) alive
+
+
+def _version_of(path: Path, name: str, data: bytes | memoryview) -> Any:
+    try:
+        return pt2_schema.decode_version(data)
+    except msgspec.ValidationError:
+        raise UnsupportedArchive(str(path), f"{name} does not hold a JSON object") from None
+
+
+def _read_weights(
+    path: Path, archive: zipfile.ZipFile, name: str
+) -> dict[str, pt2_schema.WeightEntry]:
     data = _read_bytes(path, archive, name)
     try:
-        value = _loads(data)
-    except ValueError as exc:
+        return pt2_schema.decode_weights(data).config
+    except msgspec.ValidationError as exc:
+        cause = _first_line(str(exc))
+        raise UnsupportedArchive(str(path), f"unexpected weights config {name} ({cause})") from None
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise EtvizError(str(path), f"damaged .pt2 archive: {name} is not valid JSON") from exc
-    if not isinstance(value, dict):
-        raise UnsupportedArchive(str(path), f"{name} does not hold a JSON object")
-    return value
 
 
-try:  # orjson parses the 20 MB program of a 20k-node model several times faster
-    import orjson
-
-    def _loads(data: bytes) -> Any:
-        return orjson.loads(data)
-
-except ImportError:  # pragma: no cover - depends on the environment
-    import json
-
-    def _loads(data: bytes) -> Any:
-        return json.loads(data)
+def _first_line(text: str) -> str:
+    """Error messages stay on one line, whatever a damaged file put in them."""
+    lines = text.splitlines()
+    return lines[0] if lines else text
 
 
-def _check_schema(path: Path, program: dict[str, Any]) -> None:
-    version = program.get("schema_version")
+def _check_schema(path: Path, version: Any) -> None:
     if not isinstance(version, dict) or "major" not in version:
         raise UnsupportedArchive(str(path), "serialized program has no schema version")
     major, minor = version.get("major"), version.get("minor")
@@ -253,17 +308,18 @@ class _Unknown(Exception):
 
 
 class _ProgramReader:
-    def __init__(self, program: dict[str, Any], weights: dict[str, Any]) -> None:
-        module = program["graph_module"]
-        self.graph = module["graph"]
-        self.signature = module["signature"]
+    def __init__(
+        self, program: pt2_schema.Program, weights: dict[str, pt2_schema.WeightEntry]
+    ) -> None:
+        self.graph = program.graph_module.graph
+        self.signature = program.graph_module.signature
         self.weights = weights
         self.input_specs: list[dict[str, Any]] = self.signature.get("input_specs", [])
+        self.tensors = _TensorInfos()
 
     def read(self, name: str) -> ir.ProgramRecord:
-        record = _GraphReader(self.graph, self.input_specs, self._placeholder_kinds()).read(
-            name
-        )
+        kinds = self._placeholder_kinds()
+        record = _GraphReader(self.graph, self.input_specs, kinds, self.tensors).read(name)
         self._mark_mutations(record)
         self._parameters(record)
         return record
@@ -279,34 +335,36 @@ class _ProgramReader:
                 kinds[arg_name] = (ir.USER_INPUT, "")
             else:
                 record_kind, target_field = state
-                kinds[arg_name] = (record_kind, body[target_field])
+                kinds[arg_name] = (record_kind, _text(body[target_field], target_field))
         return kinds
 
     def _mark_mutations(self, record: ir.ProgramRecord) -> None:
-        by_name = {node.name: node for node in record.nodes}
         targets = {"buffer_mutation": "buffer_name", "user_input_mutation": "user_input_name"}
+        by_name: dict[str, ir.NodeRecord] = {}  # made at the first mutation: most have none
         for spec in self.signature.get("output_specs", []):
             ((kind, body),) = spec.items()
             if kind not in targets:
                 continue
+            by_name = by_name or {node.name: node for node in record.nodes}
             node = by_name.get(body["arg"]["name"])
             if node is not None and body.get(targets[kind]):
-                node.attrs["mutates"] = body[targets[kind]]
+                node.attrs["mutates"] = _text(body[targets[kind]], targets[kind])
 
     def _parameters(self, record: ir.ProgramRecord) -> None:
         """Parameter shapes from the weights config (never the weights themselves)."""
-        tensor_values = self.graph.get("tensor_values", {})
+        tensor_values = self.graph.tensor_values
         for spec in self.input_specs:
             body = spec.get("parameter")
             if body is None:
                 continue
             fqn = body["parameter_name"]
             entry = self.weights.get(fqn)
-            meta = entry.get("tensor_meta") if entry else None
-            if meta is None and not self.weights:  # an old archive: the graph's own meta
-                meta = tensor_values.get(body["arg"]["name"])
-            if meta is not None:
-                record.parameters[fqn] = _tensor_info(meta)
+            meta = entry.tensor_meta if entry else pt2_schema.NULL
+            if not self.weights:  # an old archive: the graph's own meta
+                meta = tensor_values.get(body["arg"]["name"], pt2_schema.NULL)
+            info = self.tensors.info(meta)
+            if info is not None:
+                record.parameters[fqn] = info
 
 
 # Serialized input spec kind -> (record kind, the field naming its fully-qualified target).
@@ -338,34 +396,38 @@ class _GraphReader:
 
     def __init__(
         self,
-        graph: dict[str, Any],
+        graph: pt2_schema.Graph,
         input_specs: list[dict[str, Any]],
         kinds: dict[str, tuple[str, str]],
+        tensors: _TensorInfos,
     ) -> None:
         self.graph = graph
         self.input_specs = input_specs
         self.kinds = kinds
-        self.tensor_values: dict[str, Any] = graph.get("tensor_values", {})
+        self.tensors = tensors
+        self.tensor_values = graph.tensor_values
         self.sym_values: dict[str, tuple[str, Any]] = {}
-        for key, dtype in (
-            ("sym_int_values", "SymInt"),
-            ("sym_float_values", "SymFloat"),
-            ("sym_bool_values", "SymBool"),
+        for values, dtype in (
+            (graph.sym_int_values, "SymInt"),
+            (graph.sym_float_values, "SymFloat"),
+            (graph.sym_bool_values, "SymBool"),
         ):
-            for value_name, value in graph.get(key, {}).items():
+            for value_name, value in values.items():
                 self.sym_values[value_name] = (dtype, value)
-        self.custom_objs: dict[str, Any] = graph.get("custom_obj_values", {})
         self.names = _Namespace()
         self.known: set[str] = set()  # serialized value names that are graph nodes
         self.scope_cache: dict[str, list[ir.Scope]] = {}
 
     def read(self, name: str) -> ir.ProgramRecord:
         self.record = ir.ProgramRecord(name=name)
-        for index, graph_input in enumerate(self.graph.get("inputs", [])):
+        for index, graph_input in enumerate(self.graph.inputs):
             self._placeholder(index, graph_input)
-        for node in self.graph.get("nodes", []):
-            self._node(node)
+        for node in self.graph.nodes:
+            self._node(pt2_schema.decode_node(node))
         self._output()
+        # A damaged file can have a list or a number where an input's name goes.
+        if {type(src) for rec in self.record.nodes for src, _ in rec.inputs} - {str}:
+            raise _Unknown("an input that is not a node name")
         if self.record.subprograms:
             for rec in self.record.nodes:
                 rec.subgraphs = [src for src, _ in rec.inputs if src in self.record.subprograms]
@@ -375,13 +437,15 @@ class _GraphReader:
 
     def _value(self, name: str) -> ir.ValueInfo:
         """What torch's deserializer puts in ``meta["val"]`` for a value name."""
-        meta = self.tensor_values.get(name)
-        if meta is not None:
-            return _tensor_info(meta)
+        raw = self.tensor_values.get(name)
+        if raw is not None:
+            info = self.tensors.info(raw)
+            if info is not None:
+                return info
         sym = self.sym_values.get(name)
         if sym is not None:
             return _sym_info(*sym)
-        if name in self.custom_objs:
+        if name in self.graph.custom_obj_values:
             return ir.ValueInfo(dtype="CustomObjArgument")
         raise _Unknown(f"no type recorded for value '{name}'")
 
@@ -393,12 +457,12 @@ class _GraphReader:
         kind: str,
         target: str = "",
         outputs: list[ir.ValueInfo] | None = None,
-        meta: dict[str, str] | None = None,
+        meta: pt2_schema.NodeMetadata | None = None,
     ) -> ir.NodeRecord:
         rec = ir.NodeRecord(name=name, kind=kind, target=target, outputs=outputs or [])
-        if meta:
-            rec.scopes = self._scopes(meta.get("nn_module_stack"))
-            rec.stack_trace = meta.get("stack_trace") or None
+        if meta is not None:
+            rec.scopes = self._scopes(meta.nn_module_stack)
+            rec.stack_trace = meta.stack_trace or None
         self.record.nodes.append(rec)
         self.known.add(name)
         return rec
@@ -423,69 +487,86 @@ class _GraphReader:
         if fqn:
             rec.attrs["fqn"] = fqn
 
-    def _node(self, node: dict[str, Any]) -> None:
-        target, is_sym_op, is_hop, has_schema = _target_kind(node["target"])
-        meta: dict[str, str] = node.get("metadata") or {}
-        outputs: list[dict[str, Any]] = node.get("outputs") or []
-        pairs = self._ordered_inputs(node.get("inputs") or [], is_sym_op, has_schema)
+    def _node(self, node: pt2_schema.Node) -> None:
+        target, is_sym_op, is_hop, has_schema = _target_kind(node.target)
+        meta = node.metadata or _NO_METADATA
+        ordered = _ordered_inputs(node.inputs, is_sym_op, has_schema)
         if not has_schema and not is_sym_op:  # nested graphs (cond, while_loop) become
             # get_attr nodes, placed before the node that runs them, as torch places them
-            for _, arg in pairs:
-                if "as_graph" in arg:
-                    self._graph_arg(arg["as_graph"], meta)
-        name = node.get("name") or self._fallback_name(node, is_sym_op)
-        rec = ir.NodeRecord(name=name, kind=ir.OP, target=target)
-        inputs: list[tuple[str, int]] = []
-        for arg_name, arg in pairs:
-            tensor = arg.get("as_tensor")
-            if tensor is not None:  # the common case, kept short
-                inputs.append((tensor["name"], 0))
-                continue
-            inputs.extend((src, 0) for src in self._nodes_in(arg))
-            if has_schema:
-                text = format_argument(arg)
-                if text is not None:
-                    rec.attrs[arg_name] = text
-        rec.inputs = inputs
-        rec.scopes = self._scopes(meta.get("nn_module_stack"))
-        rec.stack_trace = meta.get("stack_trace") or None
+            for item in ordered:
+                if "as_graph" in item.arg:
+                    self._graph_arg(item.arg["as_graph"], meta)
+        name = node.name or self._fallback_name(node, is_sym_op)
+        inputs, attrs = self._arguments(ordered, has_schema)
+        rec = ir.NodeRecord(
+            name=name,
+            kind=ir.OP,
+            target=target,
+            inputs=inputs,
+            outputs=[],
+            scopes=self._scopes(meta.nn_module_stack),
+            stack_trace=meta.stack_trace or None,
+            attrs=attrs,
+        )
         self.names.create(name)
         self.record.nodes.append(rec)
         self.known.add(name)
         if is_sym_op:
+            outputs = node.outputs
             rec.name = outputs[0][next(iter(outputs[0]))]["as_name"]
             rec.outputs = [self._value(rec.name)]
             self.known.add(rec.name)
             return
-        self._outputs(rec, node, outputs, meta, is_hop)
+        self._outputs(rec, node, meta, is_hop)
 
-    def _fallback_name(self, node: dict[str, Any], is_sym_op: bool) -> str:
+    def _arguments(
+        self, ordered: list[pt2_schema.NamedArgument], has_schema: bool
+    ) -> tuple[list[tuple[str, int]], dict[str, str]]:
+        """A node's inputs (producer, output index), and its literal arguments as attrs."""
+        inputs: list[tuple[str, int]] = []
+        attrs: dict[str, str] = {}
+        for item in ordered:
+            arg = item.arg
+            tensor = arg.get("as_tensor")
+            if tensor is not None:  # the common case, kept short
+                inputs.append((tensor["name"], 0))
+                continue
+            ((kind, value),) = arg.items()
+            if kind in _NODE_KINDS:
+                inputs.extend((src, 0) for src in self._nodes_in(kind, value))
+            if has_schema:
+                text = _literal_text(kind, value)
+                if text is not None:
+                    attrs[item.name] = text
+        return inputs, attrs
+
+    def _fallback_name(self, node: pt2_schema.Node, is_sym_op: bool) -> str:
         """Archives before node names were stored: torch names a node after its output."""
-        outputs = node.get("outputs") or []
+        outputs = node.outputs
         if outputs:
             ((kind, value),) = outputs[0].items()
             if kind == "as_tensor" and len(outputs) == 1:
                 return str(value["name"])
             if is_sym_op and isinstance(value, dict) and "as_name" in value:
                 return str(value["as_name"])
-        return self.names.peek(_op_base_name(node["target"]))
+        return self.names.peek(_op_base_name(node.target))
 
     def _outputs(
         self,
         rec: ir.NodeRecord,
-        node: dict[str, Any],
-        outputs: list[dict[str, Any]],
-        meta: dict[str, str],
+        node: pt2_schema.Node,
+        meta: pt2_schema.NodeMetadata,
         is_hop: bool,
     ) -> None:
         """Mirror torch's ``deserialize_outputs``: the node's name, value, getitems."""
+        outputs = node.outputs
         if not outputs:
             return
         ((kind, value),) = outputs[0].items()
         if (
             len(outputs) == 1
             and is_hop
-            and node.get("is_hop_single_tensor_return") is not True
+            and node.is_hop_single_tensor_return is not True
             and kind != "as_none"
         ):
             # A higher-order op returning a one-element tuple: one getitem reads it.
@@ -504,7 +585,7 @@ class _GraphReader:
             rec.outputs = [self._value(rec.name)]
             return
         if len(outputs) == 1 and kind == "as_none":
-            self._rename(rec, self.names.create(f"{_op_base_name(node['target'])}_unused"))
+            self._rename(rec, self.names.create(f"{_op_base_name(node.target)}_unused"))
             rec.outputs = [ir.ValueInfo(dtype="None")]
             return
         if len(outputs) == 1:
@@ -516,7 +597,7 @@ class _GraphReader:
         rec.outputs = self._getitems(rec.name, items, meta)
 
     def _getitems(
-        self, parent: str, items: list[dict[str, Any]], meta: dict[str, str]
+        self, parent: str, items: list[dict[str, Any]], meta: pt2_schema.NodeMetadata
     ) -> list[ir.ValueInfo]:
         infos = []
         for index, item in enumerate(items):
@@ -541,7 +622,9 @@ class _GraphReader:
                 raise _Unknown(f"output of kind '{kind}' on '{parent}'")
         return infos
 
-    def _getitem(self, parent: str, name: str, index: int, meta: dict[str, str]) -> ir.ValueInfo:
+    def _getitem(
+        self, parent: str, name: str, index: int, meta: pt2_schema.NodeMetadata
+    ) -> ir.ValueInfo:
         self.names.create(name)
         info = self._value(name)
         rec = self._add(name, ir.OP, "operator.getitem", [info], meta)
@@ -555,7 +638,7 @@ class _GraphReader:
 
     def _output(self) -> None:
         sources = []
-        for graph_output in self.graph.get("outputs", []):
+        for graph_output in self.graph.outputs:
             ((kind, value),) = graph_output.items()
             if kind == "as_tensor":
                 sources.append(value["name"])
@@ -569,36 +652,16 @@ class _GraphReader:
 
     # -- inputs -------------------------------------------------------------------------
 
-    def _ordered_inputs(
-        self, inputs: list[dict[str, Any]], is_sym_op: bool, has_schema: bool
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """(name, argument) pairs in the order torch passes them: args, then kwargs."""
-        if is_sym_op or all([item.get("kind") == _POSITIONAL for item in inputs]):
-            return [(item.get("name", ""), item["arg"]) for item in inputs]
-        args: list[tuple[str, dict[str, Any]]] = []
-        kwargs: dict[str, tuple[str, dict[str, Any]]] = {}
-        for item in inputs:
-            arg_name, arg, kind = item.get("name", ""), item["arg"], item.get("kind")
-            if has_schema:
-                if kind == _KEYWORD and not keyword.iskeyword(arg_name):
-                    kwargs[arg_name] = (arg_name, arg)
-                else:
-                    args.append((arg_name, arg))
-            elif kind == _POSITIONAL or arg_name == "":
-                args.append((arg_name, arg))
-            else:
-                kwargs[arg_name] = (arg_name, arg)
-        return [*args, *kwargs.values()]
-
-    def _graph_arg(self, value: dict[str, Any], meta: dict[str, str]) -> None:
+    def _graph_arg(self, value: dict[str, Any], meta: pt2_schema.NodeMetadata) -> None:
         graph_name = value["name"]
         self.names.create(graph_name)
         self._add(graph_name, ir.GET_ATTR, graph_name, [], meta)
-        sub = _GraphReader(value["graph"], self.input_specs, {})
+        graph = pt2_schema.graph_from_argument(value["graph"])
+        sub = _GraphReader(graph, self.input_specs, {}, self.tensors)
         self.record.subprograms[graph_name] = sub.read(f"{self.record.name}/{graph_name}")
 
-    def _nodes_in(self, arg: dict[str, Any]) -> Iterator[str]:
-        ((kind, value),) = arg.items()
+    def _nodes_in(self, kind: str, value: Any) -> Iterator[str]:
+        """The nodes an argument of kind ``kind`` (one of ``_NODE_KINDS``) refers to."""
         if kind == "as_tensor":
             yield value["name"]
         elif kind in ("as_tensors",):
@@ -620,16 +683,53 @@ class _GraphReader:
                 yield value["name"]
         elif kind == "as_string_to_argument":
             for item in value.values():
-                yield from self._nodes_in(item)
+                ((item_kind, item_value),) = item.items()
+                yield from self._nodes_in(item_kind, item_value)
 
     def _scopes(self, stack: str | None) -> list[ir.Scope]:
         if not stack:
             return []
         found = self.scope_cache.get(stack)
         if found is None:
-            found = naming.scopes_from_stack(parse_module_stack(stack))
+            found = module_stack_scopes(stack)
             self.scope_cache[stack] = found
         return found  # shared between nodes: records are read, never changed, past here
+
+
+_NO_METADATA = pt2_schema.NodeMetadata()  # shared, never changed
+
+
+def _ordered_inputs(
+    inputs: list[pt2_schema.NamedArgument], is_sym_op: bool, has_schema: bool
+) -> list[pt2_schema.NamedArgument]:
+    """A node's arguments in the order torch passes them: args, then kwargs."""
+    if is_sym_op:
+        return inputs
+    for item in inputs:
+        if item.kind != _POSITIONAL:
+            break
+    else:  # all positional: the common case, in order already
+        return inputs
+    args: list[pt2_schema.NamedArgument] = []
+    kwargs: dict[str, pt2_schema.NamedArgument] = {}
+    for item in inputs:
+        if has_schema:
+            if item.kind == _KEYWORD and not keyword.iskeyword(item.name):
+                kwargs[item.name] = item
+            else:
+                args.append(item)
+        elif item.kind == _POSITIONAL or item.name == "":
+            args.append(item)
+        else:
+            kwargs[item.name] = item
+    return [*args, *kwargs.values()]
+
+
+def _text(value: Any, field: str) -> str:
+    """A value the schema says is a string (a damaged file may hold anything there)."""
+    if not isinstance(value, str):
+        raise _Unknown(f"'{field}' is not text")
+    return value
 
 
 def _named(value: dict[str, Any]) -> Iterator[str]:
@@ -643,27 +743,27 @@ def _named(value: dict[str, Any]) -> Iterator[str]:
 # ---- text ------------------------------------------------------------------------------
 
 
-def parse_module_stack(text: str) -> list[tuple[str, str]]:
-    """``key,path,Class;key,path,Class`` -> [(path, Class)], as torch splits it.
+def module_stack_scopes(text: str) -> list[ir.Scope]:
+    """``key,path,Class;key,path,Class`` -> scopes, as ``naming.scopes_from_stack``.
 
     A path may hold commas inside brackets (``L['self'].layers[0]``): torch splits at
     top-level commas only, and so do we. Repeated keys keep their first position and the
     last value, as a dict does.
     """
-    entries: dict[str, tuple[str, str]] = {}
+    by_key: dict[str, ir.Scope | None] = {}
     for item in text.split(";"):
-        key, path, cls = _stack_entry(item)
-        entries[key] = (path, cls)
-    return list(entries.values())
+        key, scope = _stack_entry(item)
+        by_key[key] = scope
+    return naming.unique_scopes(by_key.values())
 
 
 @lru_cache(maxsize=16384)  # stacks differ, their entries repeat (each layer's root, ...)
-def _stack_entry(item: str) -> tuple[str, str, str]:
+def _stack_entry(item: str) -> tuple[str, ir.Scope | None]:
     parts = _split_top_level(item)
     if len(parts) != 3:
         raise _Unknown(f"nn_module_stack entry {item!r}")
     key, path, cls = parts
-    return key, path, cls
+    return key, naming.module_scope(path, cls)
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -724,32 +824,33 @@ def _op_base_name(serialized: str) -> str:
     return re.sub(r"[^0-9a-zA-Z_]+", "_", base) or "_unnamed"
 
 
-def _tensor_info(meta: dict[str, Any]) -> ir.ValueInfo:
-    dtype = DTYPES.get(meta["dtype"])
+class _TensorInfos:
+    """Value infos of a program's tensors, by the raw JSON text of their metadata.
+
+    A 20k-node program has 20k tensor values but a few dozen distinct metadata texts
+    (dtype, sizes, strides ...): each text is decoded once, and nodes share its info
+    (immutable). JSON ``null`` gives None.
+    """
+
+    def __init__(self) -> None:
+        self._by_text: dict[bytes, ir.ValueInfo] = {}
+
+    def info(self, raw: msgspec.Raw) -> ir.ValueInfo | None:
+        text = bytes(raw)
+        found = self._by_text.get(text)
+        if found is None:
+            meta = pt2_schema.decode_tensor_meta(raw)
+            if meta is None:
+                return None
+            found = self._by_text[text] = _tensor_info(meta)
+        return found
+
+
+def _tensor_info(meta: pt2_schema.TensorMeta) -> ir.ValueInfo:
+    dtype = DTYPES.get(meta.dtype)
     if dtype is None:
-        raise _Unknown(f"tensor dtype code {meta['dtype']}")
-    sizes = meta["sizes"]
-    try:  # all sizes fixed: the common case, kept short
-        shape = tuple([str(size["as_int"]) for size in sizes])
-    except KeyError:
-        shape = tuple([_size_text(size) for size in sizes])
-    return _shared_info(dtype, shape)
-
-
-# Value infos by (dtype, shape): they are immutable, and a program has few distinct ones,
-# so nodes share them (making a frozen dataclass costs more than looking one up).
-_TENSOR_INFOS: dict[tuple[str, tuple[str, ...]], ir.ValueInfo] = {}
-_MAX_SHARED = 50_000  # a long-lived server reads many programs: keep the table bounded
-
-
-def _shared_info(dtype: str, shape: tuple[str, ...]) -> ir.ValueInfo:
-    key = (dtype, shape)
-    info = _TENSOR_INFOS.get(key)
-    if info is None:
-        if len(_TENSOR_INFOS) >= _MAX_SHARED:
-            _TENSOR_INFOS.clear()
-        info = _TENSOR_INFOS[key] = ir.ValueInfo(dtype=dtype, shape=shape)
-    return info
+        raise _Unknown(f"tensor dtype code {meta.dtype}")
+    return ir.ValueInfo(dtype=dtype, shape=tuple([_size_text(size) for size in meta.sizes]))
 
 
 def _size_text(size: dict[str, Any]) -> str:
@@ -802,6 +903,10 @@ def _constant_info(kind: str, value: Any) -> ir.ValueInfo:
 def format_argument(arg: dict[str, Any]) -> str | None:
     """A serialized Argument as ``fx_reader.format_literal`` shows its loaded value."""
     ((kind, value),) = arg.items()
+    return _literal_text(kind, value)
+
+
+def _literal_text(kind: str, value: Any) -> str | None:
     if kind in _NOT_LITERAL:
         return None
     if isinstance(value, list):
@@ -836,7 +941,7 @@ def _scalar_text(kind: str, value: Any) -> str | None:
     if kind in ("as_ints", "as_floats"):
         if not isinstance(value, list):  # a damaged file: would recurse forever
             raise ValueError(f"{kind} holds {type(value).__name__}, not a list")
-        return format_argument({kind: value})
+        return _literal_text(kind, value)
     if kind in ("as_sym_int", "as_sym_float", "as_sym_bool"):
         if "as_name" in value:
             return None  # a symbolic value is a graph node: an edge, not a literal

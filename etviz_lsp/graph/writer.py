@@ -16,22 +16,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from etviz_lsp.errors import EtvizError
+
+# msgspec writes a 20k-node graph 5-10x faster than the stdlib, and the .pt2 reader
+# (pt2_schema) already imports it: one JSON library to load at start-up, not two.
+_ENCODER = msgspec.json.Encoder()
 
 # A temp this old is no write in progress (a 20k-node graph is written in well under 1 s).
 ABANDONED_AFTER_S = 300.0
 
-try:  # orjson is 5-10x faster on 20k-node graphs; the stdlib is the fallback.
-    import orjson
 
-    def dumps(data: Any) -> bytes:
-        return orjson.dumps(data)
-
-except ImportError:  # pragma: no cover - depends on the environment
-    import json
-
-    def dumps(data: Any) -> bytes:
-        return json.dumps(data, separators=(",", ":")).encode()
+def dumps(data: Any) -> bytes:
+    """Compact JSON (UTF-8); raises TypeError on a value JSON cannot hold."""
+    return _ENCODER.encode(data)
 
 
 def write_json_atomic(path: Path, data: Any) -> int:

@@ -20,16 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-try:  # orjson parses a 20k-node graph JSON several times faster
-    import orjson
+import msgspec
 
-    def _parse(data: bytes) -> Any:
-        return orjson.loads(data)
-except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib is the fallback
-    import json
 
-    def _parse(data: bytes) -> Any:
-        return json.loads(data)
+def _parse(data: bytes) -> Any:
+    """msgspec parses a 20k-node graph JSON several times faster than the stdlib."""
+    try:
+        return msgspec.json.decode(data)
+    except (msgspec.DecodeError, RecursionError) as exc:  # callers expect ValueError
+        raise ValueError(f"not valid JSON: {exc}") from None
 
 
 SOURCE_ATTR = "source"
