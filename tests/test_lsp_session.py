@@ -4,6 +4,7 @@ entry points. None of these needs a warm worker, so they stay quick."""
 from __future__ import annotations
 
 import asyncio
+import select
 import subprocess
 import sys
 import textwrap
@@ -129,10 +130,7 @@ def test_each_log_line_reaches_the_editor_once() -> None:
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(wire)
         proc.stdin.flush()
-        seen = b""
-        deadline = time.monotonic() + 60
-        while b"ready (workspace" not in seen and time.monotonic() < deadline:
-            seen += proc.stdout.read1(65536)
+        seen = _read_until(proc, (b"ready (workspace",), 60)
         proc.stdin.close()  # the server ends
         proc.wait(60)
         err = proc.stderr.read() if proc.stderr else b""
@@ -161,10 +159,7 @@ def test_shutdown_then_exit_ends_quietly_with_code_0() -> None:
             + frame('{"jsonrpc":"2.0","id":2,"method":"shutdown"}')
         )
         proc.stdin.flush()
-        seen = b""
-        deadline = time.monotonic() + 60
-        while b'"id": 2' not in seen and b'"id":2' not in seen and time.monotonic() < deadline:
-            seen += proc.stdout.read1(65536)
+        _read_until(proc, (b'"id": 2', b'"id":2'), 60)  # the shutdown's answer
         proc.stdin.write(frame('{"jsonrpc":"2.0","method":"exit"}'))
         proc.stdin.close()
         code = proc.wait(60)
@@ -173,3 +168,20 @@ def test_shutdown_then_exit_ends_quietly_with_code_0() -> None:
         proc.kill()
     assert code == 0, err[-3000:]
     assert "Traceback" not in err and "Error sending data" not in err, err[-3000:]
+
+
+def _read_until(proc: subprocess.Popen[bytes], markers: tuple[bytes, ...], seconds: float) -> bytes:
+    """The server's stdout up to one of ``markers`` (never blocks past ``seconds``)."""
+    assert proc.stdout is not None
+    seen = b""
+    deadline = time.monotonic() + seconds
+    while not any(m in seen for m in markers):
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([proc.stdout], [], [], max(left, 0))
+        if not ready:
+            raise AssertionError(f"no {markers} from the server in {seconds} s: {seen[-500:]!r}")
+        chunk = proc.stdout.read1(65536)
+        if not chunk:
+            raise AssertionError(f"the server closed stdout before {markers}: {seen[-500:]!r}")
+        seen += chunk
+    return seen
