@@ -18,7 +18,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from etviz_lsp.explorer import locations
+from etviz_lsp.explorer import locations, pids
 
 EDITOR_STARTED = "editor-started"
 
@@ -48,22 +48,12 @@ def _living_leases(folder: Path) -> list[tuple[int, int | None]]:
         if not path.name.isdigit():
             continue
         holder = int(path.name)
-        if _running(holder):
+        if pids.running(holder):
             living.append((holder, _read(path)))
         else:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
     return living
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, another user's (cannot happen in our private folder, but safe)
-    return True
 
 
 def _folder() -> Path:

@@ -26,7 +26,7 @@ from typing import Literal
 
 import etviz_lsp
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.explorer import leases, locations, state
+from etviz_lsp.explorer import leases, locations, pids, state
 from etviz_lsp.explorer.guard import STATUS_PATH, TOKEN_HEADER
 from etviz_lsp.explorer.serve import EXIT_SERVER_ENDED
 
@@ -318,28 +318,10 @@ def _wait_gone(pid: int, seconds: float) -> bool:
         if child is not None:
             if child.poll() is not None:
                 return True
-        elif not _exists(pid):
+        elif not pids.running(pid):
             return True
         time.sleep(0.05)
     return False
-
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return False
-    return fields[0] == "Z"
 
 
 def _reap() -> None:
