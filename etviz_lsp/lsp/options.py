@@ -47,17 +47,26 @@ _KEYS: dict[str, tuple[str, tuple[type, ...]]] = {
 }
 
 
-def parse(raw: object, what: str = "initialization option") -> InitOptions:
+def parse(raw: object) -> InitOptions:
     """``initializationOptions`` (any JSON) -> options; problems land in ``.warnings``."""
     if raw is None:
         return InitOptions()
     if not isinstance(raw, dict):
         return InitOptions(warnings=(f"initializationOptions is not an object: {raw!r}",))
+    values, warnings = _values(raw, "initialization option")
+    if values.get("python_path") == "":
+        del values["python_path"]
+    return InitOptions(**values, warnings=tuple(warnings))
+
+
+def _values(raw: dict[str, Any], what: str) -> tuple[dict[str, Any], list[str]]:
+    """Field name -> usable value for each camelCase key given (null: not given), and a
+    warning for each unknown key or bad value."""
     values: dict[str, Any] = {}
     warnings: list[str] = []
     for key, value in raw.items():
         if key not in _KEYS:
-            warnings.append(f"unknown initialization option {key!r} ignored")
+            warnings.append(f"unknown {what} {key!r} ignored")
             continue
         name, types = _KEYS[key]
         if value is None:
@@ -67,9 +76,7 @@ def parse(raw: object, what: str = "initialization option") -> InitOptions:
             warnings.append(problem)
             continue
         values[name] = float(value) if float in types else value
-    if values.get("python_path") == "":
-        del values["python_path"]
-    return InitOptions(**values, warnings=tuple(warnings))
+    return values, warnings
 
 
 def _check(key: str, value: object, types: tuple[type, ...], what: str) -> str | None:
@@ -100,18 +107,7 @@ def update(current: InitOptions, settings: object) -> InitOptions:
     if not isinstance(settings, dict):
         return replace(current, warnings=(f"settings are not an object: {settings!r}",))
     live = {key: settings[key] for key in LIVE_KEYS if key in settings}
-    parsed = parse(live, "setting")
-    changes = {name: getattr(parsed, name) for name in _present(live)}
+    changes, warnings = _values(live, "setting")
     if live.get("port", 0) is None:
         changes["port"] = None
-    return replace(current, **changes, warnings=parsed.warnings)
-
-
-def _present(live: dict[str, object]) -> list[str]:
-    """Fields a live-settings object gave a usable value (bad ones were warned about)."""
-    names = []
-    for key, value in live.items():
-        name, types = _KEYS[key]
-        if value is not None and _check(key, value, types, "") is None:
-            names.append(name)
-    return names
+    return replace(current, **changes, warnings=tuple(warnings))
