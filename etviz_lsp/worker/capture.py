@@ -47,6 +47,11 @@ TARGETS = (
     Target("executorch.exir.backend.backend_api", "to_backend", "lowering"),
     Target("executorch.exir.program._program:EdgeProgramManager", "to_backend", "lowering"),
     Target("executorch.exir.program._program:EdgeProgramManager", "to_executorch", "lowering"),
+    # Make no program (a GraphModule), but say what the run is doing; and what they export
+    # inside (pattern graphs) is nested, never captured.
+    Target("torchao.quantization.pt2e.quantize_pt2e", "prepare_pt2e", "quantizing"),
+    Target("torchao.quantization.pt2e.quantize_pt2e", "prepare_qat_pt2e", "quantizing"),
+    Target("torchao.quantization.pt2e.quantize_pt2e", "convert_pt2e", "quantizing"),
 )
 
 _active: Recorder | None = None
@@ -181,6 +186,7 @@ def _wrap(original: Callable[..., Any], function: str, progress: str) -> Callabl
         finally:
             recorder.depth -= 1
         recorder.record_call(result, function, site, time.time())
+        recorder.progress("running script")
         return result
 
     capturing.__etviz_original__ = original  # type: ignore[attr-defined]

@@ -208,14 +208,18 @@ def _nothing_captured(
     if artifacts:
         names = ", ".join(_short(path, state.request.cwd) for path in artifacts[:5])
         more = f" and {len(artifacts) - 5} more" if len(artifacts) > 5 else ""
-        wrote = f"; it wrote {names}{more} (open a .pt2 to see it)"
+        wrote = f" and wrote {names}{more}"
+    made = "made no program" if not wrote else "made no program etviz could capture"
     if exit_site is not None:
         return ScriptError(
             "no-program", exit_site[0], exit_site[1],
-            message=f"the script exited (sys.exit(0)) before making a program{wrote}; "
+            message=f"the script exited (sys.exit(0)){wrote} before making a program; "
             f"{NO_PROGRAM_HINT}",
         )
-    message = f"the script ran to its end but captured no program{wrote}; {NO_PROGRAM_HINT}"
+    but = "but" if not wrote else ", but"
+    message = f"the script ran to its end{wrote}{but} {made}; {NO_PROGRAM_HINT}"
+    if artifacts:
+        message += " (a .pt2 it wrote can be opened directly)"
     if recorder.warnings:
         message = f"no program could be converted: {recorder.warnings[0]}"
     return ScriptError("no-program", str(user.script), message=message)
