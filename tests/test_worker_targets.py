@@ -188,3 +188,67 @@ def test_run_target_round_trips_json_and_refuses_bad_shapes(tmp_path: Path):
                 {"module": "m", "env": (("A=B", "c"),)}):
         with pytest.raises(EtvizError):
             RunTarget(**bad)  # type: ignore[arg-type]
+
+
+# The quantize + lower flow of tests/scripts/quantize_lower.py, counting the calls that
+# really reach torch.export.export and EdgeProgramManager.to_backend (through our capture).
+COUNTING_FLOW = """\
+import json
+import torch
+from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+    XNNPACKQuantizer, get_symmetric_quantization_config)
+from executorch.exir import EdgeProgramManager, to_edge_transform_and_lower
+from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+calls = {"export": 0, "to_backend": 0}
+
+
+def counting(name, real):
+    def call(*args, **kwargs):
+        calls[name] += 1
+        return real(*args, **kwargs)
+    return call
+
+
+torch.export.export = counting("export", torch.export.export)
+EdgeProgramManager.to_backend = counting("to_backend", EdgeProgramManager.to_backend)
+net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                          torch.nn.Linear(8 * 14 * 14, 4)).eval()
+inputs = (torch.randn(1, 3, 16, 16),)
+ep = torch.export.export(net, inputs)
+quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config())
+prepared = prepare_pt2e(ep.module(), quantizer)
+prepared(*inputs)
+quantized = torch.export.export(convert_pt2e(prepared), inputs)
+edge = to_edge_transform_and_lower(quantized, partitioner=[XnnpackPartitioner()])
+with open("calls.json", "w") as f:
+    json.dump(calls, f)
+"""
+
+
+def test_nested_calls_make_no_graph_and_stages_arrive_as_made(
+    worker: WarmWorker, tmp_path: Path
+):
+    script = tmp_path / "flow.py"
+    script.write_text(COUNTING_FLOW)
+    updates: list[StageUpdate] = []
+    result = worker.run(
+        RunTarget(script=script, cwd=tmp_path), tmp_path / "out.json", timeout=300,
+        on_stage=updates.append, partial_output=tmp_path / "partial.json",
+    )
+    calls = json.loads((tmp_path / "calls.json").read_text())
+    # Lowering called to_backend, and the quantizer more exports than the script's two:
+    # those nested calls are in the chain of a captured call or of quantizer internals.
+    assert calls["to_backend"] >= 1 and calls["export"] > 2
+    ids = [g.id for g in result.graphs]
+    # one graph per stage (named at the script's counting wrapper: the deepest user frame)
+    assert [i.split(" (")[-1] for i in ids] == ["exported)", "quantized)", "lowered)"]
+    assert all(" @ flow.py:" in i for i in ids), ids
+    # each stage was announced as soon as it was converted, the first long before the end
+    assert [[g.id for g in u.graphs] for u in updates] == [ids[:1], ids[:2], ids]
+    first = updates[0]
+    assert first.elapsed < result.elapsed - 1.0
+    assert first.latency < 2.0
+    print(f"\nexport returned -> first StageUpdate: {first.latency * 1000:.0f} ms "
+          f"(first at {first.elapsed:.1f} s of a {result.elapsed:.1f} s run)")
