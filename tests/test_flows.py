@@ -94,7 +94,7 @@ def test_aot_compiler_lowered_graph_shows_the_xnnpack_partition_expanded(aot: Fl
 
 def test_aot_compiler_progress_is_one_line_per_stage_and_names_the_pte(aot: Flow):
     stages = [line.rsplit(" (", 1)[0] for line in aot.stage_lines(f"-m {AOT}")]
-    assert stages[0] == "starting Python"
+    assert stages[0] == "running script"
     order = [s for s in stages if s in ("exporting", "quantizing", "lowering")]
     assert order[:3] == ["exporting", "quantizing", "quantizing"] and "lowering" in order
     assert all(a != b for a, b in zip(stages, stages[1:], strict=False)), "a stage repeats"
