@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop an export script after S seconds (default: 600)",
     )
     parser.add_argument(
+        "--allow-pickle", action="store_true",
+        help="with --once: if the direct reader cannot read a .pt2, let torch.export.load "
+        "open it (it unpickles the file, which can run code: only for files you trust)",
+    )
+    parser.add_argument(
         "--serve", action="store_true", help="with --once: show the graph in the shared server"
     )
     parser.add_argument(
@@ -84,20 +89,24 @@ def main(argv: list[str] | None = None) -> int:
         from etviz_lsp.lsp.server import run_stdio
 
         return run_stdio(verbose=args.verbose, client_pid=args.clientProcessId)
-    code = _once(args.once, args.output, args.timeout, args.verbose)
+    code = _once(args.once, args.output, args.timeout, args.verbose, args.allow_pickle)
     if code == 0 and args.serve:
         output = args.output if args.output is not None else _default_output(args.once)
         return _serve(output, open_browser=not args.no_browser, port=args.port)
     return code
 
 
-def _once(source: Path, output: Path | None, timeout: float | None, verbose: bool) -> int:
+def _once(
+    source: Path, output: Path | None, timeout: float | None, verbose: bool, allow_pickle: bool
+) -> int:
     from etviz_lsp.once import DEFAULT_TIMEOUT, run_once
 
     # The script's own output goes to its log file; -v also shows it here.
     log = (lambda text: print(text, end="", file=sys.stderr)) if verbose else None
     try:
-        result = run_once(source, output, timeout=timeout or DEFAULT_TIMEOUT, log=log)
+        result = run_once(
+            source, output, timeout=timeout or DEFAULT_TIMEOUT, log=log, allow_pickle=allow_pickle
+        )
     except EtvizError as error:
         print(f"etviz-lsp: error: {error}", file=sys.stderr)
         return 1

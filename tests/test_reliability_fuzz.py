@@ -1,8 +1,9 @@
 """Fuzzing the direct ``.pt2`` reader with mutated real archives (hypothesis).
 
-Whatever the bytes, the untrusted path (``convert.from_pt2(path, trusted=False)``: the
-reader the language server uses for files of an untrusted workspace) either gives a graph
-collection that serializes, or raises our one-line ``EtvizError`` naming the file. Any
+Whatever the bytes, the default path (``convert.from_pt2(path)``, no pickle opt-in: what
+the command line and the language server do unless the user allows unpickling) either
+gives a graph collection that serializes, or raises our one-line ``EtvizError`` naming
+the file. Any
 other exception, a hang or a payload run is a failure. Example counts are bounded so the
 module stays well under a minute on a shared 2-core machine.
 """
@@ -53,7 +54,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def only_our_error(path: Path, data: bytes) -> None:
     path.write_bytes(data)
     try:
-        collection = convert.from_pt2(path, trusted=False)
+        collection = convert.from_pt2(path)
     except EtvizError as error:
         text = str(error)
         assert "\n" not in text, text

@@ -13,8 +13,8 @@ metadata. The equivalence test (``tests/test_pt2_archive.py``) holds both paths 
 
 Only JSON is parsed; weight payloads are never opened. An archive this reader does not
 know (another archive version or schema major version, an old layout) raises
-:class:`UnsupportedArchive`: the caller may then fall back to ``torch.export.load`` for a
-file the user trusts.
+:class:`UnsupportedArchive`: the caller may then fall back to ``torch.export.load`` if the
+user opted in to unpickling for this run.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ class Request:
     source: Path
     output: Path
     cwd: Path
-    trusted: bool
+    allow_pickle: bool  # a .pt2 the direct reader cannot read may go to torch.export.load
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Request:
@@ -44,7 +44,7 @@ class Request:
             source=Path(data["source"]),
             output=Path(data["output"]),
             cwd=Path(data["cwd"]),
-            trusted=bool(data.get("trusted", True)),
+            allow_pickle=data.get("allow_pickle") is True,
         )
 
 
@@ -101,8 +101,8 @@ def _graphs(request: Request, channel: Channel) -> tuple[list[model.Graph], list
     if request.source.suffix == ".pt2":
         progress("converting")
         try:
-            # The direct reader never unpickles; torch.export.load only for trusted files.
-            collection = convert.from_pt2(request.source, trusted=request.trusted)
+            # The direct reader never unpickles; torch.export.load only with the opt-in.
+            collection = convert.from_pt2(request.source, allow_pickle=request.allow_pickle)
         except EtvizError as exc:
             raise Outcome(ScriptError("bad-input", str(request.source), message=exc.cause)) from exc
         return collection.graphs, []

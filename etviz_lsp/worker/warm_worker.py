@@ -189,7 +189,7 @@ class WarmWorker:
         *,
         timeout: float,
         cwd: Path | None = None,
-        trusted: bool = True,
+        allow_pickle: bool = False,
         on_progress: Callable[[str], None] | None = None,
     ) -> RunResult:
         """Run a script (or convert a ``.pt2``) and write its graphs to ``output``."""
@@ -204,7 +204,7 @@ class WarmWorker:
             channel.send({
                 "op": "run", "id": run_id, "source": str(source), "output": str(output),
                 "cwd": str(Path(cwd or Path.cwd()).absolute()), "timeout": float(timeout),
-                "trusted": trusted, "log": str(log_path),
+                "allow_pickle": allow_pickle, "log": str(log_path),
             })
             self._running = run_id
             try:
