@@ -2,8 +2,9 @@
 
 ``torch.export.load`` unpickles parts of the archive, which can run code the file carries:
 it is called only with the user's opt-in for the run (``--allow-pickle``,
-``etviz.allowPickle``; see ``convert.from_pt2``). Quantized programs refer to ``quantized_decomposed`` ops that exist only once
-their library is imported; we import it first so quantized archives load.
+``etviz.allowPickle``; see ``convert.from_pt2``). Quantized programs refer to
+``quantized_decomposed`` ops that exist only once their library is imported; we import it
+first so quantized archives load.
 """
 
 from __future__ import annotations
