@@ -239,7 +239,9 @@ def _read_program(
         _check_schema(path, _version_of(path, name, data))  # a newer schema: say that
         cause = _first_line(str(exc))
         raise UnsupportedArchive(str(path), f"unexpected serialized program ({cause})") from None
-    except (msgspec.DecodeError, RecursionError) as exc:
+    except RecursionError:
+        raise _too_deep(path, name) from None
+    except msgspec.DecodeError as exc:
         raise EtvizError(str(path), f"damaged .pt2 archive: {name} is not valid JSON") from exc
     _check_schema(path, program.schema_version)
     budget.count(f"nodes in {name}", len(program.graph_module.graph.nodes),
@@ -353,6 +355,14 @@ def _version_of(path: Path, name: str, data: bytes | bytearray | memoryview) -> 
         return pt2_schema.decode_version(data)
     except msgspec.ValidationError:
         raise UnsupportedArchive(str(path), f"{name} does not hold a JSON object") from None
+    except RecursionError:
+        raise _too_deep(path, name) from None
+
+
+def _too_deep(path: Path, name: str) -> limits.LimitExceeded:
+    return limits.LimitExceeded(
+        str(path), f"{name} nests deeper than {limits.json_depth():,} levels: refused unread"
+    )
 
 
 def _read_weights(
@@ -364,7 +374,9 @@ def _read_weights(
     except msgspec.ValidationError as exc:
         cause = _first_line(str(exc))
         raise UnsupportedArchive(str(path), f"unexpected weights config {name} ({cause})") from None
-    except (msgspec.DecodeError, RecursionError) as exc:
+    except RecursionError:
+        raise _too_deep(path, name) from None
+    except msgspec.DecodeError as exc:
         raise EtvizError(str(path), f"damaged .pt2 archive: {name} is not valid JSON") from exc
 
 
