@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop an export script after S seconds (default: 600)",
     )
     parser.add_argument(
+        "--allow-pickle", action="store_true",
+        help="with --once: if the direct reader cannot read a .pt2, let torch.export.load "
+        "open it (it unpickles the file, which can run code: only for files you trust)",
+    )
+    parser.add_argument(
         "--serve", action="store_true", help="with --once: show the graph in the shared server"
     )
     parser.add_argument(
@@ -131,7 +136,7 @@ def _once(args: argparse.Namespace, script_args: list[str]) -> OnceResult:
     timeout = args.timeout or DEFAULT_TIMEOUT
     target = _run_target(args, script_args)
     if target is None:  # not a script: a .pt2 is converted in this process
-        return run_once(args.once, args.output, timeout=timeout)
+        return run_once(args.once, args.output, timeout=timeout, allow_pickle=args.allow_pickle)
     from etviz_lsp.cli_progress import ProgressLine
 
     with ProgressLine(target.label) as progress:

@@ -66,12 +66,12 @@ def run_once(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     log: Callable[[str], None] | None = None,
-    trusted: bool = True,
+    allow_pickle: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> OnceResult:
-    """Convert ``source``; ``trusted`` allows the unpickling fallback for odd archives.
+    """Convert ``source``; ``allow_pickle`` allows the unpickling fallback for odd archives.
 
-    The command line passes a file the user named, which is taken as trusted.
+    Naming a ``.pt2`` is no consent to unpickle it: only ``--allow-pickle`` is.
     """
     started = time.perf_counter()
     if source.is_file() and not os.access(source, os.R_OK):  # before any process starts
@@ -86,7 +86,7 @@ def run_once(
 
         return _run_script(RunTarget(script=source), output, timeout, log, progress, started)
     with convert.paused_gc():
-        collection = _convert(source, trusted)
+        collection = _convert(source, allow_pickle)
         written = write_json_atomic(output, collection.to_json())
         summary = convert.summarize(collection)
         # Freed before the collector resumes: it would first scan the whole graph (half a
@@ -129,9 +129,9 @@ def _run_script(
     return OnceResult(output, graphs, time.perf_counter() - started, output.stat().st_size)
 
 
-def _convert(source: Path, trusted: bool) -> convert.model.GraphCollection:
+def _convert(source: Path, allow_pickle: bool) -> convert.model.GraphCollection:
     if source.suffix == ".pt2":
-        return convert.from_pt2(source, trusted=trusted)
+        return convert.from_pt2(source, allow_pickle=allow_pickle)
     if not source.exists():
         raise EtvizError(str(source), "no such file")
     raise EtvizError(str(source), f"unsupported file type '{source.suffix}' (expected .pt2 or .py)")

@@ -16,15 +16,17 @@ OURS = Path(etviz_lsp.__file__).parent
 def test_options_parse_camel_case_and_keep_defaults() -> None:
     parsed = options.parse(
         {"trusted": True, "pythonPath": "/opt/py/bin/python", "timeout": 30, "autoRefresh": False,
-         "port": 9100, "clientPid": 4242, "pollInterval": 0.5}
+         "port": 9100, "clientPid": 4242, "pollInterval": 0.5, "allowPickle": True}
     )
     assert parsed == options.InitOptions(
         trusted=True, python_path="/opt/py/bin/python", timeout=30.0, auto_refresh=False,
-        port=9100, client_pid=4242, poll_interval=0.5,
+        port=9100, client_pid=4242, poll_interval=0.5, allow_pickle=True,
     )
     assert parsed.warnings == ()
     assert options.parse(None) == options.InitOptions()
     assert options.parse({}).trusted is False  # no word from the client: not trusted
+    # trust is no consent to unpickle: that takes its own setting
+    assert options.parse({"trusted": True}).allow_pickle is False
 
 
 def test_bad_option_values_are_dropped_with_a_warning() -> None:
@@ -35,10 +37,12 @@ def test_bad_option_values_are_dropped_with_a_warning() -> None:
     assert options.parse([1, 2]).warnings
 
 
-def test_live_settings_change_timeout_refresh_and_port_but_never_trust() -> None:
+def test_live_settings_change_timeout_refresh_and_port_but_never_trust_or_pickle() -> None:
     current = options.InitOptions(trusted=True, python_path="/py", timeout=300.0, port=8080)
     updated = options.update(
-        current, {"timeout": 20, "autoRefresh": False, "trusted": False, "pythonPath": "/x"}
+        current,
+        {"timeout": 20, "autoRefresh": False, "trusted": False, "pythonPath": "/x",
+         "allowPickle": True},
     )
     assert updated == options.InitOptions(
         trusted=True, python_path="/py", timeout=20.0, auto_refresh=False, port=8080

@@ -124,29 +124,29 @@ def with_schema_version(major: int) -> Callable[[str, bytes], bytes]:
     return edit
 
 
-def one_line_error(path: Path, trusted: bool = False) -> str:
+def one_line_error(path: Path, allow_pickle: bool = False) -> str:
     with pytest.raises(EtvizError) as caught:
-        convert.from_pt2(path, trusted=trusted)
+        convert.from_pt2(path, allow_pickle=allow_pickle)
     text = str(caught.value)
     assert "\n" not in text and text.startswith(str(path)), text
     return text
 
 
-def test_unknown_schema_version_is_refused_untrusted(
+def test_unknown_schema_version_is_refused_without_the_opt_in(
     saved: dict[str, Path], tmp_path: Path
 ) -> None:
     path = rewrite(saved["symint_model"], tmp_path / "future.pt2", with_schema_version(99))
     text = one_line_error(path)
     assert "schema version 99.0" in text and "(8.x)" in text
-    assert "trusted files only" in text
+    assert "--allow-pickle" in text and "etviz.allowPickle" in text
 
 
-def test_unknown_schema_version_trusted_falls_back_to_torch(
+def test_unknown_schema_version_with_the_opt_in_falls_back_to_torch(
     saved: dict[str, Path], tmp_path: Path
 ) -> None:
-    """A trusted file goes to torch.export.load, whose own refusal is reported in one line."""
+    """With the opt-in, torch.export.load is tried, its own refusal reported in one line."""
     path = rewrite(saved["symint_model"], tmp_path / "future.pt2", with_schema_version(99))
-    text = one_line_error(path, trusted=True)
+    text = one_line_error(path, allow_pickle=True)
     assert "torch.export.load failed" in text
 
 
@@ -157,7 +157,7 @@ def test_unknown_archive_version_is_refused(saved: dict[str, Path], tmp_path: Pa
         lambda name, data: b"7" if name.endswith("/archive_version") else data,
     )
     text = one_line_error(path)
-    assert "archive version 7" in text and "trusted files only" in text
+    assert "archive version 7" in text and "--allow-pickle" in text
 
 
 def test_aotinductor_package_is_named_as_such(tmp_path: Path) -> None:
@@ -167,7 +167,7 @@ def test_aotinductor_package_is_named_as_such(tmp_path: Path) -> None:
         archive.writestr("compiled/archive_version", "0")
         archive.writestr("compiled/data/aotinductor/model/model.wrapper.so", b"\x7fELF")
         archive.writestr("compiled/data/aotinductor/model/model.wrapper.cpp", "// code")
-    text = one_line_error(path, trusted=True)
+    text = one_line_error(path, allow_pickle=True)
     assert "AOTInductor package" in text
 
 
@@ -175,14 +175,14 @@ def test_zip_without_models_is_not_a_pt2(tmp_path: Path) -> None:
     path = tmp_path / "other.pt2"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("other/readme.txt", "hello")
-    assert "no models/*.json" in one_line_error(path, trusted=True)
+    assert "no models/*.json" in one_line_error(path, allow_pickle=True)
 
 
 def test_truncated_archive_is_reported(saved: dict[str, Path], tmp_path: Path) -> None:
     data = saved["nested_convnet"].read_bytes()
     path = tmp_path / "cut.pt2"
     path.write_bytes(data[: len(data) // 2])
-    assert "truncated or damaged" in one_line_error(path, trusted=True)
+    assert "truncated or damaged" in one_line_error(path, allow_pickle=True)
 
 
 def test_damaged_program_json_is_reported(saved: dict[str, Path], tmp_path: Path) -> None:
@@ -191,7 +191,7 @@ def test_damaged_program_json_is_reported(saved: dict[str, Path], tmp_path: Path
         tmp_path / "bad.pt2",
         lambda name, data: data[: len(data) // 2] if "/models/" in name else data,
     )
-    assert "is not valid JSON" in one_line_error(path, trusted=True)
+    assert "is not valid JSON" in one_line_error(path, allow_pickle=True)
 
 
 def test_cli_error_is_one_line_and_keeps_the_last_good_graph(

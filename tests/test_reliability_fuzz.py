@@ -1,18 +1,24 @@
 """Fuzzing the direct ``.pt2`` reader with mutated real archives (hypothesis).
 
-Whatever the bytes, the untrusted path (``convert.from_pt2(path, trusted=False)``: the
-reader the language server uses for files of an untrusted workspace) either gives a graph
-collection that serializes, or raises our one-line ``EtvizError`` naming the file. Any
+Whatever the bytes, the default path (``convert.from_pt2(path)``, no pickle opt-in: what
+the command line and the language server do unless the user allows unpickling) either
+gives a graph collection that serializes, or raises our one-line ``EtvizError`` naming
+the file. Any
 other exception, a hang or a payload run is a failure. Example counts are bounded so the
 module stays well under a minute on a shared 2-core machine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import time
+import tracemalloc
 import zipfile
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +28,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert
-from tests import corpus
+from etviz_lsp.graph import convert, limits, pt2_archive
+from tests import corpus, crafted_zip
 
 FUZZ = settings(
     max_examples=int(os.environ.get("ETVIZ_FUZZ_EXAMPLES", "150")),
@@ -53,7 +59,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def only_our_error(path: Path, data: bytes) -> None:
     path.write_bytes(data)
     try:
-        collection = convert.from_pt2(path, trusted=False)
+        collection = convert.from_pt2(path)
     except EtvizError as error:
         text = str(error)
         assert "\n" not in text, text
@@ -182,3 +188,190 @@ def test_renamed_dropped_and_extra_entries_only_raise_our_error(
         else:
             files[name] = json.dumps(data.draw(json_values)).encode()
     only_our_error(target, zipped(files))
+
+
+# ---- the limits: lying headers, deep nesting, huge strings and counts ----------------------
+#
+# Every case below must end as above (a graph, or one line naming the file) within a time
+# and memory bound. Memory is what Python allocated at the peak (tracemalloc: the
+# decoded JSON, the inflated bytes), over what it held before.
+
+BOUNDED_SECONDS = 5.0  # on a shared 2-core machine, tracemalloc on; well under in practice
+BOUNDED_MB = 300
+
+
+@contextlib.contextmanager
+def bounded(seconds: float = BOUNDED_SECONDS, megabytes: int = BOUNDED_MB) -> Iterator[None]:
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        took = time.monotonic() - started
+        peak = (tracemalloc.get_traced_memory()[1] - before) / (1 << 20)
+        tracemalloc.stop()
+    assert took < seconds, f"took {took:.1f} s"
+    assert peak < megabytes, f"peak {peak:.0f} MB"
+
+
+def bounded_error(path: Path, members: list[crafted_zip.Member]) -> None:
+    crafted_zip.write(path, members)
+    with bounded():
+        only_our_error(path, path.read_bytes())
+
+
+def members_of(data: bytes) -> list[crafted_zip.Member]:
+    return [crafted_zip.stored(name, body) for name, body in entries(data).items()]
+
+
+BLANKS = b" " * (4 << 20)
+
+
+@FUZZ
+@given(data=st.data())
+def test_lying_zip_headers_only_raise_our_error_bounded(
+    seeds: dict[str, bytes], target: Path, data: st.DataObject
+) -> None:
+    """The program JSON, maybe followed by up to 128 MiB of blanks (valid JSON still),
+    stored or deflated, under headers that may lie about both sizes and the CRC."""
+    members = members_of(seeds[data.draw(st.sampled_from(sorted(seeds)))])
+    index = next(i for i, m in enumerate(members) if "/models/" in m.name)
+    program = members[index]
+    repeat = data.draw(st.sampled_from([0, 1, 3, 32]))
+    if data.draw(st.booleans()):
+        member = crafted_zip.deflated(program.name, program.data, BLANKS, repeat)
+    else:  # stored blanks are real bytes on disk: keep them small
+        member = crafted_zip.stored(program.name, program.data + BLANKS[: repeat << 10])
+    true_size, true_packed = member.size, len(member.data)
+    lies = st.sampled_from([None, 0, 1, 2, 100])  # None: the truth; else a factor / 10
+    size, packed = data.draw(lies), data.draw(lies)
+    member = replace(
+        member,
+        size=true_size if size is None else true_size * size // 10,
+        compressed_size=None if packed is None else true_packed * packed // 10,
+        crc=member.crc if data.draw(st.booleans()) else member.crc ^ 1,
+    )
+    members[index] = member
+    bounded_error(target, members)
+
+
+def nested(depth: int, leaf: Any) -> Any:
+    value = leaf
+    for level in range(depth):
+        value = [value] if level % 2 else {"as_int": value}
+    return value
+
+
+NEST_SITES = ["signature", "schema_version", "graph input", "node argument", "tensor value"]
+
+
+def put(program: dict[str, Any], site: str, value: Any) -> None:
+    graph = program["graph_module"]["graph"]
+    if site == "signature":
+        program["graph_module"]["signature"]["input_specs"] = value
+    elif site == "schema_version":
+        program["schema_version"] = value
+    elif site == "graph input":
+        graph["inputs"].append(value)
+    elif site == "node argument":
+        graph["nodes"][0]["inputs"][0]["arg"] = value
+    else:
+        graph["tensor_values"][next(iter(graph["tensor_values"]))] = value
+
+
+@pytest.mark.parametrize("site", NEST_SITES)
+@pytest.mark.parametrize("depth", [200, 900, 5_000, 200_000])
+def test_deep_nesting_only_raises_our_error_bounded(
+    seeds: dict[str, bytes], target: Path, site: str, depth: int
+) -> None:
+    files = entries(seeds["mutation_model"])
+    name = program_name(files)
+    program = json.loads(files[name])
+    if depth < 900:
+        put(program, site, nested(depth, 1))
+        files[name] = json.dumps(program).encode()
+    else:  # json.dumps recurses too: the nest's text is written by hand
+        files[name] = nest_text(program, site, depth)
+    target.write_bytes(zipped(files))
+    with bounded():
+        only_our_error(target, target.read_bytes())
+
+
+def nest_text(program: dict[str, Any], site: str, depth: int) -> bytes:
+    put(program, site, "NEST")
+    opening = "".join("[" if level % 2 else '{"as_int": ' for level in reversed(range(depth)))
+    closing = "".join("]" if level % 2 else "}" for level in range(depth))
+    return json.dumps(program).replace('"NEST"', opening + "1" + closing, 1).encode()
+
+
+STRING_SITES = ["target", "name", "stack_trace", "nn_module_stack", "tensor name"]
+
+
+@pytest.mark.parametrize("site", STRING_SITES)
+def test_huge_strings_only_raise_our_error_bounded(
+    seeds: dict[str, bytes], target: Path, site: str
+) -> None:
+    """An 8 MiB string where a name, target or metadata text goes."""
+    files = entries(seeds["mutation_model"])
+    name = program_name(files)
+    program = json.loads(files[name])
+    node = program["graph_module"]["graph"]["nodes"][0]
+    huge = "x" * (8 << 20)
+    if site in ("target", "name"):
+        node[site] = huge
+    elif site == "tensor name":
+        node["outputs"][0]["as_tensor"]["name"] = huge
+    else:
+        node.setdefault("metadata", {})[site] = huge
+    files[name] = json.dumps(program).encode()
+    target.write_bytes(zipped(files))
+    with bounded(megabytes=600):  # the graph itself holds the string, a few times over
+        only_our_error(target, target.read_bytes())
+
+
+@pytest.mark.parametrize(
+    "what", ["empty nodes", "copied nodes", "graph inputs", "int list", "tensor values"]
+)
+def test_huge_counts_only_raise_our_error_bounded(
+    seeds: dict[str, bytes], target: Path, what: str
+) -> None:
+    """Lists of a million entries (deflated: the archive stays small)."""
+    files = entries(seeds["mutation_model"])
+    name = program_name(files)
+    program = json.loads(files[name])
+    graph = program["graph_module"]["graph"]
+    if what == "empty nodes":
+        graph["nodes"] = [{}] * 1_000_000
+    elif what == "copied nodes":
+        graph["nodes"] = graph["nodes"][:1] * 200_000
+    elif what == "graph inputs":
+        graph["inputs"] = [{"as_none": True}] * 1_000_000
+    elif what == "int list":
+        graph["nodes"][0]["inputs"][0]["arg"] = {"as_ints": [7] * 1_000_000}
+    else:
+        graph["tensor_values"] = {f"t{i}": {"dtype": 7, "sizes": []} for i in range(300_000)}
+    files[name] = json.dumps(program).encode()
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for entry, body in files.items():
+            archive.writestr(entry, body)
+    crafted = data.getvalue()
+    with bounded(seconds=15.0, megabytes=600):
+        only_our_error(target, crafted)
+
+
+def test_more_nodes_than_the_limit_are_refused_unread(
+    seeds: dict[str, bytes], target: Path
+) -> None:
+    files = entries(seeds["mutation_model"])
+    name = program_name(files)
+    program = json.loads(files[name])
+    program["graph_module"]["graph"]["nodes"] *= 500  # ~1,500 nodes, limit 1,000 below
+    files[name] = json.dumps(program).encode()
+    target.write_bytes(zipped(files))
+    with pytest.raises(limits.LimitExceeded) as caught:
+        pt2_archive.read_records(target, limits.Limits(max_nodes=1_000))
+    text = str(caught.value)
+    assert "\n" not in text and text.startswith(str(target)), text
+    assert "over the limit of 1,000" in text and "refused unread" in text

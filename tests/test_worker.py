@@ -312,23 +312,27 @@ def test_pt2_is_converted_in_the_worker(worker: WarmWorker, tmp_path: Path):
     ))
     run(worker, saver, tmp_path, cwd=tmp_path)
     pt2 = tmp_path / "relu.pt2"
-    for trusted in (True, False):  # untrusted: the direct reader, which never unpickles
-        result = worker.run(pt2, tmp_path / "out.json", timeout=60, trusted=trusted)
+    for allow_pickle in (True, False):  # a readable archive: the direct reader either way
+        result = worker.run(pt2, tmp_path / "out.json", timeout=60, allow_pickle=allow_pickle)
         assert len(result.graphs) == 1 and result.graphs[0].node_count >= 3
         (graph,) = graph_json(result.output).values()
         assert "relu" in {node["label"] for node in graph["nodes"]}
     (tmp_path / "broken.pt2").write_bytes(b"not a zip")
     error = failure(worker, tmp_path / "broken.pt2", tmp_path).error
     assert error.kind == "bad-input" and "not a .pt2 archive" in error.message
-    # an archive only torch.export.load could open is refused when untrusted, not unpickled
+    # an archive only torch.export.load could open is refused without the opt-in, not unpickled
     future = tmp_path / "future.pt2"
     with zipfile.ZipFile(pt2) as src, zipfile.ZipFile(future, "w") as dst:
         for name in src.namelist():
             data = src.read(name)
             dst.writestr(name, data.replace(b'"major": 8', b'"major": 99')
                          if "/models/" in name else data)
-    error = failure(worker, future, tmp_path, trusted=False).error
+    error = failure(worker, future, tmp_path).error
     assert error.kind == "bad-input" and "unpickles" in error.message
+    assert "etviz.allowPickle" in error.message
+    # with it, the request reaches torch.export.load (whose own refusal of 99.0 is told)
+    error = failure(worker, future, tmp_path, allow_pickle=True).error
+    assert error.kind == "bad-input" and "torch.export.load failed" in error.message
 
 
 def test_bad_input_fails_before_running(worker: WarmWorker, tmp_path: Path):

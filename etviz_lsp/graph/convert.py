@@ -54,27 +54,32 @@ def _unique(name: str, used: set[str]) -> str:
     return candidate
 
 
-def from_pt2(path: Path, trusted: bool = False) -> model.GraphCollection:
+PICKLE_OPT_IN = "--allow-pickle (command line) or the setting etviz.allowPickle (editor)"
+
+
+def from_pt2(path: Path, allow_pickle: bool = False) -> model.GraphCollection:
     """A ``.pt2`` written by ``torch.export.save`` -> its graphs.
 
     Reads the archive's serialized program directly (``pt2_archive``: no torch import, no
     unpickling, weights never loaded). Only when that reader does not know the archive
-    (another archive or schema version, an old layout) and the file is ``trusted`` does
-    it fall back to ``torch.export.load``, which unpickles; an untrusted file gets a
-    one-line error saying so instead.
+    (another archive or schema version, an old layout) and the user opted in for this run
+    (``allow_pickle``) does it fall back to ``torch.export.load``, which unpickles and so
+    can run code the file carries. Without the opt-in: a one-line error saying so. Naming
+    a file, or trusting a workspace (which lets scripts run), is not that opt-in.
     """
     from etviz_lsp.graph import pt2_archive
 
     try:
         records = pt2_archive.read_records(path)
     except pt2_archive.UnsupportedArchive as exc:
-        if not trusted:
+        if not allow_pickle:
             raise EtvizError(
                 exc.path,
-                f"{exc.cause}; only torch.export.load could open it, and that unpickles "
-                "the file, which is done for trusted files only",
+                f"{exc.cause}; not read: only torch.export.load could open it, and it "
+                f"unpickles the file, which can run code; opt in with {PICKLE_OPT_IN} "
+                "for a file you trust",
             ) from None
-        log.info("%s: %s; falling back to torch.export.load (trusted file)", exc.path, exc.cause)
+        log.info("%s: %s; falling back to torch.export.load (--allow-pickle)", exc.path, exc.cause)
         return from_pt2_loaded(path)
     collection = model.GraphCollection(label=path.name)
     for record in records:
@@ -83,7 +88,7 @@ def from_pt2(path: Path, trusted: bool = False) -> model.GraphCollection:
 
 
 def from_pt2_loaded(path: Path) -> model.GraphCollection:
-    """Load a ``.pt2`` with ``torch.export.load`` (unpickles: trusted files only), convert it."""
+    """Load a ``.pt2`` with ``torch.export.load`` (unpickles: only with the opt-in), convert it."""
     from etviz_lsp.graph import pt2_load
 
     program = pt2_load.load_exported_program(path)

@@ -13,8 +13,8 @@ metadata. The equivalence test (``tests/test_pt2_archive.py``) holds both paths 
 
 Only JSON is parsed; weight payloads are never opened. An archive this reader does not
 know (another archive version or schema major version, an old layout) raises
-:class:`UnsupportedArchive`: the caller may then fall back to ``torch.export.load`` for a
-file the user trusts.
+:class:`UnsupportedArchive`: the caller may then fall back to ``torch.export.load`` if the
+user opted in to unpickling for this run.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import ir, naming, pt2_schema
+from etviz_lsp.graph import ir, limits, naming, pt2_schema
 
 # What this reader knows (torch 2.13: archive "0", schema 8.x; torch's own loader accepts
 # any minor version of its major, and so do we: minor bumps only add optional fields).
@@ -91,15 +91,20 @@ class UnsupportedArchive(EtvizError):
     """An archive this reader does not understand, but ``torch.export.load`` might."""
 
 
-def read_records(path: Path) -> list[ir.ProgramRecord]:
-    """Every program in the ``.pt2`` at ``path`` (``model`` first), named after the file."""
+def read_records(path: Path, bounds: limits.Limits | None = None) -> list[ir.ProgramRecord]:
+    """Every program in the ``.pt2`` at ``path`` (``model`` first), named after the file.
+
+    What it may cost is bounded by ``bounds`` (default: ``limits.current()``)."""
+    budget = (bounds or limits.current()).budget(str(path))
     with _open_zip(path) as archive:
-        root, names = _layout(path, archive)
+        root, names = _layout(path, archive, budget)
         records = []
         for model in _model_names(names, root):
-            program = _read_program(path, archive, f"{root}{_MODELS_DIR}{model}.json")
+            program = _read_program(path, archive, f"{root}{_MODELS_DIR}{model}.json", budget)
             weights_file = root + _WEIGHTS_CONFIG.format(model)
-            weights = _read_weights(path, archive, weights_file) if weights_file in names else {}
+            weights = (
+                _read_weights(path, archive, weights_file, budget) if weights_file in names else {}
+            )
             name = path.stem if model == "model" else f"{path.stem}.{model}"
             try:
                 records.append(_ProgramReader(program, weights).read(name))
@@ -153,7 +158,7 @@ def _not_zip_cause(path: Path) -> str:
     return "not a .pt2 archive (not a zip file)"
 
 
-def _layout(path: Path, archive: zipfile.ZipFile) -> tuple[str, set[str]]:
+def _layout(path: Path, archive: zipfile.ZipFile, budget: limits.Budget) -> tuple[str, set[str]]:
     """The archive's root folder (``<name>/``) and its entries; checks kind and version."""
     names = set(archive.namelist())
     root = _root(names)
@@ -172,7 +177,7 @@ def _layout(path: Path, archive: zipfile.ZipFile) -> tuple[str, set[str]]:
         )
     version_file = root + "archive_version"
     version = (
-        _read_bytes(path, archive, version_file).decode(errors="replace").strip()
+        bytes(_read_bytes(path, archive, version_file, budget)).decode(errors="replace").strip()
         if version_file in names
         else "(none)"
     )
@@ -206,32 +211,53 @@ def _model_names(names: set[str], root: str) -> list[str]:
     return sorted(models, key=lambda m: m != "model")
 
 
-def _read_bytes(path: Path, archive: zipfile.ZipFile, name: str) -> bytes:
+def _read_bytes(
+    path: Path, archive: zipfile.ZipFile, name: str, budget: limits.Budget
+) -> bytes | bytearray | memoryview:
+    """A member's bytes: mapped if stored, else inflated within ``budget`` (see _inflate)."""
+    info = archive.getinfo(name)
+    mapped = _mapped(path, info)
+    if mapped is not None:
+        budget.streamed(name, len(mapped), len(mapped))  # its size on disk: ratio 1
+        return mapped
     try:
-        return archive.read(name)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, *_ZIP_DAMAGE) as exc:
-        cause = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        return _inflate(path, info, budget)
+    except (zlib.error, EOFError) as exc:
+        cause = _first_line(f"{type(exc).__name__}: {exc}")
         raise EtvizError(str(path), f"damaged .pt2 archive: cannot read {name} ({cause})") from exc
     except OSError as exc:
         raise EtvizError(str(path), f"cannot read {name}: {exc}") from exc
 
 
-def _read_program(path: Path, archive: zipfile.ZipFile, name: str) -> pt2_schema.Program:
-    mapped = _mapped(path, archive.getinfo(name))
-    data = mapped if mapped is not None else _read_bytes(path, archive, name)
+def _read_program(
+    path: Path, archive: zipfile.ZipFile, name: str, budget: limits.Budget
+) -> pt2_schema.Program:
+    data = _read_bytes(path, archive, name, budget)
     try:
         program = pt2_schema.decode_program(data)
     except msgspec.ValidationError as exc:  # JSON, but not a program as this reader knows it
         _check_schema(path, _version_of(path, name, data))  # a newer schema: say that
         cause = _first_line(str(exc))
         raise UnsupportedArchive(str(path), f"unexpected serialized program ({cause})") from None
-    except (msgspec.DecodeError, RecursionError) as exc:
+    except RecursionError:
+        raise _too_deep(path, name) from None
+    except msgspec.DecodeError as exc:
         raise EtvizError(str(path), f"damaged .pt2 archive: {name} is not valid JSON") from exc
     _check_schema(path, program.schema_version)
+    budget.count(f"nodes in {name}", len(program.graph_module.graph.nodes),
+                 budget.limits.max_nodes)
     return program
 
 
 _LOCAL_HEADER = 30  # bytes before a member's name in its local header (zip format)
+
+
+def _data_start(header: bytes, info: zipfile.ZipInfo) -> int | None:
+    """Where a member's data starts, from its local header (None: no header there)."""
+    if len(header) < _LOCAL_HEADER or header[:4] != b"PK\x03\x04":
+        return None
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    return info.header_offset + _LOCAL_HEADER + name_length + extra_length
 
 
 def _mapped(path: Path, info: zipfile.ZipInfo) -> memoryview | None:
@@ -241,7 +267,7 @@ def _mapped(path: Path, info: zipfile.ZipInfo) -> memoryview | None:
     nodes and ~5,000 page faults (the kernel maps a file's pages in batches, where fresh
     memory faults in page by page). The CRC is checked, as zipfile checks it. None when
     the member is compressed or encrypted, or is not where the zip directory says, or its
-    CRC is wrong: then zipfile reads it (and reports what is wrong).
+    CRC is wrong: then :func:`_inflate` reads it (and reports what is wrong).
     """
     if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
         return None
@@ -250,34 +276,107 @@ def _mapped(path: Path, info: zipfile.ZipInfo) -> memoryview | None:
             mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     except (OSError, ValueError):
         return None
-    header = mapped[info.header_offset : info.header_offset + _LOCAL_HEADER]
-    if len(header) < _LOCAL_HEADER or header[:4] != b"PK\x03\x04":
+    start = _data_start(mapped[info.header_offset : info.header_offset + _LOCAL_HEADER], info)
+    if start is None:
         return None
-    name_length, extra_length = struct.unpack("<HH", header[26:30])
-    start = info.header_offset + _LOCAL_HEADER + name_length + extra_length
     view = memoryview(mapped)[start : start + info.compress_size]
     if len(view) != info.file_size or zlib.crc32(view) != info.CRC:
         return None
     return view  # the decoded program's raw parts keep it (and the mapping) alive
 
 
-def _version_of(path: Path, name: str, data: bytes | memoryview) -> Any:
+_READ_SIZE = 64 * 1024  # compressed bytes read per step
+
+
+def _inflate(path: Path, info: zipfile.ZipInfo, budget: limits.Budget) -> bytearray:
+    """A member's bytes, inflated step by step within ``budget``.
+
+    Not ``zipfile``'s reader: it inflates a member whole before anything can be checked.
+    Here the header's sizes are checked first, then every step of at most
+    ``limits.chunk`` bytes counts what was read and inflated, so a member that inflates
+    past a limit, or past the size its header declares, is refused after one step.
+    """
+    name = info.filename
+    if info.flag_bits & 0x1:
+        raise EtvizError(str(path), f"{name} is encrypted: not a torch.export archive")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise EtvizError(
+            str(path),
+            f"{name} is compressed with zip method {info.compress_type} "
+            "(torch writes stored or deflated members only)",
+        )
+    budget.declared(name, info.compress_size, info.file_size)
+    inflater = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+    out, crc = bytearray(), 0
+    with path.open("rb") as handle:
+        handle.seek(info.header_offset)
+        start = _data_start(handle.read(_LOCAL_HEADER), info)
+        if start is None:
+            raise EtvizError(str(path), f"damaged .pt2 archive: {name} is not where the zip "
+                             "directory says")
+        handle.seek(start)
+        left, pending = info.compress_size, b""
+        while True:
+            read = b""
+            if not pending and left > 0:
+                read = handle.read(min(_READ_SIZE, left))
+                if not read:
+                    raise EOFError(f"{name} ends early")
+                left -= len(read)
+                pending = read
+            if inflater is None:
+                piece, pending = pending, b""
+            else:
+                piece = inflater.decompress(pending, budget.limits.chunk)
+                pending = inflater.unconsumed_tail
+            budget.streamed(name, len(read), len(piece))
+            if len(out) + len(piece) > info.file_size:
+                raise limits.LimitExceeded(
+                    str(path), f"{name} inflates past the {info.file_size:,} bytes its zip "
+                    "header declares (a damaged or crafted archive): refused unread",
+                )
+            out += piece
+            crc = zlib.crc32(piece, crc)
+            done = inflater.eof if inflater is not None else left == 0
+            if done:
+                break
+            if not piece and not pending and left == 0:
+                raise EOFError(f"{name}: its compressed data ends early")
+    if len(out) != info.file_size or crc != info.CRC:
+        raise EtvizError(
+            str(path), f"damaged .pt2 archive: {name} does not match its zip header "
+            "(size or CRC)",
+        )
+    return out
+
+
+def _version_of(path: Path, name: str, data: bytes | bytearray | memoryview) -> Any:
     try:
         return pt2_schema.decode_version(data)
     except msgspec.ValidationError:
         raise UnsupportedArchive(str(path), f"{name} does not hold a JSON object") from None
+    except RecursionError:
+        raise _too_deep(path, name) from None
+
+
+def _too_deep(path: Path, name: str) -> limits.LimitExceeded:
+    return limits.LimitExceeded(
+        str(path), f"{name} nests deeper than {limits.json_depth():,} levels: refused unread"
+    )
 
 
 def _read_weights(
-    path: Path, archive: zipfile.ZipFile, name: str
+    path: Path, archive: zipfile.ZipFile, name: str, budget: limits.Budget
 ) -> dict[str, pt2_schema.WeightEntry]:
-    data = _read_bytes(path, archive, name)
+    data = _read_bytes(path, archive, name, budget)
     try:
         return pt2_schema.decode_weights(data).config
     except msgspec.ValidationError as exc:
         cause = _first_line(str(exc))
         raise UnsupportedArchive(str(path), f"unexpected weights config {name} ({cause})") from None
-    except (msgspec.DecodeError, RecursionError) as exc:
+    except RecursionError:
+        raise _too_deep(path, name) from None
+    except msgspec.DecodeError as exc:
         raise EtvizError(str(path), f"damaged .pt2 archive: {name} is not valid JSON") from exc
 
 

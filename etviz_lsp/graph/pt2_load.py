@@ -1,8 +1,10 @@
 """Open a ``.pt2`` with ``torch.export.load`` (the unpickling path).
 
-``torch.export.load`` unpickles parts of the archive, so only call it on files the user
-trusts. Quantized programs refer to ``quantized_decomposed`` ops that exist only once
-their library is imported; we import it first so quantized archives load.
+``torch.export.load`` unpickles parts of the archive, which can run code the file carries:
+it is called only with the user's opt-in for the run (``--allow-pickle``,
+``etviz.allowPickle``; see ``convert.from_pt2``). Quantized programs refer to
+``quantized_decomposed`` ops that exist only once their library is imported; we import it
+first so quantized archives load.
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ _WEIGHTS = msgspec.json.Decoder(WeightsConfig)
 _TENSOR_META = msgspec.json.Decoder(TensorMeta | None)
 
 
-def decode_program(data: bytes | memoryview) -> Program:
+def decode_program(data: bytes | bytearray | memoryview) -> Program:
     return _PROGRAM.decode(data)
 
 
@@ -111,11 +111,11 @@ def decode_node(raw: msgspec.Raw) -> Node:
     return _NODE.decode(raw)
 
 
-def decode_version(data: bytes | memoryview) -> Any:
+def decode_version(data: bytes | bytearray | memoryview) -> Any:
     return _VERSIONED.decode(data).schema_version
 
 
-def decode_weights(data: bytes) -> WeightsConfig:
+def decode_weights(data: bytes | bytearray | memoryview) -> WeightsConfig:
     return _WEIGHTS.decode(data)
 
 

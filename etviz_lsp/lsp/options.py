@@ -18,8 +18,12 @@ DEFAULT_TIMEOUT = 300.0
 
 @dataclass(frozen=True, slots=True)
 class InitOptions:
-    # The client says the workspace is trusted: only then are scripts run and .pt2 unpickled.
+    # The client says the workspace is trusted: only then are export scripts run.
     trusted: bool = False
+    # The user opted in (etviz.allowPickle) to let torch.export.load unpickle a .pt2 the
+    # direct reader cannot read. Separate from trust: a trusted workspace still never
+    # unpickles without it. Fixed for the server's life (not a live setting).
+    allow_pickle: bool = False
     # Interpreter for the worker (None: the interpreter running this server).
     python_path: str | None = None
     # Seconds one script run may take before its worker is killed.
@@ -38,6 +42,7 @@ class InitOptions:
 # camelCase key -> (field name, accepted types)
 _KEYS: dict[str, tuple[str, tuple[type, ...]]] = {
     "trusted": ("trusted", (bool,)),
+    "allowPickle": ("allow_pickle", (bool,)),
     "pythonPath": ("python_path", (str,)),
     "timeout": ("timeout", (int, float)),
     "autoRefresh": ("auto_refresh", (bool,)),
@@ -95,8 +100,9 @@ def _json_name(kind: type) -> str:
     return {bool: "boolean", str: "string", int: "number", float: "number"}[kind]
 
 
-# Settings a running server takes from workspace/didChangeConfiguration. Trust and the
-# interpreter are fixed for a server's life: the editor restarts it when they change.
+# Settings a running server takes from workspace/didChangeConfiguration. Trust, the pickle
+# opt-in and the interpreter are fixed for a server's life: the editor restarts it when
+# they change (a settings message alone can never turn unpickling on).
 LIVE_KEYS = ("timeout", "autoRefresh", "port")
 
 

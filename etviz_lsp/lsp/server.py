@@ -74,7 +74,8 @@ def create_server() -> EtvizServer:
         if pid is not None:
             ls._editor_watch = loop.create_task(editor_watch.watch_editor(pid, _editor_died(ls)))
         trust = "trusted" if ls.options.trusted else "NOT trusted: scripts will not run"
-        log.info("etviz-lsp %s ready (workspace %s)", __version__, trust)
+        pickle = "allowed (etviz.allowPickle)" if ls.options.allow_pickle else "never"
+        log.info("etviz-lsp %s ready (workspace %s; unpickling %s)", __version__, trust, pickle)
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: EtvizServer, params: None) -> None:

@@ -270,7 +270,7 @@ class Visualizer:
             output = self.page.graph_file_for(source)
             return self.worker.run(
                 source, output, timeout=self.options.timeout, cwd=source.parent,
-                trusted=self.options.trusted, on_progress=on_progress,
+                allow_pickle=self.options.allow_pickle, on_progress=on_progress,
             )
         except OSError as error:
             raise EtvizError(str(source), f"cannot write the graph: {error}") from error

@@ -41,7 +41,7 @@ NO_PROGRAM_HINT = (
 class Request:
     output: Path
     cwd: Path
-    trusted: bool
+    allow_pickle: bool  # a .pt2 the direct reader cannot read may go to torch.export.load
     source: Path | None = None  # a .pt2 to convert, or the script of ``target``
     target: RunTarget | None = None  # a script or module to run
     partial_output: Path | None = None  # the stages so far, rewritten after each one
@@ -54,7 +54,7 @@ class Request:
         return cls(
             output=Path(data["output"]),
             cwd=Path(data["cwd"]),
-            trusted=bool(data.get("trusted", True)),
+            allow_pickle=data.get("allow_pickle") is True,
             source=Path(source) if source else (target.script if target else None),
             target=target,
             partial_output=Path(partial) if partial else None,
@@ -149,8 +149,8 @@ def _graphs(state: _Run) -> tuple[list[model.Graph], list[str]]:
         assert request.source is not None
         state.progress("converting")
         try:
-            # The direct reader never unpickles; torch.export.load only for trusted files.
-            collection = convert.from_pt2(request.source, trusted=request.trusted)
+            # The direct reader never unpickles; torch.export.load only with the opt-in.
+            collection = convert.from_pt2(request.source, allow_pickle=request.allow_pickle)
         except EtvizError as exc:
             raise Outcome(ScriptError("bad-input", str(request.source), message=exc.cause)) from exc
         return collection.graphs, []

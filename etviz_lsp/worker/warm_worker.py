@@ -208,7 +208,7 @@ class WarmWorker:
         *,
         timeout: float,
         cwd: Path | None = None,
-        trusted: bool = True,
+        allow_pickle: bool = False,
         on_progress: Callable[[str], None] | None = None,
         on_stage: Callable[[StageUpdate], None] | None = None,
         partial_output: Path | None = None,
@@ -233,7 +233,7 @@ class WarmWorker:
             log_path = self.log_dir / _log_name(subject)
             channel.send({
                 **request, "op": "run", "id": run_id, "timeout": float(timeout),
-                "trusted": trusted, "log": str(log_path),
+                "allow_pickle": allow_pickle, "log": str(log_path),
             })
             self._running = run_id
             stages = _StageRelay(partial, on_stage, started)

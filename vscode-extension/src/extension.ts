@@ -81,6 +81,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.workspace.onDidChangeConfiguration((change) => {
       if (change.affectsConfiguration('etviz.pythonPath')) {
         void session.ensureStarted(); // restarts only if the interpreter really changed
+      } else if (change.affectsConfiguration('etviz.allowPickle')) {
+        void session.restart(); // never applied live: a new server with the new opt-in
       } else if (['autoRefresh', 'timeout', 'port'].some((key) => change.affectsConfiguration(`etviz.${key}`))) {
         void session.sendSettings(); // applied live by the running server
       }

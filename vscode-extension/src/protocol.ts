@@ -57,6 +57,7 @@ export interface GraphEvent {
 
 export interface InitializationOptions {
   trusted: boolean;
+  allowPickle: boolean;
   pythonPath: string;
   autoRefresh: boolean;
   timeout: number;
@@ -66,6 +67,7 @@ export interface InitializationOptions {
 
 export interface EtvizSettings {
   autoRefresh: boolean;
+  allowPickle: boolean; // sent at start only: the server never takes it live
   timeout: number;
   port: number;
 }
@@ -78,6 +80,8 @@ export function buildInitializationOptions(
 ): InitializationOptions {
   const options: InitializationOptions = {
     trusted,
+    // Unpickling needs both: the user's opt-in and a trusted workspace.
+    allowPickle: trusted && settings.allowPickle,
     pythonPath,
     autoRefresh: settings.autoRefresh,
     timeout: settings.timeout,
@@ -97,7 +101,7 @@ export interface LiveSettings {
   port: number | null; // null: any free port
 }
 
-export function buildLiveSettings(settings: EtvizSettings): { etviz: LiveSettings } {
+export function buildLiveSettings(settings: Omit<EtvizSettings, 'allowPickle'>): { etviz: LiveSettings } {
   return {
     etviz: { autoRefresh: settings.autoRefresh, timeout: settings.timeout, port: settings.port > 0 ? settings.port : null },
   };

@@ -10,12 +10,13 @@ export interface Settings extends EtvizSettings {
 }
 
 export function readSettings(scope?: vscode.Uri): Settings {
-  // etviz.pythonPath is a restricted setting: in an untrusted workspace VS Code returns
-  // only the user's own value, never the workspace's.
+  // etviz.pythonPath and etviz.allowPickle are restricted settings: in an untrusted
+  // workspace VS Code returns only the user's own value, never the workspace's.
   const config = vscode.workspace.getConfiguration('etviz', scope);
   return {
     pythonPath: config.get<string>('pythonPath', ''),
     autoRefresh: config.get<boolean>('autoRefresh', true),
+    allowPickle: config.get<boolean>('allowPickle', false),
     timeout: config.get<number>('timeout', 300),
     port: config.get<number>('port', 0),
     externalUri: config.get<ExternalUriMode>('externalUri', 'auto'),

@@ -11,16 +11,24 @@ import {
   totalNodes,
 } from '../../src/protocol';
 
-const settings = { autoRefresh: true, timeout: 120, port: 0 };
+const settings = { autoRefresh: true, allowPickle: false, timeout: 120, port: 0 };
 
 test('initializationOptions carry trust, interpreter, settings and the editor pid', () => {
   assert.deepEqual(buildInitializationOptions(settings, '/ws/.venv/bin/python', false, 4242), {
     trusted: false,
+    allowPickle: false,
     pythonPath: '/ws/.venv/bin/python',
     autoRefresh: true,
     timeout: 120,
     clientPid: 4242,
   });
+});
+
+test('allowPickle is sent only when the user opted in and the workspace is trusted', () => {
+  const optedIn = { ...settings, allowPickle: true };
+  assert.equal(buildInitializationOptions(optedIn, 'python3', true, 1).allowPickle, true);
+  assert.equal(buildInitializationOptions(optedIn, 'python3', false, 1).allowPickle, false);
+  assert.equal(buildInitializationOptions(settings, 'python3', true, 1).allowPickle, false);
 });
 
 test('port 0 means any port: not sent; a fixed port is', () => {
