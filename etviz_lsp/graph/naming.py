@@ -40,6 +40,11 @@ def float_text(value: float) -> str:
     return repr(float(value))
 
 
+def complex_text(real: float, imag: float) -> str:
+    """``1j``, ``(2+0.5j)``: as Python prints a complex."""
+    return repr(complex(real, imag))
+
+
 def enum_text(text: str) -> str:
     """``torch.contiguous_format`` -> ``contiguous_format``; devices stay ``cpu``."""
     return text.removeprefix("torch.")
