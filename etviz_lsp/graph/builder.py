@@ -174,7 +174,8 @@ class _NodeMaker:
 
     def _subgraph_ids(self, rec: ir.NodeRecord) -> list[str]:
         """The graphs a get_attr loads or an op runs (``ir.link_subgraphs``), each once."""
-        return list(dict.fromkeys(self.sub_ids[name] for name in rec.subgraphs if name in self.sub_ids))
+        found = [self.sub_ids[name] for name in rec.subgraphs if name in self.sub_ids]
+        return list(dict.fromkeys(found))
 
     def _outputs_metadata(self, rec: ir.NodeRecord) -> list[model.Metadata]:
         if not rec.outputs:

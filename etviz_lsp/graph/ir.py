@@ -139,7 +139,9 @@ def link_subgraphs(record: ProgramRecord) -> None:
     """
     if not record.subprograms:
         return
-    loads = {rec.name: rec.subgraphs for rec in record.nodes if rec.kind == GET_ATTR and rec.subgraphs}
+    loads = {
+        rec.name: rec.subgraphs for rec in record.nodes if rec.kind == GET_ATTR and rec.subgraphs
+    }
     if not loads:
         return
     for rec in record.nodes:

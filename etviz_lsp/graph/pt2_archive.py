@@ -651,7 +651,7 @@ class _GraphReader:
 
     def _output(self) -> None:
         sources = []
-        texts = []  # every output in order: node names and constants
+        texts: list[str] = []  # every output in order: node names and constants
         for graph_output in self.graph.outputs:
             ((kind, value),) = graph_output.items()
             if kind == "as_tensor":
@@ -659,7 +659,7 @@ class _GraphReader:
             elif kind in ("as_sym_int", "as_sym_bool", "as_sym_float") and "as_name" in value:
                 sources.append(value["as_name"])
             elif kind in ("as_int", "as_float", "as_bool", "as_none", "as_string"):
-                texts.append(_scalar_text(kind, value) if kind != "as_none" else "None")
+                texts.append(_scalar_text(kind, value) or "None")
                 continue
             else:
                 raise _Unknown(f"graph output of kind '{kind}'")
