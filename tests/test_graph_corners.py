@@ -8,7 +8,9 @@ the two readers' graphs equal; then what each corner must show.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -305,3 +307,57 @@ def test_a_subprocess_writing_a_malformed_graph_is_reported(
     )
     assert done.returncode != 0 and "malformed graph" in done.stderr
     assert "node id" in report.read_text() and not (tmp_path / "out.json").exists()
+
+
+# ---- Model Explorer's own reading of our namespaces ------------------------------------
+
+_ME_SPLIT = re.compile(
+    r'function (\w+)\((\w+)\)\{return \2\.replace\(/\\\\\\//g,"___escaped_slash___"\)'
+    r'\.split\("/"\)[^}]*\}'
+)
+_ME_UNESCAPE = re.compile(r'function (\w+)\((\w+)\)\{return \2\.replace\(/\\\\\\//g,"/"\)\}')
+
+
+def model_explorer_layers(namespaces: list[str]) -> list[list[str]]:
+    """Each namespace as the installed Model Explorer web app splits it into layers and
+    labels them: its own ``splitNamespace`` and unescape, read from its bundle, run in Node."""
+    import model_explorer
+
+    bundles = list((Path(model_explorer.__file__).parent / "web_app").glob("worker-*.js"))
+    assert bundles, "Model Explorer's web app worker bundle"
+    code = bundles[0].read_text(encoding="utf-8")
+    split, unescape = _ME_SPLIT.search(code), _ME_UNESCAPE.search(code)
+    assert split and unescape, "Model Explorer changed how it splits namespaces"
+    split_fn, unescape_fn = split.group(1), unescape.group(1)
+    script = (
+        f"{split.group(0)}\n{unescape.group(0)}\n"
+        "const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));\n"
+        f"const layers = input.map(ns => {split_fn}(ns).map({unescape_fn}));\n"
+        "console.log(JSON.stringify(layers));"
+    )
+    done = subprocess.run(
+        ["node", "-e", script], input=json.dumps(namespaces), capture_output=True, text=True,
+        timeout=60, check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_model_explorer_reads_odd_names_as_the_modules_they_are(
+    converted: dict[str, Converted],
+) -> None:
+    main = converted["odd_names"].graph()
+    nodes = by_id(main)
+    wanted = {
+        "linear": ["a/b (Linear)"],
+        "linear_1": ["a_b (Linear)"],
+        "conv1d": ["bad name (x)", "conv/odd (Conv1d)"],
+        "linear_2": ["dash-name (Linear)"],
+        "linear_3": ["ünïcode (Linear)"],
+        "linear_4": ["7 (Linear)"],
+    }
+    seen = model_explorer_layers([nodes[name]["namespace"] for name in wanted])
+    assert dict(zip(wanted, seen, strict=True)) == wanted
+    layers = [ns for ns in main["groupNodeAttributes"] if ns]
+    paths = [main["groupNodeAttributes"][ns]["path"] for ns in layers]
+    depths = [len(labels) for labels in model_explorer_layers(layers)]
+    assert depths == [path.count(".") + 1 for path in paths], "one layer per module level"
