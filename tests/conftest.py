@@ -4,10 +4,35 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 _existing = os.environ.get("PYTHONPATH", "")
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), _existing) if p)
+
+# Every graph JSON written while the suite runs, in this process or any child it starts,
+# is checked by the writer (unique ids, edges and subgraph links to what exists,
+# well-formed namespaces: etviz_lsp/graph/check.py); what it finds lands in this file,
+# and the suite fails at its end if the file holds anything.
+# (Set once: a child that imports this module again keeps the suite's report file.)
+if not os.environ.get("ETVIZ_CHECK_GRAPHS"):
+    _fd, _report = tempfile.mkstemp(prefix="etviz-graph-check-", suffix=".txt")
+    os.close(_fd)
+    os.environ["ETVIZ_CHECK_GRAPHS"] = _report
+GRAPH_CHECK_REPORT = Path(os.environ["ETVIZ_CHECK_GRAPHS"])
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    try:
+        found = GRAPH_CHECK_REPORT.read_text(encoding="utf-8")
+        GRAPH_CHECK_REPORT.unlink()
+    except OSError:
+        return
+    if found.strip():
+        print("\nmalformed graphs written during the tests:\n" + found, file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

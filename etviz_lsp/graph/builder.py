@@ -15,7 +15,7 @@ The contract later code relies on (tests check each point):
 
 from __future__ import annotations
 
-from etviz_lsp.graph import ir, model, naming, palette, partitions, qdq, source
+from etviz_lsp.graph import ids, ir, model, naming, palette, partitions, qdq, source
 from etviz_lsp.graph.hierarchy import Hierarchy
 
 _STATE_LABEL_KINDS = ir.STATE_KINDS
@@ -25,18 +25,23 @@ def build_graphs(
     record: ir.ProgramRecord,
     graph_id: str | None = None,
     tag_specs: dict[str, ir.PartitionInfo] | None = None,
+    taken: set[str] | None = None,
 ) -> list[model.Graph]:
     """The graph for ``record`` followed by one graph per nested program, depth first.
 
     Lowered delegates in ``record`` are expanded in place (see ``partitions``);
-    ``tag_specs`` names the backends of a partitioner's tags.
+    ``tag_specs`` names the backends of a partitioner's tags. ``taken`` holds the graph
+    ids the collection already has: nested graphs get ids no other graph has.
     """
     partitions.prepare(record, tag_specs)
+    ids.make_node_names_unique(record)
+    taken = taken if taken is not None else set()
     graph_id = graph_id or record.name
-    sub_ids = {name: f"{graph_id}/{name}" for name in record.subprograms}
+    taken.add(graph_id)
+    sub_ids = {name: ids.claim(f"{graph_id}/{name}", taken) for name in record.subprograms}
     graphs = [_build_graph(record, graph_id, sub_ids)]
     for name, sub in record.subprograms.items():
-        graphs.extend(build_graphs(sub, sub_ids[name]))
+        graphs.extend(build_graphs(sub, sub_ids[name], taken=taken))
     return graphs
 
 
@@ -157,7 +162,7 @@ class _NodeMaker:
             ],
             "outputsMetadata": self._outputs_metadata(rec),
         }
-        if rec.subgraphs or rec.kind == ir.GET_ATTR:
+        if rec.subgraphs:
             subgraph_ids = self._subgraph_ids(rec)
             if subgraph_ids:
                 node["subgraphIds"] = subgraph_ids
@@ -168,9 +173,9 @@ class _NodeMaker:
         return node
 
     def _subgraph_ids(self, rec: ir.NodeRecord) -> list[str]:
-        if rec.kind == ir.GET_ATTR and rec.name in self.sub_ids:
-            return [self.sub_ids[rec.name]]
-        return [self.sub_ids[name] for name in rec.subgraphs if name in self.sub_ids]
+        """The graphs a get_attr loads or an op runs (``ir.link_subgraphs``), each once."""
+        found = [self.sub_ids[name] for name in rec.subgraphs if name in self.sub_ids]
+        return list(dict.fromkeys(found))
 
     def _outputs_metadata(self, rec: ir.NodeRecord) -> list[model.Metadata]:
         if not rec.outputs:

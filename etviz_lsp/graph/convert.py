@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import builder, ir, model
+from etviz_lsp.graph import builder, ids, ir, model
 
 log = logging.getLogger(__name__)
 
@@ -34,24 +34,14 @@ def from_programs(
 
     namers = fx_reader.Namers(partition=partition_name, cluster=cluster_name)
     collection = model.GraphCollection(label=label)
-    used: set[str] = set()
+    used: set[str] = set()  # graph ids: a second ``m (edge)`` becomes ``m (edge) #2``
     for name, obj in items:
         specs = programs.tag_specs(obj)
         for program_name, program in programs.named_programs(obj, name):
-            program_name = _unique(program_name, used)
+            program_name = ids.claim(program_name, used)
             record = fx_reader.read_exported_program(program, program_name, namers)
-            collection.graphs.extend(builder.build_graphs(record, tag_specs=specs))
+            collection.graphs.extend(builder.build_graphs(record, tag_specs=specs, taken=used))
     return collection
-
-
-def _unique(name: str, used: set[str]) -> str:
-    """Graph ids must differ: a second ``m (edge)`` becomes ``m (edge) #2``."""
-    candidate, n = name, 1
-    while candidate in used:
-        n += 1
-        candidate = f"{name} #{n}"
-    used.add(candidate)
-    return candidate
 
 
 PICKLE_OPT_IN = "--allow-pickle (command line) or the setting etviz.allowPickle (editor)"
@@ -82,8 +72,10 @@ def from_pt2(path: Path, allow_pickle: bool = False) -> model.GraphCollection:
         log.info("%s: %s; falling back to torch.export.load (--allow-pickle)", exc.path, exc.cause)
         return from_pt2_loaded(path)
     collection = model.GraphCollection(label=path.name)
+    used: set[str] = set()
     for record in records:
-        collection.graphs.extend(builder.build_graphs(record))
+        record.name = ids.claim(record.name, used)
+        collection.graphs.extend(builder.build_graphs(record, taken=used))
     return collection
 
 

@@ -92,13 +92,17 @@ def _read_graph(
         if node.op == "get_attr":
             attr = _attribute(gm, str(node.target))
             if isinstance(attr, torch.fx.GraphModule):
-                sub_name = f"{name}/{node.name}"
-                record.subprograms[node.name] = _read_graph(attr, sub_name, {}, namers)
+                # Keyed by the attribute, not the node: two get_attrs of one shared
+                # graph load one graph (and a node name may differ from its target).
+                key = str(node.target)
+                rec.subgraphs = [key]
+                if key not in record.subprograms:
+                    record.subprograms[key] = _read_graph(attr, f"{name}/{key}", {}, namers)
             elif _is_lowered_module(attr):
                 record.delegates[node.name] = _read_delegate(attr, f"{name}/{node.name}", namers)
         record.nodes.append(rec)
     record.clusters_given = namers.cluster is not None or any(r.cluster for r in record.nodes)
-    _link_subgraphs(record)
+    ir.link_subgraphs(record)
     return record
 
 
@@ -180,14 +184,6 @@ def _tensor_values_text(tensor: torch.Tensor) -> str:
     return f"[{', '.join(values)}{more}] ({flat.numel()} channels)"
 
 
-def _link_subgraphs(record: ir.ProgramRecord) -> None:
-    """A node that consumes a nested graph (cond, while_loop, map) runs it."""
-    if not record.subprograms:
-        return
-    for rec in record.nodes:
-        rec.subgraphs = [src for src, _ in rec.inputs if src in record.subprograms]
-
-
 def _read_node(node: torch.fx.Node, kinds: dict[str, tuple[str, str]]) -> ir.NodeRecord:
     rec = ir.NodeRecord(name=node.name, kind=ir.OP)
     if node.op == "placeholder":
@@ -197,6 +193,9 @@ def _read_node(node: torch.fx.Node, kinds: dict[str, tuple[str, str]]) -> ir.Nod
             rec.attrs["fqn"] = fqn
     elif node.op == "output":
         rec.kind = ir.OUTPUT
+        values = output_values_text(node.args[0] if node.args else ())
+        if values is not None:
+            rec.attrs["values"] = values
     elif node.op == "get_attr":
         rec.kind = ir.GET_ATTR
         rec.target = str(node.target)
@@ -269,9 +268,14 @@ def _outputs(node: torch.fx.Node) -> list[ir.ValueInfo]:
     val = node.meta.get("val")
     if isinstance(val, (list, tuple)):
         return [value_info(item) for item in val]
-    if val is None and "val" not in node.meta:
-        return []
+    if val is None and ("val" not in node.meta or _returns_nothing(node.target)):
+        return []  # (torch's loader leaves no value on an op that returns nothing)
     return [value_info(val)]
+
+
+def _returns_nothing(target: Any) -> bool:
+    schema = getattr(target, "_schema", None)
+    return schema is not None and not schema.returns
 
 
 def value_info(val: Any) -> ir.ValueInfo:
@@ -289,29 +293,71 @@ def value_info(val: Any) -> ir.ValueInfo:
 
 
 def _literal_args(node: torch.fx.Node) -> dict[str, str]:
-    """Non-tensor arguments by their schema names (stride, padding, scale, ...)."""
-    schema = getattr(node.target, "_schema", None)
-    if schema is None:
-        return {}
-    names = [arg.name for arg in schema.arguments]
-    pairs = list(zip(names, node.args, strict=False)) + list(node.kwargs.items())
+    """Non-tensor arguments by their schema names (stride, padding, scale, ...).
+
+    Ops without a schema: symbolic ops (``operator.mul``) by their Python parameter
+    names, as torch's serializer names them; higher-order ops by position (``arg 1``).
+    """
+    if node.target is _GETITEM:
+        return {}  # its index is the edge's output index
+    names = _argument_names(node.target)
+    if names is None:
+        pairs = [(f"arg {index}", value) for index, value in enumerate(node.args)]
+    else:
+        pairs = list(zip(names, node.args, strict=False))
     literals = {}
-    for arg_name, value in pairs:
+    for arg_name, value in [*pairs, *node.kwargs.items()]:
         text = format_literal(value)
         if text is not None:
             literals[arg_name] = text
     return literals
 
 
+_NAMES_BY_TARGET: dict[Any, list[str] | None] = {}
+
+
+def _argument_names(target: Any) -> list[str] | None:
+    """Schema names of an op's arguments; Python parameter names of a plain function;
+    None (name by position) when it has neither."""
+    if target in _NAMES_BY_TARGET:
+        return _NAMES_BY_TARGET[target]
+    schema = getattr(target, "_schema", None)
+    names: list[str] | None
+    if schema is not None:
+        names = [arg.name for arg in schema.arguments]
+    elif isinstance(target, torch._ops.HigherOrderOperator):
+        names = None
+    else:
+        import inspect
+
+        try:
+            names = list(inspect.signature(target).parameters)
+        except (TypeError, ValueError):
+            names = None
+    _NAMES_BY_TARGET[target] = names
+    return names
+
+
 def format_literal(value: Any) -> str | None:
-    """Text for a literal argument, or None for tensors (shown as edges) and None."""
+    """Text for a literal argument, or None for tensors (shown as edges) and None.
+
+    A list is shown whole when it holds anything but tensors: symbolic sizes by their
+    value (``[0, s77]``), tensors by their node name and missing ones as ``None``
+    (``x[:, i]`` indexes with ``[None, i]``).
+    """
     if value is None or isinstance(value, torch.fx.Node):
         return None
     if isinstance(value, (list, tuple)):
-        items = [format_literal(item) for item in value]
+        if value and all(_is_tensor_node(item) for item in value):
+            return None  # edges show every item
+        items = [_list_item_text(item) for item in value]
         if any(item is None for item in items):
             return None
         return "[" + ", ".join(str(item) for item in items) + "]"
+    return _scalar_literal(value)
+
+
+def _scalar_literal(value: Any) -> str | None:
     if isinstance(value, torch.dtype):
         return naming.dtype_name(str(value))
     if isinstance(value, bool):
@@ -320,8 +366,42 @@ def format_literal(value: Any) -> str | None:
         return str(value)
     if isinstance(value, float):
         return naming.float_text(value)
+    if isinstance(value, complex):
+        return naming.complex_text(value.real, value.imag)
     if isinstance(value, (torch.device, torch.memory_format, torch.layout, str)):
         return naming.enum_text(str(value))
     if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
         return naming.sym_text(str(value))
     return None
+
+
+def _is_tensor_node(value: Any) -> bool:
+    return isinstance(value, torch.fx.Node) and _symbolic_text(value) is None
+
+
+def _symbolic_text(node: torch.fx.Node) -> str | None:
+    val = node.meta.get("val")
+    if isinstance(val, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+        return naming.sym_text(str(val))
+    return None
+
+
+def _list_item_text(item: Any) -> str | None:
+    if item is None:
+        return "None"
+    if isinstance(item, torch.fx.Node):
+        return _symbolic_text(item) or item.name
+    return format_literal(item)
+
+
+def output_values_text(values: Any) -> str | None:
+    """The program's outputs in order, when some are constants (``True``, ``None``, an
+    int): ``[mul, sym_size_int_1, True, None]``; None when every output is a node."""
+    items = list(values) if isinstance(values, (list, tuple)) else [values]
+    if all(isinstance(item, torch.fx.Node) for item in items):
+        return None
+    texts = [
+        item.name if isinstance(item, torch.fx.Node) else (_scalar_literal(item) or str(item))
+        for item in items
+    ]
+    return "[" + ", ".join(texts) + "]"

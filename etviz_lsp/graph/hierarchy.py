@@ -22,6 +22,8 @@ class Hierarchy:
         # (partition layer, module path) -> the first namespace it was seen under there
         # (where its weights go).
         self._by_path: dict[tuple[str, str], str] = {}
+        # Layers made for the owner of some state that runs no op in the graph.
+        self.not_called: set[str] = set()
 
     def namespace(self, scopes: list[ir.Scope], prefix: str = "") -> str:
         """The layer path of ``scopes``, under the layer ``prefix`` (a partition) if given."""
@@ -51,18 +53,40 @@ class Hierarchy:
         return namespace
 
     def state_namespace(self, fqn: str, kind: str, prefix: str = "") -> str:
-        """Layer for a parameter/buffer/constant: its owner's, walking up to the root."""
-        path = fqn
-        while "." in path:
-            path = path.rsplit(".", 1)[0]
-            found = self._by_path.get((prefix, path))
-            if found is not None:
-                return found
-        layer = ROOT_STATE_LAYERS.get(kind, "constants")
-        if prefix:
-            layer = f"{prefix}/{layer}"
-        self.layers.setdefault(layer, None)
-        return layer
+        """Layer for a parameter/buffer/constant: its owner's, whatever its name holds.
+
+        An owner that runs no op in this graph (its ops sit in a nested graph, a cond
+        branch or loop body, or it is never called) gets a layer of its own under its
+        nearest ancestor that has one; only state of the root module goes to the root
+        state layers.
+        """
+        owner = fqn.rsplit(".", 1)[0] if "." in fqn else ""
+        if not owner:
+            layer = ROOT_STATE_LAYERS.get(kind, "constants")
+            if prefix:
+                layer = f"{prefix}/{layer}"
+            self.layers.setdefault(layer, None)
+            return layer
+        found = self._by_path.get((prefix, owner))
+        if found is None:
+            found = self._owner_layer(owner, prefix)
+        return found
+
+    def _owner_layer(self, owner: str, prefix: str) -> str:
+        pieces = owner.split(".")
+        depth = len(pieces) - 1
+        while depth > 0 and (prefix, ".".join(pieces[:depth])) not in self._by_path:
+            depth -= 1
+        parent_path = ".".join(pieces[:depth])
+        namespace = self._by_path[(prefix, parent_path)] if depth else prefix
+        for end in range(depth + 1, len(pieces) + 1):
+            path = ".".join(pieces[:end])
+            piece = naming.escape_segment(pieces[end - 1])
+            namespace = f"{namespace}/{piece}" if namespace else piece
+            self.layers.setdefault(namespace, ir.Scope(path=path, cls=""))
+            self._by_path[(prefix, path)] = namespace
+            self.not_called.add(namespace)
+        return namespace
 
     def layer_attrs(self, parameters: dict[str, ir.ValueInfo]) -> dict[str, dict[str, str]]:
         counts = _parameter_counts(parameters)
@@ -71,8 +95,11 @@ class Hierarchy:
             if scope is None:
                 attrs[namespace] = {"kind": "module state owned by the root module"}
                 continue
+            unknown = "(not called in this graph)" if namespace in self.not_called else (
+                "(container, not called)"
+            )
             attrs[namespace] = {
-                "class": scope.cls or "(container, not called)",
+                "class": scope.cls or unknown,
                 "path": scope.path,
                 "parameters": f"{counts.get(scope.path, 0):,}",
             }

@@ -75,7 +75,8 @@ class NodeRecord:
     stack_trace: str | None = None
     # Extra attributes shown on the node: literal arguments, fqn of a parameter, ...
     attrs: dict[str, str] = field(default_factory=dict)
-    # Names of nested graphs (torch.cond branches, while_loop bodies) this node runs.
+    # Keys in ``ProgramRecord.subprograms`` of the nested graphs this node loads (a
+    # get_attr) or runs (torch.cond, while_loop, invoke_subgraph ...): see link_subgraphs.
     subgraphs: list[str] = field(default_factory=list)
     # Partition key: a partitioner's ``delegation_tag``, a user's name for it, or (after
     # delegates are expanded) ``XnnpackBackend#0``. None: not delegated.
@@ -115,7 +116,8 @@ class ProgramRecord:
     nodes: list[NodeRecord] = field(default_factory=list)
     # Fully-qualified parameter name -> its value info (for per-layer parameter counts).
     parameters: dict[str, ValueInfo] = field(default_factory=dict)
-    # Nested graphs by the name the parent node refers to.
+    # Nested graphs by their attribute name in the program (the get_attr target): one
+    # entry for a graph loaded twice (a shared ``nested_compile_region``).
     subprograms: dict[str, ProgramRecord] = field(default_factory=dict)
     # Lowered backend modules by the name of the get_attr node that loads them.
     delegates: dict[str, DelegateRecord] = field(default_factory=dict)
@@ -125,3 +127,24 @@ class ProgramRecord:
     # True when cluster names came from ``node.meta["cluster"]`` or a user function:
     # then those names are the clusters and none are searched for in the graph.
     clusters_given: bool = False
+
+
+def link_subgraphs(record: ProgramRecord) -> None:
+    """Each node that reads a nested graph's ``get_attr`` runs that graph (cond, map ...).
+
+    Resolved through the program's structure: a get_attr node names the graph it loads
+    (``subgraphs``), the nodes that consume that get_attr run it. A user input or op whose
+    name happens to equal a graph's name links to nothing; two get_attrs of one shared
+    graph (``repeated_subgraph0``, ``repeated_subgraph0_1``) both link to that one graph.
+    """
+    if not record.subprograms:
+        return
+    loads = {
+        rec.name: rec.subgraphs for rec in record.nodes if rec.kind == GET_ATTR and rec.subgraphs
+    }
+    if not loads:
+        return
+    for rec in record.nodes:
+        if rec.kind == GET_ATTR:
+            continue
+        rec.subgraphs = [graph for src, _ in rec.inputs for graph in loads.get(src, ())]

@@ -40,6 +40,11 @@ def float_text(value: float) -> str:
     return repr(float(value))
 
 
+def complex_text(real: float, imag: float) -> str:
+    """``1j``, ``(2+0.5j)``: as Python prints a complex."""
+    return repr(complex(real, imag))
+
+
 def enum_text(text: str) -> str:
     """``torch.contiguous_format`` -> ``contiguous_format``; devices stay ``cpu``."""
     return text.removeprefix("torch.")
@@ -90,7 +95,7 @@ def _clean_path(path: str) -> str:
     if "[" in path:  # (a test first: the regular expression costs more than the test)
         path = path.replace("L['self'].", "").replace("L['self']", "")
         path = _INDEX.sub(r".\1", path)
-    return path.replace("/", "_").strip(".")
+    return path.strip(".")  # a name may hold "/" ("a/b" is legal): kept, escaped in layers
 
 
 def segment(scope: ir.Scope, parent: ir.Scope | None) -> str:
@@ -98,7 +103,22 @@ def segment(scope: ir.Scope, parent: ir.Scope | None) -> str:
     attr = scope.path
     if parent is not None and attr.startswith(parent.path + "."):
         attr = attr[len(parent.path) + 1 :]
-    return f"{attr} ({scope.cls})" if scope.cls else attr
+    return escape_segment(f"{attr} ({scope.cls})" if scope.cls else attr)
+
+
+def escape_segment(text: str) -> str:
+    r"""One namespace segment as Model Explorer reads it (its ``splitNamespace``).
+
+    It splits a namespace at ``/`` except ``\/``, and shows ``\/`` as ``/``: a module
+    ``a/b`` is the layer ``a\/b``, apart from ``a_b``. It also keeps only the text after
+    the last ``;`` and would read a trailing ``\`` as escaping the separator after it:
+    those two become look-alikes (fullwidth ``；``, ``⧵``).
+    """
+    if "/" in text or ";" in text or text.endswith("\\"):
+        text = text.replace("/", "\\/").replace(";", "\uff1b")
+        if text.endswith("\\"):
+            text = text[:-1] + "\u29f5"
+    return text
 
 
 def tensor_shape_text(value: ir.ValueInfo) -> str:

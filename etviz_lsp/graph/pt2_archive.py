@@ -25,7 +25,7 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -85,6 +85,9 @@ _NODE_KINDS = frozenset(
      "as_string_to_argument"}
 )  # fmt: skip
 _POSITIONAL, _KEYWORD = 1, 2
+# How a node's literal arguments are named: schema names (OpOverloads), Python parameter
+# names (symbolic ops: torch stores them), position (higher-order ops: no names stored).
+_BY_SCHEMA, _BY_NAME, _BY_POSITION = "schema", "name", "position"
 
 
 class UnsupportedArchive(EtvizError):
@@ -515,6 +518,9 @@ class _GraphReader:
                 self.sym_values[value_name] = (dtype, value)
         self.names = _Namespace()
         self.known: set[str] = set()  # serialized value names that are graph nodes
+        # Graph name -> the get_attr node that loads it for the node being read (FX
+        # names that node: ``repeated_subgraph0_1`` for a second call of one graph).
+        self.graph_loads: dict[str, str] = {}
         self.scope_cache: dict[str, list[ir.Scope]] = {}
 
     def read(self, name: str) -> ir.ProgramRecord:
@@ -527,9 +533,7 @@ class _GraphReader:
         # A damaged file can have a list or a number where an input's name goes.
         if {type(src) for rec in self.record.nodes for src, _ in rec.inputs} - {str}:
             raise _Unknown("an input that is not a node name")
-        if self.record.subprograms:
-            for rec in self.record.nodes:
-                rec.subgraphs = [src for src, _ in rec.inputs if src in self.record.subprograms]
+        ir.link_subgraphs(self.record)
         return self.record
 
     # -- values -------------------------------------------------------------------------
@@ -590,13 +594,15 @@ class _GraphReader:
         target, is_sym_op, is_hop, has_schema = _target_kind(node.target)
         meta = node.metadata or _NO_METADATA
         ordered = _ordered_inputs(node.inputs, is_sym_op, has_schema)
-        if not has_schema and not is_sym_op:  # nested graphs (cond, while_loop) become
-            # get_attr nodes, placed before the node that runs them, as torch places them
+        if self.graph_loads:
+            self.graph_loads = {}
+        if is_hop:  # nested graphs (cond, while_loop) become get_attr nodes, placed
+            # before the node that runs them, as torch places them
             for item in ordered:
                 if "as_graph" in item.arg:
                     self._graph_arg(item.arg["as_graph"], meta)
         name = node.name or self._fallback_name(node, is_sym_op)
-        inputs, attrs = self._arguments(ordered, has_schema)
+        inputs, attrs = self._arguments(ordered, _naming_rule(has_schema, is_sym_op, is_hop))
         rec = ir.NodeRecord(
             name=name,
             kind=ir.OP,
@@ -619,12 +625,13 @@ class _GraphReader:
         self._outputs(rec, node, meta, is_hop)
 
     def _arguments(
-        self, ordered: list[pt2_schema.NamedArgument], has_schema: bool
+        self, ordered: list[pt2_schema.NamedArgument], naming_rule: str | None
     ) -> tuple[list[tuple[str, int]], dict[str, str]]:
-        """A node's inputs (producer, output index), and its literal arguments as attrs."""
+        """A node's inputs (producer, output index), and its literal arguments as attrs
+        (named as fx_reader names them: schema name, Python parameter name, position)."""
         inputs: list[tuple[str, int]] = []
         attrs: dict[str, str] = {}
-        for item in ordered:
+        for position, item in enumerate(ordered):
             arg = item.arg
             tensor = arg.get("as_tensor")
             if tensor is not None:  # the common case, kept short
@@ -633,11 +640,17 @@ class _GraphReader:
             ((kind, value),) = arg.items()
             if kind in _NODE_KINDS:
                 inputs.extend((src, 0) for src in self._nodes_in(kind, value))
-            if has_schema:
-                text = _literal_text(kind, value)
+            if naming_rule is not None:
+                text = _literal_text(kind, value, self._symbol)
                 if text is not None:
-                    attrs[item.name] = text
+                    key = f"arg {position}" if naming_rule == _BY_POSITION else item.name
+                    attrs[key] = text
         return inputs, attrs
+
+    def _symbol(self, name: str) -> str | None:
+        """The value of a symbolic node (``s77``), as torch prints the loaded SymInt."""
+        sym = self.sym_values.get(name)
+        return _sym_info(*sym).value if sym is not None else None
 
     def _fallback_name(self, node: pt2_schema.Node, is_sym_op: bool) -> str:
         """Archives before node names were stored: torch names a node after its output."""
@@ -737,27 +750,39 @@ class _GraphReader:
 
     def _output(self) -> None:
         sources = []
+        texts: list[str] = []  # every output in order: node names and constants
         for graph_output in self.graph.outputs:
             ((kind, value),) = graph_output.items()
             if kind == "as_tensor":
                 sources.append(value["name"])
-            elif kind in ("as_sym_int", "as_sym_bool", "as_sym_float"):
+            elif kind in ("as_sym_int", "as_sym_bool", "as_sym_float") and "as_name" in value:
                 sources.append(value["as_name"])
-            elif kind not in ("as_int", "as_float", "as_bool", "as_none"):
+            elif kind in ("as_int", "as_float", "as_bool", "as_none", "as_string"):
+                texts.append(_scalar_text(kind, value) or "None")
+                continue
+            else:
                 raise _Unknown(f"graph output of kind '{kind}'")
+            texts.append(sources[-1])
         name = self.names.create("output")
         rec = self._add(name, ir.OUTPUT)
         rec.inputs = [(src, 0) for src in sources]
+        if len(texts) != len(sources):  # some outputs are constants: show them all
+            rec.attrs["values"] = "[" + ", ".join(texts) + "]"
 
     # -- inputs -------------------------------------------------------------------------
 
     def _graph_arg(self, value: dict[str, Any], meta: pt2_schema.NodeMetadata) -> None:
-        graph_name = value["name"]
-        self.names.create(graph_name)
-        self._add(graph_name, ir.GET_ATTR, graph_name, [], meta)
-        graph = pt2_schema.graph_from_argument(value["graph"])
-        sub = _GraphReader(graph, self.input_specs, {}, self.tensors)
-        self.record.subprograms[graph_name] = sub.read(f"{self.record.name}/{graph_name}")
+        """A get_attr node loading the graph; FX names it (a second load of one shared
+        graph is ``<graph>_1``), the graph itself is read once."""
+        graph_name = _text(value["name"], "as_graph.name")
+        node_name = self.names.create(graph_name)
+        self.graph_loads[graph_name] = node_name
+        rec = self._add(node_name, ir.GET_ATTR, graph_name, [], meta)
+        rec.subgraphs = [graph_name]
+        if graph_name not in self.record.subprograms:
+            graph = pt2_schema.graph_from_argument(value["graph"])
+            sub = _GraphReader(graph, self.input_specs, {}, self.tensors)
+            self.record.subprograms[graph_name] = sub.read(f"{self.record.name}/{graph_name}")
 
     def _nodes_in(self, kind: str, value: Any) -> Iterator[str]:
         """The nodes an argument of kind ``kind`` (one of ``_NODE_KINDS``) refers to."""
@@ -776,7 +801,7 @@ class _GraphReader:
                 for item in inner:
                     yield item["name"]
         elif kind == "as_graph":
-            yield value["name"]
+            yield self.graph_loads.get(value["name"], value["name"])
         elif kind == "as_custom_obj":
             if value["name"] in self.known:
                 yield value["name"]
@@ -822,6 +847,14 @@ def _ordered_inputs(
         else:
             kwargs[item.name] = item
     return [*args, *kwargs.values()]
+
+
+def _naming_rule(has_schema: bool, is_sym_op: bool, is_hop: bool) -> str | None:
+    if has_schema:
+        return _BY_SCHEMA
+    if is_sym_op:
+        return _BY_NAME
+    return _BY_POSITION if is_hop else None
 
 
 def _text(value: Any, field: str) -> str:
@@ -1005,20 +1038,52 @@ def format_argument(arg: dict[str, Any]) -> str | None:
     return _literal_text(kind, value)
 
 
-def _literal_text(kind: str, value: Any) -> str | None:
+def _literal_text(
+    kind: str, value: Any, symbol: Callable[[str], str | None] | None = None
+) -> str | None:
+    """A literal argument's text; ``symbol`` gives a symbolic node's value (``s77``) so
+    a list of sizes shows them (``[0, s77]``)."""
     if kind in _NOT_LITERAL:
+        if kind == "as_complex":
+            return naming.complex_text(float(value["real"]), float(value["imag"]))
         return None
     if isinstance(value, list):
         if not value:
             return "[]"  # torch loads every empty list as [], tensors lists included
+        if kind == "as_optional_tensors":
+            return _optional_tensors_text(value)
         element_kind = _ELEMENT_KIND.get(kind)
         if element_kind is None:
             return None
-        items = [_scalar_text(element_kind, item) for item in value]
+        items = [_item_text(element_kind, item, symbol) for item in value]
         if any(item is None for item in items):
             return None
         return "[" + ", ".join(str(item) for item in items) + "]"
     return _scalar_text(kind, value)
+
+
+def _item_text(
+    kind: str, value: Any, symbol: Callable[[str], str | None] | None
+) -> str | None:
+    if symbol is not None and isinstance(value, dict) and "as_name" in value:
+        return symbol(value["as_name"])
+    return _scalar_text(kind, value)
+
+
+def _optional_tensors_text(items: list[Any]) -> str | None:
+    """``[None, i]`` (as fx_reader shows it); None when every item is a tensor (edges)."""
+    texts = []
+    for item in items:
+        ((kind, value),) = item.items()
+        if kind == "as_none":
+            texts.append("None")
+        elif kind == "as_tensor":
+            texts.append(_text(value["name"], "as_tensor.name"))
+        else:
+            return None
+    if "None" not in texts:
+        return None
+    return "[" + ", ".join(texts) + "]"
 
 
 _ELEMENT_KIND = {
