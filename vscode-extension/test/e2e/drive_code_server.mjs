@@ -169,6 +169,27 @@ function watchProgressToast() {
   };
 }
 
+// Issue 20: etviz.pythonPath only in the User settings of a remote window (code-server's
+// extension host is remote). VS Code does not hand it to the extension there: the fallback
+// python3 lacks etviz_lsp, and the error must say where the setting goes and open it.
+if (config.mode === 'remote-fallback') {
+  await step('remote-fallback-message', async () => {
+    const toast = page.locator('.notification-toast', { hasText: 'Remote settings' });
+    await toast.first().waitFor({ timeout: 60000 });
+    const message = (await toast.first().innerText()).replace(/\s+/g, ' ').trim();
+    const screenshot = await shot('vscode-remote-fallback');
+    await toast.first().locator('.monaco-button', { hasText: 'Open Remote Settings' }).click();
+    const tab = page.locator('.tab.active[data-resource-name="settings.json"]');
+    await tab.waitFor({ timeout: 20000 });
+    // The tab's hover title is the file's path (code-server: <user-data-dir>/Machine/settings.json).
+    const opened = (await tab.getAttribute('title')) ?? (await tab.innerText());
+    return { message, opened, screenshot };
+  });
+  await browser.close();
+  log({ step: 'done', ok: true });
+  process.exit(0);
+}
+
 if (config.mode === 'untrusted') {
   await step('visualize-refused', async () => {
     await palette('etviz: Visualize ExportedProgram');
