@@ -214,6 +214,8 @@ def code_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict
     })
     (home / "run").mkdir(parents=True)
     if python_in == "user":
+        # conftest puts this checkout on PYTHONPATH: any python3 would find etviz_lsp.
+        env.pop("PYTHONPATH", None)
         env["PATH"] = _path_with_bare_python3(tmp_path / "bin", env["PATH"])
     base = [node, entry, "--user-data-dir", str(user_data), "--extensions-dir", str(extensions)]
     subprocess.run([*base, "--install-extension", str(vsix)], env=env, check=True,

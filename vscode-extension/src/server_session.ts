@@ -185,7 +185,7 @@ export class ServerSession implements vscode.Disposable {
     if (remoteAdvice !== undefined) {
       this.log.warn(remoteAdvice);
     }
-    const check = await checkModule(interpreter.command);
+    const check = await checkModule(interpreter.command, { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath });
     if (check.kind !== 'ok') {
       const problem =
         check.kind === 'missing' ? `etviz_lsp is not installed for ${interpreter.command}` : check.message;

@@ -179,10 +179,17 @@ if (config.mode === 'remote-fallback') {
     const message = (await toast.first().innerText()).replace(/\s+/g, ' ').trim();
     const screenshot = await shot('vscode-remote-fallback');
     await toast.first().locator('.monaco-button', { hasText: 'Open Remote Settings' }).click();
-    const tab = page.locator('.tab.active[data-resource-name="settings.json"]');
-    await tab.waitFor({ timeout: 20000 });
-    // The tab's hover title is the file's path (code-server: <user-data-dir>/Machine/settings.json).
-    const opened = (await tab.getAttribute('title')) ?? (await tab.innerText());
+    // The file opens in an editor (a tab, or code-server's modal editor): its breadcrumbs
+    // spell the path (code-server: <user-data-dir>/Machine/settings.json).
+    const opened = await until('the Remote settings file in an editor', async () => {
+      for (const bar of await page.locator('.monaco-breadcrumbs').all()) {
+        const items = await bar.locator('.monaco-breadcrumb-item').allInnerTexts();
+        const path = items.map((item) => item.trim()).join('/');
+        if (path.endsWith('settings.json')) return path;
+      }
+      return undefined;
+    }, 20000);
+    await shot('vscode-remote-settings-opened');
     return { message, opened, screenshot };
   });
   await browser.close();
