@@ -170,12 +170,20 @@ function watchProgressToast() {
 }
 
 // Issue 20: etviz.pythonPath only in the User settings of a remote window (code-server's
-// extension host is remote). VS Code does not hand it to the extension there: the fallback
-// python3 lacks etviz_lsp, and the error must say where the setting goes and open it.
+// extension host is remote). VS Code may or may not hand it to the extension there; what
+// must never happen is a silent python3. Either the script's graph shows (the value was
+// used), or the error says where the setting goes and its button opens that file.
 if (config.mode === 'remote-fallback') {
   await step('remote-fallback-message', async () => {
-    const toast = page.locator('.notification-toast', { hasText: 'Remote settings' });
-    await toast.first().waitFor({ timeout: 60000 });
+    await palette('etviz: Visualize ExportedProgram');
+    const toast = page.locator('.notification-toast', { hasText: 'Open Remote Settings' });
+    const outcome = await until('the graph, or the error naming the Remote settings', async () => {
+      if ((await toast.count()) > 0) return 'message';
+      return (await explorerText()).includes(`${config.expectNodes} nodes`) ? 'used' : undefined;
+    }, 180000);
+    if (outcome === 'used') {
+      return { outcome, explorer: (await explorerText()).slice(0, 200), screenshot: await shot('vscode-remote-user-value-used') };
+    }
     const message = (await toast.first().innerText()).replace(/\s+/g, ' ').trim();
     const screenshot = await shot('vscode-remote-fallback');
     await toast.first().locator('.monaco-button', { hasText: 'Open Remote Settings' }).click();
@@ -190,7 +198,7 @@ if (config.mode === 'remote-fallback') {
       return undefined;
     }, 20000);
     await shot('vscode-remote-settings-opened');
-    return { message, opened, screenshot };
+    return { outcome, message, opened, screenshot };
   });
   await browser.close();
   log({ step: 'done', ok: true });
