@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["visualize", "visualize_with_clusters"]
+__all__ = ["visualize", "visualize_graph", "visualize_with_clusters"]
 
 
 def __getattr__(name: str) -> Any:

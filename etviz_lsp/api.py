@@ -3,6 +3,7 @@
     visualize(program)                          # show it in the shared Model Explorer server
     visualize(program, "model.json")            # only write the graph JSON (no server)
     visualize_with_clusters(program, ...)       # the same, grouping QDQ clusters / partitions
+    visualize_graph(graph_module, program)      # a GraphModule from a pass pipeline
 
 Differences from ExecuTorch's versions, on purpose:
 
@@ -16,7 +17,10 @@ Differences from ExecuTorch's versions, on purpose:
 - ``program`` may be an ``ExportedProgram``, an ``EdgeProgramManager``, an
   ``ExecutorchProgramManager`` (each program inside becomes a graph) or a partitioner's
   ``PartitionResult``.
-- Both functions draw partitions (lowered delegates expanded, partitioner tags) and QDQ
+- In a Jupyter / IPython kernel the returned URL renders inline under the cell (an
+  iframe of the shared server, ``height`` pixels high) and no browser tab opens; a cell
+  run again updates the same graph (same name, same URL).
+- All three draw partitions (lowered delegates expanded, partitioner tags) and QDQ
   clusters inside the nn.Module hierarchy, coloured; ``visualize_with_clusters`` also
   takes ExecuTorch's two naming functions.
 """
@@ -28,9 +32,11 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from etviz_lsp import notebook
 from etviz_lsp.graph import convert
 from etviz_lsp.graph.model import GraphCollection
 from etviz_lsp.graph.writer import write_json_atomic
@@ -47,6 +53,7 @@ def visualize(
     name: str = "program",
     block: bool = False,
     timeout: float = 60.0,
+    height: int = notebook.DEFAULT_HEIGHT,
 ) -> str:
     """Show ``program`` (returns the URL), or write it to ``json_file_name`` (returns the path)."""
     if isinstance(json_file_name, bool):
@@ -54,7 +61,8 @@ def visualize(
         json_file_name, reuse_server = None, json_file_name
     collection = _collection(program, name, label=name)
     return _deliver(
-        collection, name, json_file_name, reuse_server, no_open_in_browser, block, timeout
+        collection, name, json_file_name, _Showing(reuse_server, no_open_in_browser, block,
+                                                   timeout, height)
     )
 
 
@@ -69,6 +77,7 @@ def visualize_with_clusters(
     name: str = "program",
     block: bool = False,
     timeout: float = 60.0,
+    height: int = notebook.DEFAULT_HEIGHT,
 ) -> str:
     """Like :func:`visualize`, with QDQ clusters and partitions grouped (see below).
 
@@ -83,7 +92,44 @@ def visualize_with_clusters(
         get_node_qdq_cluster_name=get_node_qdq_cluster_name,
     )
     return _deliver(
-        collection, name, json_file_name, reuse_server, no_open_in_browser, block, timeout
+        collection, name, json_file_name, _Showing(reuse_server, no_open_in_browser, block,
+                                                   timeout, height)
+    )
+
+
+def visualize_graph(
+    graph_module: Any,
+    exported_program: Any,
+    reuse_server: bool = True,
+    no_open_in_browser: bool = False,
+    *,
+    json_file_name: str | os.PathLike[str] | None = None,
+    name: str = "graph",
+    get_node_partition_name: NodeNamer | None = None,
+    get_node_qdq_cluster_name: NodeNamer | None = None,
+    block: bool = False,
+    timeout: float = 60.0,
+    height: int = notebook.DEFAULT_HEIGHT,
+) -> str:
+    """Show a GraphModule returned by a pass (``PassResult.graph_module``) in place of
+    ``exported_program``'s graph (that program, or its Edge / ExecuTorch manager, gives
+    the signature and weights). Operators are not verified, so custom ops show too.
+    Hierarchy, partitions and clusters are drawn as for a program. ``reuse_server`` is
+    True by default, as in ExecuTorch: looking again after the next pass reloads the
+    open tab instead of opening another."""
+    from etviz_lsp.graph import pass_graph
+
+    program = pass_graph.with_graph_module(graph_module, exported_program)
+    collection = _collection(
+        program,
+        name,
+        label=name,
+        get_node_partition_name=get_node_partition_name,
+        get_node_qdq_cluster_name=get_node_qdq_cluster_name,
+    )
+    return _deliver(
+        collection, name, json_file_name, _Showing(reuse_server, no_open_in_browser, block,
+                                                   timeout, height)
     )
 
 
@@ -111,14 +157,22 @@ def _named(program: Any, name: str) -> tuple[str, Any]:
     return name, program
 
 
+@dataclass(frozen=True, slots=True)
+class _Showing:
+    """How a graph is shown when no JSON file is asked for."""
+
+    reuse_server: bool
+    no_open_in_browser: bool
+    block: bool
+    timeout: float
+    height: int
+
+
 def _deliver(
     collection: GraphCollection,
     name: str,
     json_file_name: str | os.PathLike[str] | None,
-    reuse_server: bool,
-    no_open_in_browser: bool,
-    block: bool,
-    timeout: float,
+    how: _Showing,
 ) -> str:
     if json_file_name is not None:
         target = Path(json_file_name)
@@ -128,17 +182,23 @@ def _deliver(
     from etviz_lsp.explorer.publish import cache_path_for
     from etviz_lsp.explorer.show import show
 
+    inline = notebook.in_ipython_kernel()
+    if inline:
+        notebook.InlineGraph("", how.height)  # a bad height fails before any work
     # One cache file per (working folder, name): calling again updates the same graph.
     graph = cache_path_for(Path.cwd() / name)
     write_json_atomic(graph, collection.to_json())
     shown = show(
         graph,
-        open_browser=not no_open_in_browser,
-        new_tab_if_shown_before=not reuse_server,
-        timeout=timeout,
+        # The notebook shows it under the cell: no tab, and no blocking the kernel.
+        open_browser=not (how.no_open_in_browser or inline),
+        new_tab_if_shown_before=not how.reuse_server,
+        timeout=how.timeout,
     )
+    if inline:
+        return notebook.InlineGraph(shown.url, how.height)
     print(f"Model Explorer: {shown.url}", file=sys.stderr)
-    if block:
+    if how.block:
         _wait_for_interrupt()
     return shown.url
 

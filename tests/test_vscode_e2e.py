@@ -52,6 +52,43 @@ MODEL_LINE = 6
 BROKEN_MESSAGE = "broken on purpose by the e2e test"
 
 
+# A real user's User settings: with a dozen ordinary keys like these, code-server's remote
+# extension host did not see a User-level etviz.pythonPath in any of five runs (issue 20).
+USER_SETTINGS: dict[str, object] = {
+    "workbench.startupEditor": "none",
+    "workbench.tips.enabled": False,
+    "extensions.ignoreRecommendations": True,
+    "extensions.autoUpdate": False,
+    "extensions.autoCheckUpdates": False,
+    "telemetry.telemetryLevel": "off",
+    "update.mode": "none",
+    "files.autoSave": "off",
+    "chat.disableAIFeatures": True,
+    "git.enabled": False,
+    "workbench.secondarySideBar.defaultVisibility": "hidden",
+    "security.workspace.trust.startupPrompt": "never",
+}
+
+
+def _path_with_bare_python3(bin_dir: Path, path: str) -> str:
+    """PATH whose ``python3`` is the base interpreter, isolated (``-I``: no cwd, user site
+    or PYTHONPATH), so it lacks etviz_lsp; the venv running the tests is left out."""
+    bin_dir.mkdir()
+    python3 = bin_dir / "python3"
+    base = Path(sys.base_prefix) / "bin" / "python3"
+    python3.write_text(f'#!/bin/sh\nexec "{base}" -I "$@"\n')
+    python3.chmod(0o755)
+    probe = subprocess.run(
+        [str(python3), "-c", "import importlib.util, sys; "
+         "sys.exit(importlib.util.find_spec('etviz_lsp') is not None)"],
+        check=False, timeout=30,
+    )
+    assert probe.returncode == 0, f"{base} has etviz_lsp: the fallback case needs one without"
+    venv_bin = str(Path(sys.executable).parent)
+    kept = [part for part in path.split(os.pathsep) if part and part != venv_bin]
+    return os.pathsep.join([str(bin_dir), *kept])
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -141,8 +178,11 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture
 def code_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, object]]:
     """code-server with the .vsix installed; parametrize with False for workspace trust on
-    (the folder then opens in restricted mode: no trust prompt)."""
-    trust_everything = getattr(request, "param", True)
+    (the folder then opens in restricted mode: no trust prompt), with "user-only" for
+    etviz.pythonPath in the User settings only and a python3 on PATH without etviz_lsp."""
+    param = getattr(request, "param", True)
+    trust_everything = param is not False
+    python_in = "user" if param == "user-only" else "machine"
     node, entry = _tools()
     vsix = _vsix()
     home = tmp_path / "home"
@@ -150,17 +190,16 @@ def code_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict
     extensions = tmp_path / "extensions"
     (user_data / "User").mkdir(parents=True)
     (user_data / "User" / "settings.json").write_text(json.dumps({
-        "etviz.pythonPath": sys.executable,
-        "workbench.startupEditor": "none",
-        "workbench.tips.enabled": False,
-        "extensions.ignoreRecommendations": True,
-        "telemetry.telemetryLevel": "off",
-        "update.mode": "none",
-        "files.autoSave": "off",
-        "chat.disableAIFeatures": True,
-        "workbench.secondarySideBar.defaultVisibility": "hidden",
-        "security.workspace.trust.startupPrompt": "never",
+        **USER_SETTINGS,
+        "security.workspace.trust.enabled": not trust_everything,
+        **({"etviz.pythonPath": sys.executable} if python_in == "user" else {}),
     }))
+    if python_in == "machine":
+        # Where a remote window reads machine-overridable settings (issue 20).
+        (user_data / "Machine").mkdir()
+        (user_data / "Machine" / "settings.json").write_text(
+            json.dumps({"etviz.pythonPath": sys.executable})
+        )
     env = dict(os.environ)
     env.update({
         "HOME": str(home),
@@ -174,6 +213,10 @@ def code_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict
         "VSCODE_RECONNECTION_GRACE_TIME": "3000",
     })
     (home / "run").mkdir(parents=True)
+    if python_in == "user":
+        # conftest puts this checkout on PYTHONPATH: any python3 would find etviz_lsp.
+        env.pop("PYTHONPATH", None)
+        env["PATH"] = _path_with_bare_python3(tmp_path / "bin", env["PATH"])
     base = [node, entry, "--user-data-dir", str(user_data), "--extensions-dir", str(extensions)]
     subprocess.run([*base, "--install-extension", str(vsix)], env=env, check=True,
                    capture_output=True, timeout=120)
@@ -320,3 +363,41 @@ def test_untrusted_workspace_runs_nothing_and_ignores_its_interpreter(
     banner = by_step["visualize-refused"]["banner"]
     assert "not trusted" in banner, banner
     assert not list(workspace.glob(".etviz/*.json")), "the script must not have run"
+
+
+@pytest.mark.parametrize("code_server", ["user-only"], indirect=True)
+def test_remote_window_user_only_interpreter_is_not_silently_replaced(
+    code_server: dict[str, object], tmp_path: Path
+) -> None:
+    """Issue 20: code-server's extension host is remote (like Remote-SSH, WSL, Codespaces):
+    etviz.pythonPath set only in the User settings may not reach it (seen both ways here).
+    It must never turn into a silent python3 (here one without etviz_lsp): either the
+    graph shows (the User value was used), or the error names the Remote settings and the
+    Machine settings file and its button opens that file. The log lists the scopes."""
+    workspace = tmp_path / "workspace"
+    shutil.copytree(REPO / "examples", workspace, ignore=shutil.ignore_patterns("__pycache__"))
+    (workspace / SCRIPT).write_text(EXPORT_SCRIPT)
+    config = {
+        "mode": "remote-fallback",
+        "url": code_server["url"], "folder": str(workspace), "script": SCRIPT,
+        "artifacts": str(ARTIFACTS), "chromium": shutil.which("chromium"),
+        "expectNodes": _node_count(2),
+    }
+    step = _drive(code_server, config, "vscode-e2e-remote-fallback")["remote-fallback-message"]
+
+    logs = "".join(
+        log.read_text(errors="replace")
+        for log in Path(str(code_server["user_data"])).glob("logs/**/*etviz*.log")
+    )
+    assert "etviz.pythonPath in this remote window" in logs, logs[-2000:]
+    assert "workspace unset, folder unset" in logs, logs[-2000:]
+    if step["outcome"] == "used":
+        assert f"interpreter: {sys.executable} (from etviz.pythonPath)" in logs, logs[-2000:]
+        return
+    machine_file = Path(str(code_server["user_data"])) / "Machine" / "settings.json"
+    message = step["message"]
+    assert "etviz_lsp is not installed for python3" in message, message
+    assert "remote window" in message and "Remote settings" in message, message
+    assert str(machine_file) in message, message
+    assert step["opened"].endswith(str(Path("Machine") / "settings.json")), step
+    assert "global unset" in logs, "python3 only when no value reached the window"

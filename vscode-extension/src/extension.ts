@@ -16,7 +16,7 @@ let activeSession: ServerSession | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const log = vscode.window.createOutputChannel('etviz', { log: true });
-  const session = new ServerSession(log);
+  const session = new ServerSession(log, context.globalStorageUri);
   activeSession = session;
   const panel = new GraphPanel(log);
   const status = new StatusItem('etviz.showGraph');

@@ -67,3 +67,59 @@ export function describeInterpreter(interpreter: Interpreter): string {
   }[interpreter.source];
   return `${interpreter.command} (${where})`;
 }
+
+/** What `getConfiguration('etviz').inspect('pythonPath')` saw, scope by scope. */
+export interface ScopeValues {
+  defaultValue?: unknown;
+  globalValue?: unknown;
+  workspaceValue?: unknown;
+  workspaceFolderValue?: unknown;
+}
+
+/**
+ * One log line naming every scope consulted, so "why python3?" can be answered from the
+ * log: in a remote window `global` is the remote (Machine) settings merged over the User
+ * ones for settings VS Code lets through, and a value set elsewhere shows up as unset here.
+ */
+export function describeScopes(values: ScopeValues | undefined, remoteName: string | undefined): string {
+  const shown = (value: unknown): string => (value === undefined ? 'unset' : JSON.stringify(value));
+  const window = remoteName ? `remote window (${remoteName})` : 'local window';
+  if (values === undefined) {
+    return `etviz.pythonPath in this ${window}: not declared (inspect() returned nothing)`;
+  }
+  return (
+    `etviz.pythonPath in this ${window}: default ${shown(values.defaultValue)}, ` +
+    `global ${shown(values.globalValue)}, workspace ${shown(values.workspaceValue)}, ` +
+    `folder ${shown(values.workspaceFolderValue)}`
+  );
+}
+
+/**
+ * The remote machine's settings file, from the extension's global storage there
+ * (`<data>/User/globalStorage/<id>` -> `<data>/Machine/settings.json`): code-server's
+ * user-data-dir, `~/.vscode-server/data` for Remote-SSH, WSL and Codespaces.
+ */
+export function machineSettingsFile(globalStoragePath: string): string {
+  return path.join(path.dirname(path.dirname(path.dirname(globalStoragePath))), 'Machine', 'settings.json');
+}
+
+/**
+ * Why a remote window fell back to python3, and where the setting belongs; undefined
+ * when the window is local or the interpreter came from a setting or the Python
+ * extension. VS Code reads machine settings of a remote window from the remote side, so a
+ * User-level etviz.pythonPath is not (reliably) seen there.
+ */
+export function remoteFallbackAdvice(
+  interpreter: Interpreter,
+  remoteName: string | undefined,
+  machineFile: string | undefined,
+): string | undefined {
+  if (!remoteName || interpreter.source !== 'default') {
+    return undefined;
+  }
+  const file = machineFile ? ` (the Machine settings file ${machineFile})` : '';
+  return (
+    `This is a remote window (${remoteName}): etviz.pythonPath in your User settings is not read here. ` +
+    `Set it in the Remote settings${file}.`
+  );
+}

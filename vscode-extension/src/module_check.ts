@@ -20,12 +20,16 @@ export interface CheckOptions {
   moduleName?: string;
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** The server's working folder: `-c` and `-m` both put it first on sys.path, so the
+   * check must run there to see what the server will (an etviz_lsp beside the editor's
+   * own working folder is not one the server imports). */
+  cwd?: string;
 }
 
 export function checkModule(python: string, options: CheckOptions = {}): Promise<ModuleCheck> {
-  const { moduleName = 'etviz_lsp', timeoutMs = 20000, env = process.env } = options;
+  const { moduleName = 'etviz_lsp', timeoutMs = 20000, env = process.env, cwd } = options;
   return new Promise((resolve) => {
-    execFile(python, ['-c', probe(moduleName)], { timeout: timeoutMs, env }, (error, _stdout, stderr) => {
+    execFile(python, ['-c', probe(moduleName)], { timeout: timeoutMs, env, cwd }, (error, _stdout, stderr) => {
       if (error === null) {
         resolve({ kind: 'ok' });
         return;

@@ -5,7 +5,15 @@
 
 import * as vscode from 'vscode';
 import { DidChangeConfigurationNotification, ExecuteCommandRequest, LSPErrorCodes, LanguageClient, type LanguageClientOptions, ResponseError, type ServerOptions, State, TransportKind } from 'vscode-languageclient/node';
-import { type Interpreter, chooseInterpreter, describeInterpreter, interpreterChanged } from './interpreter_choice';
+import {
+  type Interpreter,
+  chooseInterpreter,
+  describeInterpreter,
+  describeScopes,
+  interpreterChanged,
+  machineSettingsFile,
+  remoteFallbackAdvice,
+} from './interpreter_choice';
 import { checkModule, installCommand } from './module_check';
 import { NotificationProgressFeature } from './notification_progress';
 import {
@@ -50,7 +58,12 @@ export class ServerSession implements vscode.Disposable {
   readonly onPhase = this.phaseEmitter.event;
   readonly onBusy = this.busyEmitter.event;
 
-  constructor(private readonly log: vscode.LogOutputChannel) {}
+  /** `globalStorage`: the extension's global storage (on the remote side in a remote
+   * window), from which the Machine settings file is found for the remote advice. */
+  constructor(
+    private readonly log: vscode.LogOutputChannel,
+    private readonly globalStorage?: vscode.Uri,
+  ) {}
 
   /** Starts the server, or restarts it if the interpreter changed (or `force`). */
   ensureStarted(force = false): Promise<void> {
@@ -154,6 +167,7 @@ export class ServerSession implements vscode.Disposable {
   private async resolveInterpreter(): Promise<Interpreter> {
     const folder = vscode.workspace.workspaceFolders?.[0];
     const settings = readSettings(folder?.uri);
+    this.log.info(describeScopes(vscode.workspace.getConfiguration('etviz', folder?.uri).inspect('pythonPath'), vscode.env.remoteName));
     const fromExtension = settings.pythonPath ? undefined : await selectedInterpreter(folder?.uri, this.log);
     return chooseInterpreter({
       setting: settings.pythonPath,
@@ -167,14 +181,18 @@ export class ServerSession implements vscode.Disposable {
     this.startProblem = undefined;
     this.phaseEmitter.fire({ phase: 'starting' });
     this.log.info(`interpreter: ${describeInterpreter(interpreter)}`);
-    const check = await checkModule(interpreter.command);
+    const remoteAdvice = remoteFallbackAdvice(interpreter, vscode.env.remoteName, this.machineSettings()?.fsPath);
+    if (remoteAdvice !== undefined) {
+      this.log.warn(remoteAdvice);
+    }
+    const check = await checkModule(interpreter.command, { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath });
     if (check.kind !== 'ok') {
       const problem =
         check.kind === 'missing' ? `etviz_lsp is not installed for ${interpreter.command}` : check.message;
       this.log.error(problem);
-      this.startProblem = problem;
+      this.startProblem = remoteAdvice ? `${problem}. ${remoteAdvice}` : problem;
       this.phaseEmitter.fire({ phase: 'missing-module', problem });
-      void this.offerInstall(interpreter, problem, check.kind === 'missing');
+      void this.offerInstall(interpreter, problem, check.kind === 'missing', remoteAdvice);
       return;
     }
     const client = this.createClient(interpreter);
@@ -293,14 +311,28 @@ export class ServerSession implements vscode.Disposable {
     return this.client?.isRunning() ? this.client : undefined;
   }
 
-  private async offerInstall(interpreter: Interpreter, problem: string, missing: boolean): Promise<void> {
+  /** `<data>/Machine/settings.json` of the machine the extension host runs on. */
+  private machineSettings(): vscode.Uri | undefined {
+    return this.globalStorage ? vscode.Uri.file(machineSettingsFile(this.globalStorage.fsPath)) : undefined;
+  }
+
+  private async offerInstall(interpreter: Interpreter, problem: string, missing: boolean, remoteAdvice?: string): Promise<void> {
     const install = 'Install in Terminal';
     const select = 'Select Interpreter';
     const settings = 'Open Settings';
-    const choices = [...(missing ? [install] : []), ...(pythonExtensionInstalled() ? [select] : []), settings];
+    const remote = 'Open Remote Settings';
+    const choices = [
+      ...(remoteAdvice ? [remote] : []),
+      ...(missing ? [install] : []),
+      ...(pythonExtensionInstalled() ? [select] : []),
+      settings,
+    ];
     const detail = missing ? ` Install it with: ${installCommand(interpreter.command)}, then run "etviz: Restart Server".` : '';
-    const choice = await vscode.window.showErrorMessage(`etviz: ${problem}.${detail}`, ...choices);
-    if (choice === install) {
+    const advice = remoteAdvice ? ` ${remoteAdvice}` : '';
+    const choice = await vscode.window.showErrorMessage(`etviz: ${problem}.${advice}${detail}`, ...choices);
+    if (choice === remote) {
+      await this.openRemoteSettings();
+    } else if (choice === install) {
       const terminal = vscode.window.createTerminal('etviz: install');
       terminal.show();
       terminal.sendText(installCommand(interpreter.command));
@@ -308,6 +340,21 @@ export class ServerSession implements vscode.Disposable {
       await vscode.commands.executeCommand('python.setInterpreter');
     } else if (choice === settings) {
       await vscode.commands.executeCommand('workbench.action.openSettings', 'etviz.pythonPath');
+    }
+  }
+
+  /** The Remote settings (JSON) of this window; the Machine settings file itself when the
+   * workbench has no such command. */
+  private async openRemoteSettings(): Promise<void> {
+    try {
+      await vscode.commands.executeCommand('workbench.action.openRemoteSettingsFile');
+      return;
+    } catch (error) {
+      this.log.warn(`workbench.action.openRemoteSettingsFile: ${String(error)}`);
+    }
+    const file = this.machineSettings();
+    if (file !== undefined) {
+      await vscode.window.showTextDocument(file);
     }
   }
 }

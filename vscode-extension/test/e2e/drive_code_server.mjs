@@ -169,6 +169,42 @@ function watchProgressToast() {
   };
 }
 
+// Issue 20: etviz.pythonPath only in the User settings of a remote window (code-server's
+// extension host is remote). VS Code may or may not hand it to the extension there; what
+// must never happen is a silent python3. Either the script's graph shows (the value was
+// used), or the error says where the setting goes and its button opens that file.
+if (config.mode === 'remote-fallback') {
+  await step('remote-fallback-message', async () => {
+    await palette('etviz: Visualize ExportedProgram');
+    const toast = page.locator('.notification-toast', { hasText: 'Open Remote Settings' });
+    const outcome = await until('the graph, or the error naming the Remote settings', async () => {
+      if ((await toast.count()) > 0) return 'message';
+      return (await explorerText()).includes(`${config.expectNodes} nodes`) ? 'used' : undefined;
+    }, 180000);
+    if (outcome === 'used') {
+      return { outcome, explorer: (await explorerText()).slice(0, 200), screenshot: await shot('vscode-remote-user-value-used') };
+    }
+    const message = (await toast.first().innerText()).replace(/\s+/g, ' ').trim();
+    const screenshot = await shot('vscode-remote-fallback');
+    await toast.first().locator('.monaco-button', { hasText: 'Open Remote Settings' }).click();
+    // The file opens in an editor (a tab, or code-server's modal editor): its breadcrumbs
+    // spell the path (code-server: <user-data-dir>/Machine/settings.json).
+    const opened = await until('the Remote settings file in an editor', async () => {
+      for (const bar of await page.locator('.monaco-breadcrumbs').all()) {
+        const items = await bar.locator('.monaco-breadcrumb-item').allInnerTexts();
+        const path = items.map((item) => item.trim()).join('/');
+        if (path.endsWith('settings.json')) return path;
+      }
+      return undefined;
+    }, 20000);
+    await shot('vscode-remote-settings-opened');
+    return { outcome, message, opened, screenshot };
+  });
+  await browser.close();
+  log({ step: 'done', ok: true });
+  process.exit(0);
+}
+
 if (config.mode === 'untrusted') {
   await step('visualize-refused', async () => {
     await palette('etviz: Visualize ExportedProgram');

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chooseInterpreter, describeInterpreter, expandPythonPath, interpreterChanged } from '../../src/interpreter_choice';
+import {
+  chooseInterpreter,
+  describeInterpreter,
+  describeScopes,
+  expandPythonPath,
+  interpreterChanged,
+  machineSettingsFile,
+  remoteFallbackAdvice,
+} from '../../src/interpreter_choice';
 
 const base = { workspaceFolder: '/ws', home: '/home/u' };
 
@@ -41,4 +49,32 @@ test('restart only when the interpreter itself changes', () => {
 
 test('the log says where the interpreter came from', () => {
   assert.match(describeInterpreter({ command: 'python3', source: 'default' }), /python3 \(default; set etviz\.pythonPath/);
+});
+
+test('the log line names every scope inspect() consulted, set or not', () => {
+  const line = describeScopes({ defaultValue: '', globalValue: '/opt/py/bin/python' }, 'localhost:8080');
+  assert.equal(
+    line,
+    'etviz.pythonPath in this remote window (localhost:8080): default "", global "/opt/py/bin/python", workspace unset, folder unset',
+  );
+  assert.match(describeScopes({ defaultValue: '' }, undefined), /^etviz\.pythonPath in this local window: /);
+  assert.match(describeScopes(undefined, undefined), /not declared/);
+});
+
+test("the Machine settings file sits beside the remote data folder's User folder", () => {
+  assert.equal(
+    machineSettingsFile('/home/u/.vscode-server/data/User/globalStorage/etviz.etviz-lsp'),
+    '/home/u/.vscode-server/data/Machine/settings.json',
+  );
+  assert.equal(machineSettingsFile('/srv/cs-data/User/globalStorage/etviz.etviz-lsp'), '/srv/cs-data/Machine/settings.json');
+});
+
+test('a remote window that fell back to python3 is told where the setting goes', () => {
+  const fallback = { command: 'python3', source: 'default' as const };
+  const advice = remoteFallbackAdvice(fallback, 'ssh-remote+box', '/home/u/.vscode-server/data/Machine/settings.json');
+  assert.ok(advice?.includes('remote window (ssh-remote+box)'), advice);
+  assert.ok(advice?.includes('Remote settings (the Machine settings file /home/u/.vscode-server/data/Machine/settings.json)'), advice);
+  assert.equal(remoteFallbackAdvice(fallback, undefined, undefined), undefined, 'a local window reads its User settings');
+  assert.equal(remoteFallbackAdvice({ command: '/opt/py', source: 'setting' }, 'wsl', undefined), undefined);
+  assert.equal(remoteFallbackAdvice({ command: '/ws/.venv/bin/python', source: 'python-extension' }, 'wsl', undefined), undefined);
 });

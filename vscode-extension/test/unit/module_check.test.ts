@@ -21,6 +21,15 @@ test('a package the interpreter lacks is reported as missing', async () => {
   assert.deepEqual(await checkModule('python3', { moduleName: 'etviz_probe_absent', env }), { kind: 'missing' });
 });
 
+test("the check looks from the server's working folder, not the editor's", async () => {
+  // A package beside the editor's own cwd is not one `python -m etviz_lsp` in the folder sees.
+  const elsewhere = join(dir, 'workspace');
+  mkdirSync(elsewhere, { recursive: true });
+  const env = { ...process.env, PYTHONPATH: '' };
+  assert.deepEqual(await checkModule('python3', { moduleName: 'etviz_probe_pkg', env, cwd: dir }), { kind: 'ok' });
+  assert.deepEqual(await checkModule('python3', { moduleName: 'etviz_probe_pkg', env, cwd: elsewhere }), { kind: 'missing' });
+});
+
 test('an interpreter that does not exist is reported as such', async () => {
   const result = await checkModule(join(dir, 'no-such-python'));
   assert.equal(result.kind, 'no-python');
