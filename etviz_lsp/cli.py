@@ -1,6 +1,7 @@
-"""Command line: ``etviz-lsp --once FILE [--serve]`` converts one file (and shows it in the
-shared Model Explorer server); ``--stop-server`` stops that server; with no FILE (or with
-``--stdio``) it is the language server over stdio."""
+"""Command line: ``etviz-lsp --once FILE [--serve] [-- ARGS]`` converts one file or runs an
+export script (``--once -m MODULE [-- ARGS]`` a module, as ``python -m`` would), and shows it
+in the shared Model Explorer server with ``--serve``; ``--stop-server`` stops that server;
+with no FILE (or with ``--stdio``) it is the language server over stdio."""
 
 from __future__ import annotations
 
@@ -9,10 +10,17 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from etviz_lsp import __version__
 from etviz_lsp.errors import EtvizError
+
+if TYPE_CHECKING:
+    from etviz_lsp.once import OnceResult
+    from etviz_lsp.worker.run_target import RunTarget
+
+# What `--once -m MODULE` (no FILE) leaves in args.once.
+_NO_FILE = Path("")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,8 +30,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
-        "--once", metavar="FILE", type=Path,
+        "--once", metavar="FILE", type=Path, nargs="?", const=_NO_FILE,
         help="convert FILE (.pt2, or an export script .py: runs it) and exit",
+    )
+    parser.add_argument(
+        "-m", dest="module", metavar="MODULE",
+        help="with --once: run MODULE as `python -m MODULE` would (arguments after --)",
+    )
+    parser.add_argument(
+        "--cwd", type=Path, metavar="DIR",
+        help="with --once: run the script or module in DIR (default: this folder)",
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE",
+        help="with --once: set an environment variable for the run (repeatable)",
     )
     parser.add_argument(
         "-o", "--output", type=Path, help="graph JSON to write (default: FILE's folder/.etviz/)"
@@ -59,7 +79,7 @@ def run() -> NoReturn:
     """
     argv = sys.argv[1:]
     code = main(argv)
-    if _converts_a_pt2(build_parser().parse_args(argv)):
+    if _converts_a_pt2(parse(argv)[0]):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
@@ -70,9 +90,18 @@ def _converts_a_pt2(args: argparse.Namespace) -> bool:
     return args.once is not None and args.once.suffix == ".pt2" and not args.serve
 
 
+def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Our options, and the script's arguments (everything after the first ``--``)."""
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = build_parser().parse_args(argv[:split])
+    if args.module is not None and args.once is None:
+        args.once = _NO_FILE  # -m is a run: --once is implied
+    return args, argv[split + 1:]
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command line, in this process; returns the exit code (tests call this)."""
-    args = build_parser().parse_args(argv)
+    args, script_args = parse(sys.argv[1:] if argv is None else list(argv))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         stream=sys.stderr,
@@ -84,32 +113,51 @@ def main(argv: list[str] | None = None) -> int:
         from etviz_lsp.lsp.server import run_stdio
 
         return run_stdio(verbose=args.verbose, client_pid=args.clientProcessId)
-    code = _once(args.once, args.output, args.timeout, args.verbose)
-    if code == 0 and args.serve:
-        output = args.output if args.output is not None else _default_output(args.once)
-        return _serve(output, open_browser=not args.no_browser, port=args.port)
-    return code
-
-
-def _once(source: Path, output: Path | None, timeout: float | None, verbose: bool) -> int:
-    from etviz_lsp.once import DEFAULT_TIMEOUT, run_once
-
-    # The script's own output goes to its log file; -v also shows it here.
-    log = (lambda text: print(text, end="", file=sys.stderr)) if verbose else None
     try:
-        result = run_once(source, output, timeout=timeout or DEFAULT_TIMEOUT, log=log)
+        result = _once(args, script_args)
     except EtvizError as error:
         print(f"etviz-lsp: error: {error}", file=sys.stderr)
         return 1
     print(f"wrote {result.output} ({result.bytes_written:,} bytes) in {result.seconds:.2f} s")
     print(f"  {result.summary}")
+    if args.serve:
+        return _serve(result.output, open_browser=not args.no_browser, port=args.port)
     return 0
 
 
-def _default_output(source: Path) -> Path:
-    from etviz_lsp.once import default_output
+def _once(args: argparse.Namespace, script_args: list[str]) -> OnceResult:
+    from etviz_lsp.once import DEFAULT_TIMEOUT, run_once, run_target_once
 
-    return default_output(source)
+    timeout = args.timeout or DEFAULT_TIMEOUT
+    target = _run_target(args, script_args)
+    if target is None:  # not a script: a .pt2 is converted in this process
+        return run_once(args.once, args.output, timeout=timeout)
+    from etviz_lsp.cli_progress import ProgressLine
+
+    with ProgressLine(target.label) as progress:
+        # The script's own output goes to its log file; -v also shows it here.
+        log = progress.log if args.verbose else None
+        return run_target_once(target, args.output, timeout=timeout, log=log, progress=progress)
+
+
+def _run_target(args: argparse.Namespace, script_args: list[str]) -> RunTarget | None:
+    """What --once runs: a script or module; None for a file that is not a script."""
+    from etviz_lsp.worker.run_target import RunTarget, parse_env
+
+    has_file = args.once != _NO_FILE
+    if has_file and args.module is not None:
+        raise EtvizError(str(args.once), "give a FILE or -m MODULE, not both")
+    if not has_file and args.module is None:
+        raise EtvizError("--once", "expected a FILE or -m MODULE")
+    if args.module is not None:
+        return RunTarget(module=args.module, args=tuple(script_args), cwd=args.cwd,
+                         env=parse_env(args.env))
+    if args.once.suffix != ".py":
+        if script_args or args.cwd or args.env:
+            raise EtvizError(str(args.once), "arguments, --cwd and --env are for a script (.py)")
+        return None
+    return RunTarget(script=args.once, args=tuple(script_args), cwd=args.cwd,
+                     env=parse_env(args.env))
 
 
 def _serve(graph: Path, *, open_browser: bool, port: int | None) -> int:

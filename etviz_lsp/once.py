@@ -1,7 +1,8 @@
 """The one-shot job behind ``etviz-lsp --once``: convert one file, write its graph JSON.
 
-A ``.pt2`` is converted here; an export script (``.py``) runs in the worker room's child
-process (naming a script on the command line is the user's consent to run it).
+A ``.pt2`` is converted here; an export script (``.py``, or ``-m module``, with arguments)
+runs in the worker room's child process (naming it on the command line is the user's
+consent to run it).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from etviz_lsp.graph import convert
 from etviz_lsp.graph.writer import write_json_atomic
 
 if TYPE_CHECKING:  # the worker room is imported only when a script runs
-    from etviz_lsp.worker import GraphInfo
+    from etviz_lsp.worker import GraphInfo, RunTarget
 
 OUTPUT_FOLDER = ".etviz"
 DEFAULT_TIMEOUT = 600.0  # seconds a script may run; lowering a big model takes minutes
@@ -31,9 +32,10 @@ def default_output(source: Path) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class ScriptGraphs:
-    """What a script run made: each graph by name, with its counts."""
+    """What a script run made: each graph by name, with its counts; files it wrote."""
 
     graphs: list[GraphInfo]
+    artifacts: tuple[Path, ...] = ()
 
     def __str__(self) -> str:
         total = convert.Summary(
@@ -46,6 +48,7 @@ class ScriptGraphs:
             f"    {g.id}: {g.op_nodes} operator calls, {g.layers} module layers"
             for g in self.graphs
         ]
+        lines += [f"  the run wrote {path}" for path in self.artifacts]
         return "\n".join(lines)
 
 
@@ -64,6 +67,7 @@ def run_once(
     timeout: float = DEFAULT_TIMEOUT,
     log: Callable[[str], None] | None = None,
     trusted: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> OnceResult:
     """Convert ``source``; ``trusted`` allows the unpickling fallback for odd archives.
 
@@ -78,7 +82,9 @@ def run_once(
     elif not output.parent.is_dir():  # fail before the (slow) conversion, not after it
         raise EtvizError(str(output), f"output folder {output.parent} does not exist")
     if source.suffix == ".py":
-        return _run_script(source, output, timeout, log, started)
+        from etviz_lsp.worker import RunTarget
+
+        return _run_script(RunTarget(script=source), output, timeout, log, progress, started)
     with convert.paused_gc():
         collection = _convert(source, trusted)
         written = write_json_atomic(output, collection.to_json())
@@ -89,16 +95,37 @@ def run_once(
     return OnceResult(output, summary, time.perf_counter() - started, written)
 
 
+def run_target_once(
+    target: RunTarget,
+    output: Path | None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    log: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> OnceResult:
+    """Run a script or ``-m`` module with its arguments; JSON to ``output`` (default: the
+    script's ``.etviz/``, for a module the working folder's)."""
+    started = time.perf_counter()
+    if output is None:
+        output = default_output(target.script) if target.script is not None else (
+            (target.cwd or Path.cwd()) / OUTPUT_FOLDER / f"{target.module}.json"
+        )
+        _make_own_folder(output.parent)
+    elif not output.parent.is_dir():
+        raise EtvizError(str(output), f"output folder {output.parent} does not exist")
+    return _run_script(target, output, timeout, log, progress, started)
+
+
 def _run_script(
-    source: Path, output: Path, timeout: float, log: Callable[[str], None] | None,
-    started: float,
+    target: RunTarget, output: Path, timeout: float, log: Callable[[str], None] | None,
+    progress: Callable[[str], None] | None, started: float,
 ) -> OnceResult:
     from etviz_lsp.worker import WarmWorker
 
     # One run: nothing to pay ahead; the script imports (and warms up) what it uses.
     with WarmWorker(log=log, warm_up=False, preload=False) as worker:
-        result = worker.run(source, output, timeout=timeout)
-    graphs = ScriptGraphs(list(result.graphs))
+        result = worker.run(target, output, timeout=timeout, on_progress=progress)
+    graphs = ScriptGraphs(list(result.graphs), tuple(result.artifacts))
     return OnceResult(output, graphs, time.perf_counter() - started, output.stat().st_size)
 
 

@@ -5,12 +5,15 @@ The warm worker wraps the export and lowering entry points once, at their defini
 copies the function into the importer). Modules not imported yet are wrapped by an import
 hook right after they execute. The script runs later in a forked child, so the modules it
 imports bind the wrapped functions too. A wrapper does nothing unless a
-:class:`Recorder` is active (inside a run), and records only the outermost call (lowering
-calls ``to_backend`` internally; that is not the user's call) made from the user's own
-code (``prepare_pt2e`` exports pattern graphs internally: not the user's programs either).
+:class:`Recorder` is active (inside a run). It records the outermost call of each chain,
+whoever made it (the script, a helper package, ExecuTorch's ``LLMEdgeManager``, an example
+compiler in site-packages), and leaves out what the call chain says is not a user program:
+calls inside another captured call (lowering calls ``to_backend`` internally) and calls
+made by quantizer internals (``prepare_pt2e`` exports pattern graphs).
 
-Each captured program is converted at once: the graph shows the program as it was at that
-stage, even if a later step changes it in place.
+Each captured program is converted at once and handed to ``on_graphs`` (the run child
+sends it to the caller then): the graph shows the program as it was at that stage, even if
+a later step changes it in place, and an editor can show it before the run ends.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from __future__ import annotations
 import functools
 import importlib.abc
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 from etviz_lsp.graph import convert, model, programs
@@ -42,6 +47,11 @@ TARGETS = (
     Target("executorch.exir.backend.backend_api", "to_backend", "lowering"),
     Target("executorch.exir.program._program:EdgeProgramManager", "to_backend", "lowering"),
     Target("executorch.exir.program._program:EdgeProgramManager", "to_executorch", "lowering"),
+    # Make no program (a GraphModule), but say what the run is doing; and what they export
+    # inside (pattern graphs) is nested, never captured.
+    Target("torchao.quantization.pt2e.quantize_pt2e", "prepare_pt2e", "quantizing"),
+    Target("torchao.quantization.pt2e.quantize_pt2e", "prepare_qat_pt2e", "quantizing"),
+    Target("torchao.quantization.pt2e.quantize_pt2e", "convert_pt2e", "quantizing"),
 )
 
 _active: Recorder | None = None
@@ -50,9 +60,17 @@ _active: Recorder | None = None
 class Recorder:
     """The programs of one run, converted to graphs as they are captured."""
 
-    def __init__(self, user: UserCode, progress: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        user: UserCode,
+        progress: Callable[[str], None],
+        on_graphs: Callable[[list[model.Graph], float], None] | None = None,
+    ) -> None:
         self.user = user
         self.progress = progress
+        # Called with every graph so far and the wall-clock time the program's call
+        # returned, once that program's graphs are converted.
+        self.on_graphs = on_graphs or (lambda _graphs, _returned_at: None)
         self.depth = 0
         self.graphs: list[model.Graph] = []
         self.warnings: list[str] = []
@@ -69,22 +87,29 @@ class Recorder:
         global _active
         _active = None
 
-    def record_call(self, result: Any, function: str, site: Site | None) -> None:
+    def record_call(
+        self, result: Any, function: str, site: Site | None, returned_at: float
+    ) -> None:
         if not programs.is_program(result) or self.seen(result):
             return
         var = (assigned_name(site.file, site.line) if site else None) or function
         where = f" @ {site.short}" if site else ""
-        self._record(result, var, where)
+        self._record(result, var, where, returned_at)
 
     def record_global(self, value: Any, var: str) -> None:
         if programs.is_program(value) and not self.seen(value):
-            self._record(value, var, "")
+            self._record(value, var, "", time.time())
+
+    def skips(self, caller: FrameType) -> bool:
+        """Not a call to capture: no run, inside a captured call, or quantizer internals."""
+        return self.depth > 0 or self.user.inside_library_internals(caller)
 
     def seen(self, obj: Any) -> bool:
         return id(obj) in self._seen
 
-    def _record(self, obj: Any, var: str, where: str) -> None:
+    def _record(self, obj: Any, var: str, where: str, returned_at: float) -> None:
         self._remember(obj)
+        before = len(self.graphs)
         for method, program in _method_programs(obj):
             self._remember(program)
             label = f"{var}.{method}" if method else var
@@ -96,6 +121,8 @@ class Recorder:
                 self.warnings.append(f"{name}: not converted: {type(exc).__name__}: {exc}")
                 continue
             self.graphs.extend(collection.graphs)
+        if len(self.graphs) > before:
+            self.on_graphs(self.graphs, returned_at)
 
     def _remember(self, obj: object) -> None:
         self._seen.add(id(obj))
@@ -149,7 +176,7 @@ def _wrap(original: Callable[..., Any], function: str, progress: str) -> Callabl
     def capturing(*args: Any, **kwargs: Any) -> Any:
         recorder = _active
         caller = sys._getframe(1)
-        if recorder is None or recorder.depth > 0 or not recorder.user.calls_from_user(caller):
+        if recorder is None or recorder.skips(caller):
             return original(*args, **kwargs)
         site = recorder.user.caller_site(caller)
         recorder.progress(progress)
@@ -158,7 +185,8 @@ def _wrap(original: Callable[..., Any], function: str, progress: str) -> Callabl
             result = original(*args, **kwargs)
         finally:
             recorder.depth -= 1
-        recorder.record_call(result, function, site)
+        recorder.record_call(result, function, site, time.time())
+        recorder.progress("running script")
         return result
 
     capturing.__etviz_original__ = original  # type: ignore[attr-defined]

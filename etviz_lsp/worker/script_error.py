@@ -70,6 +70,9 @@ class ScriptFailed(EtvizError):
     def __init__(self, error: ScriptError) -> None:
         super().__init__(error.location, error.headline)
         self.error = error
+        # the workspace kind of .py files the run imported before it failed (when known):
+        # a fix in any of them is worth a re-run
+        self.imported_files: list[Path] = []
 
 
 def display_path(file: str) -> str:

@@ -1,18 +1,22 @@
-"""Inside the forked child: run the script as ``__main__``, collect its programs, write JSON.
+"""Inside the forked child: run the script or module as ``__main__``, collect its programs.
 
 The child is a fresh copy of the warm worker (torch and ExecuTorch already imported). It
-runs the script the way ``python script.py`` would (``argv``, ``sys.path[0]``, ``__main__``),
-reports progress and the result over its private channel, and leaves with ``os._exit`` so
+runs the target the way ``python script.py ARGS`` / ``python -m module ARGS`` would
+(``argv``, ``sys.path[0]``, ``cwd``, ``__main__``, the package for relative imports, extra
+environment variables), reports progress, each stage once converted (written to the
+partial output) and the result over its private channel, and leaves with ``os._exit`` so
 nothing of the warm parent's teardown runs here.
 """
 
 from __future__ import annotations
 
 import builtins
+import importlib.util
 import os
 import sys
 import traceback
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,8 @@ from etviz_lsp.graph import convert, model
 from etviz_lsp.graph.writer import write_json_atomic
 from etviz_lsp.worker import capture
 from etviz_lsp.worker.channel import Channel
+from etviz_lsp.worker.run_footprint import Footprint
+from etviz_lsp.worker.run_target import RunTarget
 from etviz_lsp.worker.script_error import ScriptError
 from etviz_lsp.worker.user_code import UserCode
 
@@ -33,19 +39,32 @@ NO_PROGRAM_HINT = (
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    source: Path
     output: Path
     cwd: Path
     trusted: bool
+    source: Path | None = None  # a .pt2 to convert, or the script of ``target``
+    target: RunTarget | None = None  # a script or module to run
+    partial_output: Path | None = None  # the stages so far, rewritten after each one
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Request:
+        target = RunTarget.from_json(data["target"]) if data.get("target") else None
+        source = data.get("source")
+        partial = data.get("partial_output")
         return cls(
-            source=Path(data["source"]),
             output=Path(data["output"]),
             cwd=Path(data["cwd"]),
             trusted=bool(data.get("trusted", True)),
+            source=Path(source) if source else (target.script if target else None),
+            target=target,
+            partial_output=Path(partial) if partial else None,
         )
+
+    @property
+    def label(self) -> str:
+        if self.target is not None and self.target.module is not None:
+            return self.target.module
+        return self.source.name if self.source is not None else "run"
 
 
 class Outcome(Exception):
@@ -56,27 +75,57 @@ class Outcome(Exception):
         self.error = error
 
 
+@dataclass
+class _Run:
+    """One run's state in the child: its channel, its footprint, what ``__main__`` is."""
+
+    request: Request
+    channel: Channel
+    footprint: Footprint
+    main_file: Path | None = None
+
+    def progress(self, stage: str) -> None:
+        self.channel.send({"event": "progress", "stage": stage})
+
+    def found_main(self, file: Path) -> None:
+        """The file run as ``__main__`` (a module's is known only here): for stack dumps."""
+        self.main_file = file
+        self.channel.send({"event": "main", "file": str(file)})
+
+    def touched(self) -> dict[str, list[str]]:
+        roots = [self.request.cwd] + ([self.main_file.parent] if self.main_file else [])
+        return {
+            "imported_files": self.footprint.imported_files(self.main_file),
+            "artifacts": self.footprint.artifacts(roots),
+        }
+
+
 def run(request: Request, channel: Channel) -> None:
     """Do one run and report it; never raises (the caller exits right after)."""
     own_pid = os.getpid()
-    answer = _answer(request, channel, own_pid)
+    state = _Run(request, channel, Footprint())
+    answer = _answer(state, own_pid)
     if os.getpid() == own_pid:
+        if request.target is not None:
+            answer.update(state.touched())
         channel.send(answer)
 
 
-def _answer(request: Request, channel: Channel, own_pid: int) -> dict[str, Any]:
+def _answer(state: _Run, own_pid: int) -> dict[str, Any]:
+    request = state.request
     try:
-        graphs, warnings = _graphs(request, channel)
+        graphs, warnings = _graphs(state)
         if os.getpid() != own_pid:  # a process the script forked ran off its end: not ours
             return {}
-        _write(request, graphs)
+        _write(request, request.output, graphs)
     except Outcome as outcome:
         return {"event": "failed", "error": outcome.error.to_json()}
     except BaseException as exc:  # a bug of ours: still report, never hang the parent
         trace = traceback.format_exc()
         print(trace, file=sys.stderr)
         error = ScriptError(
-            "crash", str(request.source), message=f"internal error: {exc!r}", traceback=trace
+            "crash", str(state.main_file or request.label), message=f"internal error: {exc!r}",
+            traceback=trace,
         )
         return {"event": "failed", "error": error.to_json()}
     return {
@@ -94,45 +143,116 @@ def _graph_info(graph: model.Graph) -> dict[str, object]:
     }
 
 
-def _graphs(request: Request, channel: Channel) -> tuple[list[model.Graph], list[str]]:
-    def progress(stage: str) -> None:
-        channel.send({"event": "progress", "stage": stage})
-
-    if request.source.suffix == ".pt2":
-        progress("converting")
+def _graphs(state: _Run) -> tuple[list[model.Graph], list[str]]:
+    request = state.request
+    if request.target is None:
+        assert request.source is not None
+        state.progress("converting")
         try:
             # The direct reader never unpickles; torch.export.load only for trusted files.
             collection = convert.from_pt2(request.source, trusted=request.trusted)
         except EtvizError as exc:
             raise Outcome(ScriptError("bad-input", str(request.source), message=exc.cause)) from exc
         return collection.graphs, []
-    progress("running script")
-    return run_script(request.source, progress)
+    state.progress("running script")
+    return _run_target(state, request.target)
 
 
-def run_script(script: Path, progress: Any) -> tuple[list[model.Graph], list[str]]:
-    user = UserCode(script)
-    code = _compile(script)
-    with capture.Recorder(user, progress) as recorder:
-        module = _fresh_main(script)
+def _run_target(state: _Run, target: RunTarget) -> tuple[list[model.Graph], list[str]]:
+    request = state.request
+    if target.module is not None:
+        main_file, code, spec = _module_code(target.module)
+        user = UserCode(main_file, root=request.cwd)
+    else:
+        assert target.script is not None
+        main_file, code, spec = target.script.resolve(), _compile(target.script), None
+        user = UserCode(main_file)
+    state.found_main(main_file)
+    sys.argv[0] = str(main_file)
+    with capture.Recorder(user, state.progress, _stage_sender(state)) as recorder:
+        module = _fresh_main(main_file, spec)
         exit_site = _execute(code, module, user)
-        progress("converting")
+        state.progress("converting")
         for var, value in _user_globals(module, user):
             recorder.record_global(value, var)
     if not recorder.graphs:
-        if exit_site is not None:
-            raise Outcome(
-                ScriptError(
-                    "no-program", exit_site[0], exit_site[1],
-                    message=f"the script exited (sys.exit(0)) before making a program; "
-                    f"{NO_PROGRAM_HINT}",
-                )
-            )
-        message = f"the script ran to its end but made no program; {NO_PROGRAM_HINT}"
-        if recorder.warnings:
-            message = f"no program could be converted: {recorder.warnings[0]}"
-        raise Outcome(ScriptError("no-program", str(user.script), message=message))
+        raise Outcome(_nothing_captured(state, recorder, user, exit_site))
     return recorder.graphs, recorder.warnings
+
+
+def _stage_sender(state: _Run) -> Callable[[list[model.Graph], float], None] | None:
+    """After each captured stage: the stages so far to the partial output, then a message."""
+    partial = state.request.partial_output
+    if partial is None:
+        return None
+
+    def send(graphs: list[model.Graph], returned_at: float) -> None:
+        try:
+            _write(state.request, partial, graphs)
+        except Outcome as outcome:  # a partial view that cannot be written costs only itself
+            print(f"etviz: {outcome.error}", file=sys.stderr)
+            return
+        state.channel.send({
+            "event": "stage", "graphs": [_graph_info(g) for g in graphs],
+            "returned_at": returned_at,
+        })
+
+    return send
+
+
+def _nothing_captured(
+    state: _Run, recorder: capture.Recorder, user: UserCode, exit_site: Any
+) -> ScriptError:
+    artifacts = state.footprint.artifacts([state.request.cwd, user.script.parent])
+    wrote = ""
+    if artifacts:
+        names = ", ".join(_short(path, state.request.cwd) for path in artifacts[:5])
+        more = f" and {len(artifacts) - 5} more" if len(artifacts) > 5 else ""
+        wrote = f" and wrote {names}{more}"
+    made = "made no program" if not wrote else "made no program etviz could capture"
+    if exit_site is not None:
+        return ScriptError(
+            "no-program", exit_site[0], exit_site[1],
+            message=f"the script exited (sys.exit(0)){wrote} before making a program; "
+            f"{NO_PROGRAM_HINT}",
+        )
+    but = "but" if not wrote else ", but"
+    message = f"the script ran to its end{wrote}{but} {made}; {NO_PROGRAM_HINT}"
+    if artifacts:
+        message += " (a .pt2 it wrote can be opened directly)"
+    if recorder.warnings:
+        message = f"no program could be converted: {recorder.warnings[0]}"
+    return ScriptError("no-program", str(user.script), message=message)
+
+
+def _short(path: str, cwd: Path) -> str:
+    try:
+        return str(Path(path).relative_to(cwd.resolve()))
+    except ValueError:
+        return path
+
+
+def _module_code(name: str) -> tuple[Path, types.CodeType, Any]:
+    """What ``python -m name`` runs: the module's (or package's ``__main__``) code."""
+    try:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations is not None:
+            name = f"{name}.__main__"  # a package runs its __main__, as python -m does
+            spec = importlib.util.find_spec(name)
+    except ModuleNotFoundError as exc:
+        raise Outcome(ScriptError("bad-input", name, message=f"no module named {exc.name!r}"))\
+            from exc
+    except Exception as exc:  # the package's __init__ failed: the user's error, shown as such
+        trace = _format(exc)
+        print(trace, file=sys.stderr, end="")
+        raise Outcome(_exception_error(exc, UserCode(Path(name), root=Path.cwd()), trace))\
+            from exc
+    if spec is None or spec.loader is None or spec.origin is None:
+        raise Outcome(ScriptError("bad-input", name, message=f"no module named {name!r}"))
+    file = Path(spec.origin).resolve()
+    if file.suffix != ".py":
+        raise Outcome(ScriptError("bad-input", str(file), message="not a Python source module"))
+    return file, _compile(file), spec
 
 
 def _compile(script: Path) -> types.CodeType:
@@ -149,11 +269,16 @@ def _compile(script: Path) -> types.CodeType:
         raise Outcome(_syntax_error(exc, str(script.resolve()))) from exc
 
 
-def _fresh_main(script: Path) -> types.ModuleType:
+def _fresh_main(file: Path, spec: Any) -> types.ModuleType:
+    """A new ``__main__``; for a module, with its spec and package (relative imports)."""
     module = types.ModuleType("__main__")
-    module.__file__ = str(script.resolve())
+    module.__file__ = str(file)
     module.__dict__["__builtins__"] = builtins
     module.__dict__["__cached__"] = None
+    if spec is not None:
+        module.__spec__ = spec
+        module.__loader__ = spec.loader
+        module.__package__ = spec.name.rpartition(".")[0]
     sys.modules["__main__"] = module
     return module
 
@@ -224,16 +349,17 @@ def _user_globals(module: types.ModuleType, user: UserCode) -> list[tuple[str, A
     return found
 
 
-def _write(request: Request, graphs: list[model.Graph]) -> None:
-    collection = model.GraphCollection(label=request.source.name, graphs=graphs)
+def _write(request: Request, output: Path, graphs: list[model.Graph]) -> None:
+    collection = model.GraphCollection(label=request.label, graphs=graphs)
     try:
-        write_json_atomic(request.output, collection.to_json())
+        write_json_atomic(output, collection.to_json())
     except EtvizError as exc:
         raise Outcome(ScriptError("bad-input", exc.path, message=exc.cause)) from exc
 
 
 def prepare_process(request: Request, output_fd: int, num_threads: int) -> None:
-    """Make this forked child look like ``python script.py`` started in ``request.cwd``."""
+    """Make this forked child look like ``python script.py ARGS`` / ``python -m module ARGS``
+    started in ``request.cwd`` (``argv[0]`` becomes the module's file once it is found)."""
     os.dup2(output_fd, 1)
     os.dup2(output_fd, 2)
     os.close(output_fd)
@@ -241,9 +367,14 @@ def prepare_process(request: Request, output_fd: int, num_threads: int) -> None:
     sys.stdout = _text_stream(1)
     sys.stderr = _text_stream(2)
     sys.stdin = open(os.devnull)  # noqa: SIM115
-    sys.argv = [str(request.source)]
-    if request.source.suffix == ".py":
-        sys.path.insert(0, str(request.source.resolve().parent))
+    target = request.target
+    sys.argv = [str(request.source or "-m"), *(target.args if target else ())]
+    if target is not None and target.script is not None:
+        sys.path.insert(0, str(target.script.resolve().parent))
+    elif target is not None:
+        sys.path.insert(0, str(request.cwd))  # python -m: the start folder comes first
+    if target is not None:
+        os.environ.update(dict(target.env))
     os.chdir(request.cwd)
     _restore_threads(num_threads)
 

@@ -46,6 +46,7 @@ class _State:
     status: int | None = None
     cancelled: bool = False
     shutdown: bool = False
+    main_file: str | None = None  # the file run as __main__, once the child found it
     streams: list[Any] = field(default_factory=list)
 
 
@@ -149,8 +150,11 @@ def _read_child(
         if child.sock in watched:
             watched.remove(child.sock)
     while (message := child.pop()) is not None:
-        if message.get("event") == "progress":
-            caller.send({"event": "progress", "id": run_id, "stage": message.get("stage")})
+        event = message.get("event")
+        if event in ("progress", "stage"):
+            caller.send({**message, "id": run_id})
+        elif event == "main":
+            state.main_file = str(message.get("file"))
         elif message.get("event") in ("done", "failed"):
             state.final = message
 
@@ -167,8 +171,8 @@ def _finish(
     _drain_child(state, caller, child, message["id"])
     if why == "exited" and state.final is not None:
         return dict(state.final)
-    site = _stack_site(stack_file, request)
-    file = site.file if site else str(request.source)
+    site = _stack_site(stack_file, request, state.main_file)
+    file = site.file if site else (state.main_file or str(request.source or request.label))
     line = site.line if site else None
     if why == "timeout":
         error = ScriptError(
@@ -222,13 +226,16 @@ def _dump_stack(pid: int) -> None:
         time.sleep(_STACK_DUMP_WAIT)
 
 
-def _stack_site(stack_file: IO[bytes], request: script_run.Request) -> Site | None:
+def _stack_site(
+    stack_file: IO[bytes], request: script_run.Request, main_file: str | None
+) -> Site | None:
     """The user's most recent frame in a faulthandler dump (most recent call first)."""
-    if request.source.suffix != ".py":
+    target = request.target
+    if target is None or main_file is None:
         return None
     stack_file.seek(0)
     dump = stack_file.read().decode(errors="replace")
-    user = UserCode(request.source)
+    user = UserCode(Path(main_file), root=request.cwd if target.module else None)
     for block in dump.split("\n\n"):
         for match in _FAULT_FRAME.finditer(block):
             if user.owns(match["file"]):

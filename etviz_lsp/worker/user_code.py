@@ -1,9 +1,15 @@
 """Which frames are the user's own code, and what name the user gave a call's result.
 
-The user's files are the Python files in the script's folder tree, minus installed packages
-(a virtual environment inside the project is not the user's code) and the interpreter's own
-library. Errors and captured programs are reported at the deepest such frame, so a failure
-inside torch points at the user's line that called into torch.
+The user's files are the file run as ``__main__`` (a script, or a ``-m`` module even when it
+is installed in site-packages) and the Python files in the run's folder tree (the script's
+folder; the working folder for ``-m``), minus installed packages (a virtual environment
+inside the project is not the user's code) and the interpreter's own library. Errors are
+reported at the deepest such frame, so a failure inside torch points at the user's line
+that called into torch; captured programs are named after it too.
+
+Which calls are captured is not decided by folder but by the call chain
+(:func:`inside_library_internals`): a library's quantizer exporting pattern graphs is not a
+user program, an ExecuTorch builder exporting the user's model is.
 """
 
 from __future__ import annotations
@@ -30,33 +36,55 @@ class Site:
         return f"{os.path.basename(self.file)}:{self.line}"
 
 
+# Library code whose own export calls make helper graphs, never a user's program:
+# quantization traces small pattern graphs (torchao's prepare_pt2e exports each pattern).
+_QUANTIZATION_PACKAGES = ("torchao.quantization", "torch.ao.quantization")
+
+
 class UserCode:
-    def __init__(self, script: Path) -> None:
-        self.script = script.resolve()
-        self.root = str(self.script.parent).rstrip(os.sep) + os.sep
+    """``main_file`` runs as ``__main__``; ``root`` (default: its folder) is the user's tree."""
+
+    def __init__(self, main_file: Path, root: Path | None = None) -> None:
+        self.script = main_file.resolve()
+        folder = root.resolve() if root is not None else self.script.parent
+        self.root = str(folder).rstrip(os.sep) + os.sep
 
     def owns(self, file: str) -> bool:
+        """The main file or a file of the user's tree (errors are reported there)."""
         if not file or file.startswith("<"):
             return False
-        if file == str(self.script):
-            return True
+        return file == str(self.script) or self.in_tree(file)
+
+    def in_tree(self, file: str) -> bool:
+        if not file or file.startswith("<"):
+            return False
         path = os.path.abspath(file)
         return path.startswith(self.root) and is_user_file(path)
 
-    def calls_from_user(self, frame: FrameType) -> bool:
-        """Whether ``frame`` is code the user wrote (anywhere), not a library's internals.
+    def inside_library_internals(self, frame: FrameType | None) -> bool:
+        """Whether the call chain from ``frame`` outwards passes through quantizer internals
+        (torchao / torch.ao quantization, a backend's ``quantizer`` package).
 
-        prepare_pt2e, for one, exports small pattern graphs internally: not the user's call.
+        The user's own frames never count (a user module may well be called ``quantizer``).
         """
-        file = frame.f_code.co_filename
-        return self.owns(file) or is_user_file(file)
+        while frame is not None:
+            name = frame.f_globals.get("__name__")
+            if (
+                isinstance(name, str)
+                and _is_quantization_module(name)
+                and not self.owns(frame.f_code.co_filename)
+            ):
+                return True
+            frame = frame.f_back
+        return False
 
     def caller_site(self, frame: FrameType | None) -> Site | None:
-        """The deepest user frame on the stack from ``frame`` outwards."""
+        """The deepest frame of the user's tree from ``frame`` outwards, else ``frame``'s own
+        (a library builder's line, say in ``LLMEdgeManager``: still a file one can open)."""
         first: Site | None = None
         while frame is not None:
             file = frame.f_code.co_filename
-            if self.owns(file):
+            if self.in_tree(file) or file == str(self.script) and is_user_file(file):
                 return Site(file, frame.f_lineno)
             if first is None:
                 first = Site(file, frame.f_lineno)
@@ -71,6 +99,12 @@ class UserCode:
                 column = getattr(summary, "colno", None)
                 found = Site(summary.filename, summary.lineno, column + 1 if column else None)
         return found
+
+
+def _is_quantization_module(name: str) -> bool:
+    if name.startswith(_QUANTIZATION_PACKAGES):
+        return True
+    return any(part.startswith("quantizer") for part in name.split("."))
 
 
 def assigned_name(file: str, line: int) -> str | None:

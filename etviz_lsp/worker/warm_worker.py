@@ -9,6 +9,7 @@ script's own stdout/stderr go to a log file and, in part, to the ``log`` callbac
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import itertools
 import os
@@ -25,6 +26,7 @@ from typing import IO
 
 import etviz_lsp
 from etviz_lsp.worker.channel import Channel, ChannelClosed, Message
+from etviz_lsp.worker.run_target import RunTarget
 from etviz_lsp.worker.script_error import Kind, ScriptError, ScriptFailed
 
 SOURCE_SUFFIXES = (".py", ".pt2")
@@ -66,6 +68,23 @@ class RunResult:
     elapsed: float
     log_path: Path | None
     warnings: list[str] = field(default_factory=list)
+    # .py files the run imported that are not stdlib, site-packages or etviz_lsp (the
+    # caller filters by workspace roots), the script or -m module's file included.
+    imported_files: list[Path] = field(default_factory=list)
+    # .pte / .pt2 / .etrecord files the run wrote.
+    artifacts: list[Path] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class StageUpdate:
+    """The stages captured so far, written to ``path`` while the run goes on."""
+
+    path: Path
+    graphs: list[GraphInfo]
+    elapsed: float  # seconds since the run started
+    # seconds from the newest stage's call (torch.export.export...) returning in the
+    # script to this update reaching the caller: conversion + write + relay
+    latency: float = 0.0
 
 
 def default_log_dir() -> Path:
@@ -184,49 +203,58 @@ class WarmWorker:
 
     def run(
         self,
-        source: Path,
+        source: Path | RunTarget,
         output: Path,
         *,
         timeout: float,
         cwd: Path | None = None,
         trusted: bool = True,
         on_progress: Callable[[str], None] | None = None,
+        on_stage: Callable[[StageUpdate], None] | None = None,
+        partial_output: Path | None = None,
     ) -> RunResult:
-        """Run a script (or convert a ``.pt2``) and write its graphs to ``output``."""
-        source, output = Path(source).absolute(), Path(output).absolute()
-        _check_input(source, output)
+        """Run a script or module (or convert a ``.pt2``) and write its graphs to ``output``.
+
+        A plain path is a script run with no arguments (or a ``.pt2``). With ``on_stage``,
+        each captured stage is written to ``partial_output`` (all stages so far) and
+        announced as soon as it is converted; ``output`` is written only on success.
+        Callbacks run on this thread.
+        """
+        if on_stage is not None and partial_output is None:
+            raise ValueError("on_stage needs a partial_output to write the stages to")
+        output = Path(output).absolute()
+        partial = Path(partial_output).absolute() if partial_output is not None else None
+        request, subject = _request(source, output, cwd, partial)
         with self._run_lock:
             self._cancel.clear()
             started = time.monotonic()
-            channel = self._wait_ready(source)
+            channel = self._wait_ready(subject)
             run_id = next(self._ids)
-            log_path = self.log_dir / _log_name(source)
+            log_path = self.log_dir / _log_name(subject)
             channel.send({
-                "op": "run", "id": run_id, "source": str(source), "output": str(output),
-                "cwd": str(Path(cwd or Path.cwd()).absolute()), "timeout": float(timeout),
+                **request, "op": "run", "id": run_id, "timeout": float(timeout),
                 "trusted": trusted, "log": str(log_path),
             })
             self._running = run_id
+            stages = _StageRelay(partial, on_stage, started)
             try:
-                answer = self._await(channel, run_id, source, started + timeout + _GRACE,
-                                     on_progress or (lambda _stage: None))
+                answer = self._await(channel, run_id, subject, started + timeout + _GRACE,
+                                     on_progress or (lambda _stage: None), stages)
             finally:
                 self._running = None
                 self._child_pid = None
         if answer.get("event") != "done":
-            raise ScriptFailed(ScriptError.from_json(answer.get("error") or {}))
+            failed = ScriptFailed(ScriptError.from_json(answer.get("error") or {}))
+            failed.imported_files = _paths(answer.get("imported_files"))
+            raise failed
         return RunResult(
             output=output,
-            graphs=[
-                GraphInfo(
-                    g["id"], int(g["node_count"]), int(g.get("op_nodes", 0)),
-                    int(g.get("layers", 0)),
-                )
-                for g in answer["graphs"]
-            ],
+            graphs=_graph_infos(answer["graphs"]),
             elapsed=time.monotonic() - started,
             log_path=log_path,
             warnings=[str(w) for w in answer.get("warnings", [])],
+            imported_files=_paths(answer.get("imported_files")),
+            artifacts=_paths(answer.get("artifacts")),
         )
 
     def _wait_ready(self, source: Path) -> Channel:
@@ -255,7 +283,7 @@ class WarmWorker:
 
     def _await(
         self, channel: Channel, run_id: int, source: Path, deadline: float,
-        on_progress: Callable[[str], None],
+        on_progress: Callable[[str], None], stages: _StageRelay,
     ) -> Message:
         cancel_sent = False
         while True:
@@ -280,6 +308,8 @@ class WarmWorker:
                 self._child_pid = int(message["pid"])
             elif event == "progress":
                 on_progress(str(message.get("stage")))
+            elif event == "stage":
+                stages.relay(message)
             elif event == "log":
                 self._log(str(message.get("text", "")))
             elif event in ("done", "failed"):
@@ -315,6 +345,79 @@ class WarmWorker:
         self._channel = None
         self._worker_log = None
         self.ready_info = None
+
+
+class _StageRelay:
+    """Turns the child's ``stage`` messages into the caller's :class:`StageUpdate` calls."""
+
+    def __init__(
+        self, path: Path | None, on_stage: Callable[[StageUpdate], None] | None, started: float
+    ) -> None:
+        self._path = path
+        self._on_stage = on_stage
+        self._started = started
+
+    def relay(self, message: Message) -> None:
+        if self._on_stage is None or self._path is None:
+            return
+        returned_at = message.get("returned_at")
+        latency = time.time() - returned_at if isinstance(returned_at, (int, float)) else 0.0
+        self._on_stage(StageUpdate(
+            self._path, _graph_infos(message.get("graphs") or []),
+            time.monotonic() - self._started, max(0.0, latency),
+        ))
+
+
+def _graph_infos(graphs: list[Message]) -> list[GraphInfo]:
+    return [
+        GraphInfo(g["id"], int(g["node_count"]), int(g.get("op_nodes", 0)), int(g.get("layers", 0)))
+        for g in graphs
+    ]
+
+
+def _paths(values: object) -> list[Path]:
+    return [Path(str(v)) for v in values] if isinstance(values, list) else []
+
+
+def _request(
+    source: Path | RunTarget, output: Path, cwd: Path | None, partial: Path | None
+) -> tuple[Message, Path]:
+    """The run message's what/where part, after the checks; and the path messages name."""
+    if isinstance(source, RunTarget):
+        target = source
+    else:
+        path = Path(source).absolute()
+        _check_input(path, output)
+        if path.suffix == ".pt2":
+            return _where(None, output, cwd, partial) | {"source": str(path)}, path
+        target = RunTarget(script=path)
+    if target.script is not None:
+        script = Path(target.script).absolute()
+        _check_input(script, output)
+        if script.suffix != ".py":
+            raise _failed("bad-input", script, "a script to run must be a .py file")
+        target, subject = dataclasses.replace(target, script=script), script
+    else:
+        subject = Path(str(target.module))
+    run_cwd = target.cwd if target.cwd is not None else cwd
+    if run_cwd is not None and not Path(run_cwd).is_dir():
+        raise _failed("bad-input", str(run_cwd), "working folder does not exist")
+    if not output.parent.is_dir():
+        raise _failed("bad-input", output, f"output folder {output.parent} does not exist")
+    return _where(target, output, run_cwd, partial), subject
+
+
+def _where(
+    target: RunTarget | None, output: Path, cwd: Path | None, partial: Path | None
+) -> Message:
+    if partial is not None and partial == output:
+        raise _failed("bad-input", partial, "the partial output must differ from the output")
+    return {
+        "target": target.to_json() if target is not None else None,
+        "output": str(output),
+        "cwd": str(Path(cwd or Path.cwd()).absolute()),
+        "partial_output": str(partial) if partial is not None else None,
+    }
 
 
 def _open_worker_log(path: Path) -> IO[bytes]:

@@ -1,0 +1,190 @@
+"""Run targets in a real worker: scripts with arguments, ``-m`` packages with relative
+imports, ``cwd`` and ``env``; stages sent while the run goes on; what a run imported and
+wrote. Real torch.export in a real forked child; one lean worker for the module."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from etviz_lsp.worker import RunTarget, ScriptFailed, StageUpdate, WarmWorker
+
+NET = """\
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(4, width)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+"""
+
+# Line 10 makes the program; what the module saw goes to seen.json in its cwd.
+EXPORT = """\
+import json
+import os
+import sys
+
+import torch
+
+from .model import Net
+
+width = int(sys.argv[sys.argv.index("--width") + 1])
+ep = torch.export.export(Net(width), (torch.randn(2, 4),))
+with open("seen.json", "w") as f:
+    json.dump({"argv": sys.argv, "path0": sys.path[0], "cwd": os.getcwd(),
+               "env": os.environ.get("ETVIZ_TEST_VALUE"), "name": __name__,
+               "package": __package__}, f)
+"""
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmWorker]:
+    warm = WarmWorker(log_dir=tmp_path_factory.mktemp("logs"), warm_up=False, preload=False)
+    warm.start()
+    yield warm
+    warm.close()
+
+
+def make_package(root: Path) -> Path:
+    package = root / "proj" / "pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "model.py").write_text(NET)
+    (package / "export.py").write_text(EXPORT)
+    return package.parent
+
+
+def out_features(output: Path) -> set[str]:
+    """The shapes the graph shows on its nodes' outputs (the width argument lands there)."""
+    graph = json.loads(output.read_text())["graphs"][0]
+    return {
+        attr["value"]
+        for node in graph["nodes"]
+        for meta in node.get("outputsMetadata", [])
+        for attr in meta["attrs"]
+        if attr["key"] == "tensor_shape"
+    }
+
+
+def test_module_with_relative_imports_runs_with_args_cwd_and_env(
+    worker: WarmWorker, tmp_path: Path
+):
+    project = make_package(tmp_path)
+    target = RunTarget(
+        module="pkg.export", args=("--width", "7"), cwd=project,
+        env=(("ETVIZ_TEST_VALUE", "from --env"),),
+    )
+    result = worker.run(target, tmp_path / "out.json", timeout=120, cwd=tmp_path)
+    assert [g.id for g in result.graphs] == ["ep @ export.py:10 (exported)"]
+    assert any("7" in shape for shape in out_features(result.output))
+    seen = json.loads((project / "seen.json").read_text())
+    assert seen == {
+        "argv": [str(project / "pkg" / "export.py"), "--width", "7"],
+        "path0": str(project), "cwd": str(project), "env": "from --env",
+        "name": "__main__", "package": "pkg",
+    }
+    assert set(result.imported_files) == {
+        project / "pkg" / name for name in ("__init__.py", "export.py", "model.py")
+    }
+    # another argument, another graph: nothing of the previous run is left in the worker
+    again = worker.run(
+        RunTarget(module="pkg.export", args=("--width", "3"), cwd=project),
+        tmp_path / "out.json", timeout=120,
+    )
+    assert any("3" in shape for shape in out_features(again.output))
+    assert json.loads((project / "seen.json").read_text())["env"] is None
+
+
+def test_script_arguments_reach_sys_argv(worker: WarmWorker, tmp_path: Path):
+    script = tmp_path / "show_argv.py"
+    script.write_text(textwrap.dedent("""\
+        import sys
+        import torch
+        assert sys.argv[1:] == ["--flag", "two words", "--"], sys.argv
+        ep = torch.export.export(torch.nn.Linear(2, int(sys.argv[0] == __file__) + 1),
+                                 (torch.randn(1, 2),))
+    """))
+    result = worker.run(
+        RunTarget(script=script, args=("--flag", "two words", "--")), tmp_path / "o.json",
+        timeout=120,
+    )
+    assert [g.id for g in result.graphs] == ["ep @ show_argv.py:4 (exported)"]
+    assert result.imported_files == [script]
+
+
+def test_a_module_that_does_not_exist_is_a_clear_error(worker: WarmWorker, tmp_path: Path):
+    project = make_package(tmp_path)
+    with pytest.raises(ScriptFailed) as caught:
+        worker.run(RunTarget(module="pkg.missing", cwd=project), tmp_path / "o.json", timeout=60)
+    assert str(caught.value) == "pkg.missing: no module named 'pkg.missing'"
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_an_error_in_a_module_run_is_at_the_users_line(worker: WarmWorker, tmp_path: Path):
+    project = make_package(tmp_path)
+    (project / "pkg" / "export.py").write_text("from .model import Net\n\nNet(width='x')\n")
+    with pytest.raises(ScriptFailed) as caught:
+        worker.run(RunTarget(module="pkg.export", cwd=project), tmp_path / "o.json", timeout=60)
+    error = caught.value.error
+    assert (error.file, error.line, error.kind) == (str(project / "pkg" / "model.py"), 7,
+                                                    "exception")
+    assert project / "pkg" / "model.py" in caught.value.imported_files
+
+
+def test_each_stage_is_sent_when_converted_and_output_waits_for_success(
+    worker: WarmWorker, tmp_path: Path
+):
+    script = tmp_path / "two_then_fail.py"
+    script.write_text(textwrap.dedent("""\
+        import torch
+        first = torch.export.export(torch.nn.Linear(2, 3), (torch.randn(1, 2),))
+        second = torch.export.export(torch.nn.ReLU(), (torch.randn(1, 2),))
+        raise RuntimeError("after two stages")
+    """))
+    output, partial = tmp_path / "out.json", tmp_path / "partial.json"
+    output.write_text("last good graph")
+    updates: list[StageUpdate] = []
+    seen_on_disk: list[list[str]] = []
+
+    def on_stage(update: StageUpdate) -> None:
+        updates.append(update)
+        seen_on_disk.append([g["id"] for g in json.loads(update.path.read_text())["graphs"]])
+
+    with pytest.raises(ScriptFailed, match="after two stages"):
+        worker.run(script, output, timeout=120, on_stage=on_stage, partial_output=partial)
+    expected = [
+        ["first @ two_then_fail.py:2 (exported)"],
+        ["first @ two_then_fail.py:2 (exported)", "second @ two_then_fail.py:3 (exported)"],
+    ]
+    assert [[g.id for g in u.graphs] for u in updates] == expected
+    assert seen_on_disk == expected  # the partial file held those stages when announced
+    assert all(u.path == partial for u in updates)
+    assert 0 < updates[0].elapsed <= updates[1].elapsed
+    assert all(0 <= u.latency < 10 for u in updates)
+    assert output.read_text() == "last good graph"
+
+
+def test_on_stage_needs_a_partial_output(worker: WarmWorker, tmp_path: Path):
+    with pytest.raises(ValueError, match="partial_output"):
+        worker.run(tmp_path / "x.py", tmp_path / "o.json", timeout=1, on_stage=print)
+
+
+def test_run_target_round_trips_json_and_refuses_bad_shapes(tmp_path: Path):
+    target = RunTarget(module="a.b", args=("x",), cwd=tmp_path, env=(("K", "v=1"),))
+    assert RunTarget.from_json(json.loads(json.dumps(target.to_json()))) == target
+    assert target.label == "-m a.b"
+    assert RunTarget(script=Path("dir/export.py")).label == "export.py"
+    from etviz_lsp.errors import EtvizError
+
+    for bad in ({}, {"script": Path("a.py"), "module": "a"}, {"module": "not a module"},
+                {"module": "m", "env": (("A=B", "c"),)}):
+        with pytest.raises(EtvizError):
+            RunTarget(**bad)  # type: ignore[arg-type]
