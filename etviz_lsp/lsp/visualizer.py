@@ -22,17 +22,26 @@ from pygls.exceptions import JsonRpcRequestCancelled
 from pygls.lsp.server import LanguageServer
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.lsp import source_map
+from etviz_lsp.lsp import run_configs, source_map
 from etviz_lsp.lsp.commands import RequestFailed
 from etviz_lsp.lsp.diagnostics import Diagnostics
 from etviz_lsp.lsp.explorer_server import ExplorerServer
+from etviz_lsp.lsp.imported_files import ImportedFiles
 from etviz_lsp.lsp.jobs import JobCancelled, Jobs, Ticket
 from etviz_lsp.lsp.navigation import Mapped, Navigator
 from etviz_lsp.lsp.options import InitOptions
 from etviz_lsp.lsp.paths import path_of, uri_of
 from etviz_lsp.lsp.progress import RunProgress
+from etviz_lsp.lsp.stages import RunStages, partial_path
 from etviz_lsp.lsp.watch import FileWatcher
-from etviz_lsp.worker import GraphInfo, RunResult, ScriptError, ScriptFailed, WarmWorker
+from etviz_lsp.worker import (
+    GraphInfo,
+    RunResult,
+    RunTarget,
+    ScriptError,
+    ScriptFailed,
+    WarmWorker,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +66,7 @@ class VisualizedGraphs:
     source_map: source_map.SourceMap = field(
         default_factory=source_map.SourceMap, compare=False, repr=False
     )
+    imported: tuple[Path, ...] = field(default=(), compare=False, repr=False)
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -64,6 +74,7 @@ class VisualizedGraphs:
             "url": self.url,
             "graphs": [{"id": g.id, "nodeCount": g.node_count} for g in self.graphs],
             "elapsedMs": self.elapsed_ms,
+            "inProgress": False,
         }
 
 
@@ -79,12 +90,15 @@ class Visualizer:
             self._run, delay=DEBOUNCE_SECONDS, interrupt=self._interrupt, on_outcome=self._report
         )
         self.watcher = FileWatcher(self._changed_on_disk, poll_interval=options.poll_interval)
+        self.imported = ImportedFiles(self.watcher, lambda path: path in self._visualized)
+        self.imported.watch(options.auto_refresh)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._one_run = asyncio.Lock()
         self._running_lock = threading.Lock()
         self._running: Ticket[Path] | None = None
         self._shown: dict[Path, VisualizedGraphs] = {}
         self._visualized: set[Path] = set()
+        self._run_targets: dict[Path, RunTarget] = {}  # launch configurations, per file
         self._closed = False
 
     # -- life cycle -----------------------------------------------------------------
@@ -131,9 +145,13 @@ class Visualizer:
     async def visualize(self, uri: object, how: object = None) -> dict[str, Any]:
         """Run ``uri`` and answer its graph. With ``{"showLast": true}`` (a restored
         window) the graph it had last time is answered at once, if its JSON is still in
-        the cache, and the fresh one follows as ``etviz/graphReady``."""
+        the cache, and the fresh one follows as ``etviz/graphReady``. ``{"run": {...}}``
+        runs it with a launch configuration (``run_configs``), and so do its re-runs;
+        ``{"run": null}`` goes back to running the file as it is."""
         source = _source_path(uri)
         self._check_trust(source)
+        if isinstance(how, dict) and "run" in how:
+            self._use_run(source, how["run"])
         self._remember(source)
         if isinstance(how, dict) and how.get("showLast") is True:
             last = await asyncio.to_thread(self._last_graph, source)
@@ -182,10 +200,21 @@ class Visualizer:
         elif was_watching and not options.auto_refresh:
             for source in self._visualized:
                 self.watcher.unwatch(source)
+        self.imported.watch(options.auto_refresh)
         log.info(
             "settings: timeout %gs, auto-refresh %s, port %s", options.timeout,
             "on" if options.auto_refresh else "off", options.port or "any free",
         )
+
+    def _use_run(self, source: Path, run: object) -> None:
+        """From now on ``source`` runs with ``run`` (None: as it is)."""
+        if run is None:
+            self._run_targets.pop(source, None)
+            return
+        target = run_configs.from_client(run)
+        if target != self._run_targets.get(source):
+            log.info("%s runs as: python %s", source.name, run_configs.label(target))
+        self._run_targets[source] = target
 
     def _remember(self, source: Path) -> None:
         """A file the user asked to see: re-run it when it changes (if autoRefresh)."""
@@ -206,12 +235,16 @@ class Visualizer:
             self._loop.call_soon_threadsafe(self._changed, path)
 
     def _changed(self, path: Path) -> None:
-        if self._closed or not self.options.auto_refresh or path not in self._visualized:
+        """A visualized file, or a workspace file its last run imported, changed."""
+        if self._closed or not self.options.auto_refresh:
             return
         if not path.exists():  # mid atomic save, or deleted: the next event brings it back
             return
-        log.debug("%s changed: re-running", path.name)
-        self.jobs.schedule(path)
+        sources = {path} & self._visualized
+        sources.update(s for s in self.imported.sources_using(path) if s in self._visualized)
+        for source in sorted(sources):
+            log.debug("%s changed: re-running %s", path.name, source.name)
+            self.jobs.schedule(source)
 
     # -- one run --------------------------------------------------------------------
 
@@ -237,6 +270,7 @@ class Visualizer:
                 shown = VisualizedGraphs(
                     source, self.explorer.url_for(result.output), tuple(result.graphs),
                     round(result.elapsed * 1000), result.output, mapped,
+                    tuple(result.imported_files),
                 )
                 if source in self._shown:
                     await asyncio.to_thread(self.explorer.reload)
@@ -264,17 +298,34 @@ class Visualizer:
             if ticket.cancelled:
                 raise _cancelled(source)
             self._running = ticket
+        target = self._run_targets.get(source)
+        stages = RunStages(source, self.explorer, self._send_stage(ticket),
+                           lambda: not ticket.cancelled)
         try:
             output = self.explorer.graph_file_for(source)
             return self.worker.run(
-                source, output, timeout=self.options.timeout, cwd=source.parent,
-                trusted=self.options.trusted, on_progress=on_progress,
+                target or source, output, timeout=self.options.timeout,
+                cwd=source.parent, trusted=self.options.trusted,
+                on_progress=on_progress, on_stage=stages, partial_output=partial_path(output),
             )
         except OSError as error:
             raise EtvizError(str(source), f"cannot write the graph: {error}") from error
         finally:
             with self._running_lock:
                 self._running = None
+
+    def _send_stage(self, ticket: Ticket[Path]) -> Callable[[dict[str, Any]], None]:
+        """A stage's graphReady, from the worker's thread to the loop (if still wanted)."""
+
+        def on_loop(payload: dict[str, Any]) -> None:
+            if not ticket.cancelled and not self._closed:
+                self._notify(payload)
+
+        def send(payload: dict[str, Any]) -> None:
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(on_loop, payload)
+
+        return send
 
     def _source_map(self, source: Path, graph_json: Path) -> source_map.SourceMap:
         """The line <-> node map of a fresh graph; a map that cannot be made costs only
@@ -285,6 +336,11 @@ class Visualizer:
         except (OSError, ValueError, TypeError, AttributeError) as error:
             log.warning("%s: no navigation map: %s", graph_json, error)
             return source_map.SourceMap()
+
+    def _roots_of(self, source: Path) -> list[Path]:
+        """Where a run's imported files count as the user's: the workspace (the file's
+        folder when the client opened none)."""
+        return self._workspace_roots() or [source.parent]
 
     def _workspace_roots(self) -> list[Path]:
         roots = []
@@ -308,6 +364,7 @@ class Visualizer:
             self._shown[source] = outcome
             self.navigator.graph_shown(Mapped(source, outcome.graph_file, outcome.source_map))
             self.diagnostics.clear(source)
+            self.imported.update(source, outcome.imported, self._roots_of(source))
             self._notify(outcome.payload() | {"stale": False})
             self._refresh_lenses()
             return
@@ -315,6 +372,10 @@ class Visualizer:
             return
         if isinstance(outcome, ScriptFailed):
             self.diagnostics.publish(source, outcome.error)
+            # What it imported before failing counts too (fixing the broken model re-runs);
+            # what it did not reach stays from the last good run.
+            imported = [*self.imported.files_of(source), *outcome.imported_files]
+            self.imported.update(source, imported, self._roots_of(source))
         elif not isinstance(outcome, EtvizError):
             log.error("run of %s failed", source, exc_info=outcome)
         log.warning("%s", outcome)
