@@ -101,10 +101,11 @@ class Session:
         assert server is not None
         return server.pid
 
-    async def visualize(self, path: Path) -> Any:
+    async def visualize(self, path: Path, how: dict[str, Any] | None = None) -> Any:
         """The command's answer, with attribute access like the notifications have."""
+        arguments: list[Any] = [path.as_uri()] if how is None else [path.as_uri(), how]
         answer = await self.client.workspace_execute_command_async(
-            types.ExecuteCommandParams(command="etviz.server.visualize", arguments=[path.as_uri()])
+            types.ExecuteCommandParams(command="etviz.server.visualize", arguments=arguments)
         )
         return json.loads(json.dumps(answer), object_hook=lambda d: SimpleNamespace(**d))
 

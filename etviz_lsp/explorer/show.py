@@ -18,7 +18,9 @@ from etviz_lsp.explorer.urls import graph_url
 
 
 @dataclass(frozen=True, slots=True)
-class Shown:
+class PublishedGraph:
+    """A graph JSON now served: its page's URL, the server, what happened to tabs."""
+
     url: str
     server: ServerInfo
     shown_before: bool  # the same graph was published earlier: its tabs were refreshed
@@ -33,7 +35,7 @@ def show(
     ui_state: dict[str, Any] | None = None,
     port: int | None = None,
     timeout: float = 30.0,
-) -> Shown:
+) -> PublishedGraph:
     info = ensure_server(port=port, timeout=timeout)
     target = json_path if in_cache(json_path) else cache_path_for(json_path)
     shown_before = target.exists()
@@ -43,4 +45,4 @@ def show(
     opened = False
     if open_browser and (new_tab_if_shown_before or not shown_before):
         opened = webbrowser.open_new_tab(url)
-    return Shown(url=url, server=info, shown_before=shown_before, opened_tab=opened)
+    return PublishedGraph(url=url, server=info, shown_before=shown_before, opened_tab=opened)

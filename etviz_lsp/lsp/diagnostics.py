@@ -1,5 +1,7 @@
 """A failed run as an LSP diagnostic: at the failing line of the script, with the place
-inside torch (or wherever the exception was raised) as related information.
+inside torch (or wherever the exception was raised) as related information; and the
+publishing of them (``Diagnostics``: one visualized file's diagnostics replace its
+previous ones, a good run clears them).
 
 Works from the fields of the worker's ``ScriptError`` (kind, file, line, column, message,
 traceback text); the traceback is parsed from its standard ``File "...", line N, in f``
@@ -16,9 +18,10 @@ from pathlib import Path
 from typing import Protocol
 
 from lsprotocol import types
-from pygls import uris
+from pygls.lsp.server import LanguageServer
 
 import etviz_lsp
+from etviz_lsp.lsp.paths import uri_of
 
 SOURCE = "etviz"
 _OURS = str(Path(etviz_lsp.__file__).parent) + os.sep
@@ -45,6 +48,45 @@ class Frame:
     file: str
     line: int  # 1-based
     function: str
+
+
+class Diagnostics:
+    """What the server has published, per visualized file (a run's error can sit in any
+    workspace file: a module run fails in the package, a script in the model it imports)."""
+
+    def __init__(self, server: LanguageServer) -> None:
+        self._server = server
+        self._published: dict[Path, set[Path]] = {}  # visualized file -> files with its diagnostics
+
+    def publish(self, source: Path, error: ErrorFields) -> None:
+        """The run of ``source`` failed with ``error``: one diagnostic, where it points."""
+        self.clear(source)
+        target = diagnostic_file(error, source)
+        uri = uri_of(target)
+        diagnostic = to_diagnostic(error, source, self._line_reader(uri, target))
+        self._server.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[diagnostic])
+        )
+        self._published[source] = {target}
+
+    def clear(self, source: Path) -> None:
+        """A good run of ``source``: its diagnostics go away."""
+        for target in self._published.pop(source, set()):
+            self._server.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=uri_of(target), diagnostics=[])
+            )
+
+    def _line_reader(self, uri: str, path: Path) -> Callable[[int], str]:
+        """The editor's text of the file if it is open (what the user sees), else the disk's."""
+        document = self._server.workspace.text_documents.get(uri)
+        if document is not None:
+            lines = document.lines
+        else:
+            try:
+                lines = path.read_text(errors="replace").splitlines()
+            except OSError:
+                lines = []
+        return lambda i: lines[i] if 0 <= i < len(lines) else ""
 
 
 def parse_frames(traceback: str) -> list[Frame]:
@@ -82,7 +124,7 @@ def to_diagnostic(
         related = [
             types.DiagnosticRelatedInformation(
                 location=types.Location(
-                    uri=uris.from_fs_path(frame.file) or frame.file,
+                    uri=uri_of(frame.file),
                     range=_line_range(frame.line - 1),
                 ),
                 message=f"raised here, in {frame.function}",

@@ -5,7 +5,8 @@ Holds the source map of every graph shown (the last good one per visualized file
 recent first) and, per file, the graph the user last navigated in (a node selected in the
 webview, a "Show in Graph"): a line that made ops in several stages (exported, quantized,
 lowered) resolves to that graph first, else to the first graph of the collection that
-has ops on the line. Knows nothing of LSP transport: callers send what it returns.
+has ops on the line. The ``Navigator`` knows nothing of LSP transport; the commands'
+argument checks and the ``etviz/selectNodes`` notification are the functions below it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from pygls import uris
+from pygls.lsp.server import LanguageServer
 
 from etviz_lsp import explorer
+from etviz_lsp.lsp.commands import SHOW_IN_GRAPH, SOURCE_OF, RequestFailed
+from etviz_lsp.lsp.paths import path_of
 from etviz_lsp.lsp.source_map import NodeRef, SourceMap
 
 SELECT_NODES = "etviz/selectNodes"
@@ -181,14 +185,34 @@ class Navigator:
         return "\n".join(rows)
 
 
-def path_of(uri: object) -> Path | None:
-    """A ``file:`` URI (or an absolute path) as the resolved path the maps are keyed by."""
-    if not isinstance(uri, str) or not uri:
-        return None
-    if uri.startswith("file:"):
-        path = uris.to_fs_path(uri)
-        return Path(path).resolve() if path else None
-    return Path(uri).resolve() if uri.startswith("/") else None
+def position_args(command: str, args: tuple[Any, ...]) -> tuple[Path, int, str | None]:
+    """``[uri, line, graphId?]`` -> (resolved path, 0-based line, graph id)."""
+    path = path_of(args[0]) if args else None
+    line = args[1] if len(args) > 1 else None
+    graph_id = args[2] if len(args) > 2 and isinstance(args[2], str) and args[2] else None
+    if path is None or not isinstance(line, int) or isinstance(line, bool) or line < 0:
+        raise RequestFailed(f"{command}: expected [fileUri, line (0-based), graphId?], got {args}")
+    return path, line, graph_id
+
+
+def source_of_args(args: tuple[Any, ...]) -> tuple[str | None, str, Path | None]:
+    """``[graphId, nodeId, sourceUri?]`` -> (graph id or None, node id, visualized file)."""
+    if len(args) < 2 or not isinstance(args[1], str) or not isinstance(args[0], str | None):
+        raise RequestFailed(f"{SOURCE_OF}: expected [graphId, nodeId, sourceUri?], got {args}")
+    return args[0] or None, args[1], path_of(args[2]) if len(args) > 2 else None
+
+
+def show_in_graph(
+    server: LanguageServer, navigator: Navigator, args: tuple[Any, ...]
+) -> dict[str, Any]:
+    """``etviz.server.showInGraph``: answer the line's nodes and have the client select
+    them (``etviz/selectNodes``), so a lens click selects without a client round trip."""
+    path, line, graph_id = position_args(SHOW_IN_GRAPH, args)
+    answer = navigator.show_in_graph(path, line, graph_id)
+    if answer["nodeIds"]:
+        selection = ("source", "graphId", "nodeIds", "namespaces", "url")
+        server.protocol.notify(SELECT_NODES, {k: answer[k] for k in selection if k in answer})
+    return answer
 
 
 def lens_title(count: int) -> str:

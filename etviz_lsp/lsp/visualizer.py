@@ -18,20 +18,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lsprotocol import types
-from pygls import uris
-from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
+from pygls.exceptions import JsonRpcRequestCancelled
 from pygls.lsp.server import LanguageServer
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.lsp import diagnostics, source_map
+from etviz_lsp.lsp import run_configs, source_map
+from etviz_lsp.lsp.commands import RequestFailed
+from etviz_lsp.lsp.diagnostics import Diagnostics
+from etviz_lsp.lsp.explorer_server import ExplorerServer
+from etviz_lsp.lsp.imported_files import ImportedFiles
 from etviz_lsp.lsp.jobs import JobCancelled, Jobs, Ticket
 from etviz_lsp.lsp.navigation import Mapped, Navigator
 from etviz_lsp.lsp.options import InitOptions
-from etviz_lsp.lsp.page import Page
+from etviz_lsp.lsp.paths import path_of, uri_of
 from etviz_lsp.lsp.progress import RunProgress
+from etviz_lsp.lsp.stages import RunStages, partial_path
 from etviz_lsp.lsp.watch import FileWatcher
-from etviz_lsp.worker import GraphInfo, RunResult, ScriptError, ScriptFailed, WarmWorker
+from etviz_lsp.worker import (
+    GraphInfo,
+    RunResult,
+    RunTarget,
+    ScriptError,
+    ScriptFailed,
+    WarmWorker,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +50,12 @@ SUPPORTED = (".py", ".pt2")
 # Quiet time before a save is run: an editor's save plus the watcher's events, or a burst
 # of saves, become one run.
 DEBOUNCE_SECONDS = 0.4
-REQUEST_FAILED = -32803  # LSP's RequestFailed: the request was valid, the work failed
-
-
-class RequestFailed(JsonRpcException):
-    CODE = REQUEST_FAILED
 
 
 @dataclass(frozen=True, slots=True)
-class Shown:
-    """A graph on screen: what ``visualize`` answers and ``graphReady`` carries."""
+class VisualizedGraphs:
+    """The graphs one visualized file made, as on screen: what ``visualize`` answers and
+    ``graphReady`` carries."""
 
     source: Path
     url: str
@@ -60,13 +66,15 @@ class Shown:
     source_map: source_map.SourceMap = field(
         default_factory=source_map.SourceMap, compare=False, repr=False
     )
+    imported: tuple[Path, ...] = field(default=(), compare=False, repr=False)
 
     def payload(self) -> dict[str, Any]:
         return {
-            "source": uris.from_fs_path(str(self.source)),
+            "source": uri_of(self.source),
             "url": self.url,
             "graphs": [{"id": g.id, "nodeCount": g.node_count} for g in self.graphs],
             "elapsedMs": self.elapsed_ms,
+            "inProgress": False,
         }
 
 
@@ -75,19 +83,22 @@ class Visualizer:
         self._server = server
         self.options = options
         self.worker = WarmWorker(python=options.python_path, log=_worker_log)
-        self.page = Page(options.port)
-        self.navigator = Navigator(self.page.known_url_for)
-        self.jobs: Jobs[Path, Shown] = Jobs(
+        self.explorer = ExplorerServer(options.port)
+        self.navigator = Navigator(self.explorer.known_url_for)
+        self.diagnostics = Diagnostics(server)
+        self.jobs: Jobs[Path, VisualizedGraphs] = Jobs(
             self._run, delay=DEBOUNCE_SECONDS, interrupt=self._interrupt, on_outcome=self._report
         )
         self.watcher = FileWatcher(self._changed_on_disk, poll_interval=options.poll_interval)
+        self.imported = ImportedFiles(self.watcher, lambda path: path in self._visualized)
+        self.imported.watch(options.auto_refresh)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._one_run = asyncio.Lock()
         self._running_lock = threading.Lock()
         self._running: Ticket[Path] | None = None
-        self._shown: dict[Path, Shown] = {}
-        self._diagnosed: dict[Path, set[Path]] = {}  # source -> files with its diagnostics
+        self._shown: dict[Path, VisualizedGraphs] = {}
         self._visualized: set[Path] = set()
+        self._run_targets: dict[Path, RunTarget] = {}  # launch configurations, per file
         self._closed = False
 
     # -- life cycle -----------------------------------------------------------------
@@ -114,17 +125,17 @@ class Visualizer:
         """
         self._closed = True
         self.watcher.close()
-        page = threading.Thread(target=self._stop_page, name="etviz-stop-page")
-        page.start()
+        explorer = threading.Thread(target=self._stop_explorer, name="etviz-stop-explorer")
+        explorer.start()
         try:
             self.worker.close()
         except Exception:
             log.exception("stopping the worker failed")
-        page.join()
+        explorer.join()
 
-    def _stop_page(self) -> None:
+    def _stop_explorer(self) -> None:
         try:
-            if self.page.stop():
+            if self.explorer.stop():
                 log.info("stopped the Model Explorer server")
         except Exception:
             log.exception("stopping the Model Explorer server failed")
@@ -134,9 +145,13 @@ class Visualizer:
     async def visualize(self, uri: object, how: object = None) -> dict[str, Any]:
         """Run ``uri`` and answer its graph. With ``{"showLast": true}`` (a restored
         window) the graph it had last time is answered at once, if its JSON is still in
-        the cache, and the fresh one follows as ``etviz/graphReady``."""
+        the cache, and the fresh one follows as ``etviz/graphReady``. ``{"run": {...}}``
+        runs it with a launch configuration (``run_configs``), and so do its re-runs;
+        ``{"run": null}`` goes back to running the file as it is."""
         source = _source_path(uri)
         self._check_trust(source)
+        if isinstance(how, dict) and "run" in how:
+            self._use_run(source, how["run"])
         self._remember(source)
         if isinstance(how, dict) and how.get("showLast") is True:
             last = await asyncio.to_thread(self._last_graph, source)
@@ -163,7 +178,7 @@ class Visualizer:
             *(self.jobs.schedule(s, delay=0) for s in sources), return_exceptions=True
         )
         return {
-            "refreshed": [r.payload() for r in results if isinstance(r, Shown)],
+            "refreshed": [r.payload() for r in results if isinstance(r, VisualizedGraphs)],
             "errors": [str(r) for r in results if isinstance(r, BaseException)],
         }
 
@@ -171,24 +186,35 @@ class Visualizer:
         """Cancel runs and stop the Model Explorer server (the next visualize restarts it)."""
         for source in list(self._visualized):
             self.jobs.cancel(source)
-        stopped = await asyncio.to_thread(self.page.stop, even_if_shared=True)
+        stopped = await asyncio.to_thread(self.explorer.stop, even_if_shared=True)
         return {"stopped": stopped}
 
     def reconfigure(self, options: InitOptions) -> None:
         """New live settings (timeout, auto-refresh, port of a newly started server)."""
         was_watching = self.options.auto_refresh
         self.options = options
-        self.page.use_port(options.port)
+        self.explorer.use_port(options.port)
         if options.auto_refresh and not was_watching:
             for source in self._visualized:
                 self.watcher.watch(source)
         elif was_watching and not options.auto_refresh:
             for source in self._visualized:
                 self.watcher.unwatch(source)
+        self.imported.watch(options.auto_refresh)
         log.info(
             "settings: timeout %gs, auto-refresh %s, port %s", options.timeout,
             "on" if options.auto_refresh else "off", options.port or "any free",
         )
+
+    def _use_run(self, source: Path, run: object) -> None:
+        """From now on ``source`` runs with ``run`` (None: as it is)."""
+        if run is None:
+            self._run_targets.pop(source, None)
+            return
+        target = run_configs.from_client(run)
+        if target != self._run_targets.get(source):
+            log.info("%s runs as: python %s", source.name, run_configs.label(target))
+        self._run_targets[source] = target
 
     def _remember(self, source: Path) -> None:
         """A file the user asked to see: re-run it when it changes (if autoRefresh)."""
@@ -199,9 +225,9 @@ class Visualizer:
     # -- events ---------------------------------------------------------------------
 
     def saved(self, uri: str) -> None:
-        path = _fs_path(uri)
+        path = path_of(uri)
         if path is not None:
-            self._changed(path.resolve())
+            self._changed(path)
 
     def _changed_on_disk(self, path: Path) -> None:
         """On watchdog's thread."""
@@ -209,16 +235,20 @@ class Visualizer:
             self._loop.call_soon_threadsafe(self._changed, path)
 
     def _changed(self, path: Path) -> None:
-        if self._closed or not self.options.auto_refresh or path not in self._visualized:
+        """A visualized file, or a workspace file its last run imported, changed."""
+        if self._closed or not self.options.auto_refresh:
             return
         if not path.exists():  # mid atomic save, or deleted: the next event brings it back
             return
-        log.debug("%s changed: re-running", path.name)
-        self.jobs.schedule(path)
+        sources = {path} & self._visualized
+        sources.update(s for s in self.imported.sources_using(path) if s in self._visualized)
+        for source in sorted(sources):
+            log.debug("%s changed: re-running %s", path.name, source.name)
+            self.jobs.schedule(source)
 
     # -- one run --------------------------------------------------------------------
 
-    async def _run(self, ticket: Ticket[Path]) -> Shown:
+    async def _run(self, ticket: Ticket[Path]) -> VisualizedGraphs:
         source = ticket.key
         async with self._one_run:
             if ticket.cancelled:
@@ -226,7 +256,7 @@ class Visualizer:
             progress = await RunProgress.begin(
                 self._server, f"etviz: {source.name}", lambda: self.jobs.cancel(source)
             )
-            page_up = asyncio.ensure_future(asyncio.to_thread(self.page.ensure))
+            page_up = asyncio.ensure_future(asyncio.to_thread(self.explorer.ensure))
             page_up.add_done_callback(_retrieve)  # a failed start is reported below, once
             try:
                 result = await asyncio.to_thread(
@@ -237,28 +267,30 @@ class Visualizer:
                 progress.report("refreshing")
                 mapped = await asyncio.to_thread(self._source_map, source, result.output)
                 await page_up
-                shown = Shown(
-                    source, self.page.url_for(result.output), tuple(result.graphs),
+                shown = VisualizedGraphs(
+                    source, self.explorer.url_for(result.output), tuple(result.graphs),
                     round(result.elapsed * 1000), result.output, mapped,
+                    tuple(result.imported_files),
                 )
                 if source in self._shown:
-                    await asyncio.to_thread(self.page.reload)
+                    await asyncio.to_thread(self.explorer.reload)
             except BaseException as error:
                 progress.end(_end_message(error))
                 raise
             progress.end(f"{sum(g.node_count for g in shown.graphs)} nodes")
             return shown
 
-    def _last_graph(self, source: Path) -> Shown | None:
+    def _last_graph(self, source: Path) -> VisualizedGraphs | None:
         """What ``source`` showed when last run (its graph JSON in the cache), or None."""
-        graph_json = self.page.graph_file_for(source)
+        graph_json = self.explorer.graph_file_for(source)
         if not graph_json.is_file():
             return None
         mapped = self._source_map(source, graph_json)
         if not mapped.graph_ids:  # unreadable or empty: run it instead
             return None
         graphs = tuple(GraphInfo(g, mapped.node_count(g)) for g in mapped.graph_ids)
-        return Shown(source, self.page.url_for(graph_json), graphs, 0, graph_json, mapped)
+        url = self.explorer.url_for(graph_json)
+        return VisualizedGraphs(source, url, graphs, 0, graph_json, mapped)
 
     def _run_in_worker(self, ticket: Ticket[Path], on_progress: Callable[[str], None]) -> RunResult:
         source = ticket.key
@@ -266,17 +298,34 @@ class Visualizer:
             if ticket.cancelled:
                 raise _cancelled(source)
             self._running = ticket
+        target = self._run_targets.get(source)
+        stages = RunStages(source, self.explorer, self._send_stage(ticket),
+                           lambda: not ticket.cancelled)
         try:
-            output = self.page.graph_file_for(source)
+            output = self.explorer.graph_file_for(source)
             return self.worker.run(
-                source, output, timeout=self.options.timeout, cwd=source.parent,
-                allow_pickle=self.options.allow_pickle, on_progress=on_progress,
+                target or source, output, timeout=self.options.timeout,
+                cwd=source.parent, allow_pickle=self.options.allow_pickle,
+                on_progress=on_progress, on_stage=stages, partial_output=partial_path(output),
             )
         except OSError as error:
             raise EtvizError(str(source), f"cannot write the graph: {error}") from error
         finally:
             with self._running_lock:
                 self._running = None
+
+    def _send_stage(self, ticket: Ticket[Path]) -> Callable[[dict[str, Any]], None]:
+        """A stage's graphReady, from the worker's thread to the loop (if still wanted)."""
+
+        def on_loop(payload: dict[str, Any]) -> None:
+            if not ticket.cancelled and not self._closed:
+                self._notify(payload)
+
+        def send(payload: dict[str, Any]) -> None:
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(on_loop, payload)
+
+        return send
 
     def _source_map(self, source: Path, graph_json: Path) -> source_map.SourceMap:
         """The line <-> node map of a fresh graph; a map that cannot be made costs only
@@ -288,10 +337,15 @@ class Visualizer:
             log.warning("%s: no navigation map: %s", graph_json, error)
             return source_map.SourceMap()
 
+    def _roots_of(self, source: Path) -> list[Path]:
+        """Where a run's imported files count as the user's: the workspace (the file's
+        folder when the client opened none)."""
+        return self._workspace_roots() or [source.parent]
+
     def _workspace_roots(self) -> list[Path]:
         roots = []
         for folder in self._server.workspace.folders.values():
-            path = _fs_path(folder.uri)
+            path = path_of(folder.uri)
             if path is not None:
                 roots.append(path)
         return roots
@@ -305,18 +359,23 @@ class Visualizer:
 
     # -- telling the client ---------------------------------------------------------
 
-    def _report(self, source: Path, outcome: Shown | Exception) -> None:
-        if isinstance(outcome, Shown):
+    def _report(self, source: Path, outcome: VisualizedGraphs | Exception) -> None:
+        if isinstance(outcome, VisualizedGraphs):
             self._shown[source] = outcome
             self.navigator.graph_shown(Mapped(source, outcome.graph_file, outcome.source_map))
-            self._clear_diagnostics(source)
+            self.diagnostics.clear(source)
+            self.imported.update(source, outcome.imported, self._roots_of(source))
             self._notify(outcome.payload() | {"stale": False})
             self._refresh_lenses()
             return
         if isinstance(outcome, ScriptFailed) and outcome.error.kind == "cancelled":
             return
         if isinstance(outcome, ScriptFailed):
-            self._publish_error(source, outcome.error)
+            self.diagnostics.publish(source, outcome.error)
+            # What it imported before failing counts too (fixing the broken model re-runs);
+            # what it did not reach stays from the last good run.
+            imported = [*self.imported.files_of(source), *outcome.imported_files]
+            self.imported.update(source, imported, self._roots_of(source))
         elif not isinstance(outcome, EtvizError):
             log.error("run of %s failed", source, exc_info=outcome)
         log.warning("%s", outcome)
@@ -334,34 +393,6 @@ class Visualizer:
     def _notify(self, payload: dict[str, Any]) -> None:
         self._server.protocol.notify(GRAPH_READY, payload)
 
-    def _publish_error(self, source: Path, error: ScriptError) -> None:
-        self._clear_diagnostics(source)
-        target = diagnostics.diagnostic_file(error, source)
-        uri = uris.from_fs_path(str(target)) or str(target)
-        diagnostic = diagnostics.to_diagnostic(error, source, self._line_reader(uri, target))
-        self._server.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=[diagnostic])
-        )
-        self._diagnosed[source] = {target}
-
-    def _clear_diagnostics(self, source: Path) -> None:
-        for target in self._diagnosed.pop(source, set()):
-            uri = uris.from_fs_path(str(target)) or str(target)
-            self._server.text_document_publish_diagnostics(
-                types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
-            )
-
-    def _line_reader(self, uri: str, path: Path) -> Callable[[int], str]:
-        document = self._server.workspace.text_documents.get(uri)
-        if document is not None:
-            lines = document.lines
-        else:
-            try:
-                lines = path.read_text(errors="replace").splitlines()
-            except OSError:
-                lines = []
-        return lambda i: lines[i] if 0 <= i < len(lines) else ""
-
     def _check_trust(self, source: Path) -> None:
         if source.suffix == ".py" and not self.options.trusted:
             raise RequestFailed(
@@ -373,7 +404,7 @@ class Visualizer:
 def _source_path(uri: object) -> Path:
     if not isinstance(uri, str) or not uri:
         raise RequestFailed(f"expected a file URI, got {uri!r}")
-    path = _fs_path(uri)
+    path = path_of(uri)
     if path is None:
         raise RequestFailed(f"{uri}: not a file URI")
     if path.suffix not in SUPPORTED:
@@ -385,14 +416,7 @@ def _source_path(uri: object) -> Path:
         raise RequestFailed(f"{path}: is a directory, not a file")
     if not path.is_file():
         raise RequestFailed(f"{path}: no such file")
-    return path.resolve()
-
-
-def _fs_path(uri: str) -> Path | None:
-    if uri.startswith("file:"):
-        path = uris.to_fs_path(uri)
-        return Path(path) if path else None
-    return Path(uri) if uri.startswith("/") else None
+    return path
 
 
 def _cancelled(source: Path) -> ScriptFailed:

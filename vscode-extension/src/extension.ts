@@ -7,6 +7,7 @@ import { GraphPanel, PANEL_VIEW_TYPE } from './graph_panel';
 import type { GraphEvent } from './protocol';
 import { Navigation } from './navigation';
 import { onInterpreterSelected } from './python_extension';
+import { type RunRequest, RunPicker } from './run_picker';
 import { type CommandOutcome, ServerSession } from './server_session';
 import { StatusItem } from './status_item';
 
@@ -21,6 +22,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const panel = new GraphPanel(log);
   const status = new StatusItem('etviz.showGraph');
   const navigation = new Navigation(session, panel, log);
+  const runs = new RunPicker(context.workspaceState, log);
   context.subscriptions.push(log, session, panel, status, navigation);
 
   const showOnStatus = async (event: GraphEvent, explicit: boolean): Promise<void> => {
@@ -46,10 +48,20 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }
   };
 
+  const visualize = async ({ uri, run }: RunRequest): Promise<void> => {
+    // The server runs the file on disk: what the user sees in the editor must be there.
+    const document = vscode.workspace.textDocuments.find((doc) => doc.uri.toString() === uri.toString());
+    if (document?.isDirty) {
+      await document.save();
+    }
+    panel.target(uri);
+    await report(await session.visualize(uri, false, run), true);
+  };
+
   session.onPhase(({ phase, problem }) => status.setPhase(phase, problem));
   session.onBusy((busy) => status.setBuilding(busy));
   session.onGraphEvent((event) => void showOnStatus(event, false));
-  panel.onRestored((source) => void session.visualize(source, true).then((outcome) => report(outcome, false)));
+  panel.onRestored((source) => void session.visualize(source, true, runs.rememberedRun(source)).then((outcome) => report(outcome, false)));
 
   context.subscriptions.push(
     vscode.commands.registerCommand('etviz.visualize', async (arg?: unknown) => {
@@ -58,13 +70,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         void vscode.window.showWarningMessage('etviz: open a Python export script or a .pt2 file to visualize.');
         return;
       }
-      // The server runs the file on disk: what the user sees in the editor must be there.
-      const document = vscode.workspace.textDocuments.find((doc) => doc.uri.toString() === uri.toString());
-      if (document?.isDirty) {
-        await document.save();
+      const request = await runs.forFile(uri);
+      if (request !== undefined) {
+        await visualize(request);
       }
-      panel.target(uri);
-      await report(await session.visualize(uri), true);
+    }),
+    vscode.commands.registerCommand('etviz.visualizeWithConfiguration', async () => {
+      const request = await runs.anyConfiguration(activeFile());
+      if (request !== undefined) {
+        await visualize(request);
+      }
     }),
     vscode.commands.registerCommand('etviz.refresh', async () => {
       const source = panel.source ? vscode.Uri.parse(panel.source) : activeFile();

@@ -57,8 +57,9 @@ export function panelAction(
   if (event.url === '') {
     return event.error === undefined ? { kind: 'ignore' } : { kind: 'banner', banner };
   }
-  // A failed rebuild of the file on screen: the graph there is already the last good one.
-  if (event.error !== undefined && event.stale && !switching) {
+  // A failed rebuild of the file on screen: the graph there is already the last good one,
+  // unless the run's partial stages replaced it meanwhile (then back to the good one).
+  if (event.error !== undefined && event.stale && !switching && last?.inProgress !== true) {
     return { kind: 'banner', banner };
   }
   const navigate = switching || last === undefined || last.url !== event.url;
@@ -72,6 +73,7 @@ export function isSameRun(a: GraphEvent, b: GraphEvent): boolean {
     a.url === b.url &&
     a.elapsedMs === b.elapsedMs &&
     a.stale === b.stale &&
+    a.inProgress === b.inProgress &&
     a.error === b.error &&
     a.graphs.length === b.graphs.length &&
     a.graphs.every((g, i) => g.id === b.graphs[i].id && g.nodeCount === b.graphs[i].nodeCount)
@@ -141,6 +143,13 @@ export function statusView(model: StatusModel): StatusView {
     };
   }
   const seconds = (graph.elapsedMs / 1000).toFixed(1);
+  if (graph.inProgress) {
+    return {
+      text: `$(sync~spin) etviz: ${plural(graph.graphs.length, 'stage')} so far`,
+      tooltip: [`${fileName(graph.source)}: still running, ${seconds} s so far`, ...lines].join('\n'),
+      error: false,
+    };
+  }
   return {
     text: `$(type-hierarchy) ${plural(totalNodes(graph.graphs), 'node')}`,
     tooltip: [`${fileName(graph.source)}, built in ${seconds} s`, ...lines].join('\n'),

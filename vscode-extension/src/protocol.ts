@@ -52,6 +52,8 @@ export interface GraphEvent {
   graphs: GraphInfo[];
   elapsedMs: number;
   stale: boolean; // true: the newest run failed and `url` still shows the last good graph
+  // true: the stages a run has made so far (it is still running); its final graphs follow
+  inProgress: boolean;
   error?: string;
 }
 
@@ -146,6 +148,7 @@ export function parseGraphEvent(value: unknown, fallbackSource?: string): GraphE
     graphs,
     elapsedMs: typeof value.elapsedMs === 'number' ? value.elapsedMs : 0,
     stale: value.stale === true,
+    inProgress: value.inProgress === true,
   };
   if (typeof value.error === 'string' && value.error !== '') {
     event.error = value.error;

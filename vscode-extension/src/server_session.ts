@@ -14,6 +14,7 @@ import {
   machineSettingsFile,
   remoteFallbackAdvice,
 } from './interpreter_choice';
+import type { RunConfig } from './launch_configs';
 import { checkModule, installCommand } from './module_check';
 import { NotificationProgressFeature } from './notification_progress';
 import {
@@ -97,9 +98,10 @@ export class ServerSession implements vscode.Disposable {
   }
 
   /** `showLast` (a restored panel): the server answers the file's last graph at once, if
-   * it still has it, and the fresh one follows as etviz/graphReady. */
-  async visualize(uri: vscode.Uri, showLast = false): Promise<CommandOutcome> {
-    const args = showLast ? [uri.toString(), { showLast: true }] : [uri.toString()];
+   * it still has it, and the fresh one follows as etviz/graphReady. `run`: the launch
+   * configuration to run it with (null: the file as is), which later saves re-run too. */
+  async visualize(uri: vscode.Uri, showLast = false, run: RunConfig | null = null): Promise<CommandOutcome> {
+    const args = [uri.toString(), { showLast, run }];
     const answer = await this.executeServerCommand(SERVER_COMMANDS.visualize, ...args);
     if ('error' in answer) {
       return answer;

@@ -13,6 +13,7 @@ function ev(over: Partial<GraphEvent> = {}): GraphEvent {
     graphs: [{ id: 'forward', nodeCount: 57 }],
     elapsedMs: 900,
     stale: false,
+    inProgress: false,
     ...over,
   };
 }
@@ -57,6 +58,26 @@ test('a failed rebuild keeps the graph on screen and shows the error above it', 
   });
   const first = ev({ url: '', graphs: [], error: 'export net.py:1: SyntaxError: bad' });
   assert.deepEqual(panelAction(A, undefined, first, true), { kind: 'banner', banner: 'export net.py:1: SyntaxError: bad' });
+});
+
+test('stages in progress show, the final graphs replace them, a failure goes back to the last good graph', () => {
+  const good = ev();
+  const partial = ev({ url: 'http://127.0.0.1:9/?data=partial', graphs: [{ id: 'exported', nodeCount: 40 }], elapsedMs: 300, inProgress: true });
+  assert.deepEqual(panelAction(A, good, partial, false), { kind: 'show', url: partial.url, banner: '', navigate: true });
+  const more = ev({ url: partial.url, graphs: [{ id: 'exported', nodeCount: 40 }, { id: 'quantized', nodeCount: 60 }], elapsedMs: 900, inProgress: true });
+  assert.equal(panelAction(A, partial, more, false).kind, 'show', 'each new stage updates the panel');
+  const final = ev({ elapsedMs: 2000, graphs: more.graphs });
+  assert.deepEqual(panelAction(A, more, final, false), { kind: 'show', url: final.url, banner: '', navigate: true });
+  const failed = ev({ stale: true, error: 'boom', elapsedMs: 5 });
+  assert.deepEqual(panelAction(A, more, failed, false), {
+    kind: 'show', url: good.url, banner: 'boom\n(showing the last graph that built)', navigate: true,
+  });
+  assert.equal(isSameRun(partial, { ...partial, inProgress: false }), false);
+});
+
+test('status bar: stages made so far while the run goes on', () => {
+  const view = statusView({ phase: 'ready', building: false, graph: ev({ inProgress: true, graphs: [{ id: 'exported', nodeCount: 40 }] }) });
+  assert.equal(view.text, '$(sync~spin) etviz: 1 stage so far');
 });
 
 test('after a failure, the next good build clears the banner', () => {

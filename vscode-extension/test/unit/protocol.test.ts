@@ -47,6 +47,7 @@ test('a visualize result without source takes the file it was asked for', () => 
     graphs: [{ id: 'forward', nodeCount: 57 }],
     elapsedMs: 812,
     stale: false,
+    inProgress: false,
   });
 });
 
@@ -61,6 +62,11 @@ test('a failed rebuild keeps the stale graph and its error', () => {
   });
   assert.equal(event?.stale, true);
   assert.equal(event?.error, 'export.py:7: ValueError: boom');
+});
+
+test('stages made so far are marked in progress', () => {
+  const event = parseGraphEvent({ source: 'file:///ws/a.py', url: 'http://127.0.0.1:1/?data=p', graphs: [{ id: 'exported', nodeCount: 3 }], inProgress: true });
+  assert.equal(event?.inProgress, true);
 });
 
 test('an error without any graph yet is still an event', () => {

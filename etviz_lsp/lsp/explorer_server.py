@@ -1,6 +1,7 @@
-"""The Model Explorer page graphs are shown in: the one shared server (explorer room),
-started on first use, its URLs, reloads, and stopping it at shutdown when this is the last
-editor window using a server an editor started (explorer.leases keeps that count).
+"""This window's handle on the one shared Model Explorer server (explorer room): started
+on first use, the URLs of graphs on it, reloads of its pages, and stopping it at shutdown
+when this is the last editor window using a server an editor started (explorer.leases
+keeps that count).
 
 Every call here blocks (HTTP, process start): the caller runs them in a thread.
 """
@@ -18,7 +19,9 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 60.0
 
 
-class Page:
+class ExplorerServer:
+    """The server this window uses (its address once known) and the port to start one on."""
+
     def __init__(self, port: int | None) -> None:
         self._port = port
         self._lock = threading.Lock()
