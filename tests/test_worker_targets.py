@@ -126,6 +126,14 @@ def test_a_module_that_does_not_exist_is_a_clear_error(worker: WarmWorker, tmp_p
         worker.run(RunTarget(module="pkg.missing", cwd=project), tmp_path / "o.json", timeout=60)
     assert str(caught.value) == "pkg.missing: no module named 'pkg.missing'"
     assert not (tmp_path / "o.json").exists()
+    # a missing dependency of the package is the package's error, at its line
+    (project / "pkg" / "__init__.py").write_text("import json\nimport not_installed_dep\n")
+    with pytest.raises(ScriptFailed) as caught:
+        worker.run(RunTarget(module="pkg.export", cwd=project), tmp_path / "o.json", timeout=60)
+    error = caught.value.error
+    assert (error.kind, error.file, error.line) == (
+        "exception", str(project / "pkg" / "__init__.py"), 2)
+    assert "No module named 'not_installed_dep'" in error.message
 
 
 def test_an_error_in_a_module_run_is_at_the_users_line(worker: WarmWorker, tmp_path: Path):

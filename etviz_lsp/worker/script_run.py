@@ -239,20 +239,27 @@ def _module_code(name: str) -> tuple[Path, types.CodeType, Any]:
         if spec is not None and spec.submodule_search_locations is not None:
             name = f"{name}.__main__"  # a package runs its __main__, as python -m does
             spec = importlib.util.find_spec(name)
-    except ModuleNotFoundError as exc:
-        raise Outcome(ScriptError("bad-input", name, message=f"no module named {exc.name!r}"))\
-            from exc
-    except Exception as exc:  # the package's __init__ failed: the user's error, shown as such
-        trace = _format(exc)
-        print(trace, file=sys.stderr, end="")
-        raise Outcome(_exception_error(exc, UserCode(Path(name), root=Path.cwd()), trace))\
-            from exc
+    except Exception as exc:
+        raise Outcome(_find_error(name, exc)) from exc
     if spec is None or spec.loader is None or spec.origin is None:
         raise Outcome(ScriptError("bad-input", name, message=f"no module named {name!r}"))
     file = Path(spec.origin).resolve()
     if file.suffix != ".py":
         raise Outcome(ScriptError("bad-input", str(file), message="not a Python source module"))
     return file, _compile(file), spec
+
+
+def _find_error(name: str, exc: Exception) -> ScriptError:
+    """A module (or one of its parent packages) that is not there is bad input; anything
+    else failed while a parent package's ``__init__`` ran: the user's error, shown as one."""
+    missing = getattr(exc, "name", None)
+    if isinstance(exc, ModuleNotFoundError) and missing and (
+        name == missing or name.startswith(f"{missing}.")
+    ):
+        return ScriptError("bad-input", name, message=f"no module named {missing!r}")
+    trace = _format(exc)
+    print(trace, file=sys.stderr, end="")
+    return _exception_error(exc, UserCode(Path(name), root=Path.cwd()), trace)
 
 
 def _compile(script: Path) -> types.CodeType:
