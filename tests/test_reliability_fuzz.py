@@ -17,7 +17,7 @@ import os
 import time
 import tracemalloc
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -73,9 +73,9 @@ def entries(data: bytes) -> dict[str, bytes]:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
-def zipped(files: dict[str, bytes]) -> bytes:
+def zipped(files: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
+    with zipfile.ZipFile(out, "w", compression=compression) as archive:
         for name, data in files.items():
             archive.writestr(name, data)
     return out.getvalue()
@@ -228,6 +228,20 @@ def members_of(data: bytes) -> list[crafted_zip.Member]:
 BLANKS = b" " * (4 << 20)
 
 
+def edited_program(
+    seeds: dict[str, bytes], edit: Callable[[dict[str, Any]], bytes | None],
+    compression: int = zipfile.ZIP_STORED,
+) -> bytes:
+    """The mutation model's archive with its program JSON edited: ``edit`` changes the
+    program in place (None) or returns the new JSON text itself."""
+    files = entries(seeds["mutation_model"])
+    name = program_name(files)
+    program = json.loads(files[name])
+    text = edit(program)
+    files[name] = text if text is not None else json.dumps(program).encode()
+    return zipped(files, compression)
+
+
 @FUZZ
 @given(data=st.data())
 def test_lying_zip_headers_only_raise_our_error_bounded(
@@ -285,17 +299,14 @@ def put(program: dict[str, Any], site: str, value: Any) -> None:
 def test_deep_nesting_only_raises_our_error_bounded(
     seeds: dict[str, bytes], target: Path, site: str, depth: int
 ) -> None:
-    files = entries(seeds["mutation_model"])
-    name = program_name(files)
-    program = json.loads(files[name])
-    if depth < 900:
+    def edit(program: dict[str, Any]) -> bytes | None:
+        if depth >= 900:  # json.dumps recurses too: the nest's text is written by hand
+            return nest_text(program, site, depth)
         put(program, site, nested(depth, 1))
-        files[name] = json.dumps(program).encode()
-    else:  # json.dumps recurses too: the nest's text is written by hand
-        files[name] = nest_text(program, site, depth)
-    target.write_bytes(zipped(files))
+        return None
+
     with bounded():
-        only_our_error(target, target.read_bytes())
+        only_our_error(target, edited_program(seeds, edit))
 
 
 def nest_text(program: dict[str, Any], site: str, depth: int) -> bytes:
@@ -313,21 +324,19 @@ def test_huge_strings_only_raise_our_error_bounded(
     seeds: dict[str, bytes], target: Path, site: str
 ) -> None:
     """An 8 MiB string where a name, target or metadata text goes."""
-    files = entries(seeds["mutation_model"])
-    name = program_name(files)
-    program = json.loads(files[name])
-    node = program["graph_module"]["graph"]["nodes"][0]
     huge = "x" * (8 << 20)
-    if site in ("target", "name"):
-        node[site] = huge
-    elif site == "tensor name":
-        node["outputs"][0]["as_tensor"]["name"] = huge
-    else:
-        node.setdefault("metadata", {})[site] = huge
-    files[name] = json.dumps(program).encode()
-    target.write_bytes(zipped(files))
+
+    def edit(program: dict[str, Any]) -> None:
+        node = program["graph_module"]["graph"]["nodes"][0]
+        if site in ("target", "name"):
+            node[site] = huge
+        elif site == "tensor name":
+            node["outputs"][0]["as_tensor"]["name"] = huge
+        else:
+            node.setdefault("metadata", {})[site] = huge
+
     with bounded(megabytes=600):  # the graph itself holds the string, a few times over
-        only_our_error(target, target.read_bytes())
+        only_our_error(target, edited_program(seeds, edit))
 
 
 @pytest.mark.parametrize(
@@ -337,26 +346,21 @@ def test_huge_counts_only_raise_our_error_bounded(
     seeds: dict[str, bytes], target: Path, what: str
 ) -> None:
     """Lists of a million entries (deflated: the archive stays small)."""
-    files = entries(seeds["mutation_model"])
-    name = program_name(files)
-    program = json.loads(files[name])
-    graph = program["graph_module"]["graph"]
-    if what == "empty nodes":
-        graph["nodes"] = [{}] * 1_000_000
-    elif what == "copied nodes":
-        graph["nodes"] = graph["nodes"][:1] * 200_000
-    elif what == "graph inputs":
-        graph["inputs"] = [{"as_none": True}] * 1_000_000
-    elif what == "int list":
-        graph["nodes"][0]["inputs"][0]["arg"] = {"as_ints": [7] * 1_000_000}
-    else:
-        graph["tensor_values"] = {f"t{i}": {"dtype": 7, "sizes": []} for i in range(300_000)}
-    files[name] = json.dumps(program).encode()
-    data = io.BytesIO()
-    with zipfile.ZipFile(data, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for entry, body in files.items():
-            archive.writestr(entry, body)
-    crafted = data.getvalue()
+
+    def edit(program: dict[str, Any]) -> None:
+        graph = program["graph_module"]["graph"]
+        if what == "empty nodes":
+            graph["nodes"] = [{}] * 1_000_000
+        elif what == "copied nodes":
+            graph["nodes"] = graph["nodes"][:1] * 200_000
+        elif what == "graph inputs":
+            graph["inputs"] = [{"as_none": True}] * 1_000_000
+        elif what == "int list":
+            graph["nodes"][0]["inputs"][0]["arg"] = {"as_ints": [7] * 1_000_000}
+        else:
+            graph["tensor_values"] = {f"t{i}": {"dtype": 7, "sizes": []} for i in range(300_000)}
+
+    crafted = edited_program(seeds, edit, zipfile.ZIP_DEFLATED)
     with bounded(seconds=15.0, megabytes=600):
         only_our_error(target, crafted)
 
@@ -364,12 +368,10 @@ def test_huge_counts_only_raise_our_error_bounded(
 def test_more_nodes_than_the_limit_are_refused_unread(
     seeds: dict[str, bytes], target: Path
 ) -> None:
-    files = entries(seeds["mutation_model"])
-    name = program_name(files)
-    program = json.loads(files[name])
-    program["graph_module"]["graph"]["nodes"] *= 500  # ~1,500 nodes, limit 1,000 below
-    files[name] = json.dumps(program).encode()
-    target.write_bytes(zipped(files))
+    def edit(program: dict[str, Any]) -> None:
+        program["graph_module"]["graph"]["nodes"] *= 500  # ~1,500 nodes, limit 1,000 below
+
+    target.write_bytes(edited_program(seeds, edit))
     with pytest.raises(limits.LimitExceeded) as caught:
         pt2_archive.read_records(target, limits.Limits(max_nodes=1_000))
     text = str(caught.value)
