@@ -497,8 +497,8 @@ class _GraphReader:
         ordered = _ordered_inputs(node.inputs, is_sym_op, has_schema)
         if self.graph_loads:
             self.graph_loads = {}
-        if is_hop:  # nested graphs (cond, while_loop) become get_attr nodes, placed
-            # before the node that runs them, as torch places them
+        if not has_schema and not is_sym_op:  # nested graphs (cond, while_loop) become
+            # get_attr nodes, placed before the node that runs them, as torch places them
             for item in ordered:
                 if "as_graph" in item.arg:
                     self._graph_arg(item.arg["as_graph"], meta)
