@@ -171,6 +171,24 @@ class OddNames(nn.Module):
         return modules["7"](y)
 
 
+class NamesTorchCannotLoad(nn.Module):
+    """Module names holding ``,`` and ``;``: legal, saved as they are, and then refused by
+    ``torch.export.load`` (its metadata split); the direct reader reads them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_module("a,b", nn.Linear(4, 4))
+        self.add_module("c;d", nn.Linear(4, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        modules = dict(self.named_children())
+        return modules["c;d"](modules["a,b"](x))
+
+
+def names_torch_cannot_load() -> ExportedProgram:
+    return torch.export.export(NamesTorchCannotLoad(), (torch.randn(2, 4),))
+
+
 class Literals(nn.Module):
     """Complex, symbolic, device, layout and memory-format literals, None in index lists."""
 

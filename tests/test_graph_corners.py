@@ -374,3 +374,22 @@ def test_model_explorer_reads_odd_names_as_the_modules_they_are(
     paths = [main["groupNodeAttributes"][ns]["path"] for ns in layers]
     depths = [len(labels) for labels in model_explorer_layers(layers)]
     assert depths == [path.count(".") + 1 for path in paths], "one layer per module level"
+
+
+def test_names_with_commas_and_semicolons_read_where_torch_cannot_load_them(
+    tmp_path: Path,
+) -> None:
+    program = corners.names_torch_cannot_load()
+    path = tmp_path / "commas.pt2"
+    torch.export.save(program, str(path))
+    with pytest.raises(RuntimeError, match="error when deserializing"):
+        torch.export.load(str(path))  # torch's own loader splits the names apart
+    direct = convert.from_pt2(path).to_json()
+    live = convert.from_programs([(path.stem, program)], label=path.name).to_json()
+    assert direct == live
+    nodes = by_id(direct["graphs"][0])
+    assert attrs(nodes["linear"])["module"] == "a,b"
+    assert attrs(nodes["linear_1"])["module"] == "c;d"
+    namespaces = [nodes["linear"]["namespace"], nodes["linear_1"]["namespace"]]
+    assert model_explorer_layers(namespaces) == [["a,b (Linear)"], ["c\uff1bd (Linear)"]]
+    assert nodes["p_c_d_weight"]["namespace"] == nodes["linear_1"]["namespace"]
