@@ -59,16 +59,29 @@ class SharedSubgraph(nn.Module):
 
 
 class CollidingInput(nn.Module):
-    """A user input named like the branch graph torch generates for the cond."""
+    """Inputs named like what torch generates: the cond's branch graphs, the getitem that
+    unpacks it, the output node; a submodule named like a branch graph too."""
 
-    def forward(self, true_graph_0: torch.Tensor, false_graph_0: torch.Tensor) -> torch.Tensor:
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_module("true_graph_0", nn.Linear(3, 3))
+
+    def forward(
+        self,
+        true_graph_0: torch.Tensor,
+        false_graph_0: torch.Tensor,
+        getitem: torch.Tensor,
+        output: torch.Tensor,
+    ) -> torch.Tensor:
         total = true_graph_0.sum()
-        return torch.cond(
+        picked = torch.cond(
             total > 0,
             lambda a, b: a.sin() + b,
             lambda a, b: a.cos() - b,
             (true_graph_0, false_graph_0),
         )
+        layer = self.get_submodule("true_graph_0")
+        return layer(picked) * getitem + output
 
 
 class Inner(nn.Module):
@@ -93,7 +106,7 @@ class NestedCond(nn.Module):
 
 
 class Loops(nn.Module):
-    """while_loop, map and scan in one program."""
+    """while_loop twice, map, a cond on the map's result and scan in one program."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -111,6 +124,8 @@ class Loops(nn.Module):
             return i + 1, self.lin(v)
 
         _, looped = while_loop(cond_fn, body_fn, (torch.zeros((), dtype=torch.int64), x))
+        _, twice = while_loop(cond_fn, body_fn, (torch.ones((), dtype=torch.int64), x + 1))
+        looped = looped + twice
         mapped = hop_map(lambda row, bias: row * 2 + bias, xs, x.sum())
 
         def combine(carry: torch.Tensor, row: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -156,6 +171,24 @@ class OddNames(nn.Module):
         return modules["7"](y)
 
 
+class NamesTorchCannotLoad(nn.Module):
+    """Module names holding ``,`` and ``;``: legal, saved as they are, and then refused by
+    ``torch.export.load`` (its metadata split); the direct reader reads them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_module("a,b", nn.Linear(4, 4))
+        self.add_module("c;d", nn.Linear(4, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        modules = dict(self.named_children())
+        return modules["c;d"](modules["a,b"](x))
+
+
+def names_torch_cannot_load() -> ExportedProgram:
+    return torch.export.export(NamesTorchCannotLoad(), (torch.randn(2, 4),))
+
+
 class Literals(nn.Module):
     """Complex, symbolic, device, layout and memory-format literals, None in index lists."""
 
@@ -192,7 +225,7 @@ def shared_subgraph() -> ExportedProgram:
 
 
 def colliding_input() -> ExportedProgram:
-    return torch.export.export(CollidingInput(), (torch.randn(3), torch.randn(3)))
+    return torch.export.export(CollidingInput(), tuple(torch.randn(3) for _ in range(4)))
 
 
 def nested_cond() -> ExportedProgram:

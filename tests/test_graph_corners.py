@@ -148,6 +148,16 @@ def test_an_input_named_like_a_branch_graph_is_just_an_input(
     assert nodes["true_graph_1"]["subgraphIds"] == branches[:1]
     assert sources(nodes["cond"]) == ["gt", "true_graph_1", "false_graph_1",
                                       "true_graph_0", "false_graph_0"]  # fmt: skip
+    # Inputs named ``getitem`` and ``output``: torch's own nodes get other names.
+    assert attrs(nodes["getitem"])["kind"] == attrs(nodes["output"])["kind"] == "input"
+    assert sources(nodes["getitem_1"]) == ["cond"]
+    assert sources(nodes["mul"]) == ["linear", "getitem"]
+    assert attrs(nodes["output_1"])["kind"] == "output"
+    # A submodule named like the branch graph: its layer, not the graph.
+    assert nodes["linear"]["namespace"] == "true_graph_0 (Linear)"
+    assert nodes["p_true_graph_0_weight"]["namespace"] == "true_graph_0 (Linear)"
+    for name in ("linear", "p_true_graph_0_weight"):
+        assert "subgraphIds" not in nodes[name], name
 
 
 def test_nested_and_repeated_conds_each_link_their_own_branches(
@@ -178,6 +188,9 @@ def test_loops_link_their_graphs_and_state_sits_with_its_owner(
     assert nodes["while_loop"]["subgraphIds"] == [
         f"{root}/while_loop_cond_graph_0", f"{root}/while_loop_body_graph_0"
     ]
+    assert nodes["while_loop_1"]["subgraphIds"] == [
+        f"{root}/while_loop_cond_graph_1", f"{root}/while_loop_body_graph_1"
+    ], "a second loop runs its own graphs"
     assert nodes["map_impl"]["subgraphIds"] == [f"{root}/body_graph_0"]
     assert nodes["scan"]["subgraphIds"] == [f"{root}/scan_combine_graph_0"]
     weight = nodes["p_lin_weight"]
@@ -361,3 +374,22 @@ def test_model_explorer_reads_odd_names_as_the_modules_they_are(
     paths = [main["groupNodeAttributes"][ns]["path"] for ns in layers]
     depths = [len(labels) for labels in model_explorer_layers(layers)]
     assert depths == [path.count(".") + 1 for path in paths], "one layer per module level"
+
+
+def test_names_with_commas_and_semicolons_read_where_torch_cannot_load_them(
+    tmp_path: Path,
+) -> None:
+    program = corners.names_torch_cannot_load()
+    path = tmp_path / "commas.pt2"
+    torch.export.save(program, str(path))
+    with pytest.raises(RuntimeError, match="error when deserializing"):
+        torch.export.load(str(path))  # torch's own loader splits the names apart
+    direct = convert.from_pt2(path).to_json()
+    live = convert.from_programs([(path.stem, program)], label=path.name).to_json()
+    assert direct == live
+    nodes = by_id(direct["graphs"][0])
+    assert attrs(nodes["linear"])["module"] == "a,b"
+    assert attrs(nodes["linear_1"])["module"] == "c;d"
+    namespaces = [nodes["linear"]["namespace"], nodes["linear_1"]["namespace"]]
+    assert model_explorer_layers(namespaces) == [["a,b (Linear)"], ["c\uff1bd (Linear)"]]
+    assert nodes["p_c_d_weight"]["namespace"] == nodes["linear_1"]["namespace"]

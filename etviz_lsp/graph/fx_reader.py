@@ -7,6 +7,7 @@ the record is plain data. Literal formatting and target naming live in ``naming`
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -319,8 +320,10 @@ _NAMES_BY_TARGET: dict[Any, list[str] | None] = {}
 def _argument_names(target: Any) -> list[str] | None:
     """Schema names of an op's arguments; Python parameter names of a plain function;
     None (name by position) when it has neither."""
-    if target in _NAMES_BY_TARGET:
+    try:
         return _NAMES_BY_TARGET[target]
+    except (KeyError, TypeError):  # not seen yet (or not hashable: then not cached)
+        pass
     schema = getattr(target, "_schema", None)
     names: list[str] | None
     if schema is not None:
@@ -334,7 +337,8 @@ def _argument_names(target: Any) -> list[str] | None:
             names = list(inspect.signature(target).parameters)
         except (TypeError, ValueError):
             names = None
-    _NAMES_BY_TARGET[target] = names
+    with contextlib.suppress(TypeError):
+        _NAMES_BY_TARGET[target] = names
     return names
 
 

@@ -596,8 +596,8 @@ class _GraphReader:
         ordered = _ordered_inputs(node.inputs, is_sym_op, has_schema)
         if self.graph_loads:
             self.graph_loads = {}
-        if is_hop:  # nested graphs (cond, while_loop) become get_attr nodes, placed
-            # before the node that runs them, as torch places them
+        if not has_schema and not is_sym_op:  # nested graphs (cond, while_loop) become
+            # get_attr nodes, placed before the node that runs them, as torch places them
             for item in ordered:
                 if "as_graph" in item.arg:
                     self._graph_arg(item.arg["as_graph"], meta)
@@ -880,22 +880,45 @@ def module_stack_scopes(text: str) -> list[ir.Scope]:
 
     A path may hold commas inside brackets (``L['self'].layers[0]``): torch splits at
     top-level commas only, and so do we. Repeated keys keep their first position and the
-    last value, as a dict does.
+    last value, as a dict does. torch writes module names as they are, so a name holding
+    ``;`` or ``,`` (legal in ``add_module``) cuts an entry in pieces, which
+    ``torch.export.load`` then refuses: the pieces are joined back here.
     """
     by_key: dict[str, ir.Scope | None] = {}
-    for item in text.split(";"):
-        key, scope = _stack_entry(item)
+    items = text.split(";")
+    index = 0
+    while index < len(items):
+        item = items[index]
+        entry = _stack_entry(item)
+        while entry is None and index + 1 < len(items):  # a name holding ";"
+            index += 1
+            item = f"{item};{items[index]}"
+            entry = _stack_entry(item)
+        if entry is None:
+            raise _Unknown(f"nn_module_stack entry {item!r}")
+        key, scope = entry
         by_key[key] = scope
+        index += 1
     return naming.unique_scopes(by_key.values())
 
 
 @lru_cache(maxsize=16384)  # stacks differ, their entries repeat (each layer's root, ...)
-def _stack_entry(item: str) -> tuple[str, ir.Scope | None]:
+def _stack_entry(item: str) -> tuple[str, ir.Scope | None] | None:
+    """``key,path,Class`` (None when it is not one, e.g. a piece of a longer entry)."""
     parts = _split_top_level(item)
-    if len(parts) != 3:
-        raise _Unknown(f"nn_module_stack entry {item!r}")
-    key, path, cls = parts
-    return key, naming.module_scope(path, cls)
+    if len(parts) == 3:
+        key, path, cls = parts
+        return key, naming.module_scope(path, cls)
+    if len(parts) < 3:
+        return None
+    # A name holding ",": the class (a qualified name, no commas) is last and the key
+    # ends with the path (``L__self__a,b`` for ``a,b``).
+    rest = parts[:-1]
+    for cut in range(1, len(rest)):
+        key, path = ",".join(rest[:cut]), ",".join(rest[cut:])
+        if key.endswith(path):
+            return key, naming.module_scope(path, parts[-1])
+    return None
 
 
 def _split_top_level(text: str) -> list[str]:
