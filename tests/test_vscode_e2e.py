@@ -51,7 +51,7 @@ program = torch.export.export(model, example_inputs())
 MODEL_LINE = 6
 # Issue 19: the big graph is made first, the small one last; the panel must open on the last.
 STAGES_SCRIPT = "two_graphs.py"
-STAGES_SOURCE = '''"""A big graph first, a small one last (written by the VS Code end-to-end test)."""
+STAGES_SOURCE = '''"""A big graph first, a small one last (written by the VS Code e2e test)."""
 import torch
 
 from convnet import ConvNet, example_inputs
