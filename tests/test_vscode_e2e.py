@@ -49,6 +49,16 @@ model = ConvNet(blocks=2).eval()
 program = torch.export.export(model, example_inputs())
 '''
 MODEL_LINE = 6
+# Issue 19: the big graph is made first, the small one last; the panel must open on the last.
+STAGES_SCRIPT = "two_graphs.py"
+STAGES_SOURCE = '''"""A big graph first, a small one last (written by the VS Code e2e test)."""
+import torch
+
+from convnet import ConvNet, example_inputs
+
+big = torch.export.export(ConvNet(blocks=3).eval(), example_inputs())
+small = torch.export.export(ConvNet(blocks=1).eval(), example_inputs())
+'''
 BROKEN_MESSAGE = "broken on purpose by the e2e test"
 
 
@@ -301,6 +311,7 @@ def test_visualize_refresh_on_save_and_diagnostic(
     workspace = tmp_path / "workspace"
     shutil.copytree(REPO / "examples", workspace, ignore=shutil.ignore_patterns("__pycache__"))
     (workspace / SCRIPT).write_text(EXPORT_SCRIPT)
+    (workspace / STAGES_SCRIPT).write_text(STAGES_SOURCE)
     nodes_before, nodes_after = _node_count(2), _node_count(3)
     assert nodes_after > nodes_before
     model = workspace / "convnet.py"
@@ -322,6 +333,7 @@ def test_visualize_refresh_on_save_and_diagnostic(
         "codeFile": "convnet.py", "codeLine": block_line,
         "expectNodeId": block_ops[0], "expectNodeCount": len(block_ops),
         "lensNodeId": "linear",  # the lowest "Show in Graph (1 op)" lens: return self.head(x)
+        "stagesScript": STAGES_SCRIPT, "lastGraphId": f"small @ {STAGES_SCRIPT}:7 (exported)",
     }
     by_step = _drive(code_server, config, "vscode-e2e")
     assert f"{nodes_before} nodes" in by_step["visualize"]["explorer"]
@@ -334,8 +346,10 @@ def test_visualize_refresh_on_save_and_diagnostic(
     assert "id linear" in by_step["lens-to-graph"]["info"]
     assert f"{nodes_after} nodes" in by_step["edit-and-save-refreshes"]["explorer"]
     assert BROKEN_MESSAGE in by_step["broken-script-diagnostic"]["problems"]
+    last_stage = by_step["last-stage-shown-first"]["explorer"]
+    assert f"{_node_count(1)} nodes" in last_stage and "big @" not in last_stage, last_stage
     for name in ("vscode-graph", "vscode-graph-to-code", "vscode-code-to-graph",
-                 "vscode-graph-after-edit", "vscode-problems"):
+                 "vscode-graph-after-edit", "vscode-problems", "vscode-last-stage"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
 
 

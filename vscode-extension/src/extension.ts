@@ -3,12 +3,14 @@
 // the ids registered here are the extension's.
 
 import * as vscode from 'vscode';
+import { eventWithFirstGraph } from './first_graph';
 import { GraphPanel, PANEL_VIEW_TYPE } from './graph_panel';
 import type { GraphEvent } from './protocol';
 import { Navigation } from './navigation';
 import { onInterpreterSelected } from './python_extension';
 import { type RunRequest, RunPicker } from './run_picker';
 import { type CommandOutcome, ServerSession } from './server_session';
+import { readSettings } from './settings';
 import { StatusItem } from './status_item';
 
 const VISUALIZABLE = /\.(py|pt2)$/i;
@@ -25,7 +27,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const runs = new RunPicker(context.workspaceState, log);
   context.subscriptions.push(log, session, panel, status, navigation);
 
-  const showOnStatus = async (event: GraphEvent, explicit: boolean): Promise<void> => {
+  const showOnStatus = async (shown: GraphEvent, explicit: boolean): Promise<void> => {
+    const event = eventWithFirstGraph(shown, readSettings(vscode.workspace.workspaceFolders?.[0]?.uri).firstGraph);
     if (await panel.apply(event, explicit)) {
       status.setGraph(event);
     }

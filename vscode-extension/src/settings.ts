@@ -1,12 +1,14 @@
 // The extension's settings, read in one place.
 
 import * as vscode from 'vscode';
+import type { FirstGraph } from './first_graph';
 import type { ExternalUriMode } from './frame_url';
 import type { EtvizSettings } from './protocol';
 
 export interface Settings extends EtvizSettings {
   pythonPath: string;
   externalUri: ExternalUriMode;
+  firstGraph: FirstGraph;
 }
 
 export function readSettings(scope?: vscode.Uri): Settings {
@@ -20,5 +22,6 @@ export function readSettings(scope?: vscode.Uri): Settings {
     timeout: config.get<number>('timeout', 300),
     port: config.get<number>('port', 0),
     externalUri: config.get<ExternalUriMode>('externalUri', 'auto'),
+    firstGraph: config.get<string>('firstGraph', 'last') === 'first' ? 'first' : 'last',
   };
 }

@@ -355,5 +355,27 @@ await step('broken-script-diagnostic', async () => {
   return { status, problems: problems.slice(0, 400), screenshot: await shot('vscode-problems') };
 });
 
+// Issue 19: a script that makes a big graph first and a small one last. Model Explorer on
+// its own opens the biggest; the panel must open on the last one made (etviz.firstGraph).
+if (config.stagesScript) {
+  await step('last-stage-shown-first', async () => {
+    await page.keyboard.press('Control+P');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill(config.stagesScript);
+    await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator(`.tab.active[data-resource-name="${config.stagesScript}"]`).waitFor({ timeout: 30000 });
+    await page.locator('.monaco-editor .view-lines').first().click();
+    await palette('etviz: Visualize ExportedProgram');
+    const text = await until(`the graph "${config.lastGraphId}" in the panel`, async () => {
+      const body = await explorerText();
+      return body.includes(config.lastGraphId) ? body : undefined;
+    }, 180000);
+    await page.waitForTimeout(1500);
+    return { explorer: text.slice(0, 400), screenshot: await shot('vscode-last-stage') };
+  });
+}
+
 await browser.close();
 log({ step: 'done', ok: true });
