@@ -119,10 +119,13 @@ class Session:
     async def next_graph(
         self, path: Path, after: int, *, stale: bool | None = None, seconds: float = 180
     ) -> Any:
-        """The first graphReady for ``path`` past index ``after`` (matching ``stale``)."""
+        """The first graphReady for ``path`` past index ``after`` (matching ``stale``) that
+        carries a run's outcome (the stages shown while it runs are skipped)."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             for params in self.graph_ready[after:]:
+                if getattr(params, "inProgress", False):
+                    continue
                 if params.source == path.as_uri() and (stale is None or params.stale == stale):
                     return params
             await asyncio.sleep(0.1)

@@ -160,7 +160,8 @@ async def test_ten_saves_in_a_second_make_one_or_two_runs(
     await asyncio.sleep(2)  # nothing else arrives later
     runs = progress_tokens(session) - tokens_before
     assert 1 <= len(runs) <= 2
-    assert [node_count(g) for g in session.graph_ready[before:]] == [32]
+    outcomes = [g for g in session.graph_ready[before:] if not g.inProgress]
+    assert [node_count(g) for g in outcomes] == [32]  # stages shown meanwhile aside
 
 
 async def test_visualize_a_pt2_and_see_it_rewritten(session: Session, workspace: Path) -> None:

@@ -91,15 +91,6 @@ def _run_config(package: Path, layers: int) -> dict[str, Any]:
     }
 
 
-async def _final(session: Session, path: Path, after: int, stale: bool = False) -> Any:
-    """The next graphReady for ``path`` that is not a stage in progress."""
-    while True:
-        event = await session.next_graph(path, after, stale=stale)
-        after = session.graph_ready.index(event) + 1
-        if not getattr(event, "inProgress", False):
-            return event
-
-
 async def test_a_launch_configuration_runs_the_module_with_its_arguments(
     session: Session, package: Path
 ) -> None:
@@ -110,7 +101,7 @@ async def test_a_launch_configuration_runs_the_module_with_its_arguments(
     # A save re-runs with the same configuration: still its arguments, still a module run.
     before = len(session.graph_ready)
     session.save(script, EXPORT + "# saved\n")
-    rerun = await _final(session, script, before)
+    rerun = await session.next_graph(script, before, stale=False)
     assert (_nodes(rerun), rerun.stale) == (_linear_nodes(3), False)
     # Another configuration's arguments change the graph.
     result = await session.visualize(script, {"run": _run_config(package, 5)})
@@ -126,19 +117,19 @@ async def test_the_imported_model_file_reruns_the_flow(session: Session, package
         "*[torch.nn.Linear(width, width) for _ in range(layers)]",
         "*[m for _ in range(layers) for m in (torch.nn.Linear(width, width), torch.nn.ReLU())]",
     ))
-    saved = await _final(session, script, before)
+    saved = await session.next_graph(script, before, stale=False)
     assert _nodes(saved) == _linear_nodes(2) + 2
     # Rewritten by another process (no didSave): the watch on the imported file sees it.
     before = len(session.graph_ready)
     model.write_text(MODEL.replace("return self.layers(x)", "return self.layers(x) * 2"))
-    rewritten = await _final(session, script, before)
+    rewritten = await session.next_graph(script, before, stale=False)
     assert _nodes(rewritten) == _linear_nodes(2) + 1
     # A module run's error sits on the user's line in the file that raised it.
     before = len(session.graph_ready)
     session.save(model, MODEL.replace(
         "return self.layers(x)", 'raise ValueError("model broken on purpose")'
     ))
-    stale = await _final(session, script, before, stale=True)
+    stale = await session.next_graph(script, before, stale=True)
     assert "model broken on purpose" in stale.error
     assert stale.url == rewritten.url  # the last good graph stays
     await session.wait_for(lambda: session.client.diagnostics.get(model.as_uri()), 30,
@@ -147,7 +138,7 @@ async def test_the_imported_model_file_reruns_the_flow(session: Session, package
     assert diagnostic.range.start.line == BROKEN_LINE - 1
     assert "model broken on purpose" in diagnostic.message
     session.save(model, MODEL)  # fixed: the flow runs again and the diagnostic goes
-    await _final(session, script, len(session.graph_ready))
+    await session.next_graph(script, len(session.graph_ready))
     await session.wait_for(lambda: not session.client.diagnostics.get(model.as_uri()), 30,
                            "the diagnostic to clear")
 

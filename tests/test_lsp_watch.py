@@ -70,3 +70,42 @@ def test_other_files_and_unwatched_files_are_ignored(tmp_path: Path) -> None:
         assert seen.paths == []
     finally:
         watcher.close()
+
+
+def test_imported_files_are_watched_one_by_one_bounded_and_only_in_the_workspace(
+    tmp_path: Path,
+) -> None:
+    """What a run imported: workspace files only (a library elsewhere is not watched), at
+    most MAX_FILES, each file on its own (never the whole tree); a later run that no longer
+    imports a file stops watching it; a real rewrite of an imported file is seen."""
+    from etviz_lsp.lsp.imported_files import MAX_FILES, ImportedFiles
+
+    workspace, elsewhere = tmp_path / "ws", tmp_path / "site-packages"
+    (workspace / "pkg").mkdir(parents=True)
+    elsewhere.mkdir()
+    script, model = workspace / "export.py", workspace / "pkg" / "model.py"
+    many = [workspace / "pkg" / f"m{i}.py" for i in range(MAX_FILES + 50)]
+    for path in (script, model, *many, elsewhere / "lib.py"):
+        path.write_text("x = 1\n")
+    seen = Seen()
+    watcher = FileWatcher(seen)
+    imported = ImportedFiles(watcher, lambda path: path == script)
+    imported.watch(True)
+    watcher.watch(script)  # the visualized file itself (the visualizer watches it)
+    try:
+        imported.update(script, [script, model, elsewhere / "lib.py"], [workspace])
+        assert watcher.watched() == {script, model}
+        assert imported.sources_using(model) == [script]
+        assert imported.sources_using(elsewhere / "lib.py") == []
+        model.write_text("x = 2\n")
+        assert seen.wait() and model in seen.paths
+
+        imported.update(script, [script, *many], [workspace])
+        assert len(watcher.watched()) == MAX_FILES + 1  # the bound, plus the script
+        assert model not in watcher.watched()  # no longer imported: no longer watched
+        assert script in watcher.watched()  # still visualized: stays watched
+
+        imported.watch(False)  # auto-refresh off
+        assert watcher.watched() == {script}
+    finally:
+        watcher.close()

@@ -8,7 +8,10 @@ running the command again; break the script, save, see the diagnostic in the Pro
 while the last good graph stays. Navigation (issue 11), both ways: an op node selected in
 Model Explorer opens the line of ``convnet.py`` that made it; "Show in Graph" on a line of
 ``convnet.py`` (and its "Show in Graph" code lens) selects that line's first op in Model
-Explorer.
+Explorer. Run configurations (issue 14): a script that takes ``--blocks`` from the command
+line has two configurations in ``.vscode/launch.json``; "Visualize" offers both, the one
+picked gives the graph its arguments make, and saving the model file the script imports
+(``convnet.py``) rebuilds it with the same arguments.
 Screenshots and step timings land in build/artifacts/.
 """
 
@@ -60,6 +63,47 @@ big = torch.export.export(ConvNet(blocks=3).eval(), example_inputs())
 small = torch.export.export(ConvNet(blocks=1).eval(), example_inputs())
 '''
 BROKEN_MESSAGE = "broken on purpose by the e2e test"
+ARGS_SCRIPT = "export_args.py"
+ARGS_EXPORT_SCRIPT = '''"""Export the example ConvNet with the block count from the command line."""
+import argparse
+
+import torch
+
+from convnet import ConvNet, example_inputs
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--blocks", type=int, default=1)
+model = ConvNet(blocks=parser.parse_args().blocks).eval()
+program = torch.export.export(model, example_inputs())
+'''
+# JSON with comments, as VS Code writes it: VS Code itself parses it for the extension.
+LAUNCH_JSON = '''{
+  // written by the VS Code end-to-end test
+  "version": "0.2.0",
+  "configurations": [
+    {
+      "name": "ConvNet, 3 blocks",
+      "type": "debugpy",
+      "request": "launch",
+      "program": "${workspaceFolder}/export_args.py",
+      "args": ["--blocks", "3"],
+    },
+    {
+      "name": "ConvNet, 4 blocks",
+      "type": "debugpy",
+      "request": "launch",
+      "program": "${workspaceFolder}/export_args.py",
+      "args": "--blocks ${env:ETVIZ_E2E_BLOCKS}",
+      "cwd": "${fileDirname}",
+    },
+    { "name": "not Python", "type": "node", "request": "launch", "program": "x.js" },
+  ],
+}
+'''
+PICKED_BLOCKS = 4
+# Saved into the imported model by the driver: one more op (relu) per block.
+BLOCK_RETURN = "return self.body(x) + x"
+BLOCK_RETURN_EDITED = "return torch.relu(self.body(x) + x)"
 
 
 # A real user's User settings: with a dozen ordinary keys like these, code-server's remote
@@ -123,25 +167,36 @@ def _vsix() -> Path:
 
 
 @functools.cache
-def _convnet_graph(blocks: int) -> Any:
-    """Our converter's graph of ConvNet(blocks), exported once per block count."""
+def _convnet_graph(blocks: int, edited: tuple[str, str] | None = None) -> Any:
+    """Our converter's graph of ConvNet(blocks), exported once per block count; with
+    ``edited`` (old, new), of the example model with that line edited."""
+    import importlib.util
+    import tempfile
+
     import torch
 
-    sys.path.insert(0, str(REPO / "examples"))
-    try:
-        from convnet import ConvNet, example_inputs
-    finally:
-        sys.path.pop(0)
     from etviz_lsp.graph import convert
 
-    program = torch.export.export(ConvNet(blocks=blocks).eval(), example_inputs())
+    source = (REPO / "examples" / "convnet.py").read_text()
+    if edited is not None:
+        assert edited[0] in source
+        source = source.replace(*edited)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "convnet.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location(f"convnet_{blocks}_{hash(edited)}", path)
+        assert spec is not None and spec.loader is not None
+        convnet = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(convnet)
+    model = convnet.ConvNet(blocks=blocks).eval()
+    program = torch.export.export(model, convnet.example_inputs())
     (graph,) = convert.from_programs([("program", program)], label="program").graphs
     return graph
 
 
-def _node_count(blocks: int) -> int:
+def _node_count(blocks: int, edited: tuple[str, str] | None = None) -> int:
     """What Model Explorer must show: our converter's node count for ConvNet(blocks)."""
-    return len(_convnet_graph(blocks).nodes)
+    return len(_convnet_graph(blocks, edited).nodes)
 
 
 def _line_of(path: Path, text: str) -> int:
@@ -212,6 +267,7 @@ def code_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict
         )
     env = dict(os.environ)
     env.update({
+        "ETVIZ_E2E_BLOCKS": str(PICKED_BLOCKS),  # a launch.json ${env:...} variable
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
         "XDG_DATA_HOME": str(home / ".local" / "share"),
@@ -312,8 +368,14 @@ def test_visualize_refresh_on_save_and_diagnostic(
     shutil.copytree(REPO / "examples", workspace, ignore=shutil.ignore_patterns("__pycache__"))
     (workspace / SCRIPT).write_text(EXPORT_SCRIPT)
     (workspace / STAGES_SCRIPT).write_text(STAGES_SOURCE)
+    (workspace / ARGS_SCRIPT).write_text(ARGS_EXPORT_SCRIPT)
+    (workspace / ".vscode").mkdir()
+    (workspace / ".vscode" / "launch.json").write_text(LAUNCH_JSON)
     nodes_before, nodes_after = _node_count(2), _node_count(3)
     assert nodes_after > nodes_before
+    picked_nodes = _node_count(PICKED_BLOCKS)
+    edited_nodes = _node_count(PICKED_BLOCKS, (BLOCK_RETURN, BLOCK_RETURN_EDITED))
+    assert len({_node_count(1), picked_nodes, edited_nodes}) == 3
     model = workspace / "convnet.py"
     head_line = _line_of(model, "return self.head(x)")  # made the `linear` node
     block_line = _line_of(model, "return self.body(x) + x")  # conv, norm, relu, add per block
@@ -334,6 +396,12 @@ def test_visualize_refresh_on_save_and_diagnostic(
         "expectNodeId": block_ops[0], "expectNodeCount": len(block_ops),
         "lensNodeId": "linear",  # the lowest "Show in Graph (1 op)" lens: return self.head(x)
         "stagesScript": STAGES_SCRIPT, "lastGraphId": f"small @ {STAGES_SCRIPT}:7 (exported)",
+        "launch": {
+            "script": ARGS_SCRIPT, "pick": f"ConvNet, {PICKED_BLOCKS} blocks",
+            "expectNodes": picked_nodes, "modelFile": "convnet.py",
+            "modelLine": _line_of(model, BLOCK_RETURN), "modelText": BLOCK_RETURN_EDITED,
+            "expectNodesAfter": edited_nodes,
+        },
     }
     by_step = _drive(code_server, config, "vscode-e2e")
     assert f"{nodes_before} nodes" in by_step["visualize"]["explorer"]
@@ -348,8 +416,17 @@ def test_visualize_refresh_on_save_and_diagnostic(
     assert BROKEN_MESSAGE in by_step["broken-script-diagnostic"]["problems"]
     last_stage = by_step["last-stage-shown-first"]["explorer"]
     assert f"{_node_count(1)} nodes" in last_stage and "big @" not in last_stage, last_stage
+    picked = by_step["launch-config-picked"]
+    assert "launch configuration" in picked["title"], picked
+    offered = " | ".join(picked["rows"])
+    assert "ConvNet, 3 blocks" in offered and "ConvNet, 4 blocks" in offered, offered
+    assert "python export_args.py --blocks 4" in offered, offered  # ${env:...} resolved
+    assert "not Python" not in offered
+    assert f"{picked_nodes} nodes" in picked["explorer"]
+    assert f"{edited_nodes} nodes" in by_step["imported-model-refreshes"]["explorer"]
     for name in ("vscode-graph", "vscode-graph-to-code", "vscode-code-to-graph",
-                 "vscode-graph-after-edit", "vscode-problems", "vscode-last-stage"):
+                 "vscode-graph-after-edit", "vscode-problems", "vscode-last-stage",
+                 "vscode-launch-pick", "vscode-launch-graph", "vscode-imported-model"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
 
 

@@ -6,7 +6,9 @@
 //   node drive_code_server.mjs '<json config>'
 // config: {url, folder, script, artifacts, expectNodes, expectNodesAfter, editLine,
 //          editText, breakLine, breakText, breakMessage, chromium, selectNode, selectNodeFile,
-//          selectNodeLine, codeFile, codeLine, expectNodeId, expectNodeCount, lensNodeId}
+//          selectNodeLine, codeFile, codeLine, expectNodeId, expectNodeCount, lensNodeId,
+//          launch: {script, pick, others, expectNodes, modelFile, modelLine, modelText,
+//                   expectNodesAfter}}
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,11 +64,14 @@ async function until(what, fn, timeoutMs) {
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${last}` : ''}`);
 }
 
-/** The Model Explorer page inside the webview (webview iframe -> our page -> ME iframe). */
+/** The Model Explorer page inside the webview (webview iframe -> our page -> ME iframe),
+ * once it shows a run's final graphs (the stages shown while a script runs come from a
+ * `.partial.json` beside them, and the panel moves on from it when the run ends). */
 function explorerFrame() {
   return page.frames().find((frame) => {
     const url = frame.url();
-    return url.startsWith('http://') && !url.startsWith(codeServerOrigin) && url.includes('data=');
+    return url.startsWith('http://') && !url.startsWith(codeServerOrigin) && url.includes('data=')
+      && !url.includes('.partial.json');
   });
 }
 
@@ -87,6 +92,17 @@ async function palette(command) {
   await input.fill(`>${command}`);
   await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
   await page.keyboard.press('Enter');
+}
+
+async function openFile(name) {
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(name);
+  await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator(`.tab.active[data-resource-name="${name}"]`).waitFor({ timeout: 30000 });
+  await page.locator('.monaco-editor .view-lines').first().click();
 }
 
 async function replaceLine(line, text) {
@@ -376,6 +392,38 @@ if (config.stagesScript) {
     return { explorer: text.slice(0, 400), screenshot: await shot('vscode-last-stage') };
   });
 }
+
+// Issue 14: a script that needs arguments runs the way .vscode/launch.json says. Two
+// configurations run it: "Visualize" asks which one, and its args make the graph.
+await step('launch-config-picked', async () => {
+  const { launch } = config;
+  await openFile(launch.script);
+  await palette('etviz: Visualize ExportedProgram');
+  const choice = page.locator('.quick-input-list .monaco-list-row', { hasText: launch.pick });
+  await choice.waitFor({ timeout: 30000 });
+  const rows = await page.locator('.quick-input-list .monaco-list-row').allInnerTexts();
+  const title = await page.locator('.quick-input-widget .quick-input-title').innerText().catch(() => '');
+  await shot('vscode-launch-pick');
+  await choice.click();
+  const text = await waitForNodes(launch.expectNodes, 180000);
+  await page.waitForTimeout(1500);
+  return { title, rows: rows.map((r) => r.replace(/\s+/g, ' ')), explorer: text.slice(0, 400), screenshot: await shot('vscode-launch-graph') };
+});
+
+// Issue 14: saving the model file the script imports rebuilds the graph, still with the
+// configuration's arguments.
+await step('imported-model-refreshes', async () => {
+  const { launch } = config;
+  await openFile(launch.modelFile);
+  await replaceLine(launch.modelLine, launch.modelText);
+  const text = await waitForNodes(launch.expectNodesAfter, 180000);
+  const status = await until('the new node count in the status bar', async () => {
+    const s = await statusText();
+    return s.includes(`${launch.expectNodesAfter} nodes`) ? s : undefined;
+  }, 30000);
+  await page.waitForTimeout(1500);
+  return { status, explorer: text.slice(0, 400), screenshot: await shot('vscode-imported-model') };
+});
 
 await browser.close();
 log({ step: 'done', ok: true });
