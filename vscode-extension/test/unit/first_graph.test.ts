@@ -37,7 +37,7 @@ test('a URL that already has a view state (a reveal, a selection) is left alone'
 });
 
 test('the same graphs give the same URL, so a rebuild reloads in place', () => {
-  const event = { source: 'file:///w/x.py', url, graphs, elapsedMs: 5, stale: false };
+  const event = { source: 'file:///w/x.py', url, graphs, elapsedMs: 5, stale: false, inProgress: false };
   assert.equal(eventWithFirstGraph(event, 'last').url, eventWithFirstGraph({ ...event, elapsedMs: 9 }, 'last').url);
   const failed = { ...event, url: '', graphs: [], error: 'boom' };
   assert.deepEqual(eventWithFirstGraph(failed, 'last'), failed);
