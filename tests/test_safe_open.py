@@ -15,6 +15,7 @@ peak memory under 300 MB, measured from the child's rusage, whatever its headers
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import zipfile
 import zlib
@@ -201,3 +202,19 @@ def test_a_zip_bomb_is_refused_fast_with_flat_memory(
     assert seconds < 1.0, f"took {seconds:.2f} s"
     assert peak_mb < 300, f"peak {peak_mb:.0f} MB"
     assert not out.exists()
+
+
+def test_the_inflate_cap_is_configurable(mutation_pt2: Path, tmp_path: Path) -> None:
+    """ETVIZ_MAX_INFLATED_BYTES sets the cap: below this archive's JSON it is refused,
+    named; a value that is no size is an error, not a silent default."""
+    env = {**os.environ, "ETVIZ_MAX_INFLATED_BYTES": "4096"}
+    out = tmp_path / "graph.json"
+    command = [PYTHON, "-m", "etviz_lsp", "--once", str(mutation_pt2), "-o", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1 and not out.exists()
+    assert "past 4,096 bytes" in done.stderr and "ETVIZ_MAX_INFLATED_BYTES" in done.stderr
+    env["ETVIZ_MAX_INFLATED_BYTES"] = "lots"
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1 and "must be a positive number of bytes" in done.stderr
+    del env["ETVIZ_MAX_INFLATED_BYTES"]
+    assert subprocess.run(command, env=env, timeout=120).returncode == 0

@@ -28,7 +28,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import msgspec
 
@@ -219,6 +219,7 @@ def _read_bytes(
 ) -> bytes | bytearray | memoryview:
     """A member's bytes: mapped if stored, else inflated within ``budget`` (see _inflate)."""
     info = archive.getinfo(name)
+    budget.declared(name, info.compress_size, info.file_size)  # before a byte is read
     mapped = _mapped(path, info)
     if mapped is not None:
         budget.streamed(name, len(mapped), len(mapped))  # its size on disk: ratio 1
@@ -295,7 +296,7 @@ def _inflate(path: Path, info: zipfile.ZipInfo, budget: limits.Budget) -> bytear
     """A member's bytes, inflated step by step within ``budget``.
 
     Not ``zipfile``'s reader: it inflates a member whole before anything can be checked.
-    Here the header's sizes are checked first, then every step of at most
+    Here (the header's sizes having been checked by the caller) every step of at most
     ``limits.chunk`` bytes counts what was read and inflated, so a member that inflates
     past a limit, or past the size its header declares, is refused after one step.
     """
@@ -308,31 +309,10 @@ def _inflate(path: Path, info: zipfile.ZipInfo, budget: limits.Budget) -> bytear
             f"{name} is compressed with zip method {info.compress_type} "
             "(torch writes stored or deflated members only)",
         )
-    budget.declared(name, info.compress_size, info.file_size)
-    inflater = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
     out, crc = bytearray(), 0
     with path.open("rb") as handle:
-        handle.seek(info.header_offset)
-        start = _data_start(handle.read(_LOCAL_HEADER), info)
-        if start is None:
-            raise EtvizError(str(path), f"damaged .pt2 archive: {name} is not where the zip "
-                             "directory says")
-        handle.seek(start)
-        left, pending = info.compress_size, b""
-        while True:
-            read = b""
-            if not pending and left > 0:
-                read = handle.read(min(_READ_SIZE, left))
-                if not read:
-                    raise EOFError(f"{name} ends early")
-                left -= len(read)
-                pending = read
-            if inflater is None:
-                piece, pending = pending, b""
-            else:
-                piece = inflater.decompress(pending, budget.limits.chunk)
-                pending = inflater.unconsumed_tail
-            budget.streamed(name, len(read), len(piece))
+        for read, piece in _steps(path, handle, info, budget.limits.chunk):
+            budget.streamed(name, read, len(piece))
             if len(out) + len(piece) > info.file_size:
                 raise limits.LimitExceeded(
                     str(path), f"{name} inflates past the {info.file_size:,} bytes its zip "
@@ -340,17 +320,45 @@ def _inflate(path: Path, info: zipfile.ZipInfo, budget: limits.Budget) -> bytear
                 )
             out += piece
             crc = zlib.crc32(piece, crc)
-            done = inflater.eof if inflater is not None else left == 0
-            if done:
-                break
-            if not piece and not pending and left == 0:
-                raise EOFError(f"{name}: its compressed data ends early")
     if len(out) != info.file_size or crc != info.CRC:
         raise EtvizError(
             str(path), f"damaged .pt2 archive: {name} does not match its zip header "
             "(size or CRC)",
         )
     return out
+
+
+def _steps(
+    path: Path, handle: BinaryIO, info: zipfile.ZipInfo, chunk: int
+) -> Iterator[tuple[int, bytes]]:
+    """(compressed bytes read, bytes inflated) for each step to the member's end."""
+    handle.seek(info.header_offset)
+    start = _data_start(handle.read(_LOCAL_HEADER), info)
+    if start is None:
+        raise EtvizError(
+            str(path), f"damaged .pt2 archive: {info.filename} is not where the zip directory says"
+        )
+    handle.seek(start)
+    inflater = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+    left, pending = info.compress_size, b""
+    while True:
+        read = b""
+        if not pending and left > 0:
+            read = handle.read(min(_READ_SIZE, left))
+            if not read:
+                raise EOFError(f"{info.filename} ends early")
+            left -= len(read)
+            pending = read
+        if inflater is None:
+            piece, pending = pending, b""
+        else:
+            piece = inflater.decompress(pending, chunk)
+            pending = inflater.unconsumed_tail
+        yield len(read), piece
+        if inflater.eof if inflater is not None else left == 0:
+            return
+        if not piece and not pending and left == 0:
+            raise EOFError(f"{info.filename}: its compressed data ends early")
 
 
 def _version_of(path: Path, name: str, data: bytes | bytearray | memoryview) -> Any:
