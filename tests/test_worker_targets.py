@@ -147,6 +147,41 @@ def test_an_error_in_a_module_run_is_at_the_users_line(worker: WarmWorker, tmp_p
     assert project / "pkg" / "model.py" in caught.value.imported_files
 
 
+def test_an_error_in_an_installed_module_is_at_the_modules_own_line(
+    worker: WarmWorker, tmp_path: Path
+):
+    """-m of a site-packages module: nothing of it is in the working folder, so the error
+    points at the module's own file (one the user can open), not inside argparse or dicts."""
+    target = RunTarget(module="executorch.examples.xnnpack.aot_compiler",
+                       args=("--model_name", "no-such-model"), cwd=tmp_path)
+    with pytest.raises(ScriptFailed) as caught:
+        worker.run(target, tmp_path / "o.json", timeout=300)
+    error = caught.value.error
+    assert error.file.endswith("executorch/examples/xnnpack/aot_compiler.py"), error
+    assert error.kind == "exception" and error.line and "no-such-model" in error.message
+
+
+def test_bad_arguments_are_reported_with_argparse_s_own_words(
+    worker: WarmWorker, tmp_path: Path
+):
+    script = tmp_path / "cli_tool.py"
+    script.write_text(textwrap.dedent("""\
+        import argparse
+        parser = argparse.ArgumentParser(prog="cli_tool.py")
+        parser.add_argument("--model_name", choices=["linear", "mv2"], required=True)
+        args = parser.parse_args()
+    """))
+    with pytest.raises(ScriptFailed) as caught:
+        worker.run(RunTarget(script=script, args=("--model_name", "mv3")), tmp_path / "o.json",
+                   timeout=60)
+    error = caught.value.error
+    assert (error.kind, error.line) == ("crash", 4)
+    assert error.message == (
+        "the script exited with status 2 (sys.exit): cli_tool.py: error: argument "
+        "--model_name: invalid choice: 'mv3' (choose from 'linear', 'mv2')"
+    ), error.message
+
+
 def test_each_stage_is_sent_when_converted_and_output_waits_for_success(
     worker: WarmWorker, tmp_path: Path
 ):

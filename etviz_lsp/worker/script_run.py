@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import importlib.util
+import io
 import os
 import sys
 import traceback
@@ -300,7 +301,8 @@ def _execute(code: types.CodeType, module: types.ModuleType, user: UserCode) -> 
         if exc.code in (None, 0):
             return where
         status = exc.code if isinstance(exc.code, int) else 1
-        detail = "" if isinstance(exc.code, int) else f": {exc.code}"
+        # argparse says what was wrong on stderr just before sys.exit(2): say it too
+        detail = f": {exc.code}" if not isinstance(exc.code, int) else _last_error_line()
         raise Outcome(
             ScriptError(
                 "crash", where[0], where[1],
@@ -387,9 +389,28 @@ def prepare_process(request: Request, output_fd: int, num_threads: int) -> None:
 
 
 def _text_stream(fd: int) -> Any:
-    return open(  # noqa: SIM115
-        fd, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False
+    return _TailedText(
+        io.BufferedWriter(io.FileIO(fd, "w", closefd=False)),
+        encoding="utf-8", errors="backslashreplace", line_buffering=True,
     )
+
+
+class _TailedText(io.TextIOWrapper):
+    """A line-buffered text stream that remembers the end of what was written to it."""
+
+    TAIL = 2048
+    tail = ""
+
+    def write(self, text: str) -> int:
+        self.tail = (self.tail + text[-self.TAIL:])[-self.TAIL:]
+        return super().write(text)
+
+
+def _last_error_line() -> str:
+    """``": <last line the script wrote to stderr>"``, or "" when there is none."""
+    tail = getattr(sys.stderr, "tail", "")
+    lines = [line.strip() for line in tail.splitlines() if line.strip()] if tail else []
+    return f": {lines[-1]}" if lines else ""
 
 
 def _restore_threads(num_threads: int) -> None:
