@@ -240,6 +240,11 @@ def custom_ops() -> ExportedProgram:
     return torch.export.export(CustomOps(), (torch.randn(2, 3),))
 
 
+def custom_ops_decomposed() -> ExportedProgram:
+    """The mutating op functionalized: ``auto_functionalized_v2`` with keyword literals."""
+    return custom_ops().run_decompositions()
+
+
 def odd_names() -> ExportedProgram:
     return torch.export.export(OddNames(), (torch.randn(2, 4),))
 
@@ -262,6 +267,7 @@ CORNERS: dict[str, Callable[[], ExportedProgram]] = {
     "nested_cond": nested_cond,
     "loops": loops,
     "custom_ops": custom_ops,
+    "custom_ops_decomposed": custom_ops_decomposed,
     "odd_names": odd_names,
     "literals": literals,
     "outputs": outputs,

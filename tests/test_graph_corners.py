@@ -107,15 +107,27 @@ def test_every_fx_node_is_a_node_and_every_input_an_edge(
             assert sorted(set(sources(nodes[fx_node.name]))) == sorted(expected), fx_node.name
 
 
+# Nodes torch's loader adds to a program it reads back (the direct reader mirrors the
+# loader): a getitem for the unused None output of a functionalized mutating op.
+LOADER_ADDS = {"custom_ops_decomposed": {"as_none"}}
+
+
 @pytest.mark.parametrize("name", list(corners.CORNERS))
 def test_both_readers_give_the_same_graphs(name: str, converted: dict[str, Converted]) -> None:
     item = converted[name]
     assert item.direct == item.loaded, "direct .pt2 reader = torch's loader + live reader"
     live, direct = item.live["graphs"], item.direct["graphs"]
     assert [g["id"] for g in live] == [g["id"] for g in direct]
+    added = LOADER_ADDS.get(name, set())
     for mine, theirs in zip(live, direct, strict=True):
-        assert mine["nodes"] == theirs["nodes"], mine["id"]
-        assert mine == theirs
+        kept = [n for n in theirs["nodes"] if n["id"] not in added]
+        assert mine["nodes"] == kept, mine["id"]
+        summary = dict(theirs["groupNodeAttributes"][""])
+        extra_ops = len(theirs["nodes"]) - len(kept)
+        summary["operator calls"] = str(int(summary["operator calls"]) - extra_ops)
+        layers = {**theirs["groupNodeAttributes"], "": summary}
+        assert mine == {**theirs, "nodes": kept, "groupNodeAttributes": layers}
+    assert added <= {n["id"] for n in direct[0]["nodes"]}, "what the loader adds is there"
 
 
 # ---- what each corner shows ------------------------------------------------------------
@@ -208,6 +220,10 @@ def test_custom_ops_show_their_literal_arguments(converted: dict[str, Converted]
     assert attrs(nodes["accumulate"])["weight"] == "3"
     assert sources(nodes["accumulate"]) == ["b_total", "scaled"]
     assert nodes["accumulate"]["outputsMetadata"] == [], "a mutating op returns nothing"
+    functional = by_id(converted["custom_ops_decomposed"].graph())
+    wrapped = attrs(functional["auto_functionalized_v2"])
+    assert (wrapped["weight"], wrapped["_total_base_index"]) == ("3", "0"), "keyword literals"
+    assert attrs(functional["getitem_1"])["mutates"] == "total"
 
 
 def me_split(namespace: str) -> list[str]:
