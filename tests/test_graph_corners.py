@@ -251,6 +251,11 @@ def test_odd_module_names_keep_their_own_layers(converted: dict[str, Converted])
     assert layers["a\\/b (Linear)"]["parameters"] == "20"
     assert {"ünïcode (Linear)", "dash-name (Linear)", "7 (Linear)"} <= set(layers)
     assert "parameters" not in layers
+    # A module named ``constants`` (never called) and the root's lifted constant: two layers.
+    assert nodes["p_constants_weight"]["namespace"] == "constants"
+    assert layers["constants"]["path"] == "constants"
+    assert nodes["c_lifted_tensor_0"]["namespace"] == "constants #2"
+    assert layers["constants #2"] == {"kind": "module state owned by the root module"}
 
 
 def test_every_literal_is_shown(converted: dict[str, Converted]) -> None:
@@ -386,7 +391,7 @@ def test_model_explorer_reads_odd_names_as_the_modules_they_are(
     }
     seen = model_explorer_layers([nodes[name]["namespace"] for name in wanted])
     assert dict(zip(wanted, seen, strict=True)) == wanted
-    layers = [ns for ns in main["groupNodeAttributes"] if ns]
+    layers = [ns for ns, layer in main["groupNodeAttributes"].items() if "path" in layer]
     paths = [main["groupNodeAttributes"][ns]["path"] for ns in layers]
     depths = [len(labels) for labels in model_explorer_layers(layers)]
     assert depths == [path.count(".") + 1 for path in paths], "one layer per module level"
