@@ -414,3 +414,33 @@ def test_names_with_commas_and_semicolons_read_where_torch_cannot_load_them(
     namespaces = [nodes["linear"]["namespace"], nodes["linear_1"]["namespace"]]
     assert model_explorer_layers(namespaces) == [["a,b (Linear)"], ["c\uff1bd (Linear)"]]
     assert nodes["p_c_d_weight"]["namespace"] == nodes["linear_1"]["namespace"]
+
+
+def test_a_name_repeated_in_an_archive_still_gives_unique_ids(
+    converted: dict[str, Converted], tmp_path: Path
+) -> None:
+    """A damaged or hand-made archive may name two values alike (torch's own writer does
+    not): the second node gets ``name#2`` and its consumers read it, not the first."""
+    from tests.test_pt2_archive import rewrite
+
+    def rename_add(name: str, data: bytes) -> bytes:
+        if "/models/" not in name:
+            return data
+        program = json.loads(data)
+        graph = program["graph_module"]["graph"]
+        for node in graph["nodes"]:
+            if node.get("name") == "add":
+                node["outputs"][0]["as_tensor"]["name"] = "scaled"
+        graph["outputs"] = [{"as_tensor": {"name": "scaled"}}]
+        return json.dumps(program).encode()
+
+    source = tmp_path / "custom_ops.pt2"
+    torch.export.save(converted["custom_ops"].program, str(source))
+    damaged = rewrite(source, tmp_path / "repeated.pt2", rename_add)
+    collection = convert.from_pt2(damaged).to_json()
+    assert check.problems(collection) == []
+    nodes = by_id(collection["graphs"][0])
+    assert attrs(nodes["scaled"])["target"] == "etviz_corners.scaled.default"
+    assert attrs(nodes["scaled#2"])["target"] == "aten.add.Tensor"
+    assert sources(nodes["scaled#2"]) == ["scaled", "b_total"], "reads the first, defined before"
+    assert sources(nodes["output"]) == ["scaled#2"], "the output reads the latest"
