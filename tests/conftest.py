@@ -6,6 +6,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,12 +28,22 @@ if not os.environ.get("ETVIZ_CHECK_GRAPHS"):
 GRAPH_CHECK_REPORT = Path(os.environ["ETVIZ_CHECK_GRAPHS"])
 
 
+_malformed: list[str] = []
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         found = GRAPH_CHECK_REPORT.read_text(encoding="utf-8")
         GRAPH_CHECK_REPORT.unlink()
     except OSError:
         return
-    if found.strip():
-        print("\nmalformed graphs written during the tests:\n" + found, file=sys.stderr)
+    _malformed.extend(line for line in found.splitlines() if line.strip())
+    if _malformed:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _malformed:
+        terminalreporter.section("malformed graphs written during the tests", red=True)
+        for line in _malformed:
+            terminalreporter.line(line)

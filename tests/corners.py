@@ -162,12 +162,14 @@ class OddNames(nn.Module):
         self.add_module("dash-name", nn.Linear(4, 4))
         self.add_module("ünïcode", nn.Linear(4, 4, bias=False))
         self.add_module("7", nn.Linear(4, 4))
+        self.constants = nn.Linear(4, 4)  # named like the root's constants layer, never called
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         modules = dict(self.named_children())
         y = modules["a/b"](x) + modules["a_b"](x)
         y = modules["bad name (x)"].get_submodule("conv/odd")(y.unsqueeze(1)).squeeze(1)
         y = modules["dash-name"](y) + modules["ünïcode"](y)
+        y = y @ self.constants.weight + torch.tensor([1.0, 2.0, 3.0, 4.0])  # a lifted constant
         return modules["7"](y)
 
 
@@ -240,6 +242,11 @@ def custom_ops() -> ExportedProgram:
     return torch.export.export(CustomOps(), (torch.randn(2, 3),))
 
 
+def custom_ops_decomposed() -> ExportedProgram:
+    """The mutating op functionalized: ``auto_functionalized_v2`` with keyword literals."""
+    return custom_ops().run_decompositions()
+
+
 def odd_names() -> ExportedProgram:
     return torch.export.export(OddNames(), (torch.randn(2, 4),))
 
@@ -262,6 +269,7 @@ CORNERS: dict[str, Callable[[], ExportedProgram]] = {
     "nested_cond": nested_cond,
     "loops": loops,
     "custom_ops": custom_ops,
+    "custom_ops_decomposed": custom_ops_decomposed,
     "odd_names": odd_names,
     "literals": literals,
     "outputs": outputs,

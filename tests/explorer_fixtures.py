@@ -6,7 +6,6 @@ Imported by the ``test_explorer_*`` modules (fixtures are pulled in by name).
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -36,8 +35,11 @@ def convnet_graph(blocks: int = 2) -> dict[str, Any]:
 
 
 def write_graph(path: Path, blocks: int = 2) -> dict[str, Any]:
+    """The graph written as etviz writes one (so the suite's structural check sees it)."""
+    from etviz_lsp.graph.writer import write_json_atomic
+
     data = convnet_graph(blocks)
-    path.write_text(json.dumps(data))
+    write_json_atomic(path, data)
     return data
 
 

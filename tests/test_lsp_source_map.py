@@ -197,10 +197,10 @@ def test_sources_that_do_not_parse_count_as_none(project: Path) -> None:
 
 
 def test_load_reads_the_json_file(project: Path) -> None:
-    import json
+    from etviz_lsp.graph.writer import write_json_atomic
 
     path = project / "graph.json"
-    path.write_text(json.dumps(collection(("g", [node("n", f"{project}/script.py:2")]))))
+    write_json_atomic(path, collection(("g", [node("n", f"{project}/script.py:2")])))
     smap = source_map.load(path, [project])
     assert smap.label == "script.py"
     assert [n.node_id for n in smap.nodes_at(project / "script.py", 1)["g"]] == ["n"]

@@ -46,11 +46,25 @@ class Hierarchy:
             namespace = self.namespace(scopes[:-1], prefix)
         for scope in _steps(parent, scopes[-1]):
             piece = naming.segment(scope, parent)
-            namespace = f"{namespace}/{piece}" if namespace else piece
-            self.layers.setdefault(namespace, scope)
+            namespace = self._claim(f"{namespace}/{piece}" if namespace else piece, scope)
             self._by_path.setdefault((prefix, scope.path), namespace)
             parent = scope
         return namespace
+
+    def _claim(self, namespace: str, scope: ir.Scope | None) -> str:
+        """``namespace`` for ``scope``'s layer, or ``namespace #2`` ... when another module
+        (or the root's state) already has a layer of that name: two modules never share
+        a layer, whatever their names spell (a container ``a (Linear)`` next to a Linear
+        ``a``, a module ``constants`` next to the root's constants)."""
+        found, number = namespace, 1
+        while found in self.layers:
+            held = self.layers[found]
+            if (held.path if held else None) == (scope.path if scope else None):
+                return found
+            number += 1
+            found = f"{namespace} #{number}"
+        self.layers[found] = scope
+        return found
 
     def state_namespace(self, fqn: str, kind: str, prefix: str = "") -> str:
         """Layer for a parameter/buffer/constant: its owner's, whatever its name holds.
@@ -63,10 +77,7 @@ class Hierarchy:
         owner = fqn.rsplit(".", 1)[0] if "." in fqn else ""
         if not owner:
             layer = ROOT_STATE_LAYERS.get(kind, "constants")
-            if prefix:
-                layer = f"{prefix}/{layer}"
-            self.layers.setdefault(layer, None)
-            return layer
+            return self._claim(f"{prefix}/{layer}" if prefix else layer, None)
         found = self._by_path.get((prefix, owner))
         if found is None:
             found = self._owner_layer(owner, prefix)
@@ -82,8 +93,8 @@ class Hierarchy:
         for end in range(depth + 1, len(pieces) + 1):
             path = ".".join(pieces[:end])
             piece = naming.escape_segment(pieces[end - 1])
-            namespace = f"{namespace}/{piece}" if namespace else piece
-            self.layers.setdefault(namespace, ir.Scope(path=path, cls=""))
+            scope = ir.Scope(path=path, cls="")
+            namespace = self._claim(f"{namespace}/{piece}" if namespace else piece, scope)
             self._by_path[(prefix, path)] = namespace
             self.not_called.add(namespace)
         return namespace

@@ -25,9 +25,8 @@ def claim(candidate: str, taken: set[str]) -> str:
 
 def make_node_names_unique(record: ir.ProgramRecord) -> None:
     """Rename repeated node names in ``record`` (in place); inputs follow the renames."""
-    names = [rec.name for rec in record.nodes]
-    taken = set(names)
-    if len(taken) == len(names):  # the usual case: one set, no renames
+    taken = {rec.name for rec in record.nodes}
+    if len(taken) == len(record.nodes):  # the usual case: one set, no renames
         return
     current: dict[str, str] = {}  # name as written -> id of its latest definition
     seen: set[str] = set()

@@ -651,8 +651,7 @@ class _GraphReader:
             if naming_rule is not None:
                 text = _literal_text(kind, value, self._symbol)
                 if text is not None:
-                    key = f"arg {position}" if naming_rule == _BY_POSITION else item.name
-                    attrs[key] = text
+                    attrs[_argument_key(item, position, naming_rule)] = text
         return inputs, attrs
 
     def _symbol(self, name: str) -> str | None:
@@ -855,6 +854,15 @@ def _ordered_inputs(
         else:
             kwargs[item.name] = item
     return [*args, *kwargs.values()]
+
+
+def _argument_key(item: pt2_schema.NamedArgument, position: int, naming_rule: str) -> str:
+    """A literal's attr key: its name, or for a higher-order op's positional argument
+    its position (``arg 1``), as ``fx_reader`` keys them."""
+    if naming_rule != _BY_POSITION:
+        return item.name
+    positional = item.kind == _POSITIONAL or item.name == ""  # as _ordered_inputs splits
+    return f"arg {position}" if positional else item.name
 
 
 def _naming_rule(has_schema: bool, is_sym_op: bool, is_hop: bool) -> str | None:
