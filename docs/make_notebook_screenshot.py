@@ -4,9 +4,10 @@
 
 Runs a two-cell notebook (export the bundled ConvNet, then ``visualize`` it) in a real
 IPython kernel (nbclient, this interpreter), with a private server state folder; exports
-the executed notebook to HTML as Jupyter renders it (nbconvert's lab template), opens that
-in headless Chromium from http://localhost (make_notebook_screenshot.mjs) once the inline Model Explorer has
-drawn, and stops the server. Needs nbclient, ipykernel, nbconvert, Debian's chromium and
+the executed notebook to HTML as Jupyter renders it (nbconvert's lab template), serves it
+from http://localhost as JupyterLab would, screenshots it in headless Chromium
+(make_notebook_screenshot.mjs) once the inline Model Explorer has drawn, and stops the
+server. Needs nbclient, ipykernel, nbconvert, Debian's chromium and
 ``playwright-core`` (npm) in ``--node-modules``.
 """
 
@@ -60,7 +61,7 @@ def main() -> None:
         try:
             NotebookClient(nb, kernel_name="etviz-docs", timeout=300,
                            resources={"metadata": {"path": str(work)}}).execute()
-            page = Path(os.environ.get("ETVIZ_NOTEBOOK_HTML", work / "notebook.html"))
+            page = work / "notebook.html"
             body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
             page.write_text(body)
             env = dict(os.environ, NODE_MODULES_DIR=str(args.node_modules.resolve()))
