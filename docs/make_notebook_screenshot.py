@@ -6,7 +6,7 @@ Runs a two-cell notebook (export the bundled ConvNet, then ``visualize`` it) in 
 IPython kernel (nbclient, this interpreter), with a private server state folder; exports
 the executed notebook to HTML as Jupyter renders it (nbconvert's lab template), serves it
 from http://localhost as JupyterLab would, screenshots it in headless Chromium
-(make_notebook_screenshot.mjs) once the inline Model Explorer has drawn, and stops the
+(tests/browser/check_inline_frame.mjs) once the inline Model Explorer has drawn, and stops the
 server. Needs nbclient, ipykernel, nbconvert, Debian's chromium and
 ``playwright-core`` (npm) in ``--node-modules``.
 """
@@ -25,6 +25,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+CHECKER = HERE.parent / "tests" / "browser" / "check_inline_frame.mjs"
 CELLS = [
     "import torch\nimport etviz_lsp\nfrom convnet import ConvNet, example_inputs\n\n"
     "program = torch.export.export(ConvNet(blocks=2).eval(), example_inputs())",
@@ -71,7 +72,7 @@ def main() -> None:
                 threading.Thread(target=http.serve_forever, daemon=True).start()
                 notebook_url = f"http://localhost:{http.server_address[1]}/{page.name}"
                 subprocess.run(
-                    ["node", str(HERE / "make_notebook_screenshot.mjs"), notebook_url,
+                    ["node", str(CHECKER), notebook_url,
                      str(args.out.resolve())],
                     check=True, env=env, timeout=300,
                 )

@@ -1,6 +1,7 @@
-// Opens an executed notebook exported to HTML (make_notebook_screenshot.py), waits until the
-// Model Explorer iframe in the cell's output has drawn its graph, and saves a screenshot.
-//   node make_notebook_screenshot.mjs NOTEBOOK_URL OUT.png
+// Opens a page holding a notebook cell's output (test_notebook.py, and the executed notebook
+// of docs/make_notebook_screenshot.py), waits until the Model Explorer iframe in it has drawn
+// its graph, saves a screenshot and prints {"saved", "frameUrl", "opNodeCount"}.
+//   node check_inline_frame.mjs PAGE_URL OUT.png
 // Needs playwright-core (npm, found in $NODE_MODULES_DIR) and Debian's chromium.
 import { createRequire } from 'node:module';
 
@@ -27,7 +28,10 @@ try {
   await frame.locator('canvas').first().waitFor({ timeout: TIMEOUT });
   await page.waitForTimeout(3000);
   await page.screenshot({ path: out, fullPage: true });
-  console.log(JSON.stringify({ saved: out }));
+  const graphFrame = page.frames().find((f) => f !== page.mainFrame() && f.url().startsWith('http'));
+  const row = frame.locator('tr', { has: frame.locator('td.key', { hasText: /^\s*op node count\s*$/ }) });
+  const opNodeCount = (await row.locator('td.value').first().innerText()).trim();
+  console.log(JSON.stringify({ saved: out, frameUrl: graphFrame?.url() ?? '', opNodeCount }));
 } finally {
   await browser.close();
 }
