@@ -13,9 +13,22 @@ IPython is never imported here: a kernel has already imported it, so when it is 
 from __future__ import annotations
 
 import html
+import secrets
 import sys
 
 DEFAULT_HEIGHT = 600  # pixels: Model Explorer's toolbar plus a readable graph
+
+# Model Explorer's page needs localStorage. A browser blocking third-party storage (a
+# private window; headless Chromium, measured) denies it to a frame of another site, and
+# the page then draws nothing: a notebook at http://localhost:8888 framing 127.0.0.1 is
+# cross-site. When the notebook itself is on a loopback name, the frame is pointed at that
+# same name (the guard accepts 127.0.0.1, localhost and [::1]), which makes it same-site.
+# Frontends that run no output scripts keep the 127.0.0.1 address.
+_SAME_SITE_SCRIPT = (
+    "<script>(function(){var f=document.getElementById('%s');var h=location.hostname;"
+    "if(!f||['localhost','127.0.0.1','[::1]'].indexOf(h)<0)return;"
+    "var u=new URL(f.src);if(u.hostname!==h){u.hostname=h;f.src=u.href;}})();</script>"
+)
 
 
 def in_ipython_kernel() -> bool:
@@ -40,8 +53,11 @@ class InlineGraph(str):
 
     def _repr_html_(self) -> str:
         src = html.escape(str(self), quote=True)
+        frame_id = f"etviz-graph-{secrets.token_hex(4)}"
         return (
-            f'<iframe class="etviz-graph" src="{src}" width="100%" height="{self.height}" '
-            'style="border: 1px solid #ccc" title="etviz: Model Explorer"></iframe>'
-            f'<div><a href="{src}" target="_blank" rel="noopener">open in a new tab</a></div>'
+            f'<iframe id="{frame_id}" class="etviz-graph" src="{src}" width="100%" '
+            f'height="{self.height}" style="border: 1px solid #ccc" '
+            'title="etviz: Model Explorer"></iframe>'
+            + _SAME_SITE_SCRIPT % frame_id
+            + f'<div><a href="{src}" target="_blank" rel="noopener">open in a new tab</a></div>'
         )

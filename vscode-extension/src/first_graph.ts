@@ -26,7 +26,17 @@ export function withFirstGraph(url: string, graphIds: readonly string[], which: 
   if (typeof data !== 'object' || data === null || Array.isArray(data) || 'uiState' in data) {
     return url;
   }
-  const uiState = { paneStates: [{ selectedGraphId: graphId, widthFraction: 1, selected: true }] };
+  // The whole pane shape (as the server's ui_state writes it): with fields missing, the
+  // page selects the graph but draws nothing (seen in code-server).
+  const pane = {
+    deepestExpandedGroupNodeIds: [],
+    selectedNodeId: '',
+    selectedGraphId: graphId,
+    selectedCollectionLabel: '',
+    widthFraction: 1,
+    selected: true,
+  };
+  const uiState = { paneStates: [pane] };
   parsed.searchParams.set('data', JSON.stringify({ ...data, uiState }));
   return parsed.toString();
 }

@@ -375,12 +375,8 @@ await step('broken-script-diagnostic', async () => {
 // its own opens the biggest; the panel must open on the last one made (etviz.firstGraph).
 if (config.stagesScript) {
   await step('last-stage-shown-first', async () => {
-    await page.keyboard.press('Control+P');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill(config.stagesScript);
-    await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
-    await page.keyboard.press('Enter');
+    // From the Explorer view (the Problems panel has the focus after the previous step).
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: config.stagesScript }).click();
     await page.locator(`.tab.active[data-resource-name="${config.stagesScript}"]`).waitFor({ timeout: 30000 });
     await page.locator('.monaco-editor .view-lines').first().click();
     await palette('etviz: Visualize ExportedProgram');
