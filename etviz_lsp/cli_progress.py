@@ -30,8 +30,8 @@ class ProgressLine:
 
     def __enter__(self) -> ProgressLine:
         self._started = time.monotonic()
-        self._write(self._text() if self.interactive else self._text() + "\n")
-        if self.interactive:
+        if self.interactive:  # a log gets its first line with the first stage
+            self._write(self._text())
             self._ticker = threading.Thread(target=self._tick, name="etviz-progress",
                                             daemon=True)
             self._ticker.start()

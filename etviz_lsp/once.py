@@ -74,8 +74,7 @@ def run_once(
     The command line passes a file the user named, which is taken as trusted.
     """
     started = time.perf_counter()
-    if source.is_file() and not os.access(source, os.R_OK):  # before any process starts
-        raise EtvizError(str(source), "permission denied (cannot read the file)")
+    _check_readable(source)
     if output is None:
         output = default_output(source)
         _make_own_folder(output.parent)
@@ -106,6 +105,8 @@ def run_target_once(
     """Run a script or ``-m`` module with its arguments; JSON to ``output`` (default: the
     script's ``.etviz/``, for a module the working folder's)."""
     started = time.perf_counter()
+    if target.script is not None:
+        _check_readable(target.script)
     if output is None:
         output = default_output(target.script) if target.script is not None else (
             (target.cwd or Path.cwd()) / OUTPUT_FOLDER / f"{target.module}.json"
@@ -135,6 +136,11 @@ def _convert(source: Path, trusted: bool) -> convert.model.GraphCollection:
     if not source.exists():
         raise EtvizError(str(source), "no such file")
     raise EtvizError(str(source), f"unsupported file type '{source.suffix}' (expected .pt2 or .py)")
+
+
+def _check_readable(source: Path) -> None:
+    if source.is_file() and not os.access(source, os.R_OK):  # before any process starts
+        raise EtvizError(str(source), "permission denied (cannot read the file)")
 
 
 def _make_own_folder(folder: Path) -> None:

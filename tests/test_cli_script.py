@@ -57,8 +57,11 @@ def test_once_failure_is_one_line_and_keeps_the_output(tmp_path: Path):
     out.write_text("last good graph")
     done = cli(tmp_path, "--once", str(SCRIPTS / "raises.py"), "-o", str(out))
     assert done.returncode == 1
-    lines = done.stderr.strip().splitlines()
+    # stderr is not a terminal: one progress line per stage, then the error, one line
+    lines = [line for line in done.stderr.strip().splitlines()
+             if not line.startswith("etviz: raises.py: ")]
     assert len(lines) == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == lines[0]
     assert lines[0].startswith("etviz-lsp: error: ")
     assert lines[0].endswith("raises.py:12: RuntimeError: a and b must have same reduction "
                              "dim, but got [1, 2] X [3, 3].")

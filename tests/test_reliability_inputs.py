@@ -47,8 +47,10 @@ def cli(*args: str, user: list[str] | None = None, cwd: Path | None = None
 
 def one_line_error(done: subprocess.CompletedProcess[str], path: Path, cause: str) -> str:
     assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr  # no traceback, no warnings
+    # no traceback, no warnings: one line besides a script run's progress lines
+    lines = [line for line in done.stderr.strip().splitlines()
+             if not line.startswith(f"etviz: {path.name}: ")]
+    assert len(lines) == 1, done.stderr
     line = lines[0]
     assert line.startswith("etviz-lsp: error: "), line
     named = path.name if path.suffix == ".py" else str(path)  # script errors: file:line

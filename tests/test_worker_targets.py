@@ -126,6 +126,14 @@ def test_a_module_that_does_not_exist_is_a_clear_error(worker: WarmWorker, tmp_p
         worker.run(RunTarget(module="pkg.missing", cwd=project), tmp_path / "o.json", timeout=60)
     assert str(caught.value) == "pkg.missing: no module named 'pkg.missing'"
     assert not (tmp_path / "o.json").exists()
+    # a missing dependency of the package is the package's error, at its line
+    (project / "pkg" / "__init__.py").write_text("import json\nimport not_installed_dep\n")
+    with pytest.raises(ScriptFailed) as caught:
+        worker.run(RunTarget(module="pkg.export", cwd=project), tmp_path / "o.json", timeout=60)
+    error = caught.value.error
+    assert (error.kind, error.file, error.line) == (
+        "exception", str(project / "pkg" / "__init__.py"), 2)
+    assert "No module named 'not_installed_dep'" in error.message
 
 
 def test_an_error_in_a_module_run_is_at_the_users_line(worker: WarmWorker, tmp_path: Path):
@@ -137,6 +145,41 @@ def test_an_error_in_a_module_run_is_at_the_users_line(worker: WarmWorker, tmp_p
     assert (error.file, error.line, error.kind) == (str(project / "pkg" / "model.py"), 7,
                                                     "exception")
     assert project / "pkg" / "model.py" in caught.value.imported_files
+
+
+def test_an_error_in_an_installed_module_is_at_the_modules_own_line(
+    worker: WarmWorker, tmp_path: Path
+):
+    """-m of a site-packages module: nothing of it is in the working folder, so the error
+    points at the module's own file (one the user can open), not inside argparse or dicts."""
+    target = RunTarget(module="executorch.examples.xnnpack.aot_compiler",
+                       args=("--model_name", "no-such-model"), cwd=tmp_path)
+    with pytest.raises(ScriptFailed) as caught:
+        worker.run(target, tmp_path / "o.json", timeout=300)
+    error = caught.value.error
+    assert error.file.endswith("executorch/examples/xnnpack/aot_compiler.py"), error
+    assert error.kind == "exception" and error.line and "no-such-model" in error.message
+
+
+def test_bad_arguments_are_reported_with_argparse_s_own_words(
+    worker: WarmWorker, tmp_path: Path
+):
+    script = tmp_path / "cli_tool.py"
+    script.write_text(textwrap.dedent("""\
+        import argparse
+        parser = argparse.ArgumentParser(prog="cli_tool.py")
+        parser.add_argument("--model_name", choices=["linear", "mv2"], required=True)
+        args = parser.parse_args()
+    """))
+    with pytest.raises(ScriptFailed) as caught:
+        worker.run(RunTarget(script=script, args=("--model_name", "mv3")), tmp_path / "o.json",
+                   timeout=60)
+    error = caught.value.error
+    assert (error.kind, error.line) == ("crash", 4)
+    assert error.message == (
+        "the script exited with status 2 (sys.exit): cli_tool.py: error: argument "
+        "--model_name: invalid choice: 'mv3' (choose from 'linear', 'mv2')"
+    ), error.message
 
 
 def test_each_stage_is_sent_when_converted_and_output_waits_for_success(
@@ -188,3 +231,67 @@ def test_run_target_round_trips_json_and_refuses_bad_shapes(tmp_path: Path):
                 {"module": "m", "env": (("A=B", "c"),)}):
         with pytest.raises(EtvizError):
             RunTarget(**bad)  # type: ignore[arg-type]
+
+
+# The quantize + lower flow of tests/scripts/quantize_lower.py, counting the calls that
+# really reach torch.export.export and EdgeProgramManager.to_backend (through our capture).
+COUNTING_FLOW = """\
+import json
+import torch
+from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+    XNNPACKQuantizer, get_symmetric_quantization_config)
+from executorch.exir import EdgeProgramManager, to_edge_transform_and_lower
+from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+calls = {"export": 0, "to_backend": 0}
+
+
+def counting(name, real):
+    def call(*args, **kwargs):
+        calls[name] += 1
+        return real(*args, **kwargs)
+    return call
+
+
+torch.export.export = counting("export", torch.export.export)
+EdgeProgramManager.to_backend = counting("to_backend", EdgeProgramManager.to_backend)
+net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                          torch.nn.Linear(8 * 14 * 14, 4)).eval()
+inputs = (torch.randn(1, 3, 16, 16),)
+ep = torch.export.export(net, inputs)
+quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config())
+prepared = prepare_pt2e(ep.module(), quantizer)
+prepared(*inputs)
+quantized = torch.export.export(convert_pt2e(prepared), inputs)
+edge = to_edge_transform_and_lower(quantized, partitioner=[XnnpackPartitioner()])
+with open("calls.json", "w") as f:
+    json.dump(calls, f)
+"""
+
+
+def test_nested_calls_make_no_graph_and_stages_arrive_as_made(
+    worker: WarmWorker, tmp_path: Path
+):
+    script = tmp_path / "flow.py"
+    script.write_text(COUNTING_FLOW)
+    updates: list[StageUpdate] = []
+    result = worker.run(
+        RunTarget(script=script, cwd=tmp_path), tmp_path / "out.json", timeout=300,
+        on_stage=updates.append, partial_output=tmp_path / "partial.json",
+    )
+    calls = json.loads((tmp_path / "calls.json").read_text())
+    # Lowering called to_backend, and the quantizer more exports than the script's two:
+    # those nested calls are in the chain of a captured call or of quantizer internals.
+    assert calls["to_backend"] >= 1 and calls["export"] > 2
+    ids = [g.id for g in result.graphs]
+    # one graph per stage (named at the script's counting wrapper: the deepest user frame)
+    assert [i.split(" (")[-1] for i in ids] == ["exported)", "quantized)", "lowered)"]
+    assert all(" @ flow.py:" in i for i in ids), ids
+    # each stage was announced as soon as it was converted, the first long before the end
+    assert [[g.id for g in u.graphs] for u in updates] == [ids[:1], ids[:2], ids]
+    first = updates[0]
+    assert first.elapsed < result.elapsed - 1.0
+    assert first.latency < 2.0
+    print(f"\nexport returned -> first StageUpdate: {first.latency * 1000:.0f} ms "
+          f"(first at {first.elapsed:.1f} s of a {result.elapsed:.1f} s run)")

@@ -82,6 +82,8 @@ def _tagged_program(obj: Any) -> torch.export.ExportedProgram | None:
 
 def _method_programs(obj: Any) -> dict[str, torch.export.ExportedProgram] | None:
     """Per-method programs of an ExecuTorch program manager, or None for other objects."""
+    if isinstance(obj, type):  # the class itself (`from executorch.exir import ...Manager`)
+        return None
     methods = getattr(obj, "methods", None)
     get_program = getattr(obj, "exported_program", None)
     if methods is None or not callable(get_program):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import importlib.util
+import io
 import os
 import sys
 import traceback
@@ -239,20 +240,27 @@ def _module_code(name: str) -> tuple[Path, types.CodeType, Any]:
         if spec is not None and spec.submodule_search_locations is not None:
             name = f"{name}.__main__"  # a package runs its __main__, as python -m does
             spec = importlib.util.find_spec(name)
-    except ModuleNotFoundError as exc:
-        raise Outcome(ScriptError("bad-input", name, message=f"no module named {exc.name!r}"))\
-            from exc
-    except Exception as exc:  # the package's __init__ failed: the user's error, shown as such
-        trace = _format(exc)
-        print(trace, file=sys.stderr, end="")
-        raise Outcome(_exception_error(exc, UserCode(Path(name), root=Path.cwd()), trace))\
-            from exc
+    except Exception as exc:
+        raise Outcome(_find_error(name, exc)) from exc
     if spec is None or spec.loader is None or spec.origin is None:
         raise Outcome(ScriptError("bad-input", name, message=f"no module named {name!r}"))
     file = Path(spec.origin).resolve()
     if file.suffix != ".py":
         raise Outcome(ScriptError("bad-input", str(file), message="not a Python source module"))
     return file, _compile(file), spec
+
+
+def _find_error(name: str, exc: Exception) -> ScriptError:
+    """A module (or one of its parent packages) that is not there is bad input; anything
+    else failed while a parent package's ``__init__`` ran: the user's error, shown as one."""
+    missing = getattr(exc, "name", None)
+    if isinstance(exc, ModuleNotFoundError) and missing and (
+        name == missing or name.startswith(f"{missing}.")
+    ):
+        return ScriptError("bad-input", name, message=f"no module named {missing!r}")
+    trace = _format(exc)
+    print(trace, file=sys.stderr, end="")
+    return _exception_error(exc, UserCode(Path(name), root=Path.cwd()), trace)
 
 
 def _compile(script: Path) -> types.CodeType:
@@ -293,7 +301,8 @@ def _execute(code: types.CodeType, module: types.ModuleType, user: UserCode) -> 
         if exc.code in (None, 0):
             return where
         status = exc.code if isinstance(exc.code, int) else 1
-        detail = "" if isinstance(exc.code, int) else f": {exc.code}"
+        # argparse says what was wrong on stderr just before sys.exit(2): say it too
+        detail = f": {exc.code}" if not isinstance(exc.code, int) else _last_error_line()
         raise Outcome(
             ScriptError(
                 "crash", where[0], where[1],
@@ -380,9 +389,28 @@ def prepare_process(request: Request, output_fd: int, num_threads: int) -> None:
 
 
 def _text_stream(fd: int) -> Any:
-    return open(  # noqa: SIM115
-        fd, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False
+    return _TailedText(
+        io.BufferedWriter(io.FileIO(fd, "w", closefd=False)),
+        encoding="utf-8", errors="backslashreplace", line_buffering=True,
     )
+
+
+class _TailedText(io.TextIOWrapper):
+    """A line-buffered text stream that remembers the end of what was written to it."""
+
+    TAIL = 2048
+    tail = ""
+
+    def write(self, text: str) -> int:
+        self.tail = (self.tail + text[-self.TAIL:])[-self.TAIL:]
+        return super().write(text)
+
+
+def _last_error_line() -> str:
+    """``": <last line the script wrote to stderr>"``, or "" when there is none."""
+    tail = getattr(sys.stderr, "tail", "")
+    lines = [line.strip() for line in tail.splitlines() if line.strip()] if tail else []
+    return f": {lines[-1]}" if lines else ""
 
 
 def _restore_threads(num_threads: int) -> None:
