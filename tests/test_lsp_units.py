@@ -98,3 +98,35 @@ def test_an_error_without_a_line_sits_on_the_first_line_of_the_script() -> None:
     assert (diagnostic.range.start.line, diagnostic.range.start.character) == (0, 0)
     assert diagnostic.related_information is None
     assert diagnostics.diagnostic_file(error, script) == script
+
+
+def test_a_run_configuration_from_the_client_is_checked() -> None:
+    """What the extension sends as ``run`` becomes the worker's target; anything else is a
+    one-line error naming the configuration and what is wrong with it."""
+    import pytest
+
+    from etviz_lsp.lsp import run_configs
+    from etviz_lsp.lsp.commands import RequestFailed
+    from etviz_lsp.worker import RunTarget
+
+    target = run_configs.from_client({
+        "name": "export", "module": "pkg.export", "args": ["--blocks", "3"], "cwd": "/ws",
+        "env": {"B": "2", "A": "1"},
+    })
+    assert target == RunTarget(module="pkg.export", args=("--blocks", "3"), cwd=Path("/ws"),
+                               env=(("A", "1"), ("B", "2")))
+    assert run_configs.label(target) == "-m pkg.export --blocks 3"
+    bad = [
+        ({"name": "rel", "program": "export.py"}, "'program' must be an absolute path"),
+        ({"name": "both", "program": "/a.py", "module": "a"}, "exactly one of a script"),
+        ({"name": "args", "module": "m", "args": "--x"}, "'args' must be a list of strings"),
+        ({"name": "env", "module": "m", "env": {"A": 1}}, "'env' must map names to strings"),
+        ({"name": "mod", "module": "not a module"}, "not a module name"),
+    ]
+    for data, why in bad:
+        with pytest.raises(RequestFailed, match=why) as raised:
+            run_configs.from_client(data)
+        assert str(raised.value).startswith(f'run configuration "{data["name"]}": ')
+        assert "\n" not in str(raised.value)
+    with pytest.raises(RequestFailed, match="expected an object"):
+        run_configs.from_client(["not", "an", "object"])

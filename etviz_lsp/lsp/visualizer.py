@@ -4,7 +4,10 @@ tell the client (``etviz/graphReady``, diagnostics, progress), keep it current o
 One warm worker runs one file at a time (runs queue on ``_one_run``); per file, ``Jobs``
 debounces saves and lets the newest win. The last good graph of each file is kept: when a
 later run fails the client hears ``stale: true`` with the error, and the page keeps showing
-the good graph (its JSON is only replaced by a successful run, atomically).
+the good graph (its JSON is only replaced by a successful run, atomically). While a run
+goes, each stage it makes is sent at once (``stages``); a file runs with the launch
+configuration the client gave for it (``run_configs``); saving a visualized file or any
+workspace file its run imported (``imported_files``) re-runs it.
 """
 
 from __future__ import annotations

@@ -99,8 +99,11 @@ async function openFile(name) {
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible' });
   await input.fill(name);
-  await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
-  await page.keyboard.press('Enter');
+  // The list shows recently opened files until the search answers: pick the file's own row.
+  const row = page.locator('.quick-input-list .monaco-list-row')
+    .filter({ has: page.getByText(name, { exact: true }) }).first();
+  await row.waitFor();
+  await row.click();
   await page.locator(`.tab.active[data-resource-name="${name}"]`).waitFor({ timeout: 30000 });
   await page.locator('.monaco-editor .view-lines').first().click();
 }
