@@ -82,6 +82,11 @@ def from_pt2(path: Path, trusted: bool = False) -> model.GraphCollection:
     return collection
 
 
+def read_pt2(path: Path, *, trusted: bool, etrecord: Path | None = None) -> model.GraphCollection:
+    """The ``.pt2`` row of ``inputs.KINDS`` (an ETRecord companion means nothing here)."""
+    return from_pt2(path, trusted=trusted)
+
+
 def from_pt2_loaded(path: Path) -> model.GraphCollection:
     """Load a ``.pt2`` with ``torch.export.load`` (unpickles: trusted files only), convert it."""
     from etviz_lsp.graph import pt2_load

@@ -97,22 +97,36 @@ def read_records(path: Path) -> list[ir.ProgramRecord]:
         root, names = _layout(path, archive)
         records = []
         for model in _model_names(names, root):
-            program = _read_program(path, archive, f"{root}{_MODELS_DIR}{model}.json")
             weights_file = root + _WEIGHTS_CONFIG.format(model)
             weights = _read_weights(path, archive, weights_file) if weights_file in names else {}
             name = path.stem if model == "model" else f"{path.stem}.{model}"
-            try:
-                records.append(_ProgramReader(program, weights).read(name))
-            except _Unknown as exc:
-                raise UnsupportedArchive(str(path), str(exc)) from None
-            except (KeyError, IndexError, TypeError, ValueError, AttributeError,
-                    RecursionError, msgspec.ValidationError) as exc:
-                cause = _first_line(f"{type(exc).__name__}: {exc}")
-                raise UnsupportedArchive(
-                    str(path), f"unexpected serialized program ({cause})"
-                ) from None
-            del program  # freed before the next program is decoded
+            member = f"{root}{_MODELS_DIR}{model}.json"
+            records.append(read_member(path, archive, member, name, weights))
         return records
+
+
+def read_member(
+    path: Path,
+    archive: zipfile.ZipFile,
+    member: str,
+    name: str,
+    weights: dict[str, pt2_schema.WeightEntry] | None = None,
+    schema_major: int = SCHEMA_MAJOR,
+) -> ir.ProgramRecord:
+    """One serialized program (``member`` of ``archive``) -> a record named ``name``.
+
+    Also what the ETRecord reader uses: ExecuTorch stores its programs in this JSON too,
+    written by its own copy of the serializer (``schema_major`` 5).
+    """
+    program = _read_program(path, archive, member, schema_major)
+    try:
+        return _ProgramReader(program, weights or {}).read(name)
+    except _Unknown as exc:
+        raise UnsupportedArchive(str(path), str(exc)) from None
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError,
+            RecursionError, msgspec.ValidationError) as exc:
+        cause = _first_line(f"{type(exc).__name__}: {exc}")
+        raise UnsupportedArchive(str(path), f"unexpected serialized program ({cause})") from None
 
 
 # ---- the zip ---------------------------------------------------------------------------
@@ -216,18 +230,20 @@ def _read_bytes(path: Path, archive: zipfile.ZipFile, name: str) -> bytes:
         raise EtvizError(str(path), f"cannot read {name}: {exc}") from exc
 
 
-def _read_program(path: Path, archive: zipfile.ZipFile, name: str) -> pt2_schema.Program:
+def _read_program(
+    path: Path, archive: zipfile.ZipFile, name: str, schema_major: int = SCHEMA_MAJOR
+) -> pt2_schema.Program:
     mapped = _mapped(path, archive.getinfo(name))
     data = mapped if mapped is not None else _read_bytes(path, archive, name)
     try:
         program = pt2_schema.decode_program(data)
     except msgspec.ValidationError as exc:  # JSON, but not a program as this reader knows it
-        _check_schema(path, _version_of(path, name, data))  # a newer schema: say that
+        _check_schema(path, _version_of(path, name, data), schema_major)  # a newer one: say so
         cause = _first_line(str(exc))
         raise UnsupportedArchive(str(path), f"unexpected serialized program ({cause})") from None
     except (msgspec.DecodeError, RecursionError) as exc:
         raise EtvizError(str(path), f"damaged .pt2 archive: {name} is not valid JSON") from exc
-    _check_schema(path, program.schema_version)
+    _check_schema(path, program.schema_version, schema_major)
     return program
 
 
@@ -287,16 +303,16 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else text
 
 
-def _check_schema(path: Path, version: Any) -> None:
+def _check_schema(path: Path, version: Any, schema_major: int = SCHEMA_MAJOR) -> None:
     if not isinstance(version, dict) or "major" not in version:
         raise UnsupportedArchive(str(path), "serialized program has no schema version")
     major, minor = version.get("major"), version.get("minor")
     # torch also reads 0.0 (programs written before versions were recorded).
-    if major != SCHEMA_MAJOR and (major, minor) != (0, 0):
+    if major != schema_major and (major, minor) != (0, 0):
         raise UnsupportedArchive(
             str(path),
             f"serialized schema version {major}.{minor} is not one this reader knows "
-            f"({SCHEMA_MAJOR}.x)",
+            f"({schema_major}.x)",
         )
 
 
@@ -508,6 +524,8 @@ class _GraphReader:
             stack_trace=meta.stack_trace or None,
             attrs=attrs,
         )
+        if meta.debug_handle is not None:  # as fx_reader records node.meta["debug_handle"]
+            rec.attrs["debug_handle"] = meta.debug_handle
         self.names.create(name)
         self.record.nodes.append(rec)
         self.known.add(name)
