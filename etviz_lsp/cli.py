@@ -23,7 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--once", metavar="FILE", type=Path,
-        help="convert FILE (.pt2, or an export script .py: runs it) and exit",
+        help="convert FILE (.pt2, .pte, .etrecord, or an export script .py: runs it) and exit",
+    )
+    parser.add_argument(
+        "--etrecord", metavar="FILE", type=Path,
+        help="with --once on a .pte: the ETRecord that links its instructions to the edge ops "
+        "(default: the .etrecord of the same name beside it, if there is one)",
     )
     parser.add_argument(
         "-o", "--output", type=Path, help="graph JSON to write (default: FILE's folder/.etviz/)"
@@ -67,7 +72,10 @@ def run() -> NoReturn:
 
 
 def _converts_a_pt2(args: argparse.Namespace) -> bool:
-    return args.once is not None and args.once.suffix == ".pt2" and not args.serve
+    from etviz_lsp.graph import inputs
+
+    kind = inputs.kind_of(args.once) if args.once is not None else None
+    return kind is not None and not kind.runs_script and not args.serve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,20 +92,25 @@ def main(argv: list[str] | None = None) -> int:
         from etviz_lsp.lsp.server import run_stdio
 
         return run_stdio(verbose=args.verbose, client_pid=args.clientProcessId)
-    code = _once(args.once, args.output, args.timeout, args.verbose)
+    code = _once(args.once, args.output, args.timeout, args.verbose, args.etrecord)
     if code == 0 and args.serve:
         output = args.output if args.output is not None else _default_output(args.once)
         return _serve(output, open_browser=not args.no_browser, port=args.port)
     return code
 
 
-def _once(source: Path, output: Path | None, timeout: float | None, verbose: bool) -> int:
+def _once(
+    source: Path, output: Path | None, timeout: float | None, verbose: bool,
+    etrecord: Path | None = None,
+) -> int:
     from etviz_lsp.once import DEFAULT_TIMEOUT, run_once
 
     # The script's own output goes to its log file; -v also shows it here.
     log = (lambda text: print(text, end="", file=sys.stderr)) if verbose else None
     try:
-        result = run_once(source, output, timeout=timeout or DEFAULT_TIMEOUT, log=log)
+        result = run_once(
+            source, output, timeout=timeout or DEFAULT_TIMEOUT, log=log, etrecord=etrecord
+        )
     except EtvizError as error:
         print(f"etviz-lsp: error: {error}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """The one-shot job behind ``etviz-lsp --once``: convert one file, write its graph JSON.
 
-A ``.pt2`` is converted here; an export script (``.py``) runs in the worker room's child
-process (naming a script on the command line is the user's consent to run it).
+A file ``graph.inputs`` reads (``.pt2``, ``.pte``, ``.etrecord``) is converted here; an
+export script (``.py``) runs in the worker room's child process (naming a script on the
+command line is the user's consent to run it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert
+from etviz_lsp.graph import convert, inputs
 from etviz_lsp.graph.writer import write_json_atomic
 
 if TYPE_CHECKING:  # the worker room is imported only when a script runs
@@ -64,6 +65,7 @@ def run_once(
     timeout: float = DEFAULT_TIMEOUT,
     log: Callable[[str], None] | None = None,
     trusted: bool = True,
+    etrecord: Path | None = None,
 ) -> OnceResult:
     """Convert ``source``; ``trusted`` allows the unpickling fallback for odd archives.
 
@@ -77,10 +79,15 @@ def run_once(
         _make_own_folder(output.parent)
     elif not output.parent.is_dir():  # fail before the (slow) conversion, not after it
         raise EtvizError(str(output), f"output folder {output.parent} does not exist")
-    if source.suffix == ".py":
+    kind = inputs.known_kind(source)
+    if etrecord is not None and kind.suffix != ".pte":
+        raise EtvizError(str(etrecord), "--etrecord goes with a .pte program")
+    if kind.runs_script:
         return _run_script(source, output, timeout, log, started)
+    if not source.exists():
+        raise EtvizError(str(source), "no such file")
     with convert.paused_gc():
-        collection = _convert(source, trusted)
+        collection = kind.read(source, trusted=trusted, etrecord=etrecord)
         written = write_json_atomic(output, collection.to_json())
         summary = convert.summarize(collection)
         # Freed before the collector resumes: it would first scan the whole graph (half a
@@ -100,14 +107,6 @@ def _run_script(
         result = worker.run(source, output, timeout=timeout)
     graphs = ScriptGraphs(list(result.graphs))
     return OnceResult(output, graphs, time.perf_counter() - started, output.stat().st_size)
-
-
-def _convert(source: Path, trusted: bool) -> convert.model.GraphCollection:
-    if source.suffix == ".pt2":
-        return convert.from_pt2(source, trusted=trusted)
-    if not source.exists():
-        raise EtvizError(str(source), "no such file")
-    raise EtvizError(str(source), f"unsupported file type '{source.suffix}' (expected .pt2 or .py)")
 
 
 def _make_own_folder(folder: Path) -> None:

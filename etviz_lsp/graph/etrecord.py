@@ -60,6 +60,7 @@ def links(path: Path) -> Links:
                 where = source.user_location(rec.stack_trace) or ""
                 by_handle.setdefault(handle, []).append((rec.name, where))
         found.ops[method] = by_handle
+        found.delegates[method] = contents.delegate_backends(method)
     return found
 
 
@@ -135,20 +136,25 @@ class _Contents:
                 handles[int(key)] = [int(h) for h in items if isinstance(h, int)]
         return handles
 
+    def delegate_backends(self, method: str) -> dict[int, str]:
+        raw = self.maps["delegate_map"].get(method, {})
+        return {
+            int(key): str(entry.get("name", ""))
+            for key, entry in (raw.items() if isinstance(raw, dict) else [])
+            if str(key).isdigit() and isinstance(entry, dict)
+        }
+
     def _partition(self, method: str, record: ir.ProgramRecord) -> None:
         """Ops a delegate instruction runs go into that delegate's partition layer."""
-        delegates = self.maps["delegate_map"].get(method, {})
         owner: dict[int | None, tuple[str, int]] = {}  # debug handle -> (key, instruction)
         counts: dict[str, int] = {}
         handles = self.instruction_handles(method)
-        for key in sorted((k for k in delegates if str(k).isdigit()), key=int):
-            entry = delegates[key]
-            backend = str(entry.get("name", "")) if isinstance(entry, dict) else ""
+        delegates = self.delegate_backends(method)
+        for instruction, backend in sorted(delegates.items()):
             number = counts.get(backend, 0)
             counts[backend] = number + 1
             partition = f"{backend}#{number}"
             label = f"{backend or 'partition'} #{number}".replace("/", ":")
-            instruction = int(key)
             record.partitions[partition] = ir.PartitionInfo(backend, number, label, {
                 "backend": backend or "(unknown)", "partition": partition,
                 "instruction": str(instruction),
@@ -156,7 +162,9 @@ class _Contents:
             })  # fmt: skip
             for handle in handles.get(instruction, []):
                 owner[handle] = (partition, instruction)
-        cpu: dict[int | None, int] = {h: i for i, hs in handles.items() if str(i) not in delegates for h in hs}
+        cpu: dict[int | None, int] = {
+            h: i for i, hs in handles.items() if i not in delegates for h in hs
+        }
         for rec in record.nodes:
             node_handle = _handle(rec)
             if node_handle in owner:

@@ -84,6 +84,8 @@ class Links:
     handles: dict[str, dict[int, list[int]]] = field(default_factory=dict)
     # method -> debug handle -> (edge op name, user location or "")
     ops: dict[str, dict[int, list[tuple[str, str]]]] = field(default_factory=dict)
+    # method -> instruction id -> backend of the delegate it calls (to check the match)
+    delegates: dict[str, dict[int, str]] = field(default_factory=dict)
 
 
 def read_pte(
@@ -363,9 +365,33 @@ class _Plan:
                 self.record.nodes.append(rec)
                 instruction_id += 1
         self._output()
+        mismatch = self._mismatch(instruction_id)
+        if mismatch:  # another program's ETRecord: its handles would name the wrong ops
+            for rec in self.record.nodes:
+                for key in ("debug handles", "edge ops", "source", "sources"):
+                    rec.attrs.pop(key, None)
         graphs = builder.build_graphs(self.record, graph_id=self.name)
         self._decorate(graphs[0], instruction_id)
+        if self.links is not None:
+            graphs[0].group_attrs[""]["etrecord"] = (
+                f"{self.links.source}: not linked, {mismatch}" if mismatch else self.links.source
+            )
         return graphs
+
+    def _mismatch(self, instructions: int) -> str:
+        """Why the ETRecord is not this program's ("" when it matches)."""
+        if self.links is None:
+            return ""
+        if self.name not in self.links.handles:
+            return f"it has no method {self.name!r}"
+        beyond = [i for i in self.links.handles[self.name] if i >= instructions]
+        if beyond:
+            return f"it names instruction {beyond[0]}, this method has {instructions}"
+        for instruction, backend in self.links.delegates.get(self.name, {}).items():
+            info = self.delegates.get(f"instruction_{instruction}")
+            if info is None or info.backend != backend:
+                return f"its instruction {instruction} is a {backend} call, here it is not"
+        return ""
 
     def _instruction(
         self,
@@ -510,5 +536,3 @@ class _Plan:
             "planned bytes": f"{sum(sizes):,}",
             "values": str(len(self.values)),
         })  # fmt: skip
-        if self.links is not None:
-            summary["etrecord"] = self.links.source

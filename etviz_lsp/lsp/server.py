@@ -19,7 +19,8 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from etviz_lsp import __version__
-from etviz_lsp.lsp import editor_watch, lenses, logs, navigation, options
+from etviz_lsp.graph import inputs
+from etviz_lsp.lsp import capabilities, editor_watch, lenses, logs, navigation, options
 from etviz_lsp.lsp.visualizer import RequestFailed, Visualizer
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ SHOW_IN_GRAPH = "etviz.server.showInGraph"
 
 class EtvizServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("etviz-lsp", __version__)
+        super().__init__("etviz-lsp", __version__, protocol_cls=capabilities.EtvizProtocol)
         self.options = options.InitOptions()
         self._visualizer: Visualizer | None = None
         self._editor_watch: asyncio.Task[None] | None = None
@@ -116,7 +117,7 @@ def create_server() -> EtvizServer:
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
     def code_lens(ls: EtvizServer, params: types.CodeLensParams) -> list[types.CodeLens]:
         uri = params.text_document.uri
-        if not uri.endswith(".py"):
+        if not inputs.is_script(uri):
             return []
         document = ls.workspace.get_text_document(uri)
         visualize = [

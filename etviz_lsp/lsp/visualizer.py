@@ -24,6 +24,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 from pygls.lsp.server import LanguageServer
 
 from etviz_lsp.errors import EtvizError
+from etviz_lsp.graph import inputs
 from etviz_lsp.lsp import diagnostics, source_map
 from etviz_lsp.lsp.jobs import JobCancelled, Jobs, Ticket
 from etviz_lsp.lsp.navigation import Mapped, Navigator
@@ -36,7 +37,7 @@ from etviz_lsp.worker import GraphInfo, RunResult, ScriptError, ScriptFailed, Wa
 log = logging.getLogger(__name__)
 
 GRAPH_READY = "etviz/graphReady"
-SUPPORTED = (".py", ".pt2")
+SUPPORTED = inputs.suffixes()
 # Quiet time before a save is run: an editor's save plus the watcher's events, or a burst
 # of saves, become one run.
 DEBOUNCE_SECONDS = 0.4
@@ -363,7 +364,8 @@ class Visualizer:
         return lambda i: lines[i] if 0 <= i < len(lines) else ""
 
     def _check_trust(self, source: Path) -> None:
-        if source.suffix == ".py" and not self.options.trusted:
+        kind = inputs.kind_of(source)
+        if kind is not None and kind.needs_trust and not self.options.trusted:
             raise RequestFailed(
                 f"{source}: not run: the workspace is not trusted (initializationOptions "
                 "'trusted' is not true); trust the workspace to run export scripts"
@@ -378,8 +380,7 @@ def _source_path(uri: object) -> Path:
         raise RequestFailed(f"{uri}: not a file URI")
     if path.suffix not in SUPPORTED:
         raise RequestFailed(
-            f"{path}: unsupported file type '{path.suffix}' (expected an export script .py "
-            "or a .pt2)"
+            f"{path}: unsupported file type '{path.suffix}' (expected {inputs.expected()})"
         )
     if path.is_dir():
         raise RequestFailed(f"{path}: is a directory, not a file")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert, model
+from etviz_lsp.graph import convert, inputs, model
 from etviz_lsp.graph.writer import write_json_atomic
 from etviz_lsp.worker import capture
 from etviz_lsp.worker.channel import Channel
@@ -98,11 +98,12 @@ def _graphs(request: Request, channel: Channel) -> tuple[list[model.Graph], list
     def progress(stage: str) -> None:
         channel.send({"event": "progress", "stage": stage})
 
-    if request.source.suffix == ".pt2":
+    kind = inputs.kind_of(request.source)
+    if kind is not None and not kind.runs_script:
         progress("converting")
         try:
-            # The direct reader never unpickles; torch.export.load only for trusted files.
-            collection = convert.from_pt2(request.source, trusted=request.trusted)
+            # The direct readers never unpickle; torch.export.load only for trusted files.
+            collection = kind.read(request.source, trusted=request.trusted)
         except EtvizError as exc:
             raise Outcome(ScriptError("bad-input", str(request.source), message=exc.cause)) from exc
         return collection.graphs, []
@@ -242,7 +243,7 @@ def prepare_process(request: Request, output_fd: int, num_threads: int) -> None:
     sys.stderr = _text_stream(2)
     sys.stdin = open(os.devnull)  # noqa: SIM115
     sys.argv = [str(request.source)]
-    if request.source.suffix == ".py":
+    if inputs.is_script(request.source):
         sys.path.insert(0, str(request.source.resolve().parent))
     os.chdir(request.cwd)
     _restore_threads(num_threads)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from etviz_lsp.graph import inputs
 from etviz_lsp.worker import process_tree, script_run
 from etviz_lsp.worker.channel import Channel, ChannelClosed, Message
 from etviz_lsp.worker.run_log import RunLog
@@ -224,7 +225,7 @@ def _dump_stack(pid: int) -> None:
 
 def _stack_site(stack_file: IO[bytes], request: script_run.Request) -> Site | None:
     """The user's most recent frame in a faulthandler dump (most recent call first)."""
-    if request.source.suffix != ".py":
+    if not inputs.is_script(request.source):
         return None
     stack_file.seek(0)
     dump = stack_file.read().decode(errors="replace")

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import IO
 
 import etviz_lsp
+from etviz_lsp.graph import inputs
 from etviz_lsp.worker.channel import Channel, ChannelClosed, Message
 from etviz_lsp.worker.script_error import Kind, ScriptError, ScriptFailed
 
-SOURCE_SUFFIXES = (".py", ".pt2")
+SOURCE_SUFFIXES = inputs.suffixes()
 START_TIMEOUT = 600.0  # imports + warm-up on a loaded 2-core machine take well under this
 WORKER_LOG_LIMIT = 8 * 1024 * 1024
 _GRACE = 30.0  # how long past its own deadline we trust the worker to answer
@@ -330,7 +331,7 @@ def _check_input(source: Path, output: Path) -> None:
         raise _failed("bad-input", source, "not a file")
     if source.suffix not in SOURCE_SUFFIXES:
         raise _failed("bad-input", source, f"unsupported file type '{source.suffix}' "
-                      "(expected an export script .py or a .pt2)")
+                      f"(expected {inputs.expected()})")
     if not output.parent.is_dir():
         raise _failed("bad-input", output, f"output folder {output.parent} does not exist")
     if output.resolve() == source.resolve():
