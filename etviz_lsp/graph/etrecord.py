@@ -178,4 +178,5 @@ def _open(path: Path) -> zipfile.ZipFile:
     try:
         return pt2_archive._open_zip(path)
     except EtvizError as exc:  # the zip reader speaks of .pt2 archives
-        raise EtvizError(exc.path, exc.cause.replace(".pt2 archive", "ETRecord")) from None
+        cause = exc.cause.replace("a .pt2 archive", "an ETRecord").replace(".pt2 archive", "ETRecord")
+        raise EtvizError(exc.path, cause) from None

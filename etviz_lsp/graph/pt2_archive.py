@@ -808,11 +808,17 @@ class _TargetKind(NamedTuple):
 
 
 _TARGET_KINDS: dict[str, _TargetKind] = {}
+# How ExecuTorch's serializer (an ETRecord's programs) writes an edge dialect op: the
+# same operator, and fx_reader spells the live one as the aten op (``aten.relu.default``).
+_EDGE_OPS = "executorch.exir.dialects.edge.ops."
 
 
 def _target_kind(serialized: str) -> _TargetKind:
     """Worked out once per distinct target: a 20k-node program has a few dozen."""
     found = _TARGET_KINDS.get(serialized)
+    if found is None and serialized.startswith(_EDGE_OPS):
+        found = _target_kind("torch.ops." + serialized[len(_EDGE_OPS) :])
+        _TARGET_KINDS[serialized] = found
     if found is None:
         is_sym_op = serialized in _SYM_OPS
         is_hop = serialized.startswith(_HIGHER_ORDER)

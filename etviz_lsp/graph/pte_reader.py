@@ -86,6 +86,8 @@ class Links:
     ops: dict[str, dict[int, list[tuple[str, str]]]] = field(default_factory=dict)
     # method -> instruction id -> backend of the delegate it calls (to check the match)
     delegates: dict[str, dict[int, str]] = field(default_factory=dict)
+    # Why the ETRecord found beside the .pte could not be read ("" when it was)
+    error: str = ""
 
 
 def read_pte(
@@ -102,12 +104,15 @@ def read_pte(
 def _links_for(path: Path, etrecord: Path | None) -> Links | None:
     from etviz_lsp.graph import etrecord as etrecord_reader
 
-    if etrecord is None:
-        beside = path.with_suffix(".etrecord")
-        if not beside.is_file():
-            return None
-        etrecord = beside
-    return etrecord_reader.links(etrecord)
+    if etrecord is not None:  # named by the user: a bad one is an error
+        return etrecord_reader.links(etrecord)
+    beside = path.with_suffix(".etrecord")
+    if not beside.is_file():
+        return None
+    try:
+        return etrecord_reader.links(beside)
+    except EtvizError as exc:  # the program still opens; the graph says why it is unlinked
+        return Links(source=beside.name, error=exc.cause)
 
 
 def read_graphs(path: Path, links: Links | None = None) -> list[model.Graph]:
@@ -189,6 +194,14 @@ class _Program:
         self.segments = [
             (seg.get("offset"), seg.get("size")) for seg in self._bounded("segments", MAX_VALUES)
         ]
+        for index, (offset, size) in enumerate(self.segments):
+            end = self.header.segment_base + offset + size
+            if end > len(buf):  # an interrupted copy: the blobs and weights are cut off
+                raise EtvizError(
+                    str(path),
+                    f"truncated .pte: segment {index} ends at byte {end:,}, "
+                    f"the file has {len(buf):,}",
+                )
 
     def _bounded(
         self, name: str, limit: int, table: flatbuf.Table | None = None
@@ -382,6 +395,8 @@ class _Plan:
         """Why the ETRecord is not this program's ("" when it matches)."""
         if self.links is None:
             return ""
+        if self.links.error:
+            return f"it cannot be read ({self.links.error})"
         if self.name not in self.links.handles:
             return f"it has no method {self.name!r}"
         beyond = [i for i in self.links.handles[self.name] if i >= instructions]
