@@ -178,5 +178,6 @@ def _open(path: Path) -> zipfile.ZipFile:
     try:
         return pt2_archive._open_zip(path)
     except EtvizError as exc:  # the zip reader speaks of .pt2 archives
-        cause = exc.cause.replace("a .pt2 archive", "an ETRecord").replace(".pt2 archive", "ETRecord")
+        cause = exc.cause.replace("a .pt2 archive", "an ETRecord")
+        cause = cause.replace(".pt2 archive", "ETRecord")
         raise EtvizError(exc.path, cause) from None
