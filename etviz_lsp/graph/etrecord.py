@@ -85,7 +85,10 @@ class _Contents:
         info = self.archive.getinfo(key)
         if info.file_size > MAX_MAP_BYTES:
             raise EtvizError(str(self.path), f"{key} of {info.file_size:,} bytes is over the limit")
-        data = pt2_archive._read_bytes(self.path, self.archive, key)
+        try:
+            data = pt2_archive._read_bytes(self.path, self.archive, key)
+        except EtvizError as exc:
+            raise _as_etrecord(exc) from None
         try:
             value = json.loads(data)
         except (ValueError, RecursionError):
@@ -101,6 +104,8 @@ class _Contents:
             )
         except pt2_archive.UnsupportedArchive as exc:  # no unpickling fallback here
             raise EtvizError(exc.path, f"{member}: {exc.cause}") from None
+        except EtvizError as exc:
+            raise _as_etrecord(exc) from None
 
     def methods(self) -> list[str]:
         return sorted(
@@ -177,7 +182,11 @@ class _Contents:
 def _open(path: Path) -> zipfile.ZipFile:
     try:
         return pt2_archive._open_zip(path)
-    except EtvizError as exc:  # the zip reader speaks of .pt2 archives
-        cause = exc.cause.replace("a .pt2 archive", "an ETRecord")
-        cause = cause.replace(".pt2 archive", "ETRecord")
-        raise EtvizError(exc.path, cause) from None
+    except EtvizError as exc:
+        raise _as_etrecord(exc) from None
+
+
+def _as_etrecord(exc: EtvizError) -> EtvizError:
+    """The zip and JSON readers of ``pt2_archive`` speak of .pt2 archives."""
+    cause = exc.cause.replace("a .pt2 archive", "an ETRecord")
+    return EtvizError(exc.path, cause.replace(".pt2 archive", "ETRecord"))

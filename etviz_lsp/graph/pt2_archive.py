@@ -241,7 +241,8 @@ def _read_program(
         _check_schema(path, _version_of(path, name, data), schema_major)  # a newer one: say so
         cause = _first_line(str(exc))
         raise UnsupportedArchive(str(path), f"unexpected serialized program ({cause})") from None
-    except (msgspec.DecodeError, RecursionError) as exc:
+    # Invalid UTF-8 inside a JSON string (found by fuzzing an ETRecord) is damage too.
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
         raise EtvizError(str(path), f"damaged .pt2 archive: {name} is not valid JSON") from exc
     _check_schema(path, program.schema_version, schema_major)
     return program

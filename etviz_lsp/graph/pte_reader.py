@@ -121,7 +121,8 @@ def read_graphs(path: Path, links: Links | None = None) -> list[model.Graph]:
             return _Program(path, buf, links).graphs()
         except flatbuf.Damaged as exc:
             raise EtvizError(str(path), f"damaged .pte program ({exc})") from None
-        except (KeyError, IndexError, ValueError, UnicodeError, struct.error) as exc:
+        except (KeyError, IndexError, ValueError, UnicodeError, struct.error,
+                RecursionError) as exc:
             cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise EtvizError(str(path), f"damaged .pte program ({cause})") from None
 
@@ -287,9 +288,18 @@ class _Plan:
         if kind in ("IntList", "DoubleList", "BoolList"):
             items = table.vector("items")
             if kind == "IntList":  # an IntList holds value indices of Ints (SymInt lists)
-                return "[" + ", ".join(self.literal(self._check(i)) for i in items[:64]) + "]"
+                return "[" + ", ".join(self._int_item(i) for i in items[:64]) + "]"
             return str(items[:64])
         return f"<{kind}>"
+
+    def _int_item(self, index: int) -> str:
+        return self.literal(index) if self.kinds[self._check(index)] == "Int" else "?"
+
+    def _tensor_items(self, index: int) -> list[int]:
+        """The tensors a (optional) tensor list holds; anything else in it is skipped."""
+        _, table = self.values[index].union("val")
+        items = table.vector("items") if table is not None else []
+        return [i for i in items if i >= 0 and self.kinds[self._check(i)] == "Tensor"]
 
     def is_constant(self, index: int) -> bool:
         tensor = self.tensors.get(index)
@@ -304,19 +314,16 @@ class _Plan:
         """A tensor (list) nothing has written yet: an instruction's out argument."""
         kind = self.kinds[self._check(index)]
         if kind == "TensorList":
-            _, table = self.values[index].union("val")
-            items = table.vector("items") if table is not None else []
-            return bool(items) and all(self.is_fresh(self._check(i)) for i in items)
+            items = self._tensor_items(index)
+            return bool(items) and all(self.is_fresh(i) for i in items)
         return kind == "Tensor" and index not in self.written and not self.is_constant(index)
 
     def source_of(self, index: int) -> Iterator[tuple[str, int]]:
         """The producers feeding argument ``index`` (a list feeds each item)."""
         kind = self.kinds[self._check(index)]
         if kind in ("TensorList", "OptionalTensorList"):
-            _, table = self.values[index].union("val")
-            for item in table.vector("items") if table is not None else []:
-                if item >= 0:
-                    yield from self.source_of(self._check(item))
+            for item in self._tensor_items(index):
+                yield from self.source_of(item)
             return
         if kind == "Tensor":
             if index not in self.written:
@@ -490,8 +497,7 @@ class _Plan:
         outs: list[int] = []
         for index in args[first_out:]:
             if self.kinds[index] == "TensorList":
-                _, table = self.values[index].union("val")
-                outs.extend(self._check(i) for i in (table.vector("items") if table else []))
+                outs.extend(self._tensor_items(index))
             else:
                 outs.append(index)
         for out_index, index in enumerate(outs):
