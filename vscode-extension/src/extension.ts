@@ -4,13 +4,12 @@
 
 import * as vscode from 'vscode';
 import { GraphPanel, PANEL_VIEW_TYPE } from './graph_panel';
+import { describeKinds, isVisualizable } from './input_kinds';
 import type { GraphEvent } from './protocol';
 import { Navigation } from './navigation';
 import { onInterpreterSelected } from './python_extension';
 import { type CommandOutcome, ServerSession } from './server_session';
 import { StatusItem } from './status_item';
-
-const VISUALIZABLE = /\.(py|pt2)$/i;
 
 let activeSession: ServerSession | undefined;
 
@@ -54,8 +53,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(
     vscode.commands.registerCommand('etviz.visualize', async (arg?: unknown) => {
       const uri = arg instanceof vscode.Uri ? arg : activeFile();
-      if (uri === undefined || !VISUALIZABLE.test(uri.path)) {
-        void vscode.window.showWarningMessage('etviz: open a Python export script or a .pt2 file to visualize.');
+      const kinds = session.inputKinds();
+      if (uri === undefined || !isVisualizable(uri.path, kinds)) {
+        void vscode.window.showWarningMessage(`etviz: open ${describeKinds(kinds)} to visualize.`);
         return;
       }
       // The server runs the file on disk: what the user sees in the editor must be there.
@@ -102,7 +102,7 @@ export async function deactivate(): Promise<void> {
   await activeSession?.stop();
 }
 
-/** The file in the active editor tab, including binary ones such as .pt2 (no text editor). */
+/** The file in the active editor tab, including binary ones such as .pt2 or .pte (no text editor). */
 function activeFile(): vscode.Uri | undefined {
   const editor = vscode.window.activeTextEditor;
   if (editor !== undefined) {
