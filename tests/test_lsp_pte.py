@@ -10,7 +10,9 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from lsprotocol import types
 
+from tests import pte_artifacts
 from tests.lsp_session import lsp_session
 from tests.test_pte_etrecord import artifacts, two_methods  # noqa: F401 (session fixtures)
 
@@ -48,6 +50,21 @@ async def test_untrusted_session_shows_a_pte_and_follows_it_on_disk(
         assert [g.id for g in record.graphs] == [
             "model (exported)", "forward (edge)", "forward (lowered)",
         ]
+
+        # From a node to the user's line: the .pte's CPU kernel (through the ETRecord's
+        # debug handles) and the lowered view's cumsum both lead to the torch.cumsum line.
+        for graph_id, node_id, shown_file in (
+            ("forward", "instruction_1", program),
+            ("forward (lowered)", "aten_cumsum_default", workspace / "model.etrecord"),
+        ):
+            where = await session.client.workspace_execute_command_async(
+                types.ExecuteCommandParams(
+                    command="etviz.server.sourceOf",
+                    arguments=[graph_id, node_id, shown_file.as_uri()],
+                )
+            )
+            assert where["uri"] == Path(pte_artifacts.__file__).as_uri(), where
+            assert where["line"] == 28  # 0-based: line 29, y = torch.cumsum(y, dim=1)
 
         before = len(session.graph_ready)
         temp = workspace / ".model.pte.tmp"  # another process rewrites it, atomically
