@@ -39,7 +39,9 @@ async def test_untrusted_session_shows_a_pte_and_follows_it_on_disk(
         program.write_bytes(artifacts.pte.read_bytes())
         (workspace / "model.etrecord").write_bytes(artifacts.etrecord.read_bytes())
         shown = await session.visualize(program)
-        assert [g.id for g in shown.graphs] == ["forward"]
+        assert [g.id for g in shown.graphs] == [
+            "forward", "forward/XnnpackBackend #0", "forward/XnnpackBackend #1",
+        ]
         graph = _graph_json(shown.url)["graphs"][0]
         labels = [n["label"] for n in graph["nodes"] if n["id"].startswith("instruction")]
         assert labels == ["XnnpackBackend #0", "aten::cumsum", "XnnpackBackend #1"]
@@ -71,14 +73,15 @@ async def test_untrusted_session_shows_a_pte_and_follows_it_on_disk(
         temp.write_bytes(two_methods[0].read_bytes())
         os.replace(temp, program)
         ready = await session.next_graph(program, before, seconds=120)
-        assert [g.id for g in ready.graphs] == ["forward", "shift"]
+        methods = ["forward", "forward/XnnpackBackend #0", "shift", "shift/XnnpackBackend #0"]
+        assert [g.id for g in ready.graphs] == methods
 
         before = len(session.graph_ready)
         program.write_bytes(b"\0" * 64)  # a broken write: an error, the last graph kept
         stale = await session.next_graph(program, before, stale=True, seconds=120)
         assert "not an ExecuTorch program" in stale.error
-        assert [g.id for g in stale.graphs] == ["forward", "shift"]  # the last good one
-        assert _graph_json(stale.url)["graphs"][1]["id"] == "shift"
+        assert [g.id for g in stale.graphs] == methods  # the last good one
+        assert _graph_json(stale.url)["graphs"][2]["id"] == "shift"
         (diagnostics,) = [d for d in session.client.diagnostics.values() if d]
         assert "not an ExecuTorch program" in diagnostics[0].message
         assert await session.close() == []

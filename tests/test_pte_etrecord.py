@@ -59,7 +59,7 @@ def plan_of(manager: Any, index: int = 0) -> Any:
 
 
 def test_one_node_per_instruction_labelled_by_operator_and_backend(artifacts) -> None:
-    (graph,) = pte_reader.read_pte(artifacts.pte, etrecord=None).graphs
+    graph = pte_reader.read_pte(artifacts.pte, etrecord=None).graphs[0]
     plan = plan_of(artifacts.executorch)
     expected = []
     backend_count: dict[str, int] = {}
@@ -77,7 +77,7 @@ def test_one_node_per_instruction_labelled_by_operator_and_backend(artifacts) ->
 
 
 def test_delegates_and_the_cpu_kernel_between_them_are_wired_by_value(artifacts) -> None:
-    (graph,) = pte_reader.read_pte(artifacts.pte).graphs
+    graph = pte_reader.read_pte(artifacts.pte).graphs[0]
     nodes = by_id(graph)
 
     def sources(node_id: str) -> list[str]:
@@ -94,7 +94,7 @@ def test_delegates_and_the_cpu_kernel_between_them_are_wired_by_value(artifacts)
 
 
 def test_blob_sizes_are_the_lowered_modules_payloads(artifacts) -> None:
-    (graph,) = pte_reader.read_pte(artifacts.pte).graphs
+    graph = pte_reader.read_pte(artifacts.pte).graphs[0]
     lowered = artifacts.edge_manager.exported_program().graph_module
     payloads = [len(lowered.get_submodule(f"lowered_module_{i}").processed_bytes) for i in (0, 1)]
     sizes = [attrs(n)["blob size"] for n in instructions(graph) if "blob size" in attrs(n)]
@@ -103,7 +103,7 @@ def test_blob_sizes_are_the_lowered_modules_payloads(artifacts) -> None:
 
 
 def test_tensor_shapes_memory_plan_and_colours(artifacts) -> None:
-    (graph,) = pte_reader.read_pte(artifacts.pte).graphs
+    graph = pte_reader.read_pte(artifacts.pte).graphs[0]
     plan = plan_of(artifacts.executorch)
     nodes = by_id(graph)
     for node in instructions(graph):
@@ -125,9 +125,32 @@ def test_tensor_shapes_memory_plan_and_colours(artifacts) -> None:
     assert delegate_style["backgroundColor"] != nodes["instruction_2"]["style"]["backgroundColor"]
 
 
+def test_xnnpack_blobs_open_as_nested_graphs_of_their_nodes(artifacts) -> None:
+    graphs = pte_reader.read_pte(artifacts.pte).graphs
+    assert [g.id for g in graphs] == [
+        "forward", "forward/XnnpackBackend #0", "forward/XnnpackBackend #1",
+    ]
+    top = by_id(graphs[0])
+    assert top["instruction_0"]["subgraphIds"] == ["forward/XnnpackBackend #0"]
+    assert "subgraphIds" not in top["instruction_1"]  # the CPU kernel has nothing inside
+    inner = by_id(graphs[1])
+    conv = next(n for n in inner.values() if n["label"] == "XNNConv2d")
+    conv_attrs = attrs(conv)
+    assert conv_attrs["kernel_height"] == "3" and conv_attrs["group_output_channels"] == "8"
+    assert conv["outputsMetadata"][0]["attrs"][0]["value"] == "qint8[1, 8, 8, 8]"  # int8 inside
+    assert "per tensor: scale" in conv_attrs["out 0 quantization"]
+    # its handle is one of the instruction's, and names the convolution it came from
+    handles = attrs(top["instruction_0"])["debug handles"].split(", ")
+    assert conv_attrs["debug_handle"] in handles
+    assert conv_attrs["edge ops"] == "aten_convolution_default"
+    # the delegate's input is the XNNPACK graph's input, same tensor
+    (first,) = [n for n in inner.values() if attrs(n)["kind"] == "input"]
+    assert first["outputsMetadata"] == top["input_0"]["outputsMetadata"]
+
+
 def test_every_method_is_a_graph(two_methods) -> None:
     path, manager = two_methods
-    graphs = pte_reader.read_pte(path).graphs
+    graphs = [g for g in pte_reader.read_pte(path).graphs if "/" not in g.id]  # not the XNN ones
     program = manager.executorch_program
     assert [g.id for g in graphs] == [plan.name for plan in program.execution_plan]
     assert [g.id for g in graphs] == ["forward", "shift"]
@@ -163,7 +186,7 @@ def test_the_readers_run_with_torch_unimportable(artifacts, which: str) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     count, modules = done.stdout.split(" ", 1)
-    assert int(count) == (1 if which == "pte" else 3)
+    assert int(count) == 3  # forward and its two XNNPACK graphs; or the ETRecord's stages
     assert json.loads(modules.replace("'", '"')) == ["torch"]  # only the None we put there
 
 
@@ -207,7 +230,7 @@ def test_the_lowered_view_puts_delegated_ops_in_partition_layers(artifacts) -> N
 
 
 def test_pte_instructions_link_to_the_edge_ops_they_run(artifacts) -> None:
-    (graph,) = pte_reader.read_pte(artifacts.pte).graphs  # the .etrecord beside it is found
+    graph = pte_reader.read_pte(artifacts.pte).graphs[0]  # the .etrecord beside it is found
     lowered = artifacts.edge_manager.exported_program().graph_module
     nodes = by_id(graph)
     for number, instruction in ((0, "instruction_0"), (1, "instruction_2")):
@@ -230,8 +253,9 @@ def test_pte_instructions_link_to_the_edge_ops_they_run(artifacts) -> None:
 def test_a_foreign_etrecord_is_not_linked(artifacts, two_methods) -> None:
     graphs = pte_reader.read_pte(two_methods[0], etrecord=artifacts.etrecord).graphs
     for graph in graphs:
-        assert "not linked" in graph.group_attrs[""]["etrecord"]
-        assert not any("debug handles" in attrs(n) for n in graph.nodes)
+        if "/" not in graph.id:  # a method (not a delegate's XNNPACK graph)
+            assert "not linked" in graph.group_attrs[""]["etrecord"]
+        assert not any("edge ops" in attrs(n) or "source" in attrs(n) for n in graph.nodes)
 
 
 def test_the_pickles_of_an_etrecord_stay_closed(artifacts, tmp_path: Path) -> None:
@@ -300,7 +324,7 @@ def test_a_damaged_etrecord_beside_a_pte_leaves_it_unlinked(artifacts, tmp_path:
     pte = tmp_path / "model.pte"
     pte.write_bytes(artifacts.pte.read_bytes())
     (tmp_path / "model.etrecord").write_bytes(b"PK\x03\x04 cut short")
-    (graph,) = pte_reader.read_pte(pte).graphs
+    graph = pte_reader.read_pte(pte).graphs[0]
     assert graph.group_attrs[""]["etrecord"].startswith("model.etrecord: not linked, it cannot")
     assert len(instructions(graph)) == 3
     with pytest.raises(EtvizError, match="model.etrecord: truncated or damaged ETRecord"):
@@ -312,7 +336,7 @@ def test_cli_once_on_pte_and_etrecord(artifacts, tmp_path: Path, capsys) -> None
     assert main(["--once", str(artifacts.pte), "-o", str(out), "--etrecord",
                  str(artifacts.etrecord)]) == 0  # fmt: skip
     data = json.loads(out.read_text())
-    assert [g["id"] for g in data["graphs"]] == ["forward"]
+    assert [g["id"] for g in data["graphs"]][0] == "forward"
     assert data["label"] == artifacts.pte.name
     assert main(["--once", str(artifacts.etrecord), "-o", str(tmp_path / "e.json")]) == 0
     assert "3 graph(s)" in capsys.readouterr().out

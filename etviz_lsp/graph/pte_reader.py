@@ -33,7 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import builder, flatbuf, ir, model, palette
+from etviz_lsp.graph import builder, flatbuf, ir, model, palette, xnnpack_blob
 
 # Bounds on what one file may cost (a damaged or hostile file claims any count).
 MAX_PROGRAM_BYTES = 256 * 1024 * 1024  # the FlatBuffer part (weights live in segments)
@@ -56,6 +56,7 @@ DTYPES = {
 }  # fmt: skip
 
 KERNEL, DELEGATE = "KernelCall", "DelegateCall"
+XNNPACK = "XnnpackBackend"
 RUNS_ON = "runs on"
 CPU = "CPU (portable/optimized kernel)"
 
@@ -189,6 +190,7 @@ class _Program:
                 f"program of {self.header.program_size:,} bytes is over this reader's limit "
                 f"({MAX_PROGRAM_BYTES:,})",
             )
+        self.file = buf  # segments (delegate blobs) lie past the program
         self.buf = buf[: self.header.program_size]
         self.root = flatbuf.Table.root(self.buf, program_schema())
         self.links = links
@@ -223,6 +225,11 @@ class _Program:
         for plan in plans:
             graphs.extend(_Plan(self, plan).graph())
         return graphs
+
+    def segment(self, index: int) -> memoryview:
+        offset, size = self.segments[index]
+        start = self.header.segment_base + offset
+        return self.file[start : start + size]
 
     def delegate_size(self, processed: flatbuf.Table | None) -> tuple[int, str]:
         """Blob size and where it lives (``segment 1``, ``inline 0``)."""
@@ -387,7 +394,8 @@ class _Plan:
         self._output()
         mismatch = self._mismatch(instruction_id)
         if mismatch:  # another program's ETRecord: its handles would name the wrong ops
-            for rec in self.record.nodes:
+            inner = [rec for sub in self.record.subprograms.values() for rec in sub.nodes]
+            for rec in [*self.record.nodes, *inner]:
                 for key in ("debug handles", "edge ops", "source", "sources"):
                     rec.attrs.pop(key, None)
         graphs = builder.build_graphs(self.record, graph_id=self.name)
@@ -475,11 +483,37 @@ class _Plan:
             "backend": backend, "partition": f"{backend}#{number}", "delegate index": str(index),
             "blob size": f"{size:,} bytes", "blob": where, RUNS_ON: backend,
         })  # fmt: skip
+        if backend == XNNPACK and where.startswith("segment "):
+            self._expand_xnnpack(rec, info, int(where.split()[1]))
         for spec in delegate.vector("compile_specs"):
             value = bytes(spec.vector_bytes("value"))
             text = value.decode() if len(value) <= 64 and value.isascii() else None
             rec.attrs[f"compile spec {spec.get('key')}"] = text or f"<{len(value)} bytes>"
         self._wire(rec, args.vector("args"), strip_returns=False)
+
+    def _expand_xnnpack(self, rec: ir.NodeRecord, info: ir.PartitionInfo, segment: int) -> None:
+        """The blob's XNNPACK nodes as a nested graph the delegate's node opens."""
+        try:
+            inner = xnnpack_blob.read_graph(self.program.segment(segment), info.label)
+        except (flatbuf.Damaged, KeyError, IndexError, ValueError, struct.error) as exc:
+            rec.attrs["xnnpack graph"] = f"not shown ({exc})"  # the program itself is fine
+            return
+        for node in inner.nodes:
+            self._link_xnode(node)
+        self.record.subprograms[info.label] = inner
+        rec.subgraphs = [info.label]
+        rec.attrs["xnnpack nodes"] = xnnpack_blob.summary(inner)
+
+    def _link_xnode(self, rec: ir.NodeRecord) -> None:
+        handle = rec.attrs.get("debug_handle", "")
+        if self.links is None or not handle.isdigit():
+            return
+        ops = self.links.ops.get(self.name, {}).get(int(handle), [])
+        if ops:
+            rec.attrs["edge ops"] = ", ".join(name for name, _ in ops)
+            where = next((place for _, place in ops if place), "")
+            if where:
+                rec.attrs["source"] = where
 
     def _wire(self, rec: ir.NodeRecord, arg_values: list[int], strip_returns: bool) -> None:
         args = [self._check(i) for i in arg_values]
