@@ -577,8 +577,8 @@ class _Plan:
             elif node["id"] in self.kernels:
                 node["style"] = palette.cpu_kernel_style()
         summary = graph.group_attrs.setdefault("", {})
-        summary.pop("parameters", None)
-        summary.pop("module layers", None)
+        for builder_count in ("parameters", "module layers", "operator calls"):
+            summary.pop(builder_count, None)  # "instructions" and the counts below say it
         sizes = self.plan.vector("non_const_buffer_sizes")
         summary.update({
             "program": f"{self.program.path.name} (method {self.name})",
