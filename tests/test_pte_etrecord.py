@@ -276,7 +276,12 @@ def test_the_pickles_of_an_etrecord_stay_closed(artifacts, tmp_path: Path) -> No
             dst.writestr(info, data)
     collection = inputs.known_kind(hostile).read(hostile, trusted=True)
     assert len(collection.graphs) == 3
+    pte = tmp_path / "hostile.pte"  # and as the ETRecord beside a .pte
+    pte.write_bytes(artifacts.pte.read_bytes())
+    assert "edge ops" in attrs(pte_reader.read_pte(pte).graphs[0].nodes[1])
     assert not marker.exists()
+    pickle.loads(pickle.dumps(Payload()))  # control: the payload is real when unpickled
+    assert marker.exists()
 
 
 # ---- bad files: one line naming the file ------------------------------------------------
