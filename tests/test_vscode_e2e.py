@@ -320,3 +320,26 @@ def test_untrusted_workspace_runs_nothing_and_ignores_its_interpreter(
     banner = by_step["visualize-refused"]["banner"]
     assert "not trusted" in banner, banner
     assert not list(workspace.glob(".etviz/*.json")), "the script must not have run"
+
+
+def test_a_pte_opens_from_the_explorer_context_menu(
+    code_server: dict[str, object], tmp_path: Path
+) -> None:
+    """Issue 16: a workspace holding only a .pte (and its ETRecord): the extension activates,
+    the explorer's context menu on the file runs "Visualize ExportedProgram", and Model
+    Explorer shows the program's `forward` graph (5 nodes: input, 2 delegate calls, the CPU
+    cumsum, output) in the panel."""
+    from tests import pte_artifacts
+
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    pte_artifacts.quantized_cumsum(workspace, stem="model")
+    config = {
+        "mode": "pte-explorer",
+        "url": code_server["url"], "folder": str(workspace), "pte": "model.pte",
+        "artifacts": str(ARTIFACTS), "chromium": shutil.which("chromium"), "expectNodes": 5,
+    }
+    by_step = _drive(code_server, config, "vscode-e2e-pte")
+    shown = by_step["pte-from-explorer-menu"]["explorer"]
+    assert "model.pte" in shown and "5 nodes" in shown, shown
+    assert (ARTIFACTS / "vscode-pte.png").stat().st_size > 10_000

@@ -130,6 +130,26 @@ await step('open-workbench', async () => {
   await page.locator('.monaco-workbench').waitFor({ timeout: 60000 });
 });
 
+// A .pte from the explorer's context menu (issue 16): the extension activates on the
+// workspace's .pte; right-click the file, "Visualize ExportedProgram", the graph shows.
+if (config.mode === 'pte-explorer') {
+  await step('pte-from-explorer-menu', async () => {
+    const status = await until('the etviz status bar item', statusText, 60000);
+    const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: config.pte }).first();
+    await row.waitFor({ timeout: 30000 });
+    await row.click({ button: 'right' });
+    const item = page.locator('.context-view .action-label', { hasText: 'Visualize ExportedProgram' });
+    await item.first().waitFor({ timeout: 20000 });
+    await item.first().click();
+    const text = await waitForNodes(config.expectNodes, 180000);
+    await page.waitForTimeout(1500);
+    return { status, explorer: text.slice(0, 400), screenshot: await shot('vscode-pte') };
+  });
+  await browser.close();
+  log({ step: 'done', ok: true });
+  process.exit(0);
+}
+
 await step('open-script', async () => {
   await page.keyboard.press('Control+P');
   const input = page.locator('.quick-input-widget input');
