@@ -52,13 +52,15 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @FUZZ
-@given(edits=EDITS, cut=st.none() | st.floats(0, 1))
-def test_mutated_pte(artifacts, folder: Path, edits, cut) -> None:  # noqa: F811
-    # Mostly the FlatBuffer part (the first ~2 KB): that is what the reader walks.
+@given(part=st.sampled_from(["program", "blobs"]), edits=EDITS, cut=st.none() | st.floats(0, 1))
+def test_mutated_pte(artifacts, folder: Path, part: str, edits, cut) -> None:  # noqa: F811
+    # The program FlatBuffer (the first ~1.9 KB) or the XNNPACK blobs after it (their own
+    # header and FlatBuffer, read for the delegates' nested graphs).
     data = artifacts.pte.read_bytes()
-    head = _mutated(data[:2048], edits, None)
+    start, end = (0, 1920) if part == "program" else (1920, len(data))
+    middle = _mutated(data[start:end], edits, None)
     path = folder / "mutated.pte"
-    path.write_bytes(_mutated(head + data[2048:], [], cut))
+    path.write_bytes(_mutated(data[:start] + middle + data[end:], [], cut))
     _opens_or_says_why(path)
 
 
