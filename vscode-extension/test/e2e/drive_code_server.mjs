@@ -141,9 +141,19 @@ if (config.mode === 'pte-explorer') {
     const item = page.locator('.context-view .action-label', { hasText: 'Visualize ExportedProgram' });
     await item.first().waitFor({ timeout: 20000 });
     await item.first().click();
-    const text = await waitForNodes(config.expectNodes, 180000);
+    // Model Explorer opens the collection's largest graph (here a delegate's XNNPACK
+    // graph); the status bar counts the nodes of all of them.
+    const total = await until(`the status bar to count ${config.expectTotal} nodes`, async () => {
+      const s = await statusText();
+      return s.includes(`${config.expectTotal} nodes`) ? s : undefined;
+    }, 180000);
+    const text = await until(`Model Explorer to show ${config.pte}`, async () => {
+      const shown = await explorerText();
+      return shown.includes(config.pte) && /\d+ nodes/.test(shown) ? shown : undefined;
+    }, 60000);
     await page.waitForTimeout(1500);
-    return { status, explorer: text.slice(0, 400), screenshot: await shot('vscode-pte') };
+    const graphs = await explorerFrame().locator('select, mat-select, .mat-mdc-select').first().innerText().catch(() => '');
+    return { status: total, explorer: text.slice(0, 400), graphs, screenshot: await shot('vscode-pte') };
   });
   await browser.close();
   log({ step: 'done', ok: true });
