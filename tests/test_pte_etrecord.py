@@ -133,6 +133,9 @@ def test_xnnpack_blobs_open_as_nested_graphs_of_their_nodes(artifacts) -> None:
     top = by_id(graphs[0])
     assert top["instruction_0"]["subgraphIds"] == ["forward/XnnpackBackend #0"]
     assert "subgraphIds" not in top["instruction_1"]  # the CPU kernel has nothing inside
+    nested = graphs[2].group_attrs[""]  # says whose graph it is
+    assert nested["delegate call"] == "instruction 2"
+    assert nested["blob size"] == attrs(top["instruction_2"])["blob size"]
     inner = by_id(graphs[1])
     conv = next(n for n in inner.values() if n["label"] == "XNNConv2d")
     conv_attrs = attrs(conv)

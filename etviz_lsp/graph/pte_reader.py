@@ -400,6 +400,8 @@ class _Plan:
                     rec.attrs.pop(key, None)
         graphs = builder.build_graphs(self.record, graph_id=self.name)
         self._decorate(graphs[0], instruction_id)
+        for nested in graphs[1:]:  # a delegate's XNNPACK graph: say whose it is
+            self._describe_nested(nested)
         if self.links is not None:
             graphs[0].group_attrs[""]["etrecord"] = (
                 f"{self.links.source}: not linked, {mismatch}" if mismatch else self.links.source
@@ -567,6 +569,20 @@ class _Plan:
         self.record.nodes.append(rec)
 
     # ---- the graph -----------------------------------------------------------------------
+
+    def _describe_nested(self, graph: model.Graph) -> None:
+        label = graph.id.rsplit("/", 1)[-1]
+        call = next((name for name, info in self.delegates.items() if info.label == label), "")
+        call_attrs = next((r.attrs for r in self.record.nodes if r.name == call), {})
+        summary = graph.group_attrs.setdefault("", {})
+        for builder_count in ("parameters", "module layers", "operator calls"):
+            summary.pop(builder_count, None)
+        summary.update({
+            "program": f"{self.program.path.name} (method {self.name}): {label}",
+            "delegate call": f"instruction {call_attrs.get('instruction', '?')}",
+            "blob size": call_attrs.get("blob size", "?"),
+            "xnnpack nodes": call_attrs.get("xnnpack nodes", ""),
+        })  # fmt: skip
 
     def _decorate(self, graph: model.Graph, instructions: int) -> None:
         """CPU kernels and delegate calls coloured apart; the memory plan on the graph."""
