@@ -93,12 +93,17 @@ def command(contender: str, source: Path, output: Path) -> list[str]:
 
 
 def measure(contender: str, source: Path, output: Path) -> Run:
+    return measure_command(contender, command(contender, source, output), output)
+
+
+def measure_command(contender: str, argv: list[str], output: Path) -> Run:
+    """One fresh process running ``argv``, which must write ``output``: time, CPU, peak RSS."""
     output.unlink(missing_ok=True)
     paths = [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     started = time.perf_counter()
     child = subprocess.Popen(
-        command(contender, source, output),
+        argv,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,

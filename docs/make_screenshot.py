@@ -1,12 +1,13 @@
 """Screenshot of the quantized, XNNPACK-lowered example with its partitions and clusters.
 
-    PYTHONPATH=. python docs/make_screenshot.py OUT.png [--node-modules DIR]
+    PYTHONPATH=. python docs/make_screenshot.py OUT.png [--node-modules DIR] [--file F]
 
 Builds the lowered graph (examples/quantize_and_lower.py), starts its own Model Explorer
 on 127.0.0.1 (a free port, its own process group, stopped afterwards), opens the graph
 with every cluster layer expanded in headless Chromium (make_screenshot.mjs) and saves
-the picture. Needs ``chromium`` (Debian) and ``playwright-core`` (npm) in
-``--node-modules``.
+the picture. ``--file`` shows that file's first graph instead (a ``.pte``, ``.etrecord``,
+``.pt2``: read as ``--once`` reads it). Needs ``chromium`` (Debian) and ``playwright-core``
+(npm) in ``--node-modules``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def wait_healthy(port: int, timeout: float = 60.0) -> None:
     raise RuntimeError(f"Model Explorer did not answer on port {port}")
 
 
-def graph_url(port: int, json_path: Path, graph: dict) -> str:
+def graph_url(
+    port: int, json_path: Path, graph: dict, label: str = "cumsum_net", select: str = ""
+) -> str:
     layers = graph["groupNodeAttributes"]
     clusters = [ns for ns in layers if ns.rsplit("/", 1)[-1].startswith("cluster ")]
     data = {
@@ -55,9 +58,9 @@ def graph_url(port: int, json_path: Path, graph: dict) -> str:
             "paneStates": [
                 {
                     "deepestExpandedGroupNodeIds": [f"{ns}___group___" for ns in clusters],
-                    "selectedNodeId": "",
+                    "selectedNodeId": select,
                     "selectedGraphId": graph["id"],
-                    "selectedCollectionLabel": "cumsum_net",
+                    "selectedCollectionLabel": label,
                     "widthFraction": 1,
                     "selected": True,
                 }
@@ -72,15 +75,20 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     default_modules = HERE.parent / "tests" / "browser" / "node_modules"
     parser.add_argument("--node-modules", type=Path, default=default_modules)
+    parser.add_argument("--file", type=Path, help="a .pte / .etrecord / .pt2 to show instead")
+    parser.add_argument("--select", default="", help="with --file: the node to select")
     args = parser.parse_args()
 
-    import quantize_and_lower as example
-
-    from etviz_lsp.graph import convert
+    from etviz_lsp.graph import convert, inputs
     from etviz_lsp.graph.writer import write_json_atomic
 
-    lowered = example.stages()["lowered"]
-    collection = convert.from_programs([("cumsum_net", lowered)], label="cumsum_net")
+    if args.file is not None:
+        collection = inputs.known_kind(args.file).read(args.file, trusted=False)
+    else:
+        import quantize_and_lower as example
+
+        lowered = example.stages()["lowered"]
+        collection = convert.from_programs([("cumsum_net", lowered)], label="cumsum_net")
     workdir = Path(tempfile.mkdtemp(prefix="etviz-shot-"))
     json_path = workdir / "lowered.json"
     write_json_atomic(json_path, collection.to_json())
@@ -96,9 +104,12 @@ def main() -> None:
     )
     try:
         wait_healthy(port)
-        url = graph_url(port, json_path, collection.graphs[0].to_json())
+        graph = collection.graphs[0].to_json()
+        url = graph_url(port, json_path, graph, collection.label, args.select)
         env = dict(os.environ, NODE_MODULES_DIR=str(args.node_modules.resolve()))
         command = ["node", str(HERE / "make_screenshot.mjs"), url, str(args.out.resolve())]
+        if args.file is not None:  # a small graph: a window of its size
+            command += ["1400", "1000"]
         subprocess.run(command, check=True, env=env, timeout=300)
     finally:
         os.killpg(server.pid, signal.SIGTERM)

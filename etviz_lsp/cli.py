@@ -31,7 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--once", metavar="FILE", type=Path, nargs="?", const=_NO_FILE,
-        help="convert FILE (.pt2, or an export script .py: runs it) and exit",
+        help="convert FILE (.pt2, .pte, .etrecord, or an export script .py: runs it) and exit",
+    )
+    parser.add_argument(
+        "--etrecord", metavar="FILE", type=Path,
+        help="with --once on a .pte: the ETRecord that links its instructions to the edge ops "
+        "(default: the .etrecord of the same name beside it, if there is one)",
     )
     parser.add_argument(
         "-m", dest="module", metavar="MODULE",
@@ -92,7 +97,10 @@ def run() -> NoReturn:
 
 
 def _converts_a_pt2(args: argparse.Namespace) -> bool:
-    return args.once is not None and args.once.suffix == ".pt2" and not args.serve
+    from etviz_lsp.graph import inputs
+
+    kind = inputs.kind_of(args.once) if args.once is not None else None
+    return kind is not None and not kind.runs_script and not args.serve
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -136,7 +144,10 @@ def _once(args: argparse.Namespace, script_args: list[str]) -> OnceResult:
     timeout = args.timeout or DEFAULT_TIMEOUT
     target = _run_target(args, script_args)
     if target is None:  # not a script: a .pt2 is converted in this process
-        return run_once(args.once, args.output, timeout=timeout, allow_pickle=args.allow_pickle)
+        return run_once(
+            args.once, args.output, timeout=timeout, allow_pickle=args.allow_pickle,
+            etrecord=args.etrecord,
+        )
     from etviz_lsp.cli_progress import ProgressLine
 
     with ProgressLine(target.label) as progress:
@@ -147,6 +158,7 @@ def _once(args: argparse.Namespace, script_args: list[str]) -> OnceResult:
 
 def _run_target(args: argparse.Namespace, script_args: list[str]) -> RunTarget | None:
     """What --once runs: a script or module; None for a file that is not a script."""
+    from etviz_lsp.graph import inputs
     from etviz_lsp.worker.run_target import RunTarget, parse_env
 
     has_file = args.once != _NO_FILE
@@ -157,7 +169,7 @@ def _run_target(args: argparse.Namespace, script_args: list[str]) -> RunTarget |
     if args.module is not None:
         return RunTarget(module=args.module, args=tuple(script_args), cwd=args.cwd,
                          env=parse_env(args.env))
-    if args.once.suffix != ".py":
+    if not inputs.is_script(args.once):
         if script_args or args.cwd or args.env:
             raise EtvizError(str(args.once), "arguments, --cwd and --env are for a script (.py)")
         return None

@@ -1,8 +1,8 @@
 """The one-shot job behind ``etviz-lsp --once``: convert one file, write its graph JSON.
 
-A ``.pt2`` is converted here; an export script (``.py``, or ``-m module``, with arguments)
-runs in the worker room's child process (naming it on the command line is the user's
-consent to run it).
+A file ``graph.inputs`` reads (``.pt2``, ``.pte``, ``.etrecord``) is converted here; an
+export script (``.py``, or ``-m module``, with arguments) runs in the worker room's child
+process (naming it on the command line is the user's consent to run it).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert
+from etviz_lsp.graph import convert, inputs
 from etviz_lsp.graph.writer import write_json_atomic
 
 if TYPE_CHECKING:  # the worker room is imported only when a script runs
@@ -68,6 +68,7 @@ def run_once(
     log: Callable[[str], None] | None = None,
     allow_pickle: bool = False,
     progress: Callable[[str], None] | None = None,
+    etrecord: Path | None = None,
 ) -> OnceResult:
     """Convert ``source``; ``allow_pickle`` allows the unpickling fallback for odd archives.
 
@@ -80,12 +81,17 @@ def run_once(
         _make_own_folder(output.parent)
     elif not output.parent.is_dir():  # fail before the (slow) conversion, not after it
         raise EtvizError(str(output), f"output folder {output.parent} does not exist")
-    if source.suffix == ".py":
+    kind = inputs.known_kind(source)
+    if etrecord is not None and kind.suffix != ".pte":
+        raise EtvizError(str(etrecord), "--etrecord goes with a .pte program")
+    if kind.runs_script:
         from etviz_lsp.worker import RunTarget
 
         return _run_script(RunTarget(script=source), output, timeout, log, progress, started)
+    if not source.exists():
+        raise EtvizError(str(source), "no such file")
     with convert.paused_gc():
-        collection = _convert(source, allow_pickle)
+        collection = kind.read(source, allow_pickle=allow_pickle, etrecord=etrecord)
         written = write_json_atomic(output, collection.to_json())
         summary = convert.summarize(collection)
         # Freed before the collector resumes: it would first scan the whole graph (half a
@@ -128,14 +134,6 @@ def _run_script(
         result = worker.run(target, output, timeout=timeout, on_progress=progress)
     graphs = ScriptGraphs(list(result.graphs), tuple(result.artifacts))
     return OnceResult(output, graphs, time.perf_counter() - started, output.stat().st_size)
-
-
-def _convert(source: Path, allow_pickle: bool) -> convert.model.GraphCollection:
-    if source.suffix == ".pt2":
-        return convert.from_pt2(source, allow_pickle=allow_pickle)
-    if not source.exists():
-        raise EtvizError(str(source), "no such file")
-    raise EtvizError(str(source), f"unsupported file type '{source.suffix}' (expected .pt2 or .py)")
 
 
 def _check_readable(source: Path) -> None:

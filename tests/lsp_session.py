@@ -90,6 +90,7 @@ class Session:
         self.marker = marker
         self.graph_ready: list[Any] = []
         self.closed = False
+        self.initialize_result: types.InitializeResult | None = None
 
         @client.feature(GRAPH_READY)
         def _graph_ready(params: Any) -> None:
@@ -173,7 +174,7 @@ async def lsp_session(
     assert isinstance(client, LanguageClient)
     session = Session(client, root, marker)
     try:
-        await client.initialize_session(
+        session.initialize_result = await client.initialize_session(
             types.InitializeParams(
                 capabilities=client_capabilities or capabilities(),
                 process_id=process_id,

@@ -492,3 +492,27 @@ def test_remote_window_user_only_interpreter_is_not_silently_replaced(
     assert str(machine_file) in message, message
     assert step["opened"].endswith(str(Path("Machine") / "settings.json")), step
     assert "global unset" in logs, "python3 only when no value reached the window"
+
+
+def test_a_pte_opens_from_the_explorer_context_menu(
+    code_server: dict[str, object], tmp_path: Path
+) -> None:
+    """Issue 16: a workspace holding only a .pte (and its ETRecord): the extension activates,
+    the explorer's context menu on the file runs "Visualize ExportedProgram", and Model
+    Explorer shows the program in the panel: `forward` (5 nodes: input, 2 delegate calls,
+    the CPU cumsum, output) and the two delegates' XNNPACK graphs (9 nodes each)."""
+    from tests import pte_artifacts
+
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    pte_artifacts.quantized_cumsum(workspace, stem="model")
+    config = {
+        "mode": "pte-explorer",
+        "url": code_server["url"], "folder": str(workspace), "pte": "model.pte",
+        "artifacts": str(ARTIFACTS), "chromium": shutil.which("chromium"), "expectTotal": 23,
+    }
+    by_step = _drive(code_server, config, "vscode-e2e-pte")
+    step = by_step["pte-from-explorer-menu"]
+    assert "23 nodes" in step["status"], step
+    assert "model.pte" in step["explorer"] and "forward" in step["explorer"], step
+    assert (ARTIFACTS / "vscode-pte.png").stat().st_size > 10_000

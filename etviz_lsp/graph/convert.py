@@ -79,6 +79,13 @@ def from_pt2(path: Path, allow_pickle: bool = False) -> model.GraphCollection:
     return collection
 
 
+def read_pt2(
+    path: Path, *, allow_pickle: bool = False, etrecord: Path | None = None
+) -> model.GraphCollection:
+    """The ``.pt2`` row of ``inputs.KINDS`` (an ETRecord companion means nothing here)."""
+    return from_pt2(path, allow_pickle=allow_pickle)
+
+
 def from_pt2_loaded(path: Path) -> model.GraphCollection:
     """Load a ``.pt2`` with ``torch.export.load`` (unpickles: only with the opt-in), convert it."""
     from etviz_lsp.graph import pt2_load

@@ -124,3 +124,18 @@ def _rule(
         },
         "version": "v2",
     }
+
+
+# --- an ExecuTorch program (.pte): where each instruction runs -------------------------
+# CPU kernels are what fell back from the backends: a warm red that reads as "look here";
+# delegate calls take their backend's partition colours.
+CPU_KERNEL_FILL = "#fecaca"
+CPU_KERNEL_BORDER = "#b91c1c"
+
+
+def cpu_kernel_style() -> dict[str, str]:
+    return {"backgroundColor": CPU_KERNEL_FILL, "borderColor": CPU_KERNEL_BORDER}
+
+
+def delegate_call_style(info: ir.PartitionInfo) -> dict[str, str]:
+    return {"backgroundColor": partition_fill(info), "borderColor": partition_border(info)}

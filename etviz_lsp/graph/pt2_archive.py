@@ -103,24 +103,41 @@ def read_records(path: Path, bounds: limits.Limits | None = None) -> list[ir.Pro
         root, names = _layout(path, archive, budget)
         records = []
         for model in _model_names(names, root):
-            program = _read_program(path, archive, f"{root}{_MODELS_DIR}{model}.json", budget)
             weights_file = root + _WEIGHTS_CONFIG.format(model)
             weights = (
                 _read_weights(path, archive, weights_file, budget) if weights_file in names else {}
             )
             name = path.stem if model == "model" else f"{path.stem}.{model}"
-            try:
-                records.append(_ProgramReader(program, weights).read(name))
-            except _Unknown as exc:
-                raise UnsupportedArchive(str(path), str(exc)) from None
-            except (KeyError, IndexError, TypeError, ValueError, AttributeError,
-                    RecursionError, msgspec.ValidationError) as exc:
-                cause = _first_line(f"{type(exc).__name__}: {exc}")
-                raise UnsupportedArchive(
-                    str(path), f"unexpected serialized program ({cause})"
-                ) from None
-            del program  # freed before the next program is decoded
+            member = f"{root}{_MODELS_DIR}{model}.json"
+            records.append(read_member(path, archive, member, name, weights, budget=budget))
         return records
+
+
+def read_member(
+    path: Path,
+    archive: zipfile.ZipFile,
+    member: str,
+    name: str,
+    weights: dict[str, pt2_schema.WeightEntry] | None = None,
+    schema_major: int = SCHEMA_MAJOR,
+    budget: limits.Budget | None = None,
+) -> ir.ProgramRecord:
+    """One serialized program (``member`` of ``archive``) -> a record named ``name``.
+
+    Also what the ETRecord reader uses: ExecuTorch stores its programs in this JSON too,
+    written by its own copy of the serializer (``schema_major`` 5). Its cost is bounded by
+    ``budget`` (default: a fresh one of ``limits.current()`` for the file).
+    """
+    budget = budget or limits.current().budget(str(path))
+    program = _read_program(path, archive, member, budget, schema_major)
+    try:
+        return _ProgramReader(program, weights or {}).read(name)
+    except _Unknown as exc:
+        raise UnsupportedArchive(str(path), str(exc)) from None
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError,
+            RecursionError, msgspec.ValidationError) as exc:
+        cause = _first_line(f"{type(exc).__name__}: {exc}")
+        raise UnsupportedArchive(str(path), f"unexpected serialized program ({cause})") from None
 
 
 # ---- the zip ---------------------------------------------------------------------------
@@ -234,20 +251,25 @@ def _read_bytes(
 
 
 def _read_program(
-    path: Path, archive: zipfile.ZipFile, name: str, budget: limits.Budget
+    path: Path,
+    archive: zipfile.ZipFile,
+    name: str,
+    budget: limits.Budget,
+    schema_major: int = SCHEMA_MAJOR,
 ) -> pt2_schema.Program:
     data = _read_bytes(path, archive, name, budget)
     try:
         program = pt2_schema.decode_program(data)
     except msgspec.ValidationError as exc:  # JSON, but not a program as this reader knows it
-        _check_schema(path, _version_of(path, name, data))  # a newer schema: say that
+        _check_schema(path, _version_of(path, name, data), schema_major)  # a newer one: say so
         cause = _first_line(str(exc))
         raise UnsupportedArchive(str(path), f"unexpected serialized program ({cause})") from None
     except RecursionError:
         raise _too_deep(path, name) from None
-    except msgspec.DecodeError as exc:
+    # Invalid UTF-8 inside a JSON string (found by fuzzing an ETRecord) is damage too.
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise EtvizError(str(path), f"damaged .pt2 archive: {name} is not valid JSON") from exc
-    _check_schema(path, program.schema_version)
+    _check_schema(path, program.schema_version, schema_major)
     budget.count(f"nodes in {name}", len(program.graph_module.graph.nodes),
                  budget.limits.max_nodes)
     return program
@@ -397,16 +419,16 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else text
 
 
-def _check_schema(path: Path, version: Any) -> None:
+def _check_schema(path: Path, version: Any, schema_major: int = SCHEMA_MAJOR) -> None:
     if not isinstance(version, dict) or "major" not in version:
         raise UnsupportedArchive(str(path), "serialized program has no schema version")
     major, minor = version.get("major"), version.get("minor")
     # torch also reads 0.0 (programs written before versions were recorded).
-    if major != SCHEMA_MAJOR and (major, minor) != (0, 0):
+    if major != schema_major and (major, minor) != (0, 0):
         raise UnsupportedArchive(
             str(path),
             f"serialized schema version {major}.{minor} is not one this reader knows "
-            f"({SCHEMA_MAJOR}.x)",
+            f"({schema_major}.x)",
         )
 
 
@@ -621,6 +643,8 @@ class _GraphReader:
             stack_trace=meta.stack_trace or None,
             attrs=attrs,
         )
+        if meta.debug_handle is not None:  # as fx_reader records node.meta["debug_handle"]
+            rec.attrs["debug_handle"] = meta.debug_handle
         self.names.create(name)
         self.record.nodes.append(rec)
         self.known.add(name)
@@ -961,11 +985,17 @@ class _TargetKind(NamedTuple):
 
 
 _TARGET_KINDS: dict[str, _TargetKind] = {}
+# How ExecuTorch's serializer (an ETRecord's programs) writes an edge dialect op: the
+# same operator, and fx_reader spells the live one as the aten op (``aten.relu.default``).
+_EDGE_OPS = "executorch.exir.dialects.edge.ops."
 
 
 def _target_kind(serialized: str) -> _TargetKind:
     """Worked out once per distinct target: a 20k-node program has a few dozen."""
     found = _TARGET_KINDS.get(serialized)
+    if found is None and serialized.startswith(_EDGE_OPS):
+        found = _target_kind("torch.ops." + serialized[len(_EDGE_OPS) :])
+        _TARGET_KINDS[serialized] = found
     if found is None:
         is_sym_op = serialized in _SYM_OPS
         is_hop = serialized.startswith(_HIGHER_ORDER)

@@ -28,10 +28,11 @@ NULL = msgspec.Raw(b"null")  # raw JSON null: what a missing tensor metadata rea
 
 
 class NodeMetadata(msgspec.Struct):
-    """``Node.metadata``: a ``dict[str, str]`` in the schema; two of its keys are shown."""
+    """``Node.metadata``: a ``dict[str, str]`` in the schema; three of its keys are shown."""
 
     stack_trace: str | None = None
     nn_module_stack: str | None = None
+    debug_handle: str | None = None  # ExecuTorch's programs (an ETRecord's) carry one
 
 
 class NamedArgument(msgspec.Struct):

@@ -16,7 +16,8 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from etviz_lsp import __version__
-from etviz_lsp.lsp import editor_watch, lenses, logs, navigation, options, paths
+from etviz_lsp.graph import inputs
+from etviz_lsp.lsp import capabilities, editor_watch, lenses, logs, navigation, options, paths
 from etviz_lsp.lsp.commands import NODE_AT, REFRESH, SHOW_IN_GRAPH, SOURCE_OF, STOP, VISUALIZE
 from etviz_lsp.lsp.visualizer import Visualizer
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 class EtvizServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("etviz-lsp", __version__)
+        super().__init__("etviz-lsp", __version__, protocol_cls=capabilities.EtvizProtocol)
         self.options = options.InitOptions()
         self._visualizer: Visualizer | None = None
         self._editor_watch: asyncio.Task[None] | None = None
@@ -110,7 +111,7 @@ def create_server() -> EtvizServer:
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
     def code_lens(ls: EtvizServer, params: types.CodeLensParams) -> list[types.CodeLens]:
         uri = params.text_document.uri
-        if not uri.endswith(".py"):
+        if not inputs.is_script(uri):
             return []
         document = ls.workspace.get_text_document(uri)
         return lenses.code_lenses(uri, document.source, document.lines, ls.visualizer.navigator)

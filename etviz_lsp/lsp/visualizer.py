@@ -25,6 +25,7 @@ from pygls.exceptions import JsonRpcRequestCancelled
 from pygls.lsp.server import LanguageServer
 
 from etviz_lsp.errors import EtvizError
+from etviz_lsp.graph import inputs
 from etviz_lsp.lsp import run_configs, source_map
 from etviz_lsp.lsp.commands import RequestFailed
 from etviz_lsp.lsp.diagnostics import Diagnostics
@@ -49,7 +50,7 @@ from etviz_lsp.worker import (
 log = logging.getLogger(__name__)
 
 GRAPH_READY = "etviz/graphReady"
-SUPPORTED = (".py", ".pt2")
+SUPPORTED = inputs.suffixes()
 # Quiet time before a save is run: an editor's save plus the watcher's events, or a burst
 # of saves, become one run.
 DEBOUNCE_SECONDS = 0.4
@@ -397,7 +398,8 @@ class Visualizer:
         self._server.protocol.notify(GRAPH_READY, payload)
 
     def _check_trust(self, source: Path) -> None:
-        if source.suffix == ".py" and not self.options.trusted:
+        kind = inputs.kind_of(source)
+        if kind is not None and kind.needs_trust and not self.options.trusted:
             raise RequestFailed(
                 f"{source}: not run: the workspace is not trusted (initializationOptions "
                 "'trusted' is not true); trust the workspace to run export scripts"
@@ -412,8 +414,7 @@ def _source_path(uri: object) -> Path:
         raise RequestFailed(f"{uri}: not a file URI")
     if path.suffix not in SUPPORTED:
         raise RequestFailed(
-            f"{path}: unsupported file type '{path.suffix}' (expected an export script .py "
-            "or a .pt2)"
+            f"{path}: unsupported file type '{path.suffix}' (expected {inputs.expected()})"
         )
     if path.is_dir():
         raise RequestFailed(f"{path}: is a directory, not a file")

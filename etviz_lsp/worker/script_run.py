@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert, model
+from etviz_lsp.graph import convert, inputs, model
 from etviz_lsp.graph.writer import write_json_atomic
 from etviz_lsp.worker import capture
 from etviz_lsp.worker.channel import Channel
@@ -150,8 +150,9 @@ def _graphs(state: _Run) -> tuple[list[model.Graph], list[str]]:
         assert request.source is not None
         state.progress("converting")
         try:
-            # The direct reader never unpickles; torch.export.load only with the opt-in.
-            collection = convert.from_pt2(request.source, allow_pickle=request.allow_pickle)
+            # The direct readers never unpickle; torch.export.load only with the opt-in.
+            kind = inputs.known_kind(request.source)
+            collection = kind.read(request.source, allow_pickle=request.allow_pickle)
         except EtvizError as exc:
             raise Outcome(ScriptError("bad-input", str(request.source), message=exc.cause)) from exc
         return collection.graphs, []

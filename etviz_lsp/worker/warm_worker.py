@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import IO
 
 import etviz_lsp
+from etviz_lsp.graph import inputs
 from etviz_lsp.worker.channel import Channel, ChannelClosed, Message
 from etviz_lsp.worker.run_target import RunTarget
 from etviz_lsp.worker.script_error import Kind, ScriptError, ScriptFailed
 
-SOURCE_SUFFIXES = (".py", ".pt2")
+SOURCE_SUFFIXES = inputs.suffixes()
 START_TIMEOUT = 600.0  # imports + warm-up on a loaded 2-core machine take well under this
 WORKER_LOG_LIMIT = 8 * 1024 * 1024
 _GRACE = 30.0  # how long past its own deadline we trust the worker to answer
@@ -213,9 +214,9 @@ class WarmWorker:
         on_stage: Callable[[StageUpdate], None] | None = None,
         partial_output: Path | None = None,
     ) -> RunResult:
-        """Run a script or module (or convert a ``.pt2``) and write its graphs to ``output``.
+        """Run a script or module (or read a file ``graph.inputs`` knows); graphs to ``output``.
 
-        A plain path is a script run with no arguments (or a ``.pt2``). With ``on_stage``,
+        A plain path is a script run with no arguments (or a file to read). With ``on_stage``,
         each captured stage is written to ``partial_output`` (all stages so far) and
         announced as soon as it is converted; ``output`` is written only on success.
         Callbacks run on this thread.
@@ -388,7 +389,7 @@ def _request(
     else:
         path = Path(source).absolute()
         _check_input(path, output)
-        if path.suffix == ".pt2":
+        if not inputs.is_script(path):  # a file to read (.pt2, .pte, ...), not to run
             return _where(None, output, cwd, partial) | {"source": str(path)}, path
         target = RunTarget(script=path)
     if target.script is not None:
@@ -433,7 +434,7 @@ def _check_input(source: Path, output: Path) -> None:
         raise _failed("bad-input", source, "not a file")
     if source.suffix not in SOURCE_SUFFIXES:
         raise _failed("bad-input", source, f"unsupported file type '{source.suffix}' "
-                      "(expected an export script .py or a .pt2)")
+                      f"(expected {inputs.expected()})")
     if not output.parent.is_dir():
         raise _failed("bad-input", output, f"output folder {output.parent} does not exist")
     if output.resolve() == source.resolve():

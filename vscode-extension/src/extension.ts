@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { eventWithFirstGraph } from './first_graph';
 import { GraphPanel, PANEL_VIEW_TYPE } from './graph_panel';
+import { describeKinds, isVisualizable } from './input_kinds';
 import type { GraphEvent } from './protocol';
 import { Navigation } from './navigation';
 import { onInterpreterSelected } from './python_extension';
@@ -12,8 +13,6 @@ import { type RunRequest, RunPicker } from './run_picker';
 import { type CommandOutcome, ServerSession } from './server_session';
 import { readSettings } from './settings';
 import { StatusItem } from './status_item';
-
-const VISUALIZABLE = /\.(py|pt2)$/i;
 
 let activeSession: ServerSession | undefined;
 
@@ -69,8 +68,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(
     vscode.commands.registerCommand('etviz.visualize', async (arg?: unknown) => {
       const uri = arg instanceof vscode.Uri ? arg : activeFile();
-      if (uri === undefined || !VISUALIZABLE.test(uri.path)) {
-        void vscode.window.showWarningMessage('etviz: open a Python export script or a .pt2 file to visualize.');
+      const kinds = session.inputKinds();
+      if (uri === undefined || !isVisualizable(uri.path, kinds)) {
+        void vscode.window.showWarningMessage(`etviz: open ${describeKinds(kinds)} to visualize.`);
         return;
       }
       const request = await runs.forFile(uri);
@@ -122,7 +122,7 @@ export async function deactivate(): Promise<void> {
   await activeSession?.stop();
 }
 
-/** The file in the active editor tab, including binary ones such as .pt2 (no text editor). */
+/** The file in the active editor tab, including binary ones such as .pt2 or .pte (no text editor). */
 function activeFile(): vscode.Uri | undefined {
   const editor = vscode.window.activeTextEditor;
   if (editor !== undefined) {

@@ -5,6 +5,7 @@
 
 import * as vscode from 'vscode';
 import { DidChangeConfigurationNotification, ExecuteCommandRequest, LSPErrorCodes, LanguageClient, type LanguageClientOptions, ResponseError, type ServerOptions, State, TransportKind } from 'vscode-languageclient/node';
+import { DEFAULT_KINDS, type InputKind, parseInputKinds } from './input_kinds';
 import {
   type Interpreter,
   chooseInterpreter,
@@ -127,6 +128,11 @@ export class ServerSession implements vscode.Disposable {
     return errors.length > 0 ? { error: errors.join('\n') } : { nothing: true };
   }
 
+  /** The file kinds the running server opens (its initialize answer), else the defaults. */
+  inputKinds(): readonly InputKind[] {
+    return parseInputKinds(this.client?.initializeResult?.capabilities.experimental) ?? DEFAULT_KINDS;
+  }
+
   /** Whether the running server answers a command (navigation came later than visualize). */
   supports(command: string): boolean {
     const commands = this.client?.initializeResult?.capabilities.executeCommandProvider?.commands ?? [];
@@ -222,7 +228,10 @@ export class ServerSession implements vscode.Disposable {
     const clientOptions: LanguageClientOptions = {
       documentSelector: [
         { scheme: 'file', language: 'python' },
-        { scheme: 'file', pattern: '**/*.pt2' },
+        ...DEFAULT_KINDS.filter((kind) => !kind.runsScript).map((kind) => ({
+          scheme: 'file',
+          pattern: `**/*${kind.suffix}`,
+        })),
       ],
       outputChannel: this.log,
       initializationOptions: buildInitializationOptions(

@@ -44,7 +44,7 @@ export function buildPanelHtml(state: PanelState, frameOrigin: string | undefine
   const csp = contentSecurityPolicy(nonce, frameOrigin);
   const placeholder = state.url
     ? ''
-    : '<p id="placeholder">Run <b>Visualize ExportedProgram</b> on an export script or a .pt2 file.</p>';
+    : '<p id="placeholder">Run <b>Visualize ExportedProgram</b> on an export script, a .pt2, a .pte or an .etrecord file.</p>';
   const frameSrc = state.url ? ` src="${escapeHtml(state.url)}"` : ' hidden';
   return `<!DOCTYPE html>
 <html lang="en">

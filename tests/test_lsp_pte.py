@@ -1,0 +1,87 @@
+"""The language server opens `.pte` programs and ETRecords like `.pt2` archives: the real
+server over stdio, its real worker, in an untrusted workspace (neither kind runs code or
+unpickles), and re-reads a program rewritten on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+
+from tests import pte_artifacts
+from tests.lsp_session import lsp_session
+from tests.test_pte_etrecord import artifacts, two_methods  # noqa: F401 (session fixtures)
+
+pytestmark = [pytest.mark.slow]
+
+
+def _graph_json(url: str) -> dict:
+    data = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["data"][0]
+    return json.loads(Path(json.loads(data)["models"][0]["url"]).read_text())
+
+
+async def test_untrusted_session_shows_a_pte_and_follows_it_on_disk(
+    tmp_path: Path, artifacts, two_methods  # noqa: F811
+) -> None:
+    async with lsp_session(tmp_path, trusted=False) as session:
+        result = session.initialize_result
+        assert result is not None and result.capabilities.experimental is not None
+        kinds = result.capabilities.experimental["etviz"]["inputKinds"]
+        assert [k["suffix"] for k in kinds] == [".py", ".pt2", ".pte", ".etrecord"]
+        assert [k["suffix"] for k in kinds if k["needsTrust"]] == [".py"]
+
+        workspace = session.root / "workspace"
+        program = workspace / "model.pte"
+        program.write_bytes(artifacts.pte.read_bytes())
+        (workspace / "model.etrecord").write_bytes(artifacts.etrecord.read_bytes())
+        shown = await session.visualize(program)
+        assert [g.id for g in shown.graphs] == [
+            "forward", "forward/XnnpackBackend #0", "forward/XnnpackBackend #1",
+        ]
+        graph = _graph_json(shown.url)["graphs"][0]
+        labels = [n["label"] for n in graph["nodes"] if n["id"].startswith("instruction")]
+        assert labels == ["XnnpackBackend #0", "aten::cumsum", "XnnpackBackend #1"]
+        cumsum = {a["key"]: a["value"] for a in graph["nodes"][2]["attrs"]}
+        assert cumsum["edge ops"] == "aten_cumsum_default"  # the ETRecord beside it, linked
+
+        record = await session.visualize(workspace / "model.etrecord")
+        assert [g.id for g in record.graphs] == [
+            "model (exported)", "forward (edge)", "forward (lowered)",
+        ]
+
+        # From a node to the user's line: the .pte's CPU kernel (through the ETRecord's
+        # debug handles) and the lowered view's cumsum both lead to the torch.cumsum line.
+        for graph_id, node_id, shown_file in (
+            ("forward", "instruction_1", program),
+            ("forward (lowered)", "aten_cumsum_default", workspace / "model.etrecord"),
+        ):
+            where = await session.client.workspace_execute_command_async(
+                types.ExecuteCommandParams(
+                    command="etviz.server.sourceOf",
+                    arguments=[graph_id, node_id, shown_file.as_uri()],
+                )
+            )
+            assert where["uri"] == Path(pte_artifacts.__file__).as_uri(), where
+            assert where["line"] == 28  # 0-based: line 29, y = torch.cumsum(y, dim=1)
+
+        before = len(session.graph_ready)
+        temp = workspace / ".model.pte.tmp"  # another process rewrites it, atomically
+        temp.write_bytes(two_methods[0].read_bytes())
+        os.replace(temp, program)
+        ready = await session.next_graph(program, before, seconds=120)
+        methods = ["forward", "forward/XnnpackBackend #0", "shift", "shift/XnnpackBackend #0"]
+        assert [g.id for g in ready.graphs] == methods
+
+        before = len(session.graph_ready)
+        program.write_bytes(b"\0" * 64)  # a broken write: an error, the last graph kept
+        stale = await session.next_graph(program, before, stale=True, seconds=120)
+        assert "not an ExecuTorch program" in stale.error
+        assert [g.id for g in stale.graphs] == methods  # the last good one
+        assert _graph_json(stale.url)["graphs"][2]["id"] == "shift"
+        (diagnostics,) = [d for d in session.client.diagnostics.values() if d]
+        assert "not an ExecuTorch program" in diagnostics[0].message
+        assert await session.close() == []
