@@ -175,7 +175,7 @@ import sys
 sys.modules["torch"] = None  # any import of torch now fails
 from pathlib import Path
 from etviz_lsp.graph import inputs
-collection = inputs.known_kind(Path(sys.argv[1])).read(Path(sys.argv[1]), trusted=False)
+collection = inputs.known_kind(Path(sys.argv[1])).read(Path(sys.argv[1]))
 print(len(collection.graphs), sorted(m for m in sys.modules if m.startswith(("torch", "exec"))))
 """
 
@@ -277,7 +277,7 @@ def test_the_pickles_of_an_etrecord_stay_closed(artifacts, tmp_path: Path) -> No
             if info.filename.endswith(("_state_dict", "_constants", "_example_inputs")):
                 data = pickle.dumps(Payload())
             dst.writestr(info, data)
-    collection = inputs.known_kind(hostile).read(hostile, trusted=True)
+    collection = inputs.known_kind(hostile).read(hostile, allow_pickle=True)
     assert len(collection.graphs) == 3
     pte = tmp_path / "hostile.pte"  # and as the ETRecord beside a .pte
     pte.write_bytes(artifacts.pte.read_bytes())
@@ -321,7 +321,7 @@ def _damaged(artifacts, folder: Path) -> dict[str, tuple[Path, str]]:
 def test_damaged_files_give_one_line_errors(artifacts, tmp_path: Path) -> None:
     for name, (path, cause) in _damaged(artifacts, tmp_path).items():
         with pytest.raises(EtvizError, match=".") as raised:  # noqa: PT011 (checked below)
-            inputs.known_kind(path).read(path, trusted=False)
+            inputs.known_kind(path).read(path)
         message = str(raised.value)
         assert message.startswith(str(path)), name
         assert cause in message, (name, message)
