@@ -95,15 +95,21 @@ async function palette(command) {
 }
 
 async function openFile(name) {
-  await page.keyboard.press('Control+P');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(name);
-  // The list shows recently opened files until the search answers: pick the file's own row.
-  const row = page.locator('.quick-input-list .monaco-list-row')
-    .filter({ has: page.getByText(name, { exact: true }) }).first();
-  await row.waitFor();
-  await row.click();
+  const tab = page.locator(`.tab[data-resource-name="${name}"]`);
+  if ((await tab.count()) > 0) {
+    await tab.click();
+  } else {
+    await page.keyboard.press('Control+P');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill(name);
+    // The list shows recently opened files until the search answers, and a row of
+    // another file can contain the name (export_convnet.py): the row that starts with it.
+    const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: new RegExp(`^\\s*${escaped}`) }).first();
+    await row.waitFor();
+    await row.click();
+  }
   await page.locator(`.tab.active[data-resource-name="${name}"]`).waitFor({ timeout: 30000 });
   await page.locator('.monaco-editor .view-lines').first().click();
 }
