@@ -96,21 +96,33 @@ async function palette(command) {
 
 async function openFile(name) {
   const tab = page.locator(`.tab[data-resource-name="${name}"]`);
-  if ((await tab.count()) > 0) {
-    await tab.click();
-  } else {
-    await page.keyboard.press('Control+P');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill(name);
-    // The list shows recently opened files until the search answers, and a row of
-    // another file can contain the name (export_convnet.py): the row that starts with it.
-    const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: new RegExp(`^\\s*${escaped}`) }).first();
-    await row.waitFor();
-    await row.click();
+  const active = page.locator(`.tab.active[data-resource-name="${name}"]`);
+  // A preview tab is replaced by the next file opened in preview, so the file may have no
+  // tab any more: then quick open. Its list shows recently opened files until the search
+  // answers, and a row of another file can contain the name (export_convnet.py): take the
+  // row that starts with it, and try again if the list changed under the click.
+  for (let attempt = 1; ; attempt += 1) {
+    if ((await tab.count()) > 0) {
+      await tab.first().click();
+    } else {
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('Control+P');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible' });
+      await input.fill(name);
+      const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      const row = page.locator('.quick-input-list .monaco-list-row', { hasText: new RegExp(`^\\s*${escaped}`) }).first();
+      await row.waitFor();
+      await page.waitForTimeout(300);  // let the list settle before clicking its row
+      await row.click();
+    }
+    try {
+      await active.waitFor({ timeout: attempt < 3 ? 10000 : 30000 });
+      break;
+    } catch (error) {
+      if (attempt >= 3) throw error;
+    }
   }
-  await page.locator(`.tab.active[data-resource-name="${name}"]`).waitFor({ timeout: 30000 });
   await page.locator('.monaco-editor .view-lines').first().click();
 }
 
