@@ -318,16 +318,17 @@ class RunCorrespondence:
         self.pairs.append(pair)
         annotate(graph, pair)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, label: str = "") -> dict[str, Any]:
         return {
             "version": VERSION,
+            "label": label,  # the graph collection's, which Model Explorer's view state names
             "stages": [stage.to_json() for stage in self.stages],
             "pairs": [pair.to_json() for pair in self.pairs],
         }
 
-    def write(self, output: Path) -> None:
+    def write(self, output: Path, label: str) -> None:
         # Not write_json_atomic: that one checks graph collections, and this is none.
-        write_bytes_atomic(side_path(output), dumps(self.to_json()))
+        write_bytes_atomic(side_path(output), dumps(self.to_json(label)))
 
 
 def _share_origins(before: StageIndex, after: StageIndex) -> bool:

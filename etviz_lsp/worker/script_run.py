@@ -377,7 +377,7 @@ def _write_correspondence(state: _Run) -> None:
             side.unlink()
         return
     try:
-        state.correspondence.write(state.request.output)
+        state.correspondence.write(state.request.output, state.request.label)
     except EtvizError as exc:
         raise Outcome(ScriptError("bad-input", exc.path, message=exc.cause)) from exc
 
