@@ -164,3 +164,25 @@ def test_executorch_stage_keeps_the_mapping_and_adds_its_buffers(run) -> None:
     ]
     assert {"alloc", "alloc_1"} <= set(pair["changes"]["added"])
     assert "alloc" not in pair["changes"]["on CPU"]
+
+
+def test_the_language_server_answers_the_stages_from_the_side_file(run, tmp_path, monkeypatch):
+    """``etviz.server.compare`` reads what the worker wrote beside the file's cached graph."""
+    from etviz_lsp.lsp.commands import RequestFailed
+    from etviz_lsp.lsp.compare import compare_answer
+    from etviz_lsp.lsp.explorer_server import ExplorerServer
+
+    monkeypatch.setenv("ETVIZ_STATE_DIR", str(tmp_path / "state"))
+    explorer = ExplorerServer(None)
+    graph_json = explorer.graph_file_for(SCRIPT)
+    with pytest.raises(RequestFailed, match="no stages to compare yet; visualize the script"):
+        compare_answer(explorer, (SCRIPT.as_uri(),))
+    _, doc = run
+    graph_json.parent.mkdir(parents=True, exist_ok=True)
+    correspondence.side_path(graph_json).write_text(json.dumps(doc))
+    answer = compare_answer(explorer, (SCRIPT.as_uri(),))
+    assert [s["stage"] for s in answer["stages"]] == [s["stage"] for s in doc["stages"]]
+    assert answer["correspondence"]["label"] == "quantize_and_lower.py"
+    assert answer["stages"][0]["url"] is None  # no Model Explorer server known yet
+    with pytest.raises(RequestFailed, match=r"expected \[fileUri\]"):
+        compare_answer(explorer, (1, 2))

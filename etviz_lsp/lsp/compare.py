@@ -18,9 +18,9 @@ MAX_BYTES = 64 << 20  # a side file this big is no correspondence we wrote for a
 
 
 def compare_answer(explorer: ExplorerServer, args: tuple[Any, ...]) -> dict[str, Any]:
-    if len(args) != 1 or not isinstance(args[0], str):
+    source = path_of(args[0]) if len(args) == 1 and isinstance(args[0], str) else None
+    if source is None:
         raise RequestFailed(f"{COMPARE}: expected [fileUri], got {list(args)}")
-    source = path_of(args[0])
     graph_json = explorer.graph_file_for(source)
     side = side_path(graph_json)
     try:
