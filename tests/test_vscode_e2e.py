@@ -492,3 +492,34 @@ def test_remote_window_user_only_interpreter_is_not_silently_replaced(
     assert str(machine_file) in message, message
     assert step["opened"].endswith(str(Path("Machine") / "settings.json")), step
     assert "global unset" in logs, "python3 only when no value reached the window"
+
+
+def test_compare_stages_selects_the_counterpart_in_the_other_frame(
+    code_server: dict[str, object], tmp_path: Path
+) -> None:
+    """Issue 18: "etviz: Compare Stages" on the quantize + XNNPACK lowering example opens two
+    Model Explorer frames (the first stage, and the lowered one picked in the second quick
+    pick); the conv selected in the exported graph selects its counterpart inside the
+    XNNPACK partition of the lowered graph, read from that frame's node info."""
+    workspace = tmp_path / "workspace"
+    shutil.copytree(REPO / "examples", workspace, ignore=shutil.ignore_patterns("__pycache__"))
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium missing: run scripts/setup-code-server.sh"
+    config = {
+        "mode": "compare",
+        "url": code_server["url"], "folder": str(workspace), "script": "quantize_and_lower.py",
+        "artifacts": str(ARTIFACTS), "chromium": chromium,
+        "lastGraphId": "(executorch)", "rightStage": "lowered",
+        "selectNode": "conv2d", "expectNodeId": "lowered_module_0/aten_convolution_default",
+    }
+    by_step = _drive(code_server, config, "vscode-e2e-compare")
+
+    opened = by_step["compare-opens-two-frames"]
+    assert opened["leftRows"][0].startswith("exported:"), opened["leftRows"]
+    assert any(row.startswith("lowered:") for row in opened["rightRows"]), opened["rightRows"]
+    assert len(opened["frames"]) == 2
+    synced = by_step["compare-synced-selection"]
+    assert "id lowered_module_0/aten_convolution_default" in synced["info"], synced
+    # Inside the XNNPACK partition: the node's namespace starts with its partition layer.
+    assert "XnnpackBackend" in synced["info"], synced
+    assert "is lowered_module_0/aten_convolution_default in lowered" in synced["statusbar"]

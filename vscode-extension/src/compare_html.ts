@@ -14,7 +14,7 @@ export function buildCompareHtml(sides: [CompareSide, CompareSide], frameOrigin:
   const csp = contentSecurityPolicy(nonce, frameOrigin);
   const pane = (side: CompareSide, index: number): string =>
     `<section class="pane"><header id="title${index}">${escapeHtml(side.title)}</header>` +
-    `<iframe id="frame${index}" title="${escapeHtml(side.title)}" src="${escapeHtml(side.url)}"></iframe></section>`;
+    `<iframe id="frame${index}" name="etviz-compare-${index}" title="${escapeHtml(side.title)}" src="${escapeHtml(side.url)}"></iframe></section>`;
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
