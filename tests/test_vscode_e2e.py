@@ -11,7 +11,8 @@ Model Explorer opens the line of ``convnet.py`` that made it; "Show in Graph" on
 Explorer. Run configurations (issue 14): a script that takes ``--blocks`` from the command
 line has two configurations in ``.vscode/launch.json``; "Visualize" offers both, the one
 picked gives the graph its arguments make, and saving the model file the script imports
-(``convnet.py``) rebuilds it with the same arguments.
+(``convnet.py``) rebuilds it with the same arguments. Compare Stages (issue 18): two frames,
+a selection in one selects its counterpart in the other.
 Screenshots and step timings land in build/artifacts/.
 """
 
@@ -509,7 +510,7 @@ def test_compare_stages_selects_the_counterpart_in_the_other_frame(
         "mode": "compare",
         "url": code_server["url"], "folder": str(workspace), "script": "quantize_and_lower.py",
         "artifacts": str(ARTIFACTS), "chromium": chromium,
-        "lastGraphId": "(executorch)", "rightStage": "lowered",
+        "rightStage": "lowered",
         "selectNode": "conv2d", "expectNodeId": "lowered_module_0/aten_convolution_default",
     }
     by_step = _drive(code_server, config, "vscode-e2e-compare")

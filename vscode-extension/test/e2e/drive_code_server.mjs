@@ -233,11 +233,12 @@ if (config.mode === 'compare') {
   };
   await step('visualize-stages', async () => {
     await palette('etviz: Visualize ExportedProgram');
-    const text = await until('the stages in the panel', async () => {
-      const body = await explorerText();
-      return body.includes(config.lastGraphId) ? body : undefined;
+    // The run's final graphs (not its stages so far): the status bar counts their nodes.
+    const status = await until('the final graphs in the status bar', async () => {
+      const s = await statusText();
+      return /\d nodes/.test(s) && !s.includes('so far') ? s : undefined;
     }, 300000);
-    return { explorer: text.slice(0, 300) };
+    return { status, explorer: (await explorerText()).slice(0, 300) };
   });
   await step('compare-opens-two-frames', async () => {
     await palette('etviz: Compare Stages');
