@@ -186,3 +186,20 @@ def test_the_language_server_answers_the_stages_from_the_side_file(run, tmp_path
     assert answer["stages"][0]["url"] is None  # no Model Explorer server known yet
     with pytest.raises(RequestFailed, match=r"expected \[fileUri\]"):
         compare_answer(explorer, (1, 2))
+
+
+def test_a_pt2_written_over_a_script_output_drops_its_stale_correspondence(run, tmp_path):
+    """One ``.pt2`` is one stage: the side file of an earlier script run at the same output
+    must not describe graphs that are no longer there."""
+    import torch
+
+    from etviz_lsp.once import run_once
+
+    _, doc = run
+    out = tmp_path / "graph.json"
+    side = correspondence.side_path(out)
+    side.write_text(json.dumps(doc))
+    pt2 = tmp_path / "tiny.pt2"
+    torch.export.save(torch.export.export(torch.nn.Linear(2, 2), (torch.randn(1, 2),)), pt2)
+    run_once(pt2, out)
+    assert out.is_file() and not side.exists()

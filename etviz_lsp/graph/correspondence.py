@@ -20,6 +20,7 @@ each pair also carries the counts in its graph info and the changes on its nodes
 
 from __future__ import annotations
 
+import contextlib
 import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,6 +52,13 @@ CHANGE_BORDERS: dict[str, str | None] = {
 def side_path(output: Path) -> Path:
     """Where the correspondence of the collection at ``output`` goes."""
     return output.with_name(f"{output.stem}.correspondence.json")
+
+
+def discard(output: Path) -> None:
+    """Remove the side file of ``output``: a collection with no stages (a ``.pt2``) written
+    there must not keep an earlier run's correspondence."""
+    with contextlib.suppress(OSError):
+        side_path(output).unlink()
 
 
 @dataclass(slots=True)

@@ -11,7 +11,6 @@ nothing of the warm parent's teardown runs here.
 from __future__ import annotations
 
 import builtins
-import contextlib
 import importlib.util
 import os
 import sys
@@ -371,10 +370,8 @@ def _write(request: Request, output: Path, graphs: list[model.Graph]) -> None:
 
 def _write_correspondence(state: _Run) -> None:
     """The stages' correspondence beside the graph; a stale one from an earlier run goes."""
-    side = correspondence.side_path(state.request.output)
     if state.correspondence is None or not state.correspondence.stages:
-        with contextlib.suppress(OSError):
-            side.unlink()
+        correspondence.discard(state.request.output)
         return
     try:
         state.correspondence.write(state.request.output, state.request.label)
