@@ -512,6 +512,8 @@ def test_compare_stages_selects_the_counterpart_in_the_other_frame(
         "artifacts": str(ARTIFACTS), "chromium": chromium,
         "rightStage": "lowered",
         "selectNode": "conv2d", "expectNodeId": "lowered_module_0/aten_convolution_default",
+        "codeLine": _line_of(workspace / "quantize_and_lower.py", "torch.cumsum(x, dim=1)"),
+        "codeNodeIds": ["cumsum", "aten_cumsum_default"],
     }
     by_step = _drive(code_server, config, "vscode-e2e-compare")
 
@@ -524,3 +526,6 @@ def test_compare_stages_selects_the_counterpart_in_the_other_frame(
     # Inside the XNNPACK partition: the node's namespace starts with its partition layer.
     assert "XnnpackBackend" in synced["info"], synced
     assert "is lowered_module_0/aten_convolution_default in lowered" in synced["statusbar"]
+    # Code to graph: the cumsum line selects cumsum on the left, the CPU op on the right.
+    left, right = by_step["compare-code-to-graph"]["info"]
+    assert "id cumsum" in left and "id aten_cumsum_default" in right

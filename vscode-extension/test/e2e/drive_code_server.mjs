@@ -287,6 +287,25 @@ if (config.mode === 'compare') {
       screenshot: await shot('vscode-compare-synced'),
     };
   });
+  // Code to graph selects in both frames: "Show in Graph" on the cumsum line.
+  await step('compare-code-to-graph', async () => {
+    await page.locator(`.tab[data-resource-name="${config.script}"]`).click();
+    await page.locator('.monaco-editor .view-lines').first().click();
+    await page.keyboard.press('Control+G');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill(`:${config.codeLine}`);
+    await page.keyboard.press('Enter');
+    await palette('etviz: Show in Graph');
+    await page.waitForTimeout(1000);
+    await page.locator('.tab', { hasText: 'Compare:' }).click();
+    const both = await until('both frames to select the line\'s node', async () => {
+      const panels = await Promise.all([nodeInfo(compareFrame(0)), nodeInfo(compareFrame(1))]);
+      return config.codeNodeIds.every((id, side) => new RegExp(`\\bid ${id}\\b`).test(panels[side])) ? panels : undefined;
+    }, 60000);
+    await page.waitForTimeout(1500);
+    return { info: both.map((p) => p.slice(0, 120)), screenshot: await shot('vscode-compare-code-to-graph') };
+  });
   await browser.close();
   log({ step: 'done', ok: true });
   process.exit(0);
