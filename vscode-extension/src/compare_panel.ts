@@ -54,6 +54,28 @@ export class ComparePanel implements vscode.Disposable {
     this.log.info(`compare: ${sides[0].graphId} | ${sides[1].graphId}`);
   }
 
+  /** The file whose stages are compared (while the panel is open). */
+  get source(): string | undefined {
+    return this.panel !== undefined ? this.answer?.source : undefined;
+  }
+
+  /**
+   * A re-run rewrote the stages: Model Explorer reloads both frames itself (same URLs);
+   * the correspondence is taken anew so selections keep following the new graphs.
+   */
+  update(answer: CompareAnswer): void {
+    const sides = this.sides;
+    if (sides === undefined) {
+      return;
+    }
+    const left = answer.stages.find((stage) => stage.graphId === sides[0].graphId);
+    const right = answer.stages.find((stage) => stage.graphId === sides[1].graphId);
+    if (left !== undefined && right !== undefined) {
+      this.answer = answer;
+      this.sides = [left, right];
+    }
+  }
+
   /** Code to graph: the nodes a line made, selected in both frames (counterparts where needed). */
   selectFromCode(selection: NodesAtLine): void {
     const answer = this.answer;

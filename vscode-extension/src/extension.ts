@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { defaultPair, stageLabel } from './compare';
 import { ComparePanel } from './compare_panel';
 import { eventWithFirstGraph } from './first_graph';
+import { sameSource } from './graph_state';
 import { GraphPanel, PANEL_VIEW_TYPE } from './graph_panel';
 import type { GraphEvent } from './protocol';
 import { Navigation } from './navigation';
@@ -68,6 +69,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   session.onPhase(({ phase, problem }) => status.setPhase(phase, problem));
   session.onBusy((busy) => status.setBuilding(busy));
   session.onGraphEvent((event) => void showOnStatus(event, false));
+  session.onGraphEvent((event) => {
+    // A re-run of the file being compared: its correspondence changed with its graphs.
+    const compared = compare.source;
+    if (compared !== undefined && !event.inProgress && event.error === undefined && sameSource(compared, event.source)) {
+      void session.compare(vscode.Uri.parse(compared)).then((answer) => {
+        if (!('error' in answer)) {
+          compare.update(answer);
+        }
+      });
+    }
+  });
   panel.onRestored((source) => void session.visualize(source, true, runs.rememberedRun(source)).then((outcome) => report(outcome, false)));
 
   context.subscriptions.push(
