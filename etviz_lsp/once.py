@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert, inputs
+from etviz_lsp.graph import convert, correspondence, inputs
 from etviz_lsp.graph.writer import write_json_atomic
 
 if TYPE_CHECKING:  # the worker room is imported only when a script runs
@@ -93,6 +93,7 @@ def run_once(
     with convert.paused_gc():
         collection = kind.read(source, allow_pickle=allow_pickle, etrecord=etrecord)
         written = write_json_atomic(output, collection.to_json())
+        correspondence.discard(output)  # a .pt2 is one stage: no earlier run's pairs
         summary = convert.summarize(collection)
         # Freed before the collector resumes: it would first scan the whole graph (half a
         # million objects at 20k nodes) for cycles that are not there.

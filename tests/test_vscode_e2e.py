@@ -11,7 +11,8 @@ Model Explorer opens the line of ``convnet.py`` that made it; "Show in Graph" on
 Explorer. Run configurations (issue 14): a script that takes ``--blocks`` from the command
 line has two configurations in ``.vscode/launch.json``; "Visualize" offers both, the one
 picked gives the graph its arguments make, and saving the model file the script imports
-(``convnet.py``) rebuilds it with the same arguments.
+(``convnet.py``) rebuilds it with the same arguments. Compare Stages (issue 18): two frames,
+a selection in one selects its counterpart in the other.
 Screenshots and step timings land in build/artifacts/.
 """
 
@@ -516,3 +517,39 @@ def test_a_pte_opens_from_the_explorer_context_menu(
     assert "23 nodes" in step["status"], step
     assert "model.pte" in step["explorer"] and "forward" in step["explorer"], step
     assert (ARTIFACTS / "vscode-pte.png").stat().st_size > 10_000
+
+
+def test_compare_stages_selects_the_counterpart_in_the_other_frame(
+    code_server: dict[str, object], tmp_path: Path
+) -> None:
+    """Issue 18: "etviz: Compare Stages" on the quantize + XNNPACK lowering example opens two
+    Model Explorer frames (the first stage, and the lowered one picked in the second quick
+    pick); the conv selected in the exported graph selects its counterpart inside the
+    XNNPACK partition of the lowered graph, read from that frame's node info."""
+    workspace = tmp_path / "workspace"
+    shutil.copytree(REPO / "examples", workspace, ignore=shutil.ignore_patterns("__pycache__"))
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium missing: run scripts/setup-code-server.sh"
+    config = {
+        "mode": "compare",
+        "url": code_server["url"], "folder": str(workspace), "script": "quantize_and_lower.py",
+        "artifacts": str(ARTIFACTS), "chromium": chromium,
+        "rightStage": "lowered",
+        "selectNode": "conv2d", "expectNodeId": "lowered_module_0/aten_convolution_default",
+        "codeLine": _line_of(workspace / "quantize_and_lower.py", "torch.cumsum(x, dim=1)"),
+        "codeNodeIds": ["cumsum", "aten_cumsum_default"],
+    }
+    by_step = _drive(code_server, config, "vscode-e2e-compare")
+
+    opened = by_step["compare-opens-two-frames"]
+    assert opened["leftRows"][0].startswith("exported:"), opened["leftRows"]
+    assert any(row.startswith("lowered:") for row in opened["rightRows"]), opened["rightRows"]
+    assert len(opened["frames"]) == 2
+    synced = by_step["compare-synced-selection"]
+    assert "id lowered_module_0/aten_convolution_default" in synced["info"], synced
+    # Inside the XNNPACK partition: the node's namespace starts with its partition layer.
+    assert "XnnpackBackend" in synced["info"], synced
+    assert "is lowered_module_0/aten_convolution_default in lowered" in synced["statusbar"]
+    # Code to graph: the cumsum line selects cumsum on the left, the CPU op on the right.
+    left, right = by_step["compare-code-to-graph"]["info"]
+    assert "id cumsum" in left and "id aten_cumsum_default" in right

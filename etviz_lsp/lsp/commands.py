@@ -10,6 +10,7 @@ STOP = "etviz.server.stop"
 NODE_AT = "etviz.server.nodeAt"
 SOURCE_OF = "etviz.server.sourceOf"
 SHOW_IN_GRAPH = "etviz.server.showInGraph"
+COMPARE = "etviz.server.compare"  # issue 18: stages and their correspondence
 
 REQUEST_FAILED = -32803  # LSP's RequestFailed: the request was valid, the work failed
 

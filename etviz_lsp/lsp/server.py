@@ -18,7 +18,16 @@ from pygls.lsp.server import LanguageServer
 from etviz_lsp import __version__
 from etviz_lsp.graph import inputs
 from etviz_lsp.lsp import capabilities, editor_watch, lenses, logs, navigation, options, paths
-from etviz_lsp.lsp.commands import NODE_AT, REFRESH, SHOW_IN_GRAPH, SOURCE_OF, STOP, VISUALIZE
+from etviz_lsp.lsp.commands import (
+    COMPARE,
+    NODE_AT,
+    REFRESH,
+    SHOW_IN_GRAPH,
+    SOURCE_OF,
+    STOP,
+    VISUALIZE,
+)
+from etviz_lsp.lsp.compare import compare_answer
 from etviz_lsp.lsp.visualizer import Visualizer
 
 log = logging.getLogger(__name__)
@@ -153,6 +162,10 @@ def create_server() -> EtvizServer:
     def source_of(ls: EtvizServer, *args: Any) -> dict[str, Any]:
         graph_id, node_id, source = navigation.source_of_args(args)
         return ls.visualizer.navigator.source_of(graph_id, node_id, source)
+
+    @server.command(COMPARE)
+    def compare(ls: EtvizServer, *args: Any) -> dict[str, Any]:
+        return compare_answer(ls.visualizer.explorer, args)
 
     return server
 

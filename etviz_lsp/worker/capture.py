@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from etviz_lsp.graph import convert, model, programs
+from etviz_lsp.graph import convert, correspondence, model, programs
 from etviz_lsp.worker.user_code import Site, UserCode, assigned_name
 
 
@@ -77,6 +77,8 @@ class Recorder:
         self._seen: set[int] = set()
         self._keep: list[object] = []  # keeps ids in _seen from being reused
         self._names: set[str] = set()
+        # Stage to stage, indexed from the live graphs as each stage is captured (issue 18).
+        self.correspondence = correspondence.RunCorrespondence()
 
     def __enter__(self) -> Recorder:
         global _active
@@ -113,16 +115,25 @@ class Recorder:
         for method, program in _method_programs(obj):
             self._remember(program)
             label = f"{var}.{method}" if method else var
-            name = self._unique(f"{label}{where} ({stage(obj, program)})")
+            kind = stage(obj, program)
+            name = self._unique(f"{label}{where} ({kind})")
             self.progress("converting")
             try:
                 collection = convert.from_programs([(name, program)], label=name)
             except Exception as exc:  # a graph we cannot draw must not lose the others
                 self.warnings.append(f"{name}: not converted: {type(exc).__name__}: {exc}")
                 continue
+            self._correspond(program, collection.graphs[0], kind)
             self.graphs.extend(collection.graphs)
         if len(self.graphs) > before:
             self.on_graphs(self.graphs, returned_at)
+
+    def _correspond(self, program: Any, graph: model.Graph, kind: str) -> None:
+        try:
+            self.correspondence.add_stage(program, graph, kind)
+        except Exception as exc:  # costs the compare view, never the graph
+            failure = f"{type(exc).__name__}: {exc}"
+            self.warnings.append(f"{graph.id}: no stage correspondence: {failure}")
 
     def _remember(self, obj: object) -> None:
         self._seen.add(id(obj))

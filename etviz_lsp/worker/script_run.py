@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert, inputs, model
+from etviz_lsp.graph import convert, correspondence, inputs, model
 from etviz_lsp.graph.writer import write_json_atomic
 from etviz_lsp.worker import capture
 from etviz_lsp.worker.channel import Channel
@@ -84,6 +84,8 @@ class _Run:
     channel: Channel
     footprint: Footprint
     main_file: Path | None = None
+    # Stage to stage (issue 18), written beside the final graph JSON.
+    correspondence: correspondence.RunCorrespondence | None = None
 
     def progress(self, stage: str) -> None:
         self.channel.send({"event": "progress", "stage": stage})
@@ -119,6 +121,7 @@ def _answer(state: _Run, own_pid: int) -> dict[str, Any]:
         if os.getpid() != own_pid:  # a process the script forked ran off its end: not ours
             return {}
         _write(request, request.output, graphs)
+        _write_correspondence(state)
     except Outcome as outcome:
         return {"event": "failed", "error": outcome.error.to_json()}
     except BaseException as exc:  # a bug of ours: still report, never hang the parent
@@ -179,6 +182,7 @@ def _run_target(state: _Run, target: RunTarget) -> tuple[list[model.Graph], list
             recorder.record_global(value, var)
     if not recorder.graphs:
         raise Outcome(_nothing_captured(state, recorder, user, exit_site))
+    state.correspondence = recorder.correspondence
     return recorder.graphs, recorder.warnings
 
 
@@ -363,6 +367,17 @@ def _write(request: Request, output: Path, graphs: list[model.Graph]) -> None:
     collection = model.GraphCollection(label=request.label, graphs=graphs)
     try:
         write_json_atomic(output, collection.to_json())
+    except EtvizError as exc:
+        raise Outcome(ScriptError("bad-input", exc.path, message=exc.cause)) from exc
+
+
+def _write_correspondence(state: _Run) -> None:
+    """The stages' correspondence beside the graph; a stale one from an earlier run goes."""
+    if state.correspondence is None or not state.correspondence.stages:
+        correspondence.discard(state.request.output)
+        return
+    try:
+        state.correspondence.write(state.request.output, state.request.label)
     except EtvizError as exc:
         raise Outcome(ScriptError("bad-input", exc.path, message=exc.cause)) from exc
 

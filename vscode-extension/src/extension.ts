@@ -3,7 +3,10 @@
 // the ids registered here are the extension's.
 
 import * as vscode from 'vscode';
+import { defaultPair, stageLabel } from './compare';
+import { ComparePanel } from './compare_panel';
 import { eventWithFirstGraph } from './first_graph';
+import { sameSource } from './graph_state';
 import { GraphPanel, PANEL_VIEW_TYPE } from './graph_panel';
 import { describeKinds, isVisualizable } from './input_kinds';
 import type { GraphEvent } from './protocol';
@@ -24,7 +27,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const status = new StatusItem('etviz.showGraph');
   const navigation = new Navigation(session, panel, log);
   const runs = new RunPicker(context.workspaceState, log);
-  context.subscriptions.push(log, session, panel, status, navigation);
+  const compare = new ComparePanel(log);
+  context.subscriptions.push(log, session, panel, status, navigation, compare);
+  navigation.onCodeSelected((selection) => compare.selectFromCode(selection));
 
   const showOnStatus = async (shown: GraphEvent, explicit: boolean): Promise<void> => {
     const event = eventWithFirstGraph(shown, readSettings(vscode.workspace.workspaceFolders?.[0]?.uri).firstGraph);
@@ -63,6 +68,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   session.onPhase(({ phase, problem }) => status.setPhase(phase, problem));
   session.onBusy((busy) => status.setBuilding(busy));
   session.onGraphEvent((event) => void showOnStatus(event, false));
+  session.onGraphEvent((event) => {
+    // A re-run of the file being compared: its correspondence changed with its graphs.
+    const compared = compare.source;
+    if (compared !== undefined && !event.inProgress && event.error === undefined && sameSource(compared, event.source)) {
+      void session.compare(vscode.Uri.parse(compared)).then((answer) => {
+        if (!('error' in answer)) {
+          compare.update(answer);
+        }
+      });
+    }
+  });
   panel.onRestored((source) => void session.visualize(source, true, runs.rememberedRun(source)).then((outcome) => report(outcome, false)));
 
   context.subscriptions.push(
@@ -88,6 +104,22 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       const source = panel.source ? vscode.Uri.parse(panel.source) : activeFile();
       await report(await session.refresh(source), false);
       panel.reloadFrame();
+    }),
+    vscode.commands.registerCommand('etviz.compareStages', async () => {
+      const source = panel.source ? vscode.Uri.parse(panel.source) : activeFile();
+      if (source === undefined) {
+        void vscode.window.showWarningMessage('etviz: visualize an export script first, then compare its stages.');
+        return;
+      }
+      const answer = await session.compare(source);
+      if ('error' in answer) {
+        void vscode.window.showErrorMessage(`etviz: ${answer.error}`);
+        return;
+      }
+      const pair = await pickStages(answer.stages.map(stageLabel), defaultPair(answer.stages));
+      if (pair !== undefined) {
+        await compare.open(answer, pair[0], pair[1]);
+      }
     }),
     vscode.commands.registerCommand('etviz.restartServer', () => session.restart()),
     vscode.commands.registerCommand('etviz.showLogs', () => log.show()),
@@ -120,6 +152,22 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 /** Waits for the server's shutdown, so no python process outlives the window. */
 export async function deactivate(): Promise<void> {
   await activeSession?.stop();
+}
+
+/** Two stages from quick picks, the default pair offered first (Enter twice takes it). */
+async function pickStages(labels: string[], [left, right]: [number, number]): Promise<[number, number] | undefined> {
+  const pick = async (title: string, preferred: number, exclude: number): Promise<number | undefined> => {
+    const order = [preferred, ...labels.keys()].filter((i, at, all) => i !== exclude && all.indexOf(i) === at);
+    const items = order.map((i) => ({ label: labels[i], index: i }));
+    const chosen = await vscode.window.showQuickPick(items, { title, placeHolder: title });
+    return chosen?.index;
+  };
+  const first = await pick('etviz: left stage', left, -1);
+  if (first === undefined) {
+    return undefined;
+  }
+  const second = await pick('etviz: right stage', first === right ? left : right, first);
+  return second === undefined ? undefined : [first, second];
 }
 
 /** The file in the active editor tab, including binary ones such as .pt2 or .pte (no text editor). */

@@ -182,22 +182,8 @@ export class GraphPanel implements vscode.Disposable {
     void this.panel?.webview.postMessage({ type: 'banner', text: action.banner });
   }
 
-  private async frameUrl(direct: string): Promise<string> {
-    const mode = readSettings().externalUri;
-    if (mode === 'never') {
-      return direct;
-    }
-    try {
-      const external = await vscode.env.asExternalUri(vscode.Uri.parse(originRoot(direct)));
-      const chosen = chooseFrameUrl(direct, external.toString(true), mode);
-      if (chosen !== direct) {
-        this.log.info(`graph panel uses ${originRoot(chosen)} for ${originRoot(direct)}`);
-      }
-      return chosen;
-    } catch (error) {
-      this.log.warn(`asExternalUri failed, using ${originRoot(direct)}: ${String(error)}`);
-      return direct;
-    }
+  private frameUrl(direct: string): Promise<string> {
+    return resolveFrameUrl(direct, this.log);
   }
 
   private render(): void {
@@ -211,5 +197,24 @@ export class GraphPanel implements vscode.Disposable {
     if (this.panel !== undefined && this.state.source !== undefined) {
       this.panel.title = `Graph: ${path.basename(vscode.Uri.parse(this.state.source).fsPath)}`;
     }
+  }
+}
+
+/** The URL a frame loads for the server's `direct` one (`asExternalUri` when it maps to a root URL). */
+export async function resolveFrameUrl(direct: string, log: vscode.LogOutputChannel): Promise<string> {
+  const mode = readSettings().externalUri;
+  if (mode === 'never') {
+    return direct;
+  }
+  try {
+    const external = await vscode.env.asExternalUri(vscode.Uri.parse(originRoot(direct)));
+    const chosen = chooseFrameUrl(direct, external.toString(true), mode);
+    if (chosen !== direct) {
+      log.info(`graph panel uses ${originRoot(chosen)} for ${originRoot(direct)}`);
+    }
+    return chosen;
+  } catch (error) {
+    log.warn(`asExternalUri failed, using ${originRoot(direct)}: ${String(error)}`);
+    return direct;
   }
 }

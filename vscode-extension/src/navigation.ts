@@ -28,6 +28,9 @@ export class Navigation implements vscode.Disposable {
   private followTimer: NodeJS.Timeout | undefined;
   private lastFollowed = '';
   private readonly subscriptions: vscode.Disposable[] = [];
+  private readonly selectedEmitter = new vscode.EventEmitter<NodesAtLine>();
+  /** Code to graph selected these nodes (the compare panel selects them too). */
+  readonly onCodeSelected = this.selectedEmitter.event;
 
   constructor(
     private readonly session: ServerSession,
@@ -117,6 +120,7 @@ export class Navigation implements vscode.Disposable {
       }
       return;
     }
+    this.selectedEmitter.fire(answer);
     const plan = await this.panel.selectNodes(answer);
     this.log.info(`select ${answer.nodeIds.length} node(s) of ${answer.graphId}: ${plan.kind}`);
     // The highlight marks the line behind the graph's selection: it moves with it.
@@ -136,6 +140,7 @@ export class Navigation implements vscode.Disposable {
     clearTimeout(this.followTimer);
     this.decorated = undefined;
     this.highlight.dispose();
+    this.selectedEmitter.dispose();
     for (const subscription of this.subscriptions) {
       subscription.dispose();
     }

@@ -10,6 +10,8 @@ export const SERVER_COMMANDS = {
   nodeAt: 'etviz.server.nodeAt',
   sourceOf: 'etviz.server.sourceOf',
   showInGraph: 'etviz.server.showInGraph',
+  // Issue 18: a file's stages (URL each) and their correspondence.
+  compare: 'etviz.server.compare',
 } as const;
 
 /**

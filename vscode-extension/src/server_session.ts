@@ -15,6 +15,7 @@ import {
   machineSettingsFile,
   remoteFallbackAdvice,
 } from './interpreter_choice';
+import { type CompareAnswer, parseCompareAnswer } from './compare';
 import type { RunConfig } from './launch_configs';
 import { checkModule, installCommand } from './module_check';
 import { NotificationProgressFeature } from './notification_progress';
@@ -156,6 +157,15 @@ export class ServerSession implements vscode.Disposable {
     const args = source === undefined ? [graphId, nodeId] : [graphId, nodeId, source];
     const answer = await this.executeServerCommand(SERVER_COMMANDS.sourceOf, ...args);
     return 'error' in answer ? answer : parseSourceLine(answer.result);
+  }
+
+  /** The stages of a visualized file and their correspondence (Compare Stages, issue 18). */
+  async compare(uri: vscode.Uri): Promise<CompareAnswer | { error: string }> {
+    const answer = await this.executeServerCommand(SERVER_COMMANDS.compare, uri.toString());
+    if ('error' in answer) {
+      return answer;
+    }
+    return parseCompareAnswer(answer.result) ?? { error: 'the server answered something unexpected about the stages' };
   }
 
   dispose(): void {

@@ -272,6 +272,96 @@ if (config.mode === 'remote-fallback') {
   process.exit(0);
 }
 
+// Issue 18: "etviz: Compare Stages" on a quantize + lower script: two Model Explorer frames
+// (the exported stage, the lowered one); a conv selected in the exported graph selects its
+// counterpart inside the XNNPACK partition of the lowered one (read from that frame's info).
+if (config.mode === 'compare') {
+  const compareFrame = (side) => page.frames().find((frame) => frame.name() === `etviz-compare-${side}`);
+  const nodeInfo = async (frame) => {
+    const text = (await frame.innerText('body')).replace(/\s+/g, ' ');
+    const at = text.search(/NODE INFO/i);
+    return at < 0 ? '' : text.slice(at, at + 400);
+  };
+  await step('visualize-stages', async () => {
+    await palette('etviz: Visualize ExportedProgram');
+    // The run's final graphs (not its stages so far): the status bar counts their nodes.
+    const status = await until('the final graphs in the status bar', async () => {
+      const s = await statusText();
+      return /\d nodes/.test(s) && !s.includes('so far') ? s : undefined;
+    }, 300000);
+    return { status, explorer: (await explorerText()).slice(0, 300) };
+  });
+  await step('compare-opens-two-frames', async () => {
+    await palette('etviz: Compare Stages');
+    const pickRow = async (text) => {
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible', timeout: 30000 });
+      await page.locator('.quick-input-list .monaco-list-row').first().waitFor({ timeout: 30000 });
+      const rows = await page.locator('.quick-input-list .monaco-list-row').allInnerTexts();
+      if (text) await input.fill(text);
+      await page.waitForTimeout(300);
+      await page.keyboard.press('Enter');
+      await page.waitForTimeout(500);
+      return rows.map((r) => r.replace(/\s+/g, ' '));
+    };
+    const leftRows = await pickRow(''); // the default: the first stage
+    const rightRows = await pickRow(config.rightStage);
+    await palette('View: Single Column Editor Layout');
+    const texts = await until('two Model Explorer frames with their graphs', async () => {
+      const frames = [compareFrame(0), compareFrame(1)];
+      if (!frames[0] || !frames[1]) return undefined;
+      const bodies = await Promise.all(frames.map((f) => f.innerText('body')));
+      return bodies.every((b) => /\d+ nodes/.test(b)) ? bodies : undefined;
+    }, 120000);
+    await page.waitForTimeout(2000);
+    return {
+      leftRows, rightRows, frames: texts.map((t) => t.replace(/\s+/g, ' ').slice(0, 200)),
+      screenshot: await shot('vscode-compare'),
+    };
+  });
+  await step('compare-synced-selection', async () => {
+    const left = compareFrame(0);
+    const search = left.locator('input[placeholder*="Search"]');
+    await search.fill(config.selectNode);
+    await left.getByText(config.selectNode, { exact: true }).first().click({ modifiers: ['Alt'] });
+    const escaped = config.expectNodeId.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    const info = await until(`the other frame's node info to show ${config.expectNodeId}`, async () => {
+      const panel = await nodeInfo(compareFrame(1));
+      return new RegExp(`\\bid ${escaped}\\b`).test(panel) ? panel : undefined;
+    }, 60000);
+    await search.fill('');
+    await page.waitForTimeout(2000); // the reveal animates: let it settle for the screenshot
+    const statusbar = (await page.locator('.part.statusbar').innerText()).replace(/\s+/g, ' ');
+    return {
+      info: info.slice(0, 300), leftInfo: (await nodeInfo(left)).slice(0, 200),
+      statusbar: /etviz: \S+ \(exported\)[^$]*/.exec(statusbar)?.[0] ?? statusbar,
+      screenshot: await shot('vscode-compare-synced'),
+    };
+  });
+  // Code to graph selects in both frames: "Show in Graph" on the cumsum line.
+  await step('compare-code-to-graph', async () => {
+    await page.locator(`.tab[data-resource-name="${config.script}"]`).click();
+    await page.locator('.monaco-editor .view-lines').first().click();
+    await page.keyboard.press('Control+G');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill(`:${config.codeLine}`);
+    await page.keyboard.press('Enter');
+    await palette('etviz: Show in Graph');
+    await page.waitForTimeout(1000);
+    await page.locator('.tab', { hasText: 'Compare:' }).click();
+    const both = await until('both frames to select the line\'s node', async () => {
+      const panels = await Promise.all([nodeInfo(compareFrame(0)), nodeInfo(compareFrame(1))]);
+      return config.codeNodeIds.every((id, side) => new RegExp(`\\bid ${id}\\b`).test(panels[side])) ? panels : undefined;
+    }, 60000);
+    await page.waitForTimeout(1500);
+    return { info: both.map((p) => p.slice(0, 120)), screenshot: await shot('vscode-compare-code-to-graph') };
+  });
+  await browser.close();
+  log({ step: 'done', ok: true });
+  process.exit(0);
+}
+
 if (config.mode === 'untrusted') {
   await step('visualize-refused', async () => {
     await palette('etviz: Visualize ExportedProgram');
