@@ -36,6 +36,8 @@ from typing import Any
 import psutil
 import pytest
 
+from tests.test_pte_etrecord import artifacts  # noqa: F401 (the session fixture)
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
@@ -496,17 +498,16 @@ def test_remote_window_user_only_interpreter_is_not_silently_replaced(
 
 
 def test_a_pte_opens_from_the_explorer_context_menu(
-    code_server: dict[str, object], tmp_path: Path
+    code_server: dict[str, object], tmp_path: Path, artifacts: Any  # noqa: F811
 ) -> None:
     """Issue 16: a workspace holding only a .pte (and its ETRecord): the extension activates,
     the explorer's context menu on the file runs "Visualize ExportedProgram", and Model
     Explorer shows the program in the panel: `forward` (5 nodes: input, 2 delegate calls,
     the CPU cumsum, output) and the two delegates' XNNPACK graphs (9 nodes each)."""
-    from tests import pte_artifacts
-
     workspace = tmp_path / "workspace"
     workspace.mkdir()
-    pte_artifacts.quantized_cumsum(workspace, stem="model")
+    shutil.copyfile(artifacts.pte, workspace / "model.pte")  # the session's real artifacts
+    shutil.copyfile(artifacts.etrecord, workspace / "model.etrecord")
     config = {
         "mode": "pte-explorer",
         "url": code_server["url"], "folder": str(workspace), "pte": "model.pte",
