@@ -76,19 +76,7 @@ def layout(path: Path, archive: zipfile.ZipFile, budget: limits.Budget) -> tuple
     """The archive's root folder (``<name>/``) and its entries; checks kind and version."""
     names = set(archive.namelist())
     root = archive_root(names)
-    has_models = any(n.startswith(root + MODELS_DIR) and n.endswith(".json") for n in names)
-    if not has_models:
-        if any(n.startswith(root + _AOTI_DIR) or n.endswith(".so") for n in names):
-            raise EtvizError(
-                str(path),
-                "an AOTInductor package (compiled code, no exported graph); "
-                "save the program with torch.export.save to view it",
-            )
-        if root + "version" in names or "version" in names:
-            raise UnsupportedArchive(str(path), "an old .pt2 layout (before torch 2.7)")
-        raise EtvizError(
-            str(path), "a zip file but not a torch.export .pt2 archive (no models/*.json)"
-        )
+    check_kind(path, names, root, name_old_layout=True)
     version_file = root + "archive_version"
     version = (
         bytes(read_bytes(path, archive, version_file, budget)).decode(errors="replace").strip()
@@ -103,6 +91,25 @@ def layout(path: Path, archive: zipfile.ZipFile, budget: limits.Budget) -> tuple
             f"({', '.join(sorted(ARCHIVE_VERSIONS))})",
         )
     return root, names
+
+
+def check_kind(path: Path, names: set[str], root: str, *, name_old_layout: bool = False) -> None:
+    """Refuse a zip that holds no exported program: an AOTInductor package, any other
+    zip; with ``name_old_layout``, an old layout as :class:`UnsupportedArchive` (the direct
+    reader's refusal: ``torch.export.load`` might read it)."""
+    if any(n.startswith(root + MODELS_DIR) and n.endswith(".json") for n in names):
+        return
+    if any(n.startswith(root + _AOTI_DIR) or n.endswith(".so") for n in names):
+        raise EtvizError(
+            str(path),
+            "an AOTInductor package (compiled code, no exported graph); "
+            "save the program with torch.export.save to view it",
+        )
+    if name_old_layout and (root + "version" in names or "version" in names):
+        raise UnsupportedArchive(str(path), "an old .pt2 layout (before torch 2.7)")
+    raise EtvizError(
+        str(path), "a zip file but not a torch.export .pt2 archive (no models/*.json)"
+    )
 
 
 def archive_root(names: set[str]) -> str:
