@@ -66,9 +66,9 @@ def child(source: Path, output: Path) -> None:
         state["bytes"] = dumps(state["collection"].to_json())
 
     def write() -> None:
-        from etviz_lsp.graph.writer import write_bytes_atomic
+        from etviz_lsp import atomic_file
 
-        write_bytes_atomic(output, state.pop("bytes"))
+        atomic_file.write_bytes(output, state.pop("bytes"))
 
     import gc
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert, pt2_archive
+from etviz_lsp.graph import convert, pt2_archive, pt2_text
 from tests import corpus
 from tests.conftest import PYTHON
 
@@ -282,13 +282,13 @@ def test_enum_tables_match_torchs_serializer() -> None:
 
     assert {
         int(k): short(v) for k, v in serialize._SERIALIZE_TO_TORCH_DTYPE.items()
-    } == pt2_archive.DTYPES
+    } == pt2_text.DTYPES
     assert {
         int(k): short(v) for k, v in serialize._SERIALIZE_TO_TORCH_LAYOUT.items()
-    } == pt2_archive.LAYOUTS
+    } == pt2_text.LAYOUTS
     assert {
         int(k): short(v) for k, v in serialize._SERIALIZE_TO_TORCH_MEMORY_FORMAT.items()
-    } == pt2_archive.MEMORY_FORMATS
+    } == pt2_text.MEMORY_FORMATS
     from torch._export.serde.schema import SCHEMA_VERSION
 
     assert SCHEMA_VERSION[0] == pt2_archive.SCHEMA_MAJOR
@@ -319,4 +319,4 @@ def test_enum_tables_match_torchs_serializer() -> None:
 def test_literals_are_spelled_as_the_fx_reader_spells_them(arg: Json, value: object) -> None:
     from etviz_lsp.graph import fx_reader
 
-    assert pt2_archive.format_argument(arg) == fx_reader.format_literal(value)
+    assert pt2_text.format_argument(arg) == fx_reader.format_literal(value)

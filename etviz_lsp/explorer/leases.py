@@ -18,6 +18,7 @@ import contextlib
 import os
 from pathlib import Path
 
+from etviz_lsp import atomic_file
 from etviz_lsp.explorer import locations, pids
 
 EDITOR_STARTED = "editor-started"
@@ -63,9 +64,7 @@ def _folder() -> Path:
 
 
 def _write(path: Path, server_pid: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(str(server_pid), encoding="ascii")
-    os.replace(tmp, path)
+    atomic_file.write_bytes(path, str(server_pid).encode("ascii"))
 
 
 def _read(path: Path) -> int | None:

@@ -13,9 +13,9 @@ import os
 import re
 from pathlib import Path
 
+from etviz_lsp import atomic_file
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.explorer import locations
-from etviz_lsp.graph.writer import write_bytes_atomic
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -46,5 +46,5 @@ def publish(json_path: Path) -> Path:
     except OSError as exc:
         raise EtvizError(str(json_path), f"cannot read graph: {exc.strerror}") from exc
     target = cache_path_for(json_path)
-    write_bytes_atomic(target, payload)
+    atomic_file.write_bytes(target, payload)
     return target

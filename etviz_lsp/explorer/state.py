@@ -10,11 +10,11 @@ import contextlib
 import getpass
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from etviz_lsp import atomic_file
 from etviz_lsp.explorer import locations
 
 try:  # POSIX; elsewhere the lock is best effort (a race can at worst start a spare server)
@@ -54,19 +54,8 @@ def load() -> ServerRecord | None:
 
 
 def save(record: ServerRecord) -> None:
-    path = locations.state_file()
-    # mkstemp creates the file 0600, so the token is never readable by others, not even briefly.
-    fd, tmp = tempfile.mkstemp(prefix=".server.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(asdict(record), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    # atomic_file's temp is made 0600: the token is never readable by others, not even briefly.
+    atomic_file.write_bytes(locations.state_file(), json.dumps(asdict(record)).encode("utf-8"))
 
 
 def clear() -> None:

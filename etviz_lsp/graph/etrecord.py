@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import builder, ir, limits, model, pt2_archive, source
+from etviz_lsp.graph import builder, ir, limits, model, pt2_archive, pt2_zip, source
 from etviz_lsp.graph.pte_reader import Links
 
 IDENTIFIER = "ETRECORD_V0"
@@ -88,7 +88,7 @@ class _Contents:
         if info.file_size > MAX_MAP_BYTES:
             raise EtvizError(str(self.path), f"{key} of {info.file_size:,} bytes is over the limit")
         try:
-            data = pt2_archive._read_bytes(self.path, self.archive, key, self.budget)
+            data = pt2_zip.read_bytes(self.path, self.archive, key, self.budget)
         except EtvizError as exc:
             raise _as_etrecord(exc) from None
         try:
@@ -184,7 +184,7 @@ class _Contents:
 
 def _open(path: Path) -> zipfile.ZipFile:
     try:
-        return pt2_archive._open_zip(path)
+        return pt2_zip.open_zip(path)
     except EtvizError as exc:
         raise _as_etrecord(exc) from None
 

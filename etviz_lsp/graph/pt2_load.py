@@ -11,41 +11,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from etviz_lsp.errors import EtvizError
+from etviz_lsp.graph import pt2_zip
 
 if TYPE_CHECKING:
     import torch
 
 
 def check_archive(path: Path) -> None:
-    """Fail with a clear message for files that are not an exported-program archive."""
-    if not path.exists():
-        raise EtvizError(str(path), "no such file")
-    if path.is_dir():
-        raise EtvizError(str(path), "is a directory, not a .pt2 file")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except zipfile.BadZipFile as exc:
-        raise EtvizError(str(path), "not a .pt2 archive (not a zip file)") from exc
-    except PermissionError as exc:
-        raise EtvizError(str(path), "permission denied") from exc
-    except OSError as exc:
-        raise EtvizError(str(path), f"cannot read: {exc.strerror or exc}") from exc
-    if any("/models/" in name and name.endswith(".json") for name in names):
-        return
-    if any("aotinductor" in name or name.endswith(".so") for name in names):
-        raise EtvizError(
-            str(path),
-            "an AOTInductor package (compiled code, no exported graph); "
-            "save the program with torch.export.save to view it",
-        )
-    raise EtvizError(str(path), "a zip file but not a torch.export .pt2 archive (no models/*.json)")
+    """Fail with a clear message for files that are not an exported-program archive
+    (the direct reader's zip errors and kind checks: one mapping, in ``pt2_zip``)."""
+    with pt2_zip.open_zip(path) as archive:
+        names = set(archive.namelist())
+    pt2_zip.check_kind(path, names, pt2_zip.archive_root(names))
 
 
 def load_exported_program(path: Path) -> torch.export.ExportedProgram:

@@ -7,11 +7,11 @@ object for it, which is about twice as fast as building dicts of everything and 
 few keys, and leaves half as many objects to free.
 
 Arguments (``NamedArgument.arg``, node outputs, graph inputs and outputs) stay plain
-dicts: a union of some thirty kinds of one key each, which ``pt2_archive`` dispatches on.
+dicts: a union of some thirty kinds of one key each, which ``pt2_program`` dispatches on.
 Two parts stay raw JSON text (:class:`msgspec.Raw`, a view of the file's bytes) until
 they are needed: each node, decoded when it is read and dropped after, so the nodes never
 all exist as objects at once; and tensor metadata, as a program has thousands of values
-but a few dozen distinct metadata texts, so ``pt2_archive`` decodes each text once.
+but a few dozen distinct metadata texts, so ``pt2_text`` decodes each text once.
 
 Defaults follow what torch's deserializer accepts as missing. A value of the wrong type
 raises :class:`msgspec.ValidationError`, which names where it is.
