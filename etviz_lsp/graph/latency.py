@@ -173,7 +173,10 @@ def _is_call(graph: model.Graph, instruction: int) -> bool:
 def attribute(collection: model.GraphCollection, dump: ETDump) -> Overlay:
     """Attribute ``dump``'s events to ``collection``'s nodes; graphs get the attributes."""
     by_id = {graph.id: graph for graph in collection.graphs}
-    nested_ids = {sub for g in collection.graphs for n in g.nodes for sub in n.get("subgraphIds", [])}
+    nested_ids = {
+        sub for graph in collection.graphs for node in graph.nodes
+        for sub in node.get("subgraphIds", [])
+    }  # fmt: skip
     methods = [_Method(g, by_id) for g in collection.graphs if g.id not in nested_ids]
     samples = {method.graph.id: _Samples() for method in methods}
     runs = dump.executions()
@@ -303,7 +306,7 @@ def _layer_sums(graph: model.Graph, nodes: dict[str, list[float]]) -> None:
         values = nodes.get(node["id"])
         if values is None:
             continue
-        parts = [p for p in re.split(r"(?<!\\)/", node["namespace"]) if p] if node["namespace"] else []
+        parts = [p for p in re.split(r"(?<!\\)/", node["namespace"]) if p]
         for depth in range(len(parts) + 1):
             sums["/".join(parts[:depth])] += statistics.fmean(values)
     for namespace, total in sums.items():
