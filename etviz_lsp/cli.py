@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         return _serve(
             result.output, open_browser=not args.no_browser, port=args.port,
-            node_data=list(result.node_data.values()),
+            # Model Explorer colours the graph by the node data loaded last: the average.
+            node_data=sorted(result.node_data.values(), key=lambda p: "-avg." in p.name),
         )
     return 0
 

@@ -53,8 +53,9 @@ def publish(json_path: Path) -> Path:
 def publish_beside(path: Path, graph: Path) -> Path:
     """Copy a file that goes with a published ``graph`` (a node-data overlay) next to it.
 
-    ``<graph stem>.<path's name>`` in the cache: one graph's overlays never collide with
-    another's, and re-publishing the same overlay replaces it (same URL, a refresh).
+    ``<graph stem>.data/<last two parts of its name>`` in the cache (``m.latency-avg.json``
+    -> ``latency-avg.json``: the name Model Explorer lists it by): one graph's overlays never
+    collide with another's, and re-publishing one replaces it (same URL, a refresh).
     """
     if in_cache(path):
         return Path(os.path.realpath(path))
@@ -62,7 +63,9 @@ def publish_beside(path: Path, graph: Path) -> Path:
         payload = path.read_bytes()
     except OSError as exc:
         raise EtvizError(str(path), f"cannot read node data: {exc.strerror}") from exc
-    target = graph.with_name(f"{graph.name.removesuffix('.json')}.{_UNSAFE.sub('_', path.name)}")
+    folder = graph.with_name(f"{graph.name.removesuffix('.json')}.data")
+    folder.mkdir(mode=0o700, exist_ok=True)
+    target = folder / _UNSAFE.sub("_", ".".join(path.name.split(".")[-2:]))
     write_bytes_atomic(target, payload)
     return target
 
