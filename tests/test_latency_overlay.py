@@ -10,13 +10,17 @@ graph (``--serve``) and colours the nodes.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from etviz_lsp import cli
 from etviz_lsp.errors import EtvizError
@@ -305,3 +309,57 @@ def test_node_data_reaches_model_explorer_only_through_the_cache(
     assert data["nodeDataTargets"] == [profiled.graphs["label"]] * 4
     for published, original in zip(data["nodeData"], paths, strict=True):
         assert Path(published).read_bytes() == original.read_bytes()
+
+
+_TORCH_FREE = """
+import sys
+sys.modules["torch"] = None  # any import of torch now fails
+from etviz_lsp import cli
+code = cli.main(["--once", sys.argv[1], "--etdump", sys.argv[2], "-o", sys.argv[3]])
+print(code, sorted(m for m in sys.modules if m.startswith(("torch", "executorch"))))
+"""
+
+
+def test_the_overlay_is_made_with_torch_unimportable(profiled: Profiled, tmp_path: Path) -> None:
+    out = tmp_path / "free.json"
+    done = subprocess.run(
+        [sys.executable, "-c", _TORCH_FREE, str(profiled.pte), str(profiled.etdump), str(out)],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "0 ['torch']"  # only the None we put there
+    made = json.loads((tmp_path / "free.latency-avg.json").read_text())
+    assert made == profiled.node_data["avg"]  # the same run gives the same overlay
+
+
+FUZZ = settings(
+    max_examples=int(os.environ.get("ETVIZ_FUZZ_EXAMPLES", "150")),
+    deadline=None,
+    derandomize="ETVIZ_FUZZ_EXAMPLES" not in os.environ,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@FUZZ
+@given(
+    edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), max_size=8),
+    cut=st.none() | st.floats(0, 1),
+)
+def test_fuzzed_etdumps_are_read_and_attributed_or_refused_in_one_line(
+    profiled: Profiled, tmp_path: Path, edits: list[tuple[float, int]], cut: float | None
+) -> None:
+    buf = bytearray(profiled.etdump.read_bytes())
+    for where, value in edits:
+        buf[int(where * len(buf))] = value
+    path = tmp_path / "fuzzed.etdp"
+    path.write_bytes(bytes(buf[: int(cut * len(buf))] if cut is not None else buf))
+    try:
+        dump = etdump.read_etdump(path)
+    except EtvizError as exc:
+        assert str(exc).startswith(str(path)) and "\n" not in str(exc), str(exc)
+        return
+    found = latency.attribute(read_pte(profiled.pte), dump)
+    json.dumps(found.node_data)
+    assert found.attributed + found.unattributed + found.method_level == sum(
+        len(run.events) for run in dump.executions()
+    )
