@@ -67,3 +67,17 @@ def test_node_data_is_keyed_by_the_quantized_graphs_node_ids(programs) -> None:
     sqnr = data["sqnr"][graph.id]["results"]
     assert all(math.isfinite(r["value"]) for r in sqnr.values())
     assert data["sqnr"][graph.id]["gradient"][0]["bgColor"] == "#7f0000"  # low SQNR is bad
+
+
+def test_the_graph_info_lists_the_worst_ops_and_nodes_say_their_error(programs) -> None:
+    float_program, quantized, inputs = programs
+    broken = _clip_output_of(quantized, "conv2d_1", 20)
+    errors = numeric.op_errors(float_program, broken, inputs)
+    graph = convert.from_programs([("broken", broken)], "numeric").graphs[0]
+    numeric.annotate(graph, errors, worst=2)
+    listed = graph.group_attrs[""]["worst ops (SQNR dB)"]
+    assert listed.startswith("conv2d_1 ") and listed.count(",") == 1, listed
+    conv = next(n for n in graph.nodes if n["id"] == "conv2d_1")
+    shown = {item["key"]: item["value"] for item in conv["attrs"]}
+    assert float(shown["quantization SQNR (dB)"]) == pytest.approx(errors[0].sqnr_db, abs=0.01)
+    assert shown["compared with (float op)"] == "conv2d_1"

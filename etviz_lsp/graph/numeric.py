@@ -118,3 +118,19 @@ def node_data(graph_id: str, errors: list[OpError]) -> dict[str, dict[str, model
             "gradient": ERROR_GRADIENT,
         }},
     }  # fmt: skip
+
+
+def annotate(graph: model.Graph, errors: list[OpError], worst: int = 5) -> None:
+    """Each matched node gets its SQNR and error; the graph info lists the worst ops."""
+    by_node = {e.node: e for e in errors}
+    for node in graph.nodes:
+        error = by_node.get(node["id"])
+        if error is not None:
+            node["attrs"].extend(model.kv({
+                "quantization SQNR (dB)": f"{error.sqnr_db:.2f}",
+                "quantization max abs error": f"{error.max_abs:.6g}",
+                "compared with (float op)": error.source,
+            }))  # fmt: skip
+    graph.group_attrs.setdefault("", {})["worst ops (SQNR dB)"] = ", ".join(
+        f"{e.node} {e.sqnr_db:.1f}" for e in errors[:worst]
+    ) or "(no op matched)"
