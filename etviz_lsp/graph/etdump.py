@@ -27,7 +27,7 @@ from etviz_lsp.graph import flatbuf, limits
 IDENTIFIER = b"ED00"
 MAX_ETDUMP_BYTES = 512 * 1024 * 1024  # a run of a big model logs ~100 bytes per event
 MAX_RUNS = 100_000
-MAX_EVENTS = 5_000_000  # in all runs together
+MAX_EVENTS = 2_000_000  # in all runs together (as many as a program's nodes may be)
 NS_PER_MS = 1_000_000.0
 
 

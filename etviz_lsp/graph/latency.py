@@ -41,7 +41,7 @@ METRICS: dict[str, Callable[[list[float]], float]] = {
 # Node data colours: light for the fast nodes, dark red for the slowest.
 GRADIENT = [{"stop": 0, "bgColor": "#fff5eb"}, {"stop": 0.5, "bgColor": "#fd8d3c"},
             {"stop": 1, "bgColor": "#7f0000"}]  # fmt: skip
-MAX_ALIGN_CELLS = 4_000_000  # events x nodes of one delegate call; past it: greedy in order
+MAX_ALIGN_CELLS = 1_000_000  # events x nodes of one delegate call; past it: greedy in order
 
 # XNNPACK's operator names (what its profiler logs, before " (") -> the XNN node kinds of
 # the delegate's FlatBuffer that run as that operator.
@@ -155,6 +155,15 @@ class _Method:
             call: [n for n in sub.nodes if n["id"].startswith("xnode_")]
             for call, sub in self.nested.items()
         }
+        # Every run logs the same kernels: each call's sequence is aligned once.
+        self.alignments: dict[tuple[str, tuple[str, ...]], list[int | None]] = {}
+
+    def align(self, call: str, names: tuple[str, ...]) -> list[int | None]:
+        key = (call, names)
+        if key not in self.alignments:
+            targets = [n["label"] for n in self.xnodes.get(call, [])]
+            self.alignments[key] = align(list(names), targets)
+        return self.alignments[key]
 
     def fits(self, events: list[ProfileEvent]) -> bool:
         return all(
@@ -236,7 +245,7 @@ def _attribute_kernels(
     run_values: dict[tuple[str, str], float], samples: _Samples,
 ) -> None:
     xnodes = method.xnodes.get(call, [])
-    places = align([k.name for k in kernels], [n["label"] for n in xnodes])
+    places = method.align(call, tuple(k.name for k in kernels))
     inserted = samples.inserted.setdefault(call, defaultdict(list))
     run_inserted: dict[str, float] = defaultdict(float)
     for kernel, place in zip(kernels, places, strict=True):
