@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the .etrecord of the same name beside it, if there is one)",
     )
     parser.add_argument(
+        "--etdump", metavar="RUN.etdp", type=Path,
+        help="with --once on a .pte: an ETDump of a run of it; writes latency node data "
+        "(average, p50, min, max) beside the output, shown with --serve",
+    )
+    parser.add_argument(
         "-m", dest="module", metavar="MODULE",
         help="with --once: run MODULE as `python -m MODULE` would (arguments after --)",
     )
@@ -133,8 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"wrote {result.output} ({result.bytes_written:,} bytes) in {result.seconds:.2f} s")
     print(f"  {result.summary}")
+    if result.overlay:
+        print(f"  latency overlay: {result.overlay}")
+        for metric, path in result.node_data.items():
+            print(f"    {metric}: {path}")
     if args.serve:
-        return _serve(result.output, open_browser=not args.no_browser, port=args.port)
+        return _serve(
+            result.output, open_browser=not args.no_browser, port=args.port,
+            # Model Explorer colours the graph by the node data loaded last: the average.
+            node_data=sorted(result.node_data.values(), key=lambda p: "-avg." in p.name),
+        )
     return 0
 
 
@@ -146,7 +159,7 @@ def _once(args: argparse.Namespace, script_args: list[str]) -> OnceResult:
     if target is None:  # not a script: a .pt2 is converted in this process
         return run_once(
             args.once, args.output, timeout=timeout, allow_pickle=args.allow_pickle,
-            etrecord=args.etrecord,
+            etrecord=args.etrecord, etdump=args.etdump,
         )
     from etviz_lsp.cli_progress import ProgressLine
 
@@ -177,11 +190,15 @@ def _run_target(args: argparse.Namespace, script_args: list[str]) -> RunTarget |
                      env=parse_env(args.env))
 
 
-def _serve(graph: Path, *, open_browser: bool, port: int | None) -> int:
+def _serve(
+    graph: Path, *, open_browser: bool, port: int | None, node_data: list[Path] | None = None
+) -> int:
     from etviz_lsp.explorer.show import show
 
     try:
-        shown = show(graph, open_browser=open_browser, port=port, timeout=60.0)
+        shown = show(
+            graph, open_browser=open_browser, port=port, timeout=60.0, node_data=node_data
+        )
     except EtvizError as error:
         print(f"etviz-lsp: error: {error}", file=sys.stderr)
         return 1

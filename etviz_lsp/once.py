@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert, correspondence, inputs
+from etviz_lsp.graph import convert, correspondence, inputs, model
 from etviz_lsp.graph.writer import write_json_atomic
 
 if TYPE_CHECKING:  # the worker room is imported only when a script runs
@@ -58,6 +58,9 @@ class OnceResult:
     summary: convert.Summary | ScriptGraphs
     seconds: float
     bytes_written: int
+    # With --etdump: the latency node-data files beside the output, by metric
+    node_data: dict[str, Path] = field(default_factory=dict)
+    overlay: str = ""  # what the attribution found, one line
 
 
 def run_once(
@@ -69,10 +72,12 @@ def run_once(
     allow_pickle: bool = False,
     progress: Callable[[str], None] | None = None,
     etrecord: Path | None = None,
+    etdump: Path | None = None,
 ) -> OnceResult:
     """Convert ``source``; ``allow_pickle`` allows the unpickling fallback for odd archives.
 
-    Naming a ``.pt2`` is no consent to unpickle it: only ``--allow-pickle`` is.
+    Naming a ``.pt2`` is no consent to unpickle it: only ``--allow-pickle`` is. With
+    ``etdump`` (a ``.pte``'s run), the latency overlay's node-data files go beside the output.
     """
     started = time.perf_counter()
     _check_readable(source)
@@ -84,6 +89,8 @@ def run_once(
     kind = inputs.known_kind(source)
     if etrecord is not None and kind.suffix != ".pte":
         raise EtvizError(str(etrecord), "--etrecord goes with a .pte program")
+    if etdump is not None and kind.suffix != ".pte":
+        raise EtvizError(str(etdump), "--etdump goes with the .pte program that made it")
     if kind.runs_script:
         from etviz_lsp.worker import RunTarget
 
@@ -92,13 +99,39 @@ def run_once(
         raise EtvizError(str(source), "no such file")
     with convert.paused_gc():
         collection = kind.read(source, allow_pickle=allow_pickle, etrecord=etrecord)
+        node_data, overlay = _latency(collection, etdump, output) if etdump else ({}, "")
         written = write_json_atomic(output, collection.to_json())
         correspondence.discard(output)  # a .pt2 is one stage: no earlier run's pairs
         summary = convert.summarize(collection)
         # Freed before the collector resumes: it would first scan the whole graph (half a
         # million objects at 20k nodes) for cycles that are not there.
         del collection
-    return OnceResult(output, summary, time.perf_counter() - started, written)
+    return OnceResult(
+        output, summary, time.perf_counter() - started, written, node_data, overlay
+    )
+
+
+def node_data_path(output: Path, metric: str) -> Path:
+    """``m.json`` -> ``m.latency-avg.json``, beside it."""
+    return output.with_name(f"{output.name.removesuffix('.json')}.latency-{metric}.json")
+
+
+def _latency(
+    collection: model.GraphCollection, etdump_path: Path, output: Path
+) -> tuple[dict[str, Path], str]:
+    """Attribute the ETDump's events to the graphs; write one node-data file per metric."""
+    from etviz_lsp.graph import etdump, latency
+
+    found = latency.attribute(collection, etdump.read_etdump(etdump_path))
+    paths: dict[str, Path] = {}
+    for metric, data in found.node_data.items():
+        paths[metric] = node_data_path(output, metric)
+        write_json_atomic(paths[metric], data)
+    line = (
+        f"{etdump_path.name}: {found.runs} runs, {found.attributed} events attributed, "
+        f"{found.method_level} method-level, {found.unattributed} not attributed"
+    )
+    return paths, line
 
 
 def run_target_once(

@@ -83,6 +83,23 @@ def quantized_cumsum(folder: Path, stem: str = "qcumsum") -> Artifacts:
     return Artifacts(pte, etrecord, exported, edge, et)
 
 
+def float_and_quantized() -> tuple[Any, Any, tuple[torch.Tensor, ...]]:
+    """ConvCumsumConv's float ExportedProgram, its PT2E-quantized one, the example inputs."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    torch.manual_seed(0)
+    model, inputs = ConvCumsumConv().eval(), example_inputs()
+    float_program = torch.export.export(model, inputs)
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config())
+    prepared = prepare_pt2e(float_program.module(), quantizer)  # type: ignore[arg-type]
+    prepared(*inputs)
+    return float_program, torch.export.export(convert_pt2e(prepared), inputs), inputs
+
+
 def two_methods(folder: Path) -> tuple[Path, Any]:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
@@ -95,6 +112,23 @@ def two_methods(folder: Path) -> tuple[Path, Any]:
     pte = folder / "two_methods.pte"
     pte.write_bytes(et.buffer)
     return pte, et
+
+
+def profile_run(pte: Path, runs: int = 5) -> tuple[Path, Path]:
+    """Run ``pte`` ``runs`` times with ETDump on (the same input each time: the debug
+    buffer's outputs must agree across runs for the Inspector); ``<stem>.etdp`` and
+    ``<stem>_debug.bin`` beside it."""
+    from executorch.runtime import Runtime
+
+    torch.manual_seed(1)
+    inputs = example_inputs()
+    program = Runtime.get().load_program(str(pte), enable_etdump=True, debug_buffer_size=1 << 20)
+    method = program.load_method("forward")
+    for _ in range(runs):
+        method.execute(inputs)
+    etdump, debug = pte.with_suffix(".etdp"), pte.with_name(f"{pte.stem}_debug.bin")
+    program.write_etdump_result_to_file(str(etdump), str(debug))
+    return etdump, debug
 
 
 if __name__ == "__main__":

@@ -48,3 +48,36 @@ def publish(json_path: Path) -> Path:
     target = cache_path_for(json_path)
     atomic_file.write_bytes(target, payload)
     return target
+
+
+def publish_beside(path: Path, graph: Path) -> Path:
+    """Copy a file that goes with a published ``graph`` (a node-data overlay) next to it.
+
+    ``<graph stem>.data/<last two parts of its name>`` in the cache (``m.latency-avg.json``
+    -> ``latency-avg.json``: the name Model Explorer lists it by): one graph's overlays never
+    collide with another's, and re-publishing one replaces it (same URL, a refresh).
+    """
+    if in_cache(path):
+        return Path(os.path.realpath(path))
+    try:
+        payload = path.read_bytes()
+    except OSError as exc:
+        raise EtvizError(str(path), f"cannot read node data: {exc.strerror}") from exc
+    folder = graph.with_name(f"{graph.name.removesuffix('.json')}.data")
+    folder.mkdir(mode=0o700, exist_ok=True)
+    target = folder / _UNSAFE.sub("_", ".".join(path.name.split(".")[-2:]))
+    atomic_file.write_bytes(target, payload)
+    return target
+
+
+def collection_label(graph: Path) -> str:
+    """The ``label`` of a graph collection JSON (what ``nodeDataTargets`` names)."""
+    import msgspec
+
+    class _Labelled(msgspec.Struct):
+        label: str = ""
+
+    try:
+        return msgspec.json.decode(graph.read_bytes(), type=_Labelled).label
+    except (OSError, msgspec.DecodeError) as exc:
+        raise EtvizError(str(graph), f"cannot read graph label: {exc}") from exc

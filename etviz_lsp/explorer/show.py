@@ -35,11 +35,13 @@ def show(
     ui_state: dict[str, Any] | None = None,
     port: int | None = None,
     timeout: float = 30.0,
+    node_data: list[Path] | None = None,
 ) -> PublishedGraph:
+    """``node_data``: Model Explorer node-data files (an overlay) loaded with the graph."""
     info = ensure_server(port=port, timeout=timeout)
     target = json_path if in_cache(json_path) else cache_path_for(json_path)
     shown_before = target.exists()
-    url = graph_url(info, json_path, ui_state)
+    url = graph_url(info, json_path, ui_state, node_data=node_data)
     if shown_before:
         refresh(info)
     opened = False

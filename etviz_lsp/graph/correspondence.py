@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from etviz_lsp import atomic_file
 from etviz_lsp.graph import model
-from etviz_lsp.graph.writer import dumps, write_bytes_atomic
+from etviz_lsp.graph.writer import dumps
 
 VERSION = 1
 DELEGATE_CALL = "executorch_call_delegate"
@@ -336,7 +337,7 @@ class RunCorrespondence:
 
     def write(self, output: Path, label: str) -> None:
         # Not write_json_atomic: that one checks graph collections, and this is none.
-        write_bytes_atomic(side_path(output), dumps(self.to_json(label)))
+        atomic_file.write_bytes(side_path(output), dumps(self.to_json(label)))
 
 
 def _share_origins(before: StageIndex, after: StageIndex) -> bool:
