@@ -50,6 +50,7 @@ export class ServerSession implements vscode.Disposable {
   private progress: NotificationProgressFeature | undefined;
   private interpreter: Interpreter | undefined;
   private startProblem: string | undefined; // why the last start failed, for command errors
+  private loggedScopes: string | undefined; // the last scopes line logged
   private queue: Promise<unknown> = Promise.resolve();
   private readonly graphEmitter = new vscode.EventEmitter<GraphEvent>();
   private readonly phaseEmitter = new vscode.EventEmitter<PhaseChange>();
@@ -185,7 +186,11 @@ export class ServerSession implements vscode.Disposable {
   private async resolveInterpreter(): Promise<Interpreter> {
     const folder = vscode.workspace.workspaceFolders?.[0];
     const settings = readSettings(folder?.uri);
-    this.log.info(describeScopes(vscode.workspace.getConfiguration('etviz', folder?.uri).inspect('pythonPath'), vscode.env.remoteName));
+    const scopes = describeScopes(vscode.workspace.getConfiguration('etviz', folder?.uri).inspect('pythonPath'), vscode.env.remoteName);
+    if (scopes !== this.loggedScopes) {
+      this.log.info(scopes); // every command resolves again: log only what changed
+      this.loggedScopes = scopes;
+    }
     const fromExtension = settings.pythonPath ? undefined : await selectedInterpreter(folder?.uri, this.log);
     return chooseInterpreter({
       setting: settings.pythonPath,
