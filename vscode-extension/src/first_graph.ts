@@ -11,7 +11,8 @@ export type FirstGraph = 'last' | 'first';
 /** `url` with the chosen graph selected, unless the URL already carries a view state
  * (a reveal in another graph, a selection): that state wins. */
 export function withFirstGraph(url: string, graphIds: readonly string[], which: FirstGraph): string {
-  const graphId = which === 'first' ? graphIds[0] : graphIds[graphIds.length - 1];
+  const shown = topLevel(graphIds);
+  const graphId = which === 'first' ? shown[0] : shown[shown.length - 1];
   if (graphId === undefined) {
     return url;
   }
@@ -39,6 +40,21 @@ export function withFirstGraph(url: string, graphIds: readonly string[], which: 
   const uiState = { paneStates: [pane] };
   parsed.searchParams.set('data', JSON.stringify({ ...data, uiState }));
   return parsed.toString();
+}
+
+/** The graphs a collection is about, without the graphs nested in them: a nested graph's id
+ * is its parent's plus `/name` (a cond branch, an XNNPACK delegate inside a .pte method),
+ * and opening on a delegate's kernels instead of the method that calls it would mislead. */
+export function topLevel(graphIds: readonly string[]): string[] {
+  const all = new Set(graphIds);
+  return graphIds.filter((id) => {
+    for (let at = id.indexOf('/'); at > 0; at = id.indexOf('/', at + 1)) {
+      if (all.has(id.slice(0, at))) {
+        return false;
+      }
+    }
+    return true;
+  });
 }
 
 /** The event as the panel and status bar should see it (same URL for the same graphs, so

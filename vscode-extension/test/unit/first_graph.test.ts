@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { eventWithFirstGraph, withFirstGraph } from '../../src/first_graph';
+import { eventWithFirstGraph, topLevel, withFirstGraph } from '../../src/first_graph';
 import { shownGraphId } from '../../src/protocol';
 
 const models = { models: [{ url: '/cache/export_x-abc.json', adapterId: 'builtin_json' }] };
@@ -41,4 +41,15 @@ test('the same graphs give the same URL, so a rebuild reloads in place', () => {
   assert.equal(eventWithFirstGraph(event, 'last').url, eventWithFirstGraph({ ...event, elapsedMs: 9 }, 'last').url);
   const failed = { ...event, url: '', graphs: [], error: 'boom' };
   assert.deepEqual(eventWithFirstGraph(failed, 'last'), failed);
+});
+
+test('graphs nested in another (a .pte method\'s XNNPACK delegates, cond branches) are never the first shown', () => {
+  const ids = ['forward', 'forward/XnnpackBackend #0', 'forward/XnnpackBackend #1'];
+  assert.deepEqual(topLevel(ids), ['forward']);
+  const pte = `http://127.0.0.1:8123/?etviz_token=t0k&data=${encodeURIComponent(JSON.stringify(models))}`;
+  const chosen = JSON.parse(new URL(withFirstGraph(pte, ids, 'last')).searchParams.get('data') ?? '{}');
+  assert.equal(chosen.uiState.paneStates[0].selectedGraphId, 'forward');
+  const script = ['ep @ x.py:3 (exported)', 'ep @ x.py:3 (exported)/true_graph_0', 'lowered @ x.py:9 (lowered)'];
+  assert.deepEqual(topLevel(script), ['ep @ x.py:3 (exported)', 'lowered @ x.py:9 (lowered)']);
+  assert.deepEqual(topLevel(['a/b', 'c']), ['a/b', 'c'], 'a slash alone does not make a graph nested');
 });
