@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from etviz_lsp import overlay_files
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph import convert, correspondence, inputs, model
 from etviz_lsp.graph.writer import write_json_atomic
@@ -99,8 +100,9 @@ def run_once(
         raise EtvizError(str(source), "no such file")
     with convert.paused_gc():
         collection = kind.read(source, allow_pickle=allow_pickle, etrecord=etrecord)
-        node_data, overlay = _latency(collection, etdump, output) if etdump else ({}, "")
         written = write_json_atomic(output, collection.to_json())
+        # After the graph: an overlay older than its graph is an earlier run's (overlay_files)
+        node_data, overlay = _latency(collection, etdump, output) if etdump else ({}, "")
         correspondence.discard(output)  # a .pt2 is one stage: no earlier run's pairs
         summary = convert.summarize(collection)
         # Freed before the collector resumes: it would first scan the whole graph (half a
@@ -113,7 +115,7 @@ def run_once(
 
 def node_data_path(output: Path, metric: str) -> Path:
     """``m.json`` -> ``m.latency-avg.json``, beside it."""
-    return output.with_name(f"{output.name.removesuffix('.json')}.latency-{metric}.json")
+    return overlay_files.overlay_path(output, "latency", metric)
 
 
 def _latency(

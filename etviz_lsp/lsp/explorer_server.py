@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from etviz_lsp import explorer
+from etviz_lsp import explorer, overlay_files
 
 log = logging.getLogger(__name__)
 START_TIMEOUT = 60.0
@@ -47,14 +47,19 @@ class ExplorerServer:
         return explorer.cache_path_for(source)
 
     def url_for(self, graph_json: Path) -> str:
-        return explorer.graph_url(self.ensure(), graph_json)
+        """The graph page, with the overlays made for this graph (overlay_files) loaded."""
+        overlays = overlay_files.current_overlays(graph_json)
+        return explorer.graph_url(self.ensure(), graph_json, node_data=overlays)
 
     def known_url_for(self, graph_json: Path, ui_state: dict[str, Any]) -> str | None:
         """The URL with a view state, from the server already known (no request, no
         start: navigation asks often); None before the first graph was shown."""
         with self._lock:
             info = self._info
-        return None if info is None else explorer.graph_url(info, graph_json, ui_state)
+        if info is None:
+            return None
+        overlays = overlay_files.current_overlays(graph_json)
+        return explorer.graph_url(info, graph_json, ui_state, node_data=overlays)
 
     def reload(self) -> None:
         """Open tabs reload their graph (after a re-run wrote new JSON at the same path)."""
