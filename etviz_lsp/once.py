@@ -20,6 +20,7 @@ from etviz_lsp.graph import convert, correspondence, inputs, model
 from etviz_lsp.graph.writer import write_json_atomic
 
 if TYPE_CHECKING:  # the worker room is imported only when a script runs
+    from etviz_lsp.graph import latency
     from etviz_lsp.worker import GraphInfo, RunTarget
 
 OUTPUT_FOLDER = ".etviz"
@@ -100,9 +101,10 @@ def run_once(
         raise EtvizError(str(source), "no such file")
     with convert.paused_gc():
         collection = kind.read(source, allow_pickle=allow_pickle, etrecord=etrecord)
+        found = _attribute(collection, etdump) if etdump else None  # also marks the nodes
         written = write_json_atomic(output, collection.to_json())
         # After the graph: an overlay older than its graph is an earlier run's (overlay_files)
-        node_data, overlay = _latency(collection, etdump, output) if etdump else ({}, "")
+        node_data, overlay = _write_latency(found, etdump, output) if found and etdump else ({}, "")
         correspondence.discard(output)  # a .pt2 is one stage: no earlier run's pairs
         summary = convert.summarize(collection)
         # Freed before the collector resumes: it would first scan the whole graph (half a
@@ -118,13 +120,17 @@ def node_data_path(output: Path, metric: str) -> Path:
     return overlay_files.overlay_path(output, "latency", metric)
 
 
-def _latency(
-    collection: model.GraphCollection, etdump_path: Path, output: Path
-) -> tuple[dict[str, Path], str]:
-    """Attribute the ETDump's events to the graphs; write one node-data file per metric."""
+def _attribute(collection: model.GraphCollection, etdump_path: Path) -> latency.Overlay:
+    """The ETDump's events on the graphs (node attributes) and its node data, per metric."""
     from etviz_lsp.graph import etdump, latency
 
-    found = latency.attribute(collection, etdump.read_etdump(etdump_path))
+    return latency.attribute(collection, etdump.read_etdump(etdump_path))
+
+
+def _write_latency(
+    found: latency.Overlay, etdump_path: Path, output: Path
+) -> tuple[dict[str, Path], str]:
+    """One node-data file per metric beside the output; what the attribution found."""
     paths: dict[str, Path] = {}
     for metric, data in found.node_data.items():
         paths[metric] = node_data_path(output, metric)
