@@ -62,6 +62,8 @@ class OnceResult:
     # With --etdump: the latency node-data files beside the output, by metric
     node_data: dict[str, Path] = field(default_factory=dict)
     overlay: str = ""  # what the attribution found, one line
+    # A script run's numeric overlay: worst op per quantized graph, notes (one line each)
+    numeric: tuple[str, ...] = ()
 
 
 def run_once(
@@ -143,9 +145,11 @@ def run_target_once(
     timeout: float = DEFAULT_TIMEOUT,
     log: Callable[[str], None] | None = None,
     progress: Callable[[str], None] | None = None,
+    numeric: bool = True,
 ) -> OnceResult:
     """Run a script or ``-m`` module with its arguments; JSON to ``output`` (default: the
-    script's ``.etviz/``, for a module the working folder's)."""
+    script's ``.etviz/``, for a module the working folder's). ``numeric``: compare each
+    quantized stage with its float one (``worker.numeric_overlay``)."""
     started = time.perf_counter()
     if target.script is not None:
         _check_readable(target.script)
@@ -156,20 +160,31 @@ def run_target_once(
         _make_own_folder(output.parent)
     elif not output.parent.is_dir():
         raise EtvizError(str(output), f"output folder {output.parent} does not exist")
-    return _run_script(target, output, timeout, log, progress, started)
+    return _run_script(target, output, timeout, log, progress, started, numeric)
 
 
 def _run_script(
     target: RunTarget, output: Path, timeout: float, log: Callable[[str], None] | None,
-    progress: Callable[[str], None] | None, started: float,
+    progress: Callable[[str], None] | None, started: float, numeric: bool = True,
 ) -> OnceResult:
     from etviz_lsp.worker import WarmWorker
 
     # One run: nothing to pay ahead; the script imports (and warms up) what it uses.
     with WarmWorker(log=log, warm_up=False, preload=False) as worker:
-        result = worker.run(target, output, timeout=timeout, on_progress=progress)
+        result = worker.run(
+            target, output, timeout=timeout, on_progress=progress, numeric=numeric
+        )
     graphs = ScriptGraphs(list(result.graphs), tuple(result.artifacts))
-    return OnceResult(output, graphs, time.perf_counter() - started, output.stat().st_size)
+    return OnceResult(
+        output, graphs, time.perf_counter() - started, output.stat().st_size,
+        numeric=_numeric_lines(result.numeric),
+    )
+
+
+def _numeric_lines(summary: dict[str, object]) -> tuple[str, ...]:
+    from etviz_lsp.worker.numeric_overlay import summary_lines
+
+    return tuple(summary_lines(summary)) if summary else ()
 
 
 def _check_readable(source: Path) -> None:
