@@ -17,7 +17,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from etviz_lsp.lsp.diagnostics import SOURCE
+from etviz_lsp.lsp.diagnostics import SOURCE, line_reader
 from etviz_lsp.lsp.paths import uri_of
 from etviz_lsp.lsp.source_map import SourceMap
 from etviz_lsp.worker.numeric_overlay import describe
@@ -84,13 +84,4 @@ class NumericDiagnostics:
         )
 
     def _line_text(self, path: Path, line: int) -> str:
-        """The editor's text of the line if the file is open, else the disk's."""
-        document = self._server.workspace.text_documents.get(uri_of(path))
-        if document is not None:
-            lines = document.lines
-        else:
-            try:
-                lines = path.read_text(errors="replace").splitlines()
-            except OSError:
-                return ""
-        return lines[line].rstrip("\n") if 0 <= line < len(lines) else ""
+        return line_reader(self._server, uri_of(path), path)(line)
