@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(average, p50, min, max) beside the output, shown with --serve",
     )
     parser.add_argument(
+        "--debug-buffer", metavar="BIN", type=Path,
+        help="with --etdump: the debug buffer that run wrote; writes the numeric gap per "
+        "instruction (runtime vs the ETRecord's reference, SNR dB) beside the output "
+        "(needs the ETRecord and --allow-pickle: ExecuTorch's Inspector opens it)",
+    )
+    parser.add_argument(
         "--no-numeric", action="store_true",
         help="with --once on a script: do not compare its quantized stages with the float "
         "one (the numeric overlay: per-op SQNR and max abs error, on by default)",
@@ -166,7 +172,7 @@ def _once(args: argparse.Namespace, script_args: list[str]) -> OnceResult:
     if target is None:  # not a script: a .pt2 is converted in this process
         return run_once(
             args.once, args.output, timeout=timeout, allow_pickle=args.allow_pickle,
-            etrecord=args.etrecord, etdump=args.etdump,
+            etrecord=args.etrecord, etdump=args.etdump, debug_buffer=args.debug_buffer,
         )
     from etviz_lsp.cli_progress import ProgressLine
 

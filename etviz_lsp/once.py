@@ -76,6 +76,7 @@ def run_once(
     progress: Callable[[str], None] | None = None,
     etrecord: Path | None = None,
     etdump: Path | None = None,
+    debug_buffer: Path | None = None,
 ) -> OnceResult:
     """Convert ``source``; ``allow_pickle`` allows the unpickling fallback for odd archives.
 
@@ -94,6 +95,9 @@ def run_once(
         raise EtvizError(str(etrecord), "--etrecord goes with a .pte program")
     if etdump is not None and kind.suffix != ".pte":
         raise EtvizError(str(etdump), "--etdump goes with the .pte program that made it")
+    gap_record = None
+    if debug_buffer is not None:  # checked before the conversion
+        gap_record = _gap_etrecord(source, etrecord, etdump, debug_buffer, allow_pickle)
     if kind.runs_script:
         from etviz_lsp.worker import RunTarget
 
@@ -105,6 +109,9 @@ def run_once(
         written = write_json_atomic(output, collection.to_json())
         # After the graph: an overlay older than its graph is an earlier run's (overlay_files)
         node_data, overlay = _latency(collection, etdump, output) if etdump else ({}, "")
+        if debug_buffer is not None and etdump is not None and gap_record is not None:
+            node_data["gap"], gap_line = _gap(gap_record, etdump, debug_buffer, output)
+            overlay = f"{overlay}\n  numeric gap: {gap_line}"
         correspondence.discard(output)  # a .pt2 is one stage: no earlier run's pairs
         summary = convert.summarize(collection)
         # Freed before the collector resumes: it would first scan the whole graph (half a
@@ -136,6 +143,37 @@ def _latency(
         f"{found.method_level} method-level, {found.unattributed} not attributed"
     )
     return paths, line
+
+
+def _gap_etrecord(
+    source: Path, etrecord: Path | None, etdump: Path | None, debug_buffer: Path,
+    allow_pickle: bool,
+) -> Path:
+    """The ETRecord the runtime gap needs, checked before any work."""
+    if etdump is None:
+        raise EtvizError("--debug-buffer", "goes with --etdump (the run that wrote it)")
+    if not debug_buffer.is_file():
+        raise EtvizError(str(debug_buffer), "no such file" if not debug_buffer.exists()
+                         else "not a file")
+    record = etrecord or source.with_suffix(".etrecord")
+    if not record.is_file():
+        raise EtvizError(str(record), "the numeric gap needs the program's ETRecord (--etrecord)")
+    if not allow_pickle:
+        raise EtvizError(
+            str(record), "the numeric gap opens the ETRecord with ExecuTorch's Inspector, "
+            "which may unpickle it: add --allow-pickle for an ETRecord you trust",
+        )
+    return record
+
+
+def _gap(record: Path, etdump_path: Path, debug_buffer: Path, output: Path) -> tuple[Path, str]:
+    """Inspector's numeric gap per instruction, as the ``numeric-gap`` node data."""
+    from etviz_lsp.graph.numeric_gap import numeric_gap
+
+    result = numeric_gap(record, etdump_path, debug_buffer)
+    path = overlay_files.overlay_path(output, "numeric", "gap")
+    write_json_atomic(path, result.node_data)
+    return path, result.summary(debug_buffer)
 
 
 def run_target_once(

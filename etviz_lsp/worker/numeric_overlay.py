@@ -86,7 +86,9 @@ def compute(stages: list[Stage], seconds: float = SECONDS) -> Overlay:
                 budget=budget,
             )
         except numeric.OverBudget as over:
-            overlay.notes.append(f"{graph.id}: numeric overlay skipped: {over}")
+            # fx's Interpreter appends the node it was running: the first line says why
+            why = str(over).strip().splitlines()[0]
+            overlay.notes.append(f"{graph.id}: numeric overlay skipped: {why}")
             break
         except Exception as exc:  # the user's program, torch: costs the overlay only
             overlay.notes.append(f"{graph.id}: numeric overlay failed: {_first_line(exc)}")
