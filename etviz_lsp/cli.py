@@ -44,6 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
         "(average, p50, min, max) beside the output, shown with --serve",
     )
     parser.add_argument(
+        "--debug-buffer", metavar="BIN", type=Path,
+        help="with --etdump: the debug buffer that run wrote; writes the numeric gap per "
+        "instruction (runtime vs the ETRecord's reference, SNR dB) beside the output "
+        "(needs the ETRecord and --allow-pickle: ExecuTorch's Inspector opens it)",
+    )
+    parser.add_argument(
+        "--no-numeric", action="store_true",
+        help="with --once on a script: do not compare its quantized stages with the float "
+        "one (the numeric overlay: per-op SQNR and max abs error, on by default)",
+    )
+    parser.add_argument(
         "-m", dest="module", metavar="MODULE",
         help="with --once: run MODULE as `python -m MODULE` would (arguments after --)",
     )
@@ -142,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  latency overlay: {result.overlay}")
         for metric, path in result.node_data.items():
             print(f"    {metric}: {path}")
+    for line in result.numeric:
+        print(f"  numeric overlay: {line}")
     if args.serve:
         return _serve(
             result.output, open_browser=not args.no_browser, port=args.port,
@@ -159,14 +172,15 @@ def _once(args: argparse.Namespace, script_args: list[str]) -> OnceResult:
     if target is None:  # not a script: a .pt2 is converted in this process
         return run_once(
             args.once, args.output, timeout=timeout, allow_pickle=args.allow_pickle,
-            etrecord=args.etrecord, etdump=args.etdump,
+            etrecord=args.etrecord, etdump=args.etdump, debug_buffer=args.debug_buffer,
         )
     from etviz_lsp.cli_progress import ProgressLine
 
     with ProgressLine(target.label) as progress:
         # The script's own output goes to its log file; -v also shows it here.
         log = progress.log if args.verbose else None
-        return run_target_once(target, args.output, timeout=timeout, log=log, progress=progress)
+        return run_target_once(target, args.output, timeout=timeout, log=log, progress=progress,
+                               numeric=not args.no_numeric)
 
 
 def _run_target(args: argparse.Namespace, script_args: list[str]) -> RunTarget | None:

@@ -63,6 +63,8 @@ class OnceResult:
     # With --etdump: the latency node-data files beside the output, by metric
     node_data: dict[str, Path] = field(default_factory=dict)
     overlay: str = ""  # what the attribution found, one line
+    # A script run's numeric overlay: worst op per quantized graph, notes (one line each)
+    numeric: tuple[str, ...] = ()
 
 
 def run_once(
@@ -75,6 +77,7 @@ def run_once(
     progress: Callable[[str], None] | None = None,
     etrecord: Path | None = None,
     etdump: Path | None = None,
+    debug_buffer: Path | None = None,
 ) -> OnceResult:
     """Convert ``source``; ``allow_pickle`` allows the unpickling fallback for odd archives.
 
@@ -93,6 +96,9 @@ def run_once(
         raise EtvizError(str(etrecord), "--etrecord goes with a .pte program")
     if etdump is not None and kind.suffix != ".pte":
         raise EtvizError(str(etdump), "--etdump goes with the .pte program that made it")
+    gap_record = None
+    if debug_buffer is not None:  # checked before the conversion
+        gap_record = _gap_etrecord(source, etrecord, etdump, debug_buffer, allow_pickle)
     if kind.runs_script:
         from etviz_lsp.worker import RunTarget
 
@@ -105,6 +111,9 @@ def run_once(
         written = write_json_atomic(output, collection.to_json())
         # After the graph: an overlay older than its graph is an earlier run's (overlay_files)
         node_data, overlay = _write_latency(found, etdump, output) if found and etdump else ({}, "")
+        if debug_buffer is not None and etdump is not None and gap_record is not None:
+            node_data["gap"], gap_line = _gap(gap_record, etdump, debug_buffer, output)
+            overlay = f"{overlay}\n  numeric gap: {gap_line}"
         correspondence.discard(output)  # a .pt2 is one stage: no earlier run's pairs
         summary = convert.summarize(collection)
         # Freed before the collector resumes: it would first scan the whole graph (half a
@@ -142,6 +151,37 @@ def _write_latency(
     return paths, line
 
 
+def _gap_etrecord(
+    source: Path, etrecord: Path | None, etdump: Path | None, debug_buffer: Path,
+    allow_pickle: bool,
+) -> Path:
+    """The ETRecord the runtime gap needs, checked before any work."""
+    if etdump is None:
+        raise EtvizError("--debug-buffer", "goes with --etdump (the run that wrote it)")
+    if not debug_buffer.is_file():
+        raise EtvizError(str(debug_buffer), "no such file" if not debug_buffer.exists()
+                         else "not a file")
+    record = etrecord or source.with_suffix(".etrecord")
+    if not record.is_file():
+        raise EtvizError(str(record), "the numeric gap needs the program's ETRecord (--etrecord)")
+    if not allow_pickle:
+        raise EtvizError(
+            str(record), "the numeric gap opens the ETRecord with ExecuTorch's Inspector, "
+            "which may unpickle it: add --allow-pickle for an ETRecord you trust",
+        )
+    return record
+
+
+def _gap(record: Path, etdump_path: Path, debug_buffer: Path, output: Path) -> tuple[Path, str]:
+    """Inspector's numeric gap per instruction, as the ``numeric-gap`` node data."""
+    from etviz_lsp.graph.numeric_gap import numeric_gap
+
+    result = numeric_gap(record, etdump_path, debug_buffer)
+    path = overlay_files.overlay_path(output, "numeric", "gap")
+    write_json_atomic(path, result.node_data)
+    return path, result.summary(debug_buffer)
+
+
 def run_target_once(
     target: RunTarget,
     output: Path | None,
@@ -149,9 +189,11 @@ def run_target_once(
     timeout: float = DEFAULT_TIMEOUT,
     log: Callable[[str], None] | None = None,
     progress: Callable[[str], None] | None = None,
+    numeric: bool = True,
 ) -> OnceResult:
     """Run a script or ``-m`` module with its arguments; JSON to ``output`` (default: the
-    script's ``.etviz/``, for a module the working folder's)."""
+    script's ``.etviz/``, for a module the working folder's). ``numeric``: compare each
+    quantized stage with its float one (``worker.numeric_overlay``)."""
     started = time.perf_counter()
     if target.script is not None:
         _check_readable(target.script)
@@ -162,20 +204,31 @@ def run_target_once(
         _make_own_folder(output.parent)
     elif not output.parent.is_dir():
         raise EtvizError(str(output), f"output folder {output.parent} does not exist")
-    return _run_script(target, output, timeout, log, progress, started)
+    return _run_script(target, output, timeout, log, progress, started, numeric)
 
 
 def _run_script(
     target: RunTarget, output: Path, timeout: float, log: Callable[[str], None] | None,
-    progress: Callable[[str], None] | None, started: float,
+    progress: Callable[[str], None] | None, started: float, numeric: bool = True,
 ) -> OnceResult:
     from etviz_lsp.worker import WarmWorker
 
     # One run: nothing to pay ahead; the script imports (and warms up) what it uses.
     with WarmWorker(log=log, warm_up=False, preload=False) as worker:
-        result = worker.run(target, output, timeout=timeout, on_progress=progress)
+        result = worker.run(
+            target, output, timeout=timeout, on_progress=progress, numeric=numeric
+        )
     graphs = ScriptGraphs(list(result.graphs), tuple(result.artifacts))
-    return OnceResult(output, graphs, time.perf_counter() - started, output.stat().st_size)
+    return OnceResult(
+        output, graphs, time.perf_counter() - started, output.stat().st_size,
+        numeric=_numeric_lines(result.numeric),
+    )
+
+
+def _numeric_lines(summary: dict[str, object]) -> tuple[str, ...]:
+    from etviz_lsp.worker.numeric_overlay import summary_lines
+
+    return tuple(summary_lines(summary)) if summary else ()
 
 
 def _check_readable(source: Path) -> None:

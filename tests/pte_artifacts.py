@@ -114,19 +114,22 @@ def two_methods(folder: Path) -> tuple[Path, Any]:
     return pte, et
 
 
-def profile_run(pte: Path, runs: int = 5) -> tuple[Path, Path]:
+def profile_run(
+    pte: Path, runs: int = 5, inputs: tuple[torch.Tensor, ...] | None = None, stem: str = ""
+) -> tuple[Path, Path]:
     """Run ``pte`` ``runs`` times with ETDump on (the same input each time: the debug
     buffer's outputs must agree across runs for the Inspector); ``<stem>.etdp`` and
-    ``<stem>_debug.bin`` beside it."""
+    ``<stem>_debug.bin`` beside it. ``inputs``: default, new random ones."""
     from executorch.runtime import Runtime
 
     torch.manual_seed(1)
-    inputs = example_inputs()
+    inputs = example_inputs() if inputs is None else inputs
     program = Runtime.get().load_program(str(pte), enable_etdump=True, debug_buffer_size=1 << 20)
     method = program.load_method("forward")
     for _ in range(runs):
         method.execute(inputs)
-    etdump, debug = pte.with_suffix(".etdp"), pte.with_name(f"{pte.stem}_debug.bin")
+    stem = stem or pte.stem
+    etdump, debug = pte.with_name(f"{stem}.etdp"), pte.with_name(f"{stem}_debug.bin")
     program.write_etdump_result_to_file(str(etdump), str(debug))
     return etdump, debug
 

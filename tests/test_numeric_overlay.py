@@ -5,12 +5,16 @@ Model Explorer node data keyed by the quantized graph's own node ids."""
 from __future__ import annotations
 
 import copy
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from etviz_lsp import cli, overlay_files
 from etviz_lsp.graph import convert, numeric
+from etviz_lsp.worker import numeric_overlay
 from tests import pte_artifacts
 
 
@@ -81,3 +85,41 @@ def test_the_graph_info_lists_the_worst_ops_and_nodes_say_their_error(programs) 
     shown = {item["key"]: item["value"] for item in conv["attrs"]}
     assert float(shown["quantization SQNR (dB)"]) == pytest.approx(errors[0].sqnr_db, abs=0.01)
     assert shown["compared with (float op)"] == "conv2d_1"
+
+
+CLIPPED = Path(__file__).parent / "scripts" / "quantize_clipped.py"
+
+
+def test_a_script_run_writes_the_overlay_after_its_graph_and_says_the_worst_op(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "c.json"
+    assert cli.main(["--once", str(CLIPPED), "-o", str(out)]) == 0
+    [line] = [s for s in capsys.readouterr().out.splitlines() if "numeric overlay:" in s]
+    assert "(quantized): linear (linear) SQNR " in line and "(worst of 6 ops)" in line, line
+    overlays = overlay_files.current_overlays(out)  # not older than the graph JSON
+    assert [p.name for p in overlays] == ["c.numeric-sqnr.json", "c.numeric-max-abs-error.json"]
+    [(graph_id, sqnr)] = json.loads(overlays[0].read_text()).items()
+    worst = min(sqnr["results"], key=lambda n: sqnr["results"][n]["value"])
+    assert worst == "linear" and sqnr["results"]["linear"]["value"] < 5
+    graph = next(g for g in json.loads(out.read_text())["graphs"] if g["id"] == graph_id)
+    assert graph["groupNodeAttributes"][""]["worst ops (SQNR dB)"].startswith("linear ")
+
+    assert cli.main(["--once", str(CLIPPED), "--no-numeric", "-o", str(out)]) == 0
+    assert "numeric overlay" not in capsys.readouterr().out
+    assert overlay_files.current_overlays(out) == []  # the earlier files are now stale
+
+
+def test_over_budget_is_a_note_and_the_graphs_stay_as_they_were(programs) -> None:
+    float_program, quantized, _ = programs
+    stages = [
+        numeric_overlay.Stage(kind, p, convert.from_programs([(kind, p)], kind).graphs[0])
+        for kind, p in (("exported", float_program), ("quantized", quantized))
+    ]
+    overlay = numeric_overlay.compute(stages, seconds=0.0)
+    assert overlay.errors == {}
+    [note] = overlay.notes
+    assert note == "quantized: numeric overlay skipped: over 0 s"
+    assert "worst ops (SQNR dB)" not in stages[1].graph.group_attrs.get("", {})
+    assert numeric_overlay.write(overlay, Path("never-written.json")) == []
+    assert numeric_overlay.compute(stages).errors["quantized"]  # in budget: compared

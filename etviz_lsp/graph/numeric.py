@@ -16,11 +16,14 @@ the torch-free readers.
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from etviz_lsp.graph import model
 
+MIB = 1 << 20
 _QDQ = ("quantize_per_tensor", "quantize_per_channel", "dequantize_per_tensor",
         "dequantize_per_channel", "choose_qparams")  # fmt: skip
 # Bad at stop 0 for SQNR (low is bad), at stop 1 for the error (high is bad).
@@ -51,58 +54,106 @@ def provenance(node: Any) -> str:
     return str(source.name)
 
 
-def _outputs(program: Any, inputs: tuple[Any, ...]) -> tuple[Any, dict[str, Any]]:
+class OverBudget(Exception):
+    """Comparing would cost more than the caller allows (time, or memory kept)."""
+
+
+@dataclass(slots=True)
+class Budget:
+    """What one comparison may cost: seconds (wall clock, both programs' runs) and bytes
+    of kept outputs. Checked after every node: an over-budget run stops at that node."""
+
+    seconds: float = math.inf
+    max_bytes: float = math.inf
+    deadline: float = math.inf
+    kept: int = 0
+
+    def start(self) -> Budget:
+        self.deadline = time.monotonic() + self.seconds
+        return self
+
+    def check(self, added: int) -> None:
+        self.kept += added
+        if self.kept > self.max_bytes:
+            raise OverBudget(f"over {self.max_bytes / MIB:,.0f} MiB of kept outputs")
+        if time.monotonic() > self.deadline:
+            raise OverBudget(f"over {self.seconds:g} s")
+
+
+def _run(module: Any, inputs: tuple[Any, ...], budget: Budget,
+         on_value: Callable[[Any, Any], None]) -> None:
+    """Run ``module`` node by node, handing each tensor output to ``on_value``."""
     import torch
 
-    module = program.module()
-    seen: dict[str, Any] = {}
-
-    class Recorder(torch.fx.Interpreter):
+    class Watcher(torch.fx.Interpreter):
         def run_node(self, n: Any) -> Any:
             value = super().run_node(n)
+            budget.check(0)
             if isinstance(value, torch.Tensor):
-                seen[n.name] = value.detach()
+                on_value(n, value.detach())
             return value
 
     with torch.no_grad():
-        Recorder(module).run(*inputs)
-    return module, seen
+        Watcher(module).run(*inputs)
 
 
-def _as_read(node: Any, seen: dict[str, Any]) -> Any:
-    """What the next op reads of ``node``: through its quantize -> dequantize pair, if any."""
+def _is_op(node: Any) -> bool:
+    return node.op == "call_function" and not _is_qdq(node) and "getitem" not in str(node.target)
+
+
+def _read_node(node: Any) -> Any:
+    """The node whose value the next op reads of ``node``: its quantize -> dequantize
+    pair's dequantize, if it has one, else itself."""
     users = list(node.users)
     if len(users) == 1 and _is_qdq(users[0]) and "quantize" in str(users[0].target):
         after = [u for u in users[0].users if "dequantize" in str(u.target)]
-        if after and after[0].name in seen:
-            return seen[after[0].name]
-    return seen.get(node.name)
+        if after:
+            return after[0]
+    return node
 
 
-def op_errors(float_program: Any, quantized_program: Any, inputs: tuple[Any, ...]) -> list[OpError]:
-    """Every matched op's error, worst (lowest SQNR) first."""
-    float_module, reference = _outputs(float_program, inputs)
-    by_source = {
-        provenance(n): n.name for n in float_module.graph.nodes if n.op == "call_function"
-    }
-    quantized_module, seen = _outputs(quantized_program, inputs)
+def op_errors(
+    float_program: Any, quantized_program: Any, inputs: tuple[Any, ...],
+    budget: Budget | None = None,
+) -> list[OpError]:
+    """Every matched op's error, worst (lowest SQNR) first.
+
+    Memory: the float run keeps the outputs of ops the quantized graph has (by
+    provenance); the quantized run compares each op as soon as the value it is read as
+    exists and keeps nothing. Raises :class:`OverBudget` past ``budget``.
+    """
+    budget = (budget or Budget()).start()
+    quantized = quantized_program.module()
+    # Read node name -> the op it stands for, and the float ops those ops came from.
+    pending = {_read_node(n).name: n for n in quantized.graph.nodes if _is_op(n)}
+    wanted = {provenance(n) for n in pending.values()}
+    reference: dict[str, tuple[str, Any]] = {}  # provenance -> (float op, its output)
+
+    def keep(n: Any, value: Any) -> None:
+        if _is_op(n) and provenance(n) in wanted and provenance(n) not in reference:
+            reference[provenance(n)] = (n.name, value)
+            budget.check(value.numel() * value.element_size())
+
+    _run(float_program.module(), inputs, budget, keep)
     errors: list[OpError] = []
-    for node in quantized_module.graph.nodes:
-        if node.op != "call_function" or _is_qdq(node) or "getitem" in str(node.target):
-            continue
-        source = by_source.get(provenance(node))
-        value = _as_read(node, seen)
-        if source is None or value is None or source not in reference:
-            continue
-        ref = reference[source].float()
-        if ref.shape != value.shape:
-            continue
-        noise = float(((ref - value.float()) ** 2).sum())
-        signal = float((ref**2).sum())
-        sqnr = math.inf if noise == 0 else 10 * math.log10(max(signal, 1e-30) / noise)
-        max_abs = float((ref - value.float()).abs().max()) if ref.numel() else 0.0
-        errors.append(OpError(node.name, source, sqnr, max_abs))
+
+    def compare(n: Any, value: Any) -> None:
+        op = pending.pop(n.name, None)
+        found = reference.get(provenance(op)) if op is not None else None
+        if op is not None and found is not None and found[1].shape == value.shape:
+            errors.append(_error(op.name, found[0], found[1], value))
+
+    _run(quantized, inputs, budget, compare)
     return sorted(errors, key=lambda e: e.sqnr_db)
+
+
+def _error(node: str, source: str, ref: Any, value: Any) -> OpError:
+    ref, value = ref.float(), value.float()
+    noise = float(((ref - value) ** 2).sum())
+    signal = float((ref**2).sum())
+    sqnr = math.inf if noise == 0 else 10 * math.log10(max(signal, 1e-30) / noise)
+    max_abs = float((ref - value).abs().max()) if ref.numel() else 0.0
+    return OpError(node, source, sqnr, max_abs)
 
 
 def node_data(graph_id: str, errors: list[OpError]) -> dict[str, dict[str, model.Json]]:

@@ -63,7 +63,7 @@ class Diagnostics:
         self.clear(source)
         target = diagnostic_file(error, source)
         uri = uri_of(target)
-        diagnostic = to_diagnostic(error, source, self._line_reader(uri, target))
+        diagnostic = to_diagnostic(error, source, line_reader(self._server, uri, target))
         self._server.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[diagnostic])
         )
@@ -76,17 +76,19 @@ class Diagnostics:
                 types.PublishDiagnosticsParams(uri=uri_of(target), diagnostics=[])
             )
 
-    def _line_reader(self, uri: str, path: Path) -> Callable[[int], str]:
-        """The editor's text of the file if it is open (what the user sees), else the disk's."""
-        document = self._server.workspace.text_documents.get(uri)
-        if document is not None:
-            lines = document.lines
-        else:
-            try:
-                lines = path.read_text(errors="replace").splitlines()
-            except OSError:
-                lines = []
-        return lambda i: lines[i] if 0 <= i < len(lines) else ""
+
+
+def line_reader(server: LanguageServer, uri: str, path: Path) -> Callable[[int], str]:
+    """The editor's text of the file if it is open (what the user sees), else the disk's."""
+    document = server.workspace.text_documents.get(uri)
+    if document is not None:
+        lines = document.lines
+    else:
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+        except OSError:
+            lines = []
+    return lambda i: lines[i].rstrip("\r\n") if 0 <= i < len(lines) else ""
 
 
 def parse_frames(traceback: str) -> list[Frame]:

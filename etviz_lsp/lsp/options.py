@@ -36,6 +36,8 @@ class InitOptions:
     client_pid: int | None = None
     # Seconds between polls when watching by polling (None: inotify, polling only as fallback).
     poll_interval: float | None = None
+    # The numeric overlay of a run's quantized stages (etviz.numeric): "onRun" or "off".
+    numeric: str = "onRun"
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -49,7 +51,10 @@ _KEYS: dict[str, tuple[str, tuple[type, ...]]] = {
     "port": ("port", (int,)),
     "clientPid": ("client_pid", (int,)),
     "pollInterval": ("poll_interval", (int, float)),
+    "numeric": ("numeric", (str,)),
 }
+# String settings that take one of a few values.
+_CHOICES: dict[str, tuple[str, ...]] = {"numeric": ("off", "onRun")}
 
 
 def parse(raw: object) -> InitOptions:
@@ -93,6 +98,8 @@ def _check(key: str, value: object, types: tuple[type, ...], what: str) -> str |
         return f"{what} {key!r} must be a {wanted}, got {value!r}"
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
         return f"{what} {key!r} must be positive, got {value!r}"
+    if key in _CHOICES and value not in _CHOICES[key]:
+        return f"{what} {key!r} must be one of {', '.join(_CHOICES[key])}, got {value!r}"
     return None
 
 
@@ -103,7 +110,7 @@ def _json_name(kind: type) -> str:
 # Settings a running server takes from workspace/didChangeConfiguration. Trust, the pickle
 # opt-in and the interpreter are fixed for a server's life: the editor restarts it when
 # they change (a settings message alone can never turn unpickling on).
-LIVE_KEYS = ("timeout", "autoRefresh", "port")
+LIVE_KEYS = ("timeout", "autoRefresh", "port", "numeric")
 
 
 def update(current: InitOptions, settings: object) -> InitOptions:

@@ -33,6 +33,7 @@ from etviz_lsp.lsp.explorer_server import ExplorerServer
 from etviz_lsp.lsp.imported_files import ImportedFiles
 from etviz_lsp.lsp.jobs import JobCancelled, Jobs, Ticket
 from etviz_lsp.lsp.navigation import Mapped, Navigator
+from etviz_lsp.lsp.numeric_diagnostics import NumericDiagnostics
 from etviz_lsp.lsp.options import InitOptions
 from etviz_lsp.lsp.paths import path_of, uri_of
 from etviz_lsp.lsp.progress import RunProgress
@@ -71,6 +72,7 @@ class VisualizedGraphs:
         default_factory=source_map.SourceMap, compare=False, repr=False
     )
     imported: tuple[Path, ...] = field(default=(), compare=False, repr=False)
+    numeric: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -90,6 +92,7 @@ class Visualizer:
         self.explorer = ExplorerServer(options.port)
         self.navigator = Navigator(self.explorer.known_url_for)
         self.diagnostics = Diagnostics(server)
+        self.numeric = NumericDiagnostics(server)
         self.jobs: Jobs[Path, VisualizedGraphs] = Jobs(
             self._run, delay=DEBOUNCE_SECONDS, interrupt=self._interrupt, on_outcome=self._report
         )
@@ -274,7 +277,7 @@ class Visualizer:
                 shown = VisualizedGraphs(
                     source, self.explorer.url_for(result.output), tuple(result.graphs),
                     round(result.elapsed * 1000), result.output, mapped,
-                    tuple(result.imported_files),
+                    tuple(result.imported_files), result.numeric,
                 )
                 if source in self._shown:
                     await asyncio.to_thread(self.explorer.reload)
@@ -311,6 +314,7 @@ class Visualizer:
                 target or source, output, timeout=self.options.timeout,
                 cwd=source.parent, allow_pickle=self.options.allow_pickle,
                 on_progress=on_progress, on_stage=stages, partial_output=partial_path(output),
+                numeric=self.options.numeric != "off",
             )
         except OSError as error:
             raise EtvizError(str(source), f"cannot write the graph: {error}") from error
@@ -368,6 +372,7 @@ class Visualizer:
             self._shown[source] = outcome
             self.navigator.graph_shown(Mapped(source, outcome.graph_file, outcome.source_map))
             self.diagnostics.clear(source)
+            self.numeric.publish(source, outcome.numeric, outcome.source_map)
             self.imported.update(source, outcome.imported, self._roots_of(source))
             self._notify(outcome.payload() | {"stale": False})
             self._refresh_lenses()
@@ -375,6 +380,7 @@ class Visualizer:
         if isinstance(outcome, ScriptFailed) and outcome.error.kind == "cancelled":
             return
         if isinstance(outcome, ScriptFailed):
+            self.numeric.clear(source)  # before the error: they may share a file
             self.diagnostics.publish(source, outcome.error)
             # What it imported before failing counts too (fixing the broken model re-runs);
             # what it did not reach stays from the last good run.

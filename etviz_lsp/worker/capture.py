@@ -28,6 +28,7 @@ from types import FrameType
 from typing import Any
 
 from etviz_lsp.graph import convert, correspondence, model, programs
+from etviz_lsp.worker.numeric_overlay import Stage
 from etviz_lsp.worker.user_code import Site, UserCode, assigned_name
 
 
@@ -79,6 +80,8 @@ class Recorder:
         self._names: set[str] = set()
         # Stage to stage, indexed from the live graphs as each stage is captured (issue 18).
         self.correspondence = correspondence.RunCorrespondence()
+        # Each stage's live program with its graph: the numeric overlay compares them.
+        self.stages: list[Stage] = []
 
     def __enter__(self) -> Recorder:
         global _active
@@ -124,6 +127,7 @@ class Recorder:
                 self.warnings.append(f"{name}: not converted: {type(exc).__name__}: {exc}")
                 continue
             self._correspond(program, collection.graphs[0], kind)
+            self.stages.append(Stage(kind, program, collection.graphs[0]))
             self.graphs.extend(collection.graphs)
         if len(self.graphs) > before:
             self.on_graphs(self.graphs, returned_at)

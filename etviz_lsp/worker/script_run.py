@@ -18,14 +18,14 @@ import sys
 import traceback
 import types
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph import convert, correspondence, inputs, model
 from etviz_lsp.graph.writer import write_json_atomic
-from etviz_lsp.worker import capture
+from etviz_lsp.worker import capture, numeric_overlay
 from etviz_lsp.worker.channel import Channel
 from etviz_lsp.worker.run_footprint import Footprint
 from etviz_lsp.worker.run_target import RunTarget
@@ -46,6 +46,7 @@ class Request:
     source: Path | None = None  # a .pt2 to convert, or the script of ``target``
     target: RunTarget | None = None  # a script or module to run
     partial_output: Path | None = None  # the stages so far, rewritten after each one
+    numeric: bool = True  # the numeric overlay of quantized stages (numeric_overlay)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Request:
@@ -59,6 +60,7 @@ class Request:
             source=Path(source) if source else (target.script if target else None),
             target=target,
             partial_output=Path(partial) if partial else None,
+            numeric=data.get("numeric") is not False,
         )
 
     @property
@@ -86,6 +88,7 @@ class _Run:
     main_file: Path | None = None
     # Stage to stage (issue 18), written beside the final graph JSON.
     correspondence: correspondence.RunCorrespondence | None = None
+    stages: list[numeric_overlay.Stage] = field(default_factory=list)
 
     def progress(self, stage: str) -> None:
         self.channel.send({"event": "progress", "stage": stage})
@@ -120,8 +123,10 @@ def _answer(state: _Run, own_pid: int) -> dict[str, Any]:
         graphs, warnings = _graphs(state)
         if os.getpid() != own_pid:  # a process the script forked ran off its end: not ours
             return {}
+        numeric = _numeric(state)  # annotates the quantized graphs: before the write
         _write(request, request.output, graphs)
         _write_correspondence(state)
+        _write_numeric(numeric, request.output)
     except Outcome as outcome:
         return {"event": "failed", "error": outcome.error.to_json()}
     except BaseException as exc:  # a bug of ours: still report, never hang the parent
@@ -136,6 +141,7 @@ def _answer(state: _Run, own_pid: int) -> dict[str, Any]:
         "event": "done",
         "graphs": [_graph_info(g) for g in graphs],
         "warnings": warnings,
+        **({"numeric": numeric.summary()} if numeric is not None else {}),
     }
 
 
@@ -183,6 +189,7 @@ def _run_target(state: _Run, target: RunTarget) -> tuple[list[model.Graph], list
     if not recorder.graphs:
         raise Outcome(_nothing_captured(state, recorder, user, exit_site))
     state.correspondence = recorder.correspondence
+    state.stages = recorder.stages
     return recorder.graphs, recorder.warnings
 
 
@@ -380,6 +387,24 @@ def _write_correspondence(state: _Run) -> None:
         state.correspondence.write(state.request.output, state.request.label)
     except EtvizError as exc:
         raise Outcome(ScriptError("bad-input", exc.path, message=exc.cause)) from exc
+
+
+def _numeric(state: _Run) -> numeric_overlay.Overlay | None:
+    """The numeric overlay of the run's quantized stages (None: off, or none to compare)."""
+    if not state.request.numeric or not numeric_overlay.pairs(state.stages):
+        return None
+    state.progress("comparing quantized with float")
+    return numeric_overlay.compute(state.stages)
+
+
+def _write_numeric(overlay: numeric_overlay.Overlay | None, output: Path) -> None:
+    """After the graph JSON: a node-data file that cannot be written costs only itself."""
+    if overlay is None:
+        return
+    try:
+        numeric_overlay.write(overlay, output)
+    except (EtvizError, OSError) as exc:
+        overlay.notes.append(f"numeric overlay not written: {exc}")
 
 
 def prepare_process(request: Request, output_fd: int, num_threads: int) -> None:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import etviz_lsp
 from etviz_lsp.graph import inputs
@@ -74,6 +74,8 @@ class RunResult:
     imported_files: list[Path] = field(default_factory=list)
     # .pte / .pt2 / .etrecord files the run wrote.
     artifacts: list[Path] = field(default_factory=list)
+    # The numeric overlay (numeric_overlay.Overlay.summary): worst ops, notes, seconds
+    numeric: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +215,7 @@ class WarmWorker:
         on_progress: Callable[[str], None] | None = None,
         on_stage: Callable[[StageUpdate], None] | None = None,
         partial_output: Path | None = None,
+        numeric: bool = True,
     ) -> RunResult:
         """Run a script or module (or read a file ``graph.inputs`` knows); graphs to ``output``.
 
@@ -234,7 +237,7 @@ class WarmWorker:
             log_path = self.log_dir / _log_name(subject)
             channel.send({
                 **request, "op": "run", "id": run_id, "timeout": float(timeout),
-                "allow_pickle": allow_pickle, "log": str(log_path),
+                "allow_pickle": allow_pickle, "log": str(log_path), "numeric": numeric,
             })
             self._running = run_id
             stages = _StageRelay(partial, on_stage, started)
@@ -256,6 +259,7 @@ class WarmWorker:
             warnings=[str(w) for w in answer.get("warnings", [])],
             imported_files=_paths(answer.get("imported_files")),
             artifacts=_paths(answer.get("artifacts")),
+            numeric=dict(answer.get("numeric") or {}),
         )
 
     def _wait_ready(self, source: Path) -> Channel:

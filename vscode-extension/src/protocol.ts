@@ -67,13 +67,18 @@ export interface InitializationOptions {
   timeout: number;
   port?: number;
   clientPid: number;
+  numeric: NumericMode;
 }
+
+/** etviz.numeric: compare a run's quantized program with its float one, or not. */
+export type NumericMode = 'onRun' | 'off';
 
 export interface EtvizSettings {
   autoRefresh: boolean;
   allowPickle: boolean; // sent at start only: the server never takes it live
   timeout: number;
   port: number;
+  numeric: NumericMode;
 }
 
 export function buildInitializationOptions(
@@ -90,6 +95,7 @@ export function buildInitializationOptions(
     autoRefresh: settings.autoRefresh,
     timeout: settings.timeout,
     clientPid,
+    numeric: settings.numeric,
   };
   // 0 means "any free port": let the server choose rather than sending a port it must bind.
   if (settings.port > 0) {
@@ -103,11 +109,17 @@ export interface LiveSettings {
   autoRefresh: boolean;
   timeout: number;
   port: number | null; // null: any free port
+  numeric: NumericMode;
 }
 
 export function buildLiveSettings(settings: Omit<EtvizSettings, 'allowPickle'>): { etviz: LiveSettings } {
   return {
-    etviz: { autoRefresh: settings.autoRefresh, timeout: settings.timeout, port: settings.port > 0 ? settings.port : null },
+    etviz: {
+      autoRefresh: settings.autoRefresh,
+      timeout: settings.timeout,
+      port: settings.port > 0 ? settings.port : null,
+      numeric: settings.numeric,
+    },
   };
 }
 

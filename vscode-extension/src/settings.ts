@@ -21,6 +21,7 @@ export function readSettings(scope?: vscode.Uri): Settings {
     allowPickle: config.get<boolean>('allowPickle', false),
     timeout: config.get<number>('timeout', 300),
     port: config.get<number>('port', 0),
+    numeric: config.get<string>('numeric', 'onRun') === 'off' ? 'off' : 'onRun',
     externalUri: config.get<ExternalUriMode>('externalUri', 'auto'),
     firstGraph: config.get<string>('firstGraph', 'last') === 'first' ? 'first' : 'last',
   };

@@ -11,7 +11,7 @@ import {
   totalNodes,
 } from '../../src/protocol';
 
-const settings = { autoRefresh: true, allowPickle: false, timeout: 120, port: 0 };
+const settings = { autoRefresh: true, allowPickle: false, timeout: 120, port: 0, numeric: 'onRun' as const };
 
 test('initializationOptions carry trust, interpreter, settings and the editor pid', () => {
   assert.deepEqual(buildInitializationOptions(settings, '/ws/.venv/bin/python', false, 4242), {
@@ -21,6 +21,7 @@ test('initializationOptions carry trust, interpreter, settings and the editor pi
     autoRefresh: true,
     timeout: 120,
     clientPid: 4242,
+    numeric: 'onRun',
   });
 });
 
@@ -140,9 +141,10 @@ test('the graph a URL shows: its uiState, else the first graph', () => {
   assert.equal(shownGraphId('not a url', []), undefined);
 });
 
-test('live settings carry timeout and auto-refresh, and port 0 as "any free port"', () => {
-  assert.deepEqual(buildLiveSettings({ autoRefresh: false, timeout: 30, port: 0 }), {
-    etviz: { autoRefresh: false, timeout: 30, port: null },
+test('live settings carry timeout, auto-refresh, numeric, and port 0 as "any free port"', () => {
+  assert.deepEqual(buildLiveSettings({ autoRefresh: false, timeout: 30, port: 0, numeric: 'off' }), {
+    etviz: { autoRefresh: false, timeout: 30, port: null, numeric: 'off' },
   });
-  assert.equal(buildLiveSettings({ autoRefresh: true, timeout: 600, port: 8123 }).etviz.port, 8123);
+  const live = buildLiveSettings({ autoRefresh: true, timeout: 600, port: 8123, numeric: 'onRun' });
+  assert.equal(live.etviz.port, 8123);
 });
