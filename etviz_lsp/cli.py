@@ -44,6 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(average, p50, min, max) beside the output, shown with --serve",
     )
     parser.add_argument(
+        "--profile", action="store_true",
+        help="with --once on a script: run the ExecuTorch program it made on this machine "
+        "with ETDump on (its example inputs) and write latency node data beside the output",
+    )
+    parser.add_argument(
+        "--profile-iterations", type=int, default=None, metavar="N",
+        help="with --profile: how many times to run the program (default: 20)",
+    )
+    parser.add_argument(
         "-m", dest="module", metavar="MODULE",
         help="with --once: run MODULE as `python -m MODULE` would (arguments after --)",
     )
@@ -142,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  latency overlay: {result.overlay}")
         for metric, path in result.node_data.items():
             print(f"    {metric}: {path}")
+    if result.profile:
+        print(f"  profiled: {result.profile}")
+    if result.profile_error:
+        print(f"etviz-lsp: error: profile: {result.profile_error}", file=sys.stderr)
+        return 1
     if args.serve:
         return _serve(
             result.output, open_browser=not args.no_browser, port=args.port,
@@ -156,6 +170,7 @@ def _once(args: argparse.Namespace, script_args: list[str]) -> OnceResult:
 
     timeout = args.timeout or DEFAULT_TIMEOUT
     target = _run_target(args, script_args)
+    iterations = _profile_iterations(args, target is not None)
     if target is None:  # not a script: a .pt2 is converted in this process
         return run_once(
             args.once, args.output, timeout=timeout, allow_pickle=args.allow_pickle,
@@ -166,7 +181,25 @@ def _once(args: argparse.Namespace, script_args: list[str]) -> OnceResult:
     with ProgressLine(target.label) as progress:
         # The script's own output goes to its log file; -v also shows it here.
         log = progress.log if args.verbose else None
-        return run_target_once(target, args.output, timeout=timeout, log=log, progress=progress)
+        return run_target_once(target, args.output, timeout=timeout, log=log, progress=progress,
+                               profile_iterations=iterations)
+
+
+def _profile_iterations(args: argparse.Namespace, runs_script: bool) -> int:
+    """How often --profile runs the program (0: no profile); bad combinations refused."""
+    if args.profile_iterations is not None and not args.profile:
+        raise EtvizError("--profile-iterations", "goes with --profile")
+    if not args.profile:
+        return 0
+    if not runs_script:
+        raise EtvizError(str(args.once), "--profile runs an export script's program (.py or -m); "
+                         "for a .pte use --etdump with an ETDump of a run")
+    from etviz_lsp.worker.profile_run import DEFAULT_ITERATIONS, MAX_ITERATIONS
+
+    count = DEFAULT_ITERATIONS if args.profile_iterations is None else args.profile_iterations
+    if not 1 <= count <= MAX_ITERATIONS:
+        raise EtvizError("--profile-iterations", f"must be 1 to {MAX_ITERATIONS}, got {count}")
+    return count
 
 
 def _run_target(args: argparse.Namespace, script_args: list[str]) -> RunTarget | None:

@@ -62,6 +62,9 @@ class OnceResult:
     # With --etdump: the latency node-data files beside the output, by metric
     node_data: dict[str, Path] = field(default_factory=dict)
     overlay: str = ""  # what the attribution found, one line
+    # With --profile (a script): what the profile found, one line, or why it failed
+    profile: str = ""
+    profile_error: str = ""
 
 
 def run_once(
@@ -143,9 +146,11 @@ def run_target_once(
     timeout: float = DEFAULT_TIMEOUT,
     log: Callable[[str], None] | None = None,
     progress: Callable[[str], None] | None = None,
+    profile_iterations: int = 0,
 ) -> OnceResult:
     """Run a script or ``-m`` module with its arguments; JSON to ``output`` (default: the
-    script's ``.etviz/``, for a module the working folder's)."""
+    script's ``.etviz/``, for a module the working folder's). ``profile_iterations`` > 0:
+    then run its ExecuTorch program that often with ETDump on (``worker/profile_run.py``)."""
     started = time.perf_counter()
     if target.script is not None:
         _check_readable(target.script)
@@ -156,20 +161,39 @@ def run_target_once(
         _make_own_folder(output.parent)
     elif not output.parent.is_dir():
         raise EtvizError(str(output), f"output folder {output.parent} does not exist")
-    return _run_script(target, output, timeout, log, progress, started)
+    return _run_script(target, output, timeout, log, progress, started, profile_iterations)
 
 
 def _run_script(
     target: RunTarget, output: Path, timeout: float, log: Callable[[str], None] | None,
-    progress: Callable[[str], None] | None, started: float,
+    progress: Callable[[str], None] | None, started: float, profile_iterations: int = 0,
 ) -> OnceResult:
     from etviz_lsp.worker import WarmWorker
 
     # One run: nothing to pay ahead; the script imports (and warms up) what it uses.
     with WarmWorker(log=log, warm_up=False, preload=False) as worker:
-        result = worker.run(target, output, timeout=timeout, on_progress=progress)
+        result = worker.run(target, output, timeout=timeout, on_progress=progress,
+                            profile_iterations=profile_iterations)
     graphs = ScriptGraphs(list(result.graphs), tuple(result.artifacts))
-    return OnceResult(output, graphs, time.perf_counter() - started, output.stat().st_size)
+    listed = (result.profile or {}).get("files")
+    files = {  # m.latency-avg.json -> avg
+        Path(str(f)).name.rsplit("-", 1)[-1].removesuffix(".json"): Path(str(f))
+        for f in (listed if isinstance(listed, list) else [])
+    }
+    return OnceResult(
+        output, graphs, time.perf_counter() - started, output.stat().st_size, files,
+        profile=_profile_line(result.profile), profile_error=result.profile_error,
+    )
+
+
+def _profile_line(profile: dict[str, object] | None) -> str:
+    if not profile:
+        return ""
+    return (
+        f"{profile.get('runs')} runs on this machine, {profile.get('attributed')} events "
+        f"attributed, {profile.get('unattributed')} not attributed; slowest op "
+        f"{profile.get('slowest') or '(none)'}"
+    )
 
 
 def _check_readable(source: Path) -> None:

@@ -79,6 +79,11 @@ class Recorder:
         self._names: set[str] = set()
         # Stage to stage, indexed from the live graphs as each stage is captured (issue 18).
         self.correspondence = correspondence.RunCorrespondence()
+        # Profile on this machine (issue 17, worker/profile_run.py): the ExecuTorch program
+        # made last (its call site, the manager) and the example inputs of the newest
+        # ExportedProgram that has them (an ExecuTorch manager's programs keep none).
+        self.executorch: tuple[str, Any] | None = None
+        self.example_inputs: Any = None
 
     def __enter__(self) -> Recorder:
         global _active
@@ -111,6 +116,10 @@ class Recorder:
 
     def _record(self, obj: Any, var: str, where: str, returned_at: float) -> None:
         self._remember(obj)
+        if type(obj).__name__ == "ExecutorchProgramManager":
+            self.executorch = (f"{var}{where}", obj)
+        if getattr(obj, "example_inputs", None) is not None:
+            self.example_inputs = obj.example_inputs
         before = len(self.graphs)
         for method, program in _method_programs(obj):
             self._remember(program)
