@@ -169,6 +169,7 @@ def _run_script(
     progress: Callable[[str], None] | None, started: float, profile_iterations: int = 0,
 ) -> OnceResult:
     from etviz_lsp.worker import WarmWorker
+    from etviz_lsp.worker.profile_run import summary_line
 
     # One run: nothing to pay ahead; the script imports (and warms up) what it uses.
     with WarmWorker(log=log, warm_up=False, preload=False) as worker:
@@ -182,17 +183,8 @@ def _run_script(
     }
     return OnceResult(
         output, graphs, time.perf_counter() - started, output.stat().st_size, files,
-        profile=_profile_line(result.profile), profile_error=result.profile_error,
-    )
-
-
-def _profile_line(profile: dict[str, object] | None) -> str:
-    if not profile:
-        return ""
-    return (
-        f"{profile.get('runs')} runs on this machine, {profile.get('attributed')} events "
-        f"attributed, {profile.get('unattributed')} not attributed; slowest op "
-        f"{profile.get('slowest') or '(none)'}"
+        profile=summary_line(result.profile) if result.profile else "",
+        profile_error=result.profile_error,
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 DEFAULT_TIMEOUT = 300.0
+PROFILE_MODES = ("off", "command", "onSave")  # etviz.profile (issue 17, lsp/profile.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,10 @@ class InitOptions:
     client_pid: int | None = None
     # Seconds between polls when watching by polling (None: inotify, polling only as fallback).
     poll_interval: float | None = None
+    # Profile on this machine: "off", "command" (runs keep their ExecuTorch program for the
+    # command), "onSave" (every run also profiles it); how many times the program runs.
+    profile: str = "command"
+    profile_iterations: int = 20
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -49,6 +54,8 @@ _KEYS: dict[str, tuple[str, tuple[type, ...]]] = {
     "port": ("port", (int,)),
     "clientPid": ("client_pid", (int,)),
     "pollInterval": ("poll_interval", (int, float)),
+    "profile": ("profile", (str,)),
+    "profileIterations": ("profile_iterations", (int,)),
 }
 
 
@@ -93,6 +100,8 @@ def _check(key: str, value: object, types: tuple[type, ...], what: str) -> str |
         return f"{what} {key!r} must be a {wanted}, got {value!r}"
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
         return f"{what} {key!r} must be positive, got {value!r}"
+    if key == "profile" and value not in PROFILE_MODES:
+        return f"{what} {key!r} must be one of {', '.join(PROFILE_MODES)}, got {value!r}"
     return None
 
 
@@ -103,7 +112,7 @@ def _json_name(kind: type) -> str:
 # Settings a running server takes from workspace/didChangeConfiguration. Trust, the pickle
 # opt-in and the interpreter are fixed for a server's life: the editor restarts it when
 # they change (a settings message alone can never turn unpickling on).
-LIVE_KEYS = ("timeout", "autoRefresh", "port")
+LIVE_KEYS = ("timeout", "autoRefresh", "port", "profile", "profileIterations")
 
 
 def update(current: InitOptions, settings: object) -> InitOptions:

@@ -26,7 +26,7 @@ from pygls.lsp.server import LanguageServer
 
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph import inputs
-from etviz_lsp.lsp import run_configs, source_map
+from etviz_lsp.lsp import profile, run_configs, source_map
 from etviz_lsp.lsp.commands import RequestFailed
 from etviz_lsp.lsp.diagnostics import Diagnostics
 from etviz_lsp.lsp.explorer_server import ExplorerServer
@@ -71,15 +71,23 @@ class VisualizedGraphs:
         default_factory=source_map.SourceMap, compare=False, repr=False
     )
     imported: tuple[Path, ...] = field(default=(), compare=False, repr=False)
+    # A profile made with the run (etviz.profile onSave): its summary, or why it failed
+    profile: dict[str, object] | None = field(default=None, compare=False, repr=False)
+    profile_error: str = field(default="", compare=False, repr=False)
 
     def payload(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "source": uri_of(self.source),
             "url": self.url,
             "graphs": [{"id": g.id, "nodeCount": g.node_count} for g in self.graphs],
             "elapsedMs": self.elapsed_ms,
             "inProgress": False,
         }
+        if self.profile is not None:
+            out["profile"] = self.profile
+        if self.profile_error:
+            out["profileError"] = self.profile_error
+        return out
 
 
 class Visualizer:
@@ -186,6 +194,47 @@ class Visualizer:
             "errors": [str(r) for r in results if isinstance(r, BaseException)],
         }
 
+    async def profile(self, uri: object) -> dict[str, Any]:
+        """"Profile on This Machine": the file's last ExecuTorch program (lsp/profile.py)."""
+        source = _source_path(uri)
+        self._check_trust(source)
+        return await profile.profile(self, source)
+
+    # -- for lsp/profile.py -----------------------------------------------------------
+
+    @property
+    def server(self) -> LanguageServer:
+        return self._server
+
+    @property
+    def run_lock(self) -> asyncio.Lock:
+        """Held by a run or a profile: one at a time in the warm worker."""
+        return self._one_run
+
+    def shown(self, source: Path) -> VisualizedGraphs | None:
+        return self._shown.get(source)
+
+    def graphs_of(self, source: Path, result: RunResult) -> VisualizedGraphs:
+        """Blocking: the graphs a profile rewrote, as shown (page URL with its node data,
+        navigation map), open pages reloaded."""
+        mapped = self._source_map(source, result.output)
+        earlier = self._shown.get(source)
+        shown = VisualizedGraphs(
+            source, self.explorer.url_for(result.output), tuple(result.graphs),
+            round(result.elapsed * 1000), result.output, mapped,
+            earlier.imported if earlier is not None else (), result.profile,
+        )
+        if earlier is not None:
+            self.explorer.reload()
+        return shown
+
+    def show(self, shown: VisualizedGraphs) -> None:
+        """A new view of a file's graphs (a profile): kept, mapped, told to the client."""
+        self._shown[shown.source] = shown
+        self.navigator.graph_shown(Mapped(shown.source, shown.graph_file, shown.source_map))
+        self._notify(shown.payload() | {"stale": False})
+        self._refresh_lenses()
+
     async def stop(self) -> dict[str, Any]:
         """Cancel runs and stop the Model Explorer server (the next visualize restarts it)."""
         for source in list(self._visualized):
@@ -274,8 +323,10 @@ class Visualizer:
                 shown = VisualizedGraphs(
                     source, self.explorer.url_for(result.output), tuple(result.graphs),
                     round(result.elapsed * 1000), result.output, mapped,
-                    tuple(result.imported_files),
+                    tuple(result.imported_files), result.profile, result.profile_error,
                 )
+                if result.profile_error:
+                    log.warning("%s: profile: %s", source.name, result.profile_error)
                 if source in self._shown:
                     await asyncio.to_thread(self.explorer.reload)
             except BaseException as error:
@@ -311,6 +362,12 @@ class Visualizer:
                 target or source, output, timeout=self.options.timeout,
                 cwd=source.parent, allow_pickle=self.options.allow_pickle,
                 on_progress=on_progress, on_stage=stages, partial_output=partial_path(output),
+                # Profile on this machine (lsp/profile.py): keep the program for the command;
+                # with onSave profile it in the run too.
+                keep_program=self.options.profile != "off",
+                profile_iterations=(
+                    self.options.profile_iterations if self.options.profile == "onSave" else 0
+                ),
             )
         except OSError as error:
             raise EtvizError(str(source), f"cannot write the graph: {error}") from error

@@ -43,7 +43,7 @@ from typing import Any
 
 from etviz_lsp import atomic_file, overlay_files
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert, model
+from etviz_lsp.graph import model
 from etviz_lsp.graph.writer import write_json_atomic
 
 MAX_ITERATIONS = 10_000
@@ -185,11 +185,18 @@ class Profiled:
             "slowest": self.slowest, "files": list(self.files), "seconds": self.seconds,
         }
 
-    def line(self) -> str:
-        return (
-            f"{self.runs} runs on this machine, {self.attributed} events attributed, "
-            f"{self.unattributed} not attributed; slowest op {self.slowest or '(none)'}"
-        )
+
+
+def summary_line(profile: dict[str, object] | None) -> str:
+    """A profile's one line (from :meth:`Profiled.to_json`): runs, events attributed or
+    not, the slowest op."""
+    if not profile:
+        return "no profile"
+    return (
+        f"{profile.get('runs')} runs on this machine, {profile.get('attributed')} events "
+        f"attributed, {profile.get('unattributed')} not attributed; slowest op "
+        f"{profile.get('slowest') or '(none)'}"
+    )
 
 
 def profile(
@@ -331,7 +338,3 @@ def graph_infos(collection: model.Json) -> list[model.Graph]:
         model.Graph(g["id"], g.get("nodes", []), g.get("groupNodeAttributes", {}))
         for g in collection["graphs"]
     ]
-
-
-def summarize(graphs: list[model.Graph]) -> convert.Summary:
-    return convert.summarize(model.GraphCollection("", graphs))
