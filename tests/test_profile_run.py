@@ -58,7 +58,7 @@ def test_kept_inputs_are_never_unpickled(tmp_path: Path) -> None:
     marker = tmp_path / "unpickled"
     payload = io.BytesIO()
     # An object array: np.load would unpickle it (running this os.system) if allowed to.
-    np.savez(payload, **{"0": np.array([_Boom(str(marker))], dtype=object)})
+    np.savez(payload, np.array([_Boom(str(marker))], dtype=object))  # saved as arr_0
     path = tmp_path / INPUTS
     path.write_bytes(payload.getvalue())
     with pytest.raises(EtvizError) as refused:
