@@ -378,6 +378,30 @@ if (config.mode === 'untrusted') {
     }, 120000);
     return { banner, status: await statusText(), screenshot: await shot('vscode-untrusted') };
   });
+  // Issue 17: "etviz: Profile on This Machine" runs the script's ExecuTorch program in the
+  // worker; the panel's Model Explorer page then loads the latency node data (its URL names
+  // the files, and the page fetches them through the guarded cache).
+  await step('profile-on-this-machine', async () => {
+    const fetched = [];
+    page.on('response', (response) => {
+      const url = decodeURIComponent(response.url());
+      if (url.includes('read_text_file') && url.includes('.latency-')) fetched.push({ url, status: response.status() });
+    });
+    await palette('etviz: Profile on This Machine');
+    const frame = await until('a Model Explorer page whose URL loads node data', async () => page.frames().find((f) => {
+      const url = decodeURIComponent(f.url());
+      return url.includes('"nodeData"') && url.includes('latency-avg');
+    }), 180000);
+    await until('Model Explorer to fetch the latency node data', async () => fetched.some((f) => f.status === 200 && f.url.includes('latency-avg')), 60000);
+    const data = JSON.parse(new URL(frame.url()).searchParams.get('data'));
+    await page.waitForTimeout(2500); // let the graph draw with its colours for the screenshot
+    const toast = await page.locator('.notification-toast').allInnerTexts().catch(() => []);
+    return {
+      nodeData: data.nodeData, fetched, toast: toast.map((t) => t.replace(/\s+/g, ' ')).filter((t) => t.includes('profiled')),
+      explorer: (await frame.innerText('body')).replace(/\s+/g, ' ').slice(0, 400),
+      screenshot: await shot('vscode-profile'),
+    };
+  });
   await browser.close();
   log({ step: 'done', ok: true });
   process.exit(0);
