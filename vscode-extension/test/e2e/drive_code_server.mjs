@@ -364,20 +364,6 @@ if (config.mode === 'compare') {
     await page.waitForTimeout(1500);
     return { info: both.map((p) => p.slice(0, 120)), screenshot: await shot('vscode-compare-code-to-graph') };
   });
-  await browser.close();
-  log({ step: 'done', ok: true });
-  process.exit(0);
-}
-
-if (config.mode === 'untrusted') {
-  await step('visualize-refused', async () => {
-    await palette('etviz: Visualize ExportedProgram');
-    const banner = await until('the panel to say why nothing ran', async () => {
-      const text = await bannerText();
-      return text || undefined;
-    }, 120000);
-    return { banner, status: await statusText(), screenshot: await shot('vscode-untrusted') };
-  });
   // Issue 17: "etviz: Profile on This Machine" runs the script's ExecuTorch program in the
   // worker; the panel's Model Explorer page then loads the latency node data (its URL names
   // the files, and the page fetches them through the guarded cache).
@@ -401,6 +387,20 @@ if (config.mode === 'untrusted') {
       explorer: (await frame.innerText('body')).replace(/\s+/g, ' ').slice(0, 400),
       screenshot: await shot('vscode-profile'),
     };
+  });
+  await browser.close();
+  log({ step: 'done', ok: true });
+  process.exit(0);
+}
+
+if (config.mode === 'untrusted') {
+  await step('visualize-refused', async () => {
+    await palette('etviz: Visualize ExportedProgram');
+    const banner = await until('the panel to say why nothing ran', async () => {
+      const text = await bannerText();
+      return text || undefined;
+    }, 120000);
+    return { banner, status: await statusText(), screenshot: await shot('vscode-untrusted') };
   });
   await browser.close();
   log({ step: 'done', ok: true });
