@@ -374,14 +374,18 @@ if (config.mode === 'compare') {
       if (url.includes('read_text_file') && url.includes('.latency-')) fetched.push({ url, status: response.status() });
     });
     await palette('etviz: Profile on This Machine');
-    const frame = await until('a Model Explorer page whose URL loads node data', async () => page.frames().find((f) => {
-      const url = decodeURIComponent(f.url());
-      return url.includes('"nodeData"') && url.includes('latency-avg');
-    }), 180000);
+    // The URL as the panel set it (Model Explorer later rewrites `data` with its view state).
+    const [frame, data] = await until('a Model Explorer page whose URL loads node data', async () => {
+      const found = page.frames().find((f) => decodeURIComponent(f.url()).includes('latency-avg'));
+      const parsed = found ? JSON.parse(new URL(found.url()).searchParams.get('data') ?? '{}') : {};
+      return found && Array.isArray(parsed.nodeData) ? [found, parsed] : undefined;
+    }, 180000);
     await until('Model Explorer to fetch the latency node data', async () => fetched.some((f) => f.status === 200 && f.url.includes('latency-avg')), 60000);
-    const data = JSON.parse(new URL(frame.url()).searchParams.get('data'));
+    const toast = await until('the profile notification', async () => {
+      const texts = await page.locator('.notification-toast').allInnerTexts();
+      return texts.some((t) => t.includes('profiled')) ? texts : undefined;
+    }, 30000);
     await page.waitForTimeout(2500); // let the graph draw with its colours for the screenshot
-    const toast = await page.locator('.notification-toast').allInnerTexts().catch(() => []);
     return {
       nodeData: data.nodeData, fetched, toast: toast.map((t) => t.replace(/\s+/g, ' ')).filter((t) => t.includes('profiled')),
       explorer: (await frame.innerText('body')).replace(/\s+/g, ' ').slice(0, 400),
