@@ -55,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
         "one (the numeric overlay: per-op SQNR and max abs error, on by default)",
     )
     parser.add_argument(
+        "--profile", action="store_true",
+        help="with --once on a script: run the ExecuTorch program it made on this machine "
+        "with ETDump on (its example inputs) and write latency node data beside the output",
+    )
+    parser.add_argument(
+        "--profile-iterations", type=int, default=None, metavar="N",
+        help="with --profile: how many times to run the program (default: 20)",
+    )
+    parser.add_argument(
         "-m", dest="module", metavar="MODULE",
         help="with --once: run MODULE as `python -m MODULE` would (arguments after --)",
     )
@@ -155,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    {metric}: {path}")
     for line in result.numeric:
         print(f"  numeric overlay: {line}")
+    if result.profile:
+        print(f"  profiled: {result.profile}")
+    if result.profile_error:
+        print(f"etviz-lsp: error: profile: {result.profile_error}", file=sys.stderr)
+        return 1
     if args.serve:
         return _serve(
             result.output, open_browser=not args.no_browser, port=args.port,
@@ -169,6 +183,7 @@ def _once(args: argparse.Namespace, script_args: list[str]) -> OnceResult:
 
     timeout = args.timeout or DEFAULT_TIMEOUT
     target = _run_target(args, script_args)
+    iterations = _profile_iterations(args, target is not None)
     if target is None:  # not a script: a .pt2 is converted in this process
         return run_once(
             args.once, args.output, timeout=timeout, allow_pickle=args.allow_pickle,
@@ -180,7 +195,24 @@ def _once(args: argparse.Namespace, script_args: list[str]) -> OnceResult:
         # The script's own output goes to its log file; -v also shows it here.
         log = progress.log if args.verbose else None
         return run_target_once(target, args.output, timeout=timeout, log=log, progress=progress,
-                               numeric=not args.no_numeric)
+                               numeric=not args.no_numeric, profile_iterations=iterations)
+
+
+def _profile_iterations(args: argparse.Namespace, runs_script: bool) -> int:
+    """How often --profile runs the program (0: no profile); bad combinations refused."""
+    if args.profile_iterations is not None and not args.profile:
+        raise EtvizError("--profile-iterations", "goes with --profile")
+    if not args.profile:
+        return 0
+    if not runs_script:
+        raise EtvizError(str(args.once), "--profile runs an export script's program (.py or -m); "
+                         "for a .pte use --etdump with an ETDump of a run")
+    from etviz_lsp.worker.profile_run import DEFAULT_ITERATIONS, MAX_ITERATIONS
+
+    count = DEFAULT_ITERATIONS if args.profile_iterations is None else args.profile_iterations
+    if not 1 <= count <= MAX_ITERATIONS:
+        raise EtvizError("--profile-iterations", f"must be 1 to {MAX_ITERATIONS}, got {count}")
+    return count
 
 
 def _run_target(args: argparse.Namespace, script_args: list[str]) -> RunTarget | None:

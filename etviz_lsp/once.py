@@ -65,6 +65,9 @@ class OnceResult:
     overlay: str = ""  # what the attribution found, one line
     # A script run's numeric overlay: worst op per quantized graph, notes (one line each)
     numeric: tuple[str, ...] = ()
+    # With --profile (a script): what the profile found, one line, or why it failed
+    profile: str = ""
+    profile_error: str = ""
 
 
 def run_once(
@@ -190,10 +193,12 @@ def run_target_once(
     log: Callable[[str], None] | None = None,
     progress: Callable[[str], None] | None = None,
     numeric: bool = True,
+    profile_iterations: int = 0,
 ) -> OnceResult:
     """Run a script or ``-m`` module with its arguments; JSON to ``output`` (default: the
     script's ``.etviz/``, for a module the working folder's). ``numeric``: compare each
-    quantized stage with its float one (``worker.numeric_overlay``)."""
+    quantized stage with its float one (``worker.numeric_overlay``). ``profile_iterations``
+    > 0: then run its ExecuTorch program that often with ETDump on (``worker/profile_run.py``)."""
     started = time.perf_counter()
     if target.script is not None:
         _check_readable(target.script)
@@ -204,24 +209,36 @@ def run_target_once(
         _make_own_folder(output.parent)
     elif not output.parent.is_dir():
         raise EtvizError(str(output), f"output folder {output.parent} does not exist")
-    return _run_script(target, output, timeout, log, progress, started, numeric)
+    return _run_script(
+        target, output, timeout, log, progress, started, numeric, profile_iterations
+    )
 
 
 def _run_script(
     target: RunTarget, output: Path, timeout: float, log: Callable[[str], None] | None,
     progress: Callable[[str], None] | None, started: float, numeric: bool = True,
+    profile_iterations: int = 0,
 ) -> OnceResult:
     from etviz_lsp.worker import WarmWorker
+    from etviz_lsp.worker.profile_run import summary_line
 
     # One run: nothing to pay ahead; the script imports (and warms up) what it uses.
     with WarmWorker(log=log, warm_up=False, preload=False) as worker:
         result = worker.run(
-            target, output, timeout=timeout, on_progress=progress, numeric=numeric
+            target, output, timeout=timeout, on_progress=progress, numeric=numeric,
+            profile_iterations=profile_iterations,
         )
     graphs = ScriptGraphs(list(result.graphs), tuple(result.artifacts))
+    listed = (result.profile or {}).get("files")
+    files = {  # m.latency-avg.json -> avg
+        Path(str(f)).name.rsplit("-", 1)[-1].removesuffix(".json"): Path(str(f))
+        for f in (listed if isinstance(listed, list) else [])
+    }
     return OnceResult(
-        output, graphs, time.perf_counter() - started, output.stat().st_size,
+        output, graphs, time.perf_counter() - started, output.stat().st_size, files,
         numeric=_numeric_lines(result.numeric),
+        profile=summary_line(result.profile) if result.profile else "",
+        profile_error=result.profile_error,
     )
 
 

@@ -12,10 +12,13 @@ URLs all import it.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
-# What each overlay shows first in Model Explorer's node-data list.
-PRIMARY = ("latency-avg", "numeric-sqnr")
+# Model Explorer colours the graph by the node data it loaded last: these go last, in this
+# order (a profile's average latency wins over the numeric overlay when both exist).
+LAST = ("numeric-sqnr", "latency-avg")
 
 
 def overlay_path(graph_json: Path, overlay: str, metric: str) -> Path:
@@ -25,7 +28,8 @@ def overlay_path(graph_json: Path, overlay: str, metric: str) -> Path:
 
 
 def current_overlays(graph_json: Path) -> list[Path]:
-    """The overlay files made for this graph JSON (not older than it), primary ones first."""
+    """The overlay files made for this graph JSON (not older than it), in loading order:
+    by name, the ones in ``LAST`` at the end."""
     try:
         graph_time = graph_json.stat().st_mtime_ns
     except OSError:
@@ -44,8 +48,20 @@ def current_overlays(graph_json: Path) -> list[Path]:
     return sorted(found, key=lambda p: (_rank(p.name[len(stem) + 1 : -5]), p.name))
 
 
+def rewrite_keeping_overlays(graph_json: Path, write: Callable[[], object]) -> None:
+    """Rewrite a graph JSON whose node ids stay (graphs added to it, e.g. a profile's
+    program stage): the overlays current before stay current after."""
+    current = current_overlays(graph_json)
+    write()
+    for path in current:
+        try:
+            os.utime(path)
+        except OSError:  # removed meanwhile: nothing to keep
+            continue
+
+
 def _rank(kind: str) -> int:
-    return PRIMARY.index(kind) if kind in PRIMARY else len(PRIMARY)
+    return LAST.index(kind) + 1 if kind in LAST else 0
 
 
 def _glob_escape(text: str) -> str:

@@ -12,7 +12,9 @@ Explorer. Run configurations (issue 14): a script that takes ``--blocks`` from t
 line has two configurations in ``.vscode/launch.json``; "Visualize" offers both, the one
 picked gives the graph its arguments make, and saving the model file the script imports
 (``convnet.py``) rebuilds it with the same arguments. Compare Stages (issue 18): two frames,
-a selection in one selects its counterpart in the other.
+a selection in one selects its counterpart in the other. Profile on This Machine (issue 17):
+the lowering example's ExecuTorch program runs in the worker, and the panel's Model Explorer
+page loads the latency node data through the guarded cache.
 Screenshots and step timings land in build/artifacts/.
 """
 
@@ -554,3 +556,9 @@ def test_compare_stages_selects_the_counterpart_in_the_other_frame(
     # Code to graph: the cumsum line selects cumsum on the left, the CPU op on the right.
     left, right = by_step["compare-code-to-graph"]["info"]
     assert "id cumsum" in left and "id aten_cumsum_default" in right
+    # Issue 17: "Profile on This Machine" on the same script: the panel's page loads the
+    # latency node data (avg first) and fetched it from the guarded cache.
+    profiled = by_step["profile-on-this-machine"]
+    assert [Path(p).name.rsplit(".", 2)[-2] for p in profiled["nodeData"]][0] == "latency-avg"
+    assert len(profiled["nodeData"]) == 4, profiled
+    assert any(f["status"] == 200 and "latency-avg" in f["url"] for f in profiled["fetched"])

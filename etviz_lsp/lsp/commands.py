@@ -11,6 +11,7 @@ NODE_AT = "etviz.server.nodeAt"
 SOURCE_OF = "etviz.server.sourceOf"
 SHOW_IN_GRAPH = "etviz.server.showInGraph"
 COMPARE = "etviz.server.compare"  # issue 18: stages and their correspondence
+PROFILE = "etviz.server.profile"  # issue 17: profile on this machine (lsp/profile.py)
 
 REQUEST_FAILED = -32803  # LSP's RequestFailed: the request was valid, the work failed
 

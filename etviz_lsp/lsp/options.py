@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 DEFAULT_TIMEOUT = 300.0
+PROFILE_MODES = ("off", "command", "onSave")  # etviz.profile (issue 17, lsp/profile.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,10 @@ class InitOptions:
     poll_interval: float | None = None
     # The numeric overlay of a run's quantized stages (etviz.numeric): "onRun" or "off".
     numeric: str = "onRun"
+    # Profile on this machine: "off", "command" (runs keep their ExecuTorch program for the
+    # command), "onSave" (every run also profiles it); how many times the program runs.
+    profile: str = "command"
+    profile_iterations: int = 20
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -52,9 +57,11 @@ _KEYS: dict[str, tuple[str, tuple[type, ...]]] = {
     "clientPid": ("client_pid", (int,)),
     "pollInterval": ("poll_interval", (int, float)),
     "numeric": ("numeric", (str,)),
+    "profile": ("profile", (str,)),
+    "profileIterations": ("profile_iterations", (int,)),
 }
 # String settings that take one of a few values.
-_CHOICES: dict[str, tuple[str, ...]] = {"numeric": ("off", "onRun")}
+_CHOICES: dict[str, tuple[str, ...]] = {"numeric": ("off", "onRun"), "profile": PROFILE_MODES}
 
 
 def parse(raw: object) -> InitOptions:
@@ -110,7 +117,7 @@ def _json_name(kind: type) -> str:
 # Settings a running server takes from workspace/didChangeConfiguration. Trust, the pickle
 # opt-in and the interpreter are fixed for a server's life: the editor restarts it when
 # they change (a settings message alone can never turn unpickling on).
-LIVE_KEYS = ("timeout", "autoRefresh", "port", "numeric")
+LIVE_KEYS = ("timeout", "autoRefresh", "port", "numeric", "profile", "profileIterations")
 
 
 def update(current: InitOptions, settings: object) -> InitOptions:

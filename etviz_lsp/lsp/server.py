@@ -21,6 +21,7 @@ from etviz_lsp.lsp import capabilities, editor_watch, lenses, logs, navigation, 
 from etviz_lsp.lsp.commands import (
     COMPARE,
     NODE_AT,
+    PROFILE,
     REFRESH,
     SHOW_IN_GRAPH,
     SOURCE_OF,
@@ -144,6 +145,10 @@ def create_server() -> EtvizServer:
     @server.command(REFRESH)
     async def refresh(ls: EtvizServer, *args: Any) -> dict[str, Any]:
         return await ls.visualizer.refresh(args[0] if args else None)
+
+    @server.command(PROFILE)
+    async def profile(ls: EtvizServer, *args: Any) -> dict[str, Any]:
+        return await ls.visualizer.profile(args[0] if args else None)
 
     @server.command(STOP)
     async def stop(ls: EtvizServer, *args: Any) -> dict[str, Any]:

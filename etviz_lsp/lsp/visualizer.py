@@ -26,7 +26,7 @@ from pygls.lsp.server import LanguageServer
 
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph import inputs
-from etviz_lsp.lsp import run_configs, source_map
+from etviz_lsp.lsp import profile, run_configs, source_map
 from etviz_lsp.lsp.commands import RequestFailed
 from etviz_lsp.lsp.diagnostics import Diagnostics
 from etviz_lsp.lsp.explorer_server import ExplorerServer
@@ -73,15 +73,23 @@ class VisualizedGraphs:
     )
     imported: tuple[Path, ...] = field(default=(), compare=False, repr=False)
     numeric: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # A profile made with the run (etviz.profile onSave): its summary, or why it failed
+    profile: dict[str, object] | None = field(default=None, compare=False, repr=False)
+    profile_error: str = field(default="", compare=False, repr=False)
 
     def payload(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "source": uri_of(self.source),
             "url": self.url,
             "graphs": [{"id": g.id, "nodeCount": g.node_count} for g in self.graphs],
             "elapsedMs": self.elapsed_ms,
             "inProgress": False,
         }
+        if self.profile is not None:
+            out["profile"] = self.profile
+        if self.profile_error:
+            out["profileError"] = self.profile_error
+        return out
 
 
 class Visualizer:
@@ -189,6 +197,49 @@ class Visualizer:
             "errors": [str(r) for r in results if isinstance(r, BaseException)],
         }
 
+    async def profile(self, uri: object) -> dict[str, Any]:
+        """"Profile on This Machine": the file's last ExecuTorch program (lsp/profile.py)."""
+        source = _source_path(uri)
+        self._check_trust(source)
+        return await profile.profile(self, source)
+
+    # -- for lsp/profile.py -----------------------------------------------------------
+
+    @property
+    def server(self) -> LanguageServer:
+        return self._server
+
+    @property
+    def run_lock(self) -> asyncio.Lock:
+        """Held by a run or a profile: one at a time in the warm worker."""
+        return self._one_run
+
+    def shown(self, source: Path) -> VisualizedGraphs | None:
+        return self._shown.get(source)
+
+    def graphs_of(self, source: Path, result: RunResult) -> VisualizedGraphs:
+        """Blocking: the graphs a profile rewrote, as shown (page URL with its node data,
+        navigation map), open pages reloaded."""
+        mapped = self._source_map(source, result.output)
+        earlier = self._shown.get(source)
+        shown = VisualizedGraphs(
+            source, self.explorer.url_for(result.output), tuple(result.graphs),
+            round(result.elapsed * 1000), result.output, mapped,
+            imported=earlier.imported if earlier is not None else (),
+            numeric=earlier.numeric if earlier is not None else {},  # the run's, still shown
+            profile=result.profile,
+        )
+        if earlier is not None:
+            self.explorer.reload()
+        return shown
+
+    def show(self, shown: VisualizedGraphs) -> None:
+        """A new view of a file's graphs (a profile): kept, mapped, told to the client."""
+        self._shown[shown.source] = shown
+        self.navigator.graph_shown(Mapped(shown.source, shown.graph_file, shown.source_map))
+        self._notify(shown.payload() | {"stale": False})
+        self._refresh_lenses()
+
     async def stop(self) -> dict[str, Any]:
         """Cancel runs and stop the Model Explorer server (the next visualize restarts it)."""
         for source in list(self._visualized):
@@ -277,8 +328,11 @@ class Visualizer:
                 shown = VisualizedGraphs(
                     source, self.explorer.url_for(result.output), tuple(result.graphs),
                     round(result.elapsed * 1000), result.output, mapped,
-                    tuple(result.imported_files), result.numeric,
+                    tuple(result.imported_files), result.numeric, result.profile,
+                    result.profile_error,
                 )
+                if result.profile_error:
+                    log.warning("%s: profile: %s", source.name, result.profile_error)
                 if source in self._shown:
                     await asyncio.to_thread(self.explorer.reload)
             except BaseException as error:
@@ -315,6 +369,12 @@ class Visualizer:
                 cwd=source.parent, allow_pickle=self.options.allow_pickle,
                 on_progress=on_progress, on_stage=stages, partial_output=partial_path(output),
                 numeric=self.options.numeric != "off",
+                # Profile on this machine (lsp/profile.py): keep the program for the command;
+                # with onSave profile it in the run too.
+                keep_program=self.options.profile != "off",
+                profile_iterations=(
+                    self.options.profile_iterations if self.options.profile == "onSave" else 0
+                ),
             )
         except OSError as error:
             raise EtvizError(str(source), f"cannot write the graph: {error}") from error

@@ -82,6 +82,11 @@ class Recorder:
         self.correspondence = correspondence.RunCorrespondence()
         # Each stage's live program with its graph: the numeric overlay compares them.
         self.stages: list[Stage] = []
+        # Profile on this machine (issue 17, worker/profile_run.py): the ExecuTorch program
+        # made last (its call site, the manager) and the example inputs of the newest
+        # ExportedProgram that has them (an ExecuTorch manager's programs keep none).
+        self.executorch: tuple[str, Any] | None = None
+        self.example_inputs: Any = None
 
     def __enter__(self) -> Recorder:
         global _active
@@ -114,6 +119,10 @@ class Recorder:
 
     def _record(self, obj: Any, var: str, where: str, returned_at: float) -> None:
         self._remember(obj)
+        if type(obj).__name__ == "ExecutorchProgramManager":
+            self.executorch = (f"{var}{where}", obj)
+        if getattr(obj, "example_inputs", None) is not None:
+            self.example_inputs = obj.example_inputs
         before = len(self.graphs)
         for method, program in _method_programs(obj):
             self._remember(program)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import importlib.util
 import io
+import json
 import os
 import sys
 import traceback
@@ -25,7 +26,7 @@ from typing import Any
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph import convert, correspondence, inputs, model
 from etviz_lsp.graph.writer import write_json_atomic
-from etviz_lsp.worker import capture, numeric_overlay
+from etviz_lsp.worker import capture, numeric_overlay, profile_run
 from etviz_lsp.worker.channel import Channel
 from etviz_lsp.worker.run_footprint import Footprint
 from etviz_lsp.worker.run_target import RunTarget
@@ -47,6 +48,12 @@ class Request:
     target: RunTarget | None = None  # a script or module to run
     partial_output: Path | None = None  # the stages so far, rewritten after each one
     numeric: bool = True  # the numeric overlay of quantized stages (numeric_overlay)
+    # Profile on this machine (issue 17, profile_run): keep the run's ExecuTorch program
+    # beside the output; > 0: also profile it that many times right after the run;
+    # ``profile_kept``: no run, profile the program an earlier run kept beside ``output``.
+    keep_program: bool = False
+    profile_iterations: int = 0
+    profile_kept: bool = False
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Request:
@@ -61,6 +68,9 @@ class Request:
             target=target,
             partial_output=Path(partial) if partial else None,
             numeric=data.get("numeric") is not False,
+            keep_program=data.get("keep_program") is True,
+            profile_iterations=int(data.get("profile_iterations") or 0),
+            profile_kept=data.get("profile_kept") is True,
         )
 
     @property
@@ -89,6 +99,7 @@ class _Run:
     # Stage to stage (issue 18), written beside the final graph JSON.
     correspondence: correspondence.RunCorrespondence | None = None
     stages: list[numeric_overlay.Stage] = field(default_factory=list)
+    recorder: capture.Recorder | None = None  # the run's programs (profile_run keeps one)
 
     def progress(self, stage: str) -> None:
         self.channel.send({"event": "progress", "stage": stage})
@@ -100,9 +111,10 @@ class _Run:
 
     def touched(self) -> dict[str, list[str]]:
         roots = [self.request.cwd] + ([self.main_file.parent] if self.main_file else [])
+        ours = str(profile_run.kept_folder(self.request.output))  # the program we kept
         return {
             "imported_files": self.footprint.imported_files(self.main_file),
-            "artifacts": self.footprint.artifacts(roots),
+            "artifacts": [a for a in self.footprint.artifacts(roots) if not a.startswith(ours)],
         }
 
 
@@ -119,13 +131,17 @@ def run(request: Request, channel: Channel) -> None:
 
 def _answer(state: _Run, own_pid: int) -> dict[str, Any]:
     request = state.request
+    profiled: dict[str, Any] = {}
     try:
+        if request.profile_kept:
+            return _profile_kept(state)
         graphs, warnings = _graphs(state)
         if os.getpid() != own_pid:  # a process the script forked ran off its end: not ours
             return {}
         numeric = _numeric(state)  # annotates the quantized graphs: before the write
         _write(request, request.output, graphs)
         _write_correspondence(state)
+        profiled = _keep_and_profile(state, graphs)  # may rewrite the graph JSON: first
         _write_numeric(numeric, request.output)
     except Outcome as outcome:
         return {"event": "failed", "error": outcome.error.to_json()}
@@ -142,6 +158,51 @@ def _answer(state: _Run, own_pid: int) -> dict[str, Any]:
         "graphs": [_graph_info(g) for g in graphs],
         "warnings": warnings,
         **({"numeric": numeric.summary()} if numeric is not None else {}),
+        **profiled,
+    }
+
+
+def _keep_and_profile(state: _Run, graphs: list[model.Graph]) -> dict[str, Any]:
+    """After the graph JSON: keep the program for a later profile, profile it now if asked.
+
+    A profile that cannot run costs the profile, never the run's graphs: its error is
+    answered as ``profile_error``. Graphs the profile adds are appended to ``graphs``."""
+    request, recorder = state.request, state.recorder
+    if recorder is None or not (request.keep_program or request.profile_iterations > 0):
+        return {}
+    try:
+        kept = profile_run.keep(recorder.executorch, recorder.example_inputs, request.output)
+        if request.profile_iterations <= 0:
+            return {}
+        label = request.label
+        collection = model.GraphCollection(label=label, graphs=graphs).to_json()
+        summary, added = profile_run.profile(
+            kept, request.output, request.profile_iterations, state.progress, collection
+        )
+    except EtvizError as exc:
+        return {"profile_error": str(exc)} if request.profile_iterations > 0 else {}
+    graphs.extend(added)
+    return {"profile": summary.to_json()}
+
+
+def _profile_kept(state: _Run) -> dict[str, Any]:
+    """No run: profile the program an earlier run kept beside the output."""
+    request = state.request
+    state.progress("profiling")
+    try:
+        kept = profile_run.kept(request.output)
+        summary, _added = profile_run.profile(
+            kept, request.output, request.profile_iterations, state.progress
+        )
+        collection = json.loads(request.output.read_bytes())
+    except EtvizError as exc:
+        nothing = exc.cause == profile_run.NOTHING_TO_PROFILE
+        error = ScriptError("no-program" if nothing else "exception", exc.path, message=exc.cause)
+        return {"event": "failed", "error": error.to_json()}
+    graphs = profile_run.graph_infos(collection)
+    return {
+        "event": "done", "graphs": [_graph_info(g) for g in graphs], "warnings": [],
+        "profile": summary.to_json(),
     }
 
 
@@ -190,6 +251,7 @@ def _run_target(state: _Run, target: RunTarget) -> tuple[list[model.Graph], list
         raise Outcome(_nothing_captured(state, recorder, user, exit_site))
     state.correspondence = recorder.correspondence
     state.stages = recorder.stages
+    state.recorder = recorder
     return recorder.graphs, recorder.warnings
 
 

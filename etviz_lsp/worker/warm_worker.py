@@ -76,6 +76,9 @@ class RunResult:
     artifacts: list[Path] = field(default_factory=list)
     # The numeric overlay (numeric_overlay.Overlay.summary): worst ops, notes, seconds
     numeric: dict[str, Any] = field(default_factory=dict)
+    # Profile on this machine (issue 17, profile_run.Profiled.to_json), or why it failed.
+    profile: dict[str, object] | None = None
+    profile_error: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,19 +219,44 @@ class WarmWorker:
         on_stage: Callable[[StageUpdate], None] | None = None,
         partial_output: Path | None = None,
         numeric: bool = True,
+        keep_program: bool = False,
+        profile_iterations: int = 0,
     ) -> RunResult:
         """Run a script or module (or read a file ``graph.inputs`` knows); graphs to ``output``.
 
         A plain path is a script run with no arguments (or a file to read). With ``on_stage``,
         each captured stage is written to ``partial_output`` (all stages so far) and
         announced as soon as it is converted; ``output`` is written only on success.
-        Callbacks run on this thread.
+        Callbacks run on this thread. ``keep_program`` keeps the run's ExecuTorch program
+        beside ``output`` for :meth:`profile_kept`; ``profile_iterations`` > 0 also profiles
+        it right after the run (``worker/profile_run.py``).
         """
         if on_stage is not None and partial_output is None:
             raise ValueError("on_stage needs a partial_output to write the stages to")
         output = Path(output).absolute()
         partial = Path(partial_output).absolute() if partial_output is not None else None
         request, subject = _request(source, output, cwd, partial)
+        request |= {"keep_program": keep_program, "profile_iterations": profile_iterations}
+        return self._send_run(request, subject, output, timeout, allow_pickle, on_progress,
+                              on_stage, partial)
+
+    def profile_kept(
+        self, graph_json: Path, *, iterations: int, timeout: float,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> RunResult:
+        """Profile the program a run kept beside ``graph_json`` in a fresh child (the run's
+        own child is gone); the same timeout, cancel and clean-up as a run."""
+        output = Path(graph_json).absolute()
+        request = _where(None, output, output.parent, None) | {
+            "profile_kept": True, "profile_iterations": iterations,
+        }
+        return self._send_run(request, output, output, timeout, False, on_progress, None, None)
+
+    def _send_run(
+        self, request: Message, subject: Path, output: Path, timeout: float,
+        allow_pickle: bool, on_progress: Callable[[str], None] | None,
+        on_stage: Callable[[StageUpdate], None] | None, partial: Path | None,
+    ) -> RunResult:
         with self._run_lock:
             self._cancel.clear()
             started = time.monotonic()
@@ -260,6 +288,8 @@ class WarmWorker:
             imported_files=_paths(answer.get("imported_files")),
             artifacts=_paths(answer.get("artifacts")),
             numeric=dict(answer.get("numeric") or {}),
+            profile=answer.get("profile") if isinstance(answer.get("profile"), dict) else None,
+            profile_error=str(answer.get("profile_error") or ""),
         )
 
     def _wait_ready(self, source: Path) -> Channel:

@@ -11,6 +11,7 @@ import { GraphPanel, PANEL_VIEW_TYPE } from './graph_panel';
 import { describeKinds, isVisualizable } from './input_kinds';
 import type { GraphEvent } from './protocol';
 import { Navigation } from './navigation';
+import { profileMessage } from './profile';
 import { onInterpreterSelected } from './python_extension';
 import { type RunRequest, RunPicker } from './run_picker';
 import { type CommandOutcome, ServerSession } from './server_session';
@@ -121,6 +122,25 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         await compare.open(answer, pair[0], pair[1]);
       }
     }),
+    vscode.commands.registerCommand('etviz.profile', async () => {
+      const source = panel.source ? vscode.Uri.parse(panel.source) : activeFile();
+      if (source === undefined || !isVisualizable(source.path, session.inputKinds())) {
+        void vscode.window.showWarningMessage('etviz: open an export script that calls to_executorch(), then profile it.');
+        return;
+      }
+      const document = vscode.workspace.textDocuments.find((doc) => doc.uri.toString() === source.toString());
+      if (document?.isDirty) {
+        await document.save();
+      }
+      panel.target(source);
+      const answer = await session.profile(source);
+      if ('error' in answer) {
+        void vscode.window.showErrorMessage(`etviz: ${answer.error}`);
+      } else if ('event' in answer) {
+        await showOnStatus(answer.event, true);
+        void vscode.window.showInformationMessage(profileMessage(source.path.split('/').pop() ?? '', answer));
+      }
+    }),
     vscode.commands.registerCommand('etviz.restartServer', () => session.restart()),
     vscode.commands.registerCommand('etviz.showLogs', () => log.show()),
     vscode.commands.registerCommand('etviz.showGraph', () => panel.reveal()),
@@ -133,7 +153,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         void session.ensureStarted(); // restarts only if the interpreter really changed
       } else if (change.affectsConfiguration('etviz.allowPickle')) {
         void session.restart(); // never applied live: a new server with the new opt-in
-      } else if (['autoRefresh', 'timeout', 'port', 'numeric'].some((key) => change.affectsConfiguration(`etviz.${key}`))) {
+      } else if (['autoRefresh', 'timeout', 'port', 'numeric', 'profile', 'profileIterations'].some((key) => change.affectsConfiguration(`etviz.${key}`))) {
         void session.sendSettings(); // applied live by the running server
       }
     }),

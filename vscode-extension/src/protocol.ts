@@ -12,6 +12,8 @@ export const SERVER_COMMANDS = {
   showInGraph: 'etviz.server.showInGraph',
   // Issue 18: a file's stages (URL each) and their correspondence.
   compare: 'etviz.server.compare',
+  // Issue 17: run the file's ExecuTorch program on this machine (profile.ts).
+  profile: 'etviz.server.profile',
 } as const;
 
 /**

@@ -19,6 +19,7 @@ import { type CompareAnswer, parseCompareAnswer } from './compare';
 import type { RunConfig } from './launch_configs';
 import { checkModule, installCommand } from './module_check';
 import { NotificationProgressFeature } from './notification_progress';
+import { type ProfileAnswer, parseProfileAnswer } from './profile';
 import {
   GRAPH_READY,
   type GraphEvent,
@@ -93,7 +94,9 @@ export class ServerSession implements vscode.Disposable {
       return; // the next start reads them from initializationOptions
     }
     const settings = readSettings(vscode.workspace.workspaceFolders?.[0]?.uri);
-    await client.sendNotification(DidChangeConfigurationNotification.type, { settings: buildLiveSettings(settings) });
+    const live = buildLiveSettings(settings);
+    const profile = { profile: settings.profile, profileIterations: settings.profileIterations };
+    await client.sendNotification(DidChangeConfigurationNotification.type, { settings: { etviz: { ...live.etviz, ...profile } } });
   }
 
   stop(): Promise<void> {
@@ -158,6 +161,19 @@ export class ServerSession implements vscode.Disposable {
     const args = source === undefined ? [graphId, nodeId] : [graphId, nodeId, source];
     const answer = await this.executeServerCommand(SERVER_COMMANDS.sourceOf, ...args);
     return 'error' in answer ? answer : parseSourceLine(answer.result);
+  }
+
+  /** Runs the file's last ExecuTorch program on this machine (issue 17); its graphs with the
+   * latency node data also arrive as etviz/graphReady. */
+  async profile(uri: vscode.Uri): Promise<ProfileAnswer | { error: string } | { nothing: true }> {
+    const answer = await this.executeServerCommand(SERVER_COMMANDS.profile, uri.toString());
+    if ('error' in answer) {
+      return answer;
+    }
+    if (answer.result === null) {
+      return { nothing: true }; // cancelled
+    }
+    return parseProfileAnswer(answer.result, uri.toString()) ?? { error: 'the server answered something unexpected about the profile' };
   }
 
   /** The stages of a visualized file and their correspondence (Compare Stages, issue 18). */
@@ -249,12 +265,11 @@ export class ServerSession implements vscode.Disposable {
         })),
       ],
       outputChannel: this.log,
-      initializationOptions: buildInitializationOptions(
-        settings,
-        interpreter.command,
-        vscode.workspace.isTrusted,
-        process.pid,
-      ),
+      initializationOptions: {
+        ...buildInitializationOptions(settings, interpreter.command, vscode.workspace.isTrusted, process.pid),
+        profile: settings.profile,
+        profileIterations: settings.profileIterations,
+      },
     };
     const client = new LanguageClient('etviz', 'etviz language server', serverOptions, clientOptions);
     const progress = new NotificationProgressFeature(client);

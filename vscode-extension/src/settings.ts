@@ -3,9 +3,10 @@
 import * as vscode from 'vscode';
 import type { FirstGraph } from './first_graph';
 import type { ExternalUriMode } from './frame_url';
+import { type ProfileSettings, profileSettings } from './profile';
 import type { EtvizSettings } from './protocol';
 
-export interface Settings extends EtvizSettings {
+export interface Settings extends EtvizSettings, ProfileSettings {
   pythonPath: string;
   externalUri: ExternalUriMode;
   firstGraph: FirstGraph;
@@ -24,5 +25,6 @@ export function readSettings(scope?: vscode.Uri): Settings {
     numeric: config.get<string>('numeric', 'onRun') === 'off' ? 'off' : 'onRun',
     externalUri: config.get<ExternalUriMode>('externalUri', 'auto'),
     firstGraph: config.get<string>('firstGraph', 'last') === 'first' ? 'first' : 'last',
+    ...profileSettings(config.get<unknown>('profile'), config.get<unknown>('profileIterations')),
   };
 }

@@ -1,0 +1,341 @@
+"""Profile on this machine (issue 17): the run's ExecuTorch program executed with ETDump on,
+its events attributed to the program's graphs, latency node data beside the graph JSON.
+
+Runs in a run's child, the user's Python (never the language server's process): the same
+interpreter, ExecuTorch runtime and CPU the user ships with. Two ways in:
+
+- in the run (``--profile``, ``etviz.profile: onSave``): right after the run's graph JSON
+  is written, the program the run made is executed ``iterations`` times;
+- later (the "Profile on This Machine" command): every run that may be profiled *keeps*
+  what a profile needs beside its graph JSON, in ``<graph>.profile/``: the program
+  (``ExecutorchProgramManager.buffer``), the example inputs the script gave
+  ``torch.export.export`` (``ExportedProgram.example_inputs``; the ExecuTorch manager keeps
+  none) as a NumPy ``.npz`` read back with ``allow_pickle=False`` (never unpickled), and
+  the graph names. A fresh child forked from the warm worker profiles that, because the
+  run's own child is gone. A run that makes no ExecuTorch program removes an older
+  folder, so a profile never runs an earlier run's program against a newer graph.
+
+Where the latency shows: the ``.pte``'s own graphs are added to the collection as a
+``program`` stage (``et @ export.py:20 (program)``, with one nested graph per XNNPACK
+delegate), and the node data is keyed on them. That is the program that really ran, so
+every value sits on the node that took it: CPU kernels by instruction, each XNNPACK kernel
+on its XNN node inside the delegate (``graph/latency.py``). Mapping onto the ``executorch``
+stage's FX nodes instead would guess: that graph has no runtime-inserted converts and no
+fused XNN ops, so kernels would have to be spread over edge ops by debug handles XNNPACK
+does not log. The ``program`` stage is added only when profiled, so plain runs keep their
+graphs, and a re-run (which rewrites the JSON without it) hides the overlay with it
+(``overlay_files``: an overlay older than its graph is not shown).
+
+Time is bounded by the run's timeout (the supervisor kills the child's whole process group
+on timeout or cancel); iterations are capped at :data:`MAX_ITERATIONS`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from etviz_lsp import atomic_file, overlay_files
+from etviz_lsp.errors import EtvizError
+from etviz_lsp.graph import model
+from etviz_lsp.graph.writer import write_json_atomic
+
+MAX_ITERATIONS = 10_000
+DEFAULT_ITERATIONS = 20
+NOTHING_TO_PROFILE = "the last run made no ExecuTorch program (call .to_executorch() in the script)"
+PROGRAM = "program.pte"
+INPUTS = "inputs.npz"
+META = "meta.json"
+ETDUMP = "run.etdp"
+STAGE = "program"  # the stage name of the profiled .pte's graphs
+
+
+def kept_folder(graph_json: Path) -> Path:
+    """``m.json`` -> ``m.profile/``: what a later profile of that graph runs."""
+    return graph_json.with_name(f"{graph_json.name.removesuffix('.json')}.profile")
+
+
+class ProfileError(EtvizError):
+    """Nothing to profile, or the runtime failed: one line, the run's graph is still fine."""
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A run's program, ready to profile: where it is and what its graphs will be named."""
+
+    folder: Path
+    label: str  # the executorch stage's call site: ``et_program @ export.py:20``
+
+    @property
+    def pte(self) -> Path:
+        return self.folder / PROGRAM
+
+
+# -- end of a run: keep the program ---------------------------------------------------
+
+
+def keep(program: tuple[str, Any] | None, example_inputs: Any, graph_json: Path) -> Kept:
+    """Save the run's ExecuTorch program (``(label, manager)``) and inputs beside its graph.
+
+    Raises :class:`ProfileError` when there is nothing to keep (and removes an earlier
+    run's folder first: it belongs to a graph that is gone)."""
+    folder = kept_folder(graph_json)
+    shutil.rmtree(folder, ignore_errors=True)
+    if program is None:
+        raise ProfileError(str(graph_json), NOTHING_TO_PROFILE)
+    label, manager = program
+    if example_inputs is None:
+        raise ProfileError(label, "no example inputs: the ExecuTorch program was not made "
+                           "from a torch.export.export call of this run")
+    inputs = _inputs_npz(label, example_inputs)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    atomic_file.write_bytes(folder / PROGRAM, bytes(manager.buffer))
+    atomic_file.write_bytes(folder / INPUTS, inputs)
+    atomic_file.write_bytes(folder / META, json.dumps({"label": label}).encode())
+    return Kept(folder, label)
+
+
+def _inputs_npz(label: str, example_inputs: Any) -> bytes:
+    """The flat inputs (``(args, kwargs)`` in the program's order) as a NumPy ``.npz``.
+
+    Key ``<i>`` holds a tensor NumPy can hold, ``<i>:<torch dtype>`` one it cannot (the
+    bits as an integer array of the same width), ``<i>:int|float|bool`` a Python scalar.
+    """
+    import numpy as np
+    import torch
+    from torch.utils import _pytree
+
+    arrays: dict[str, Any] = {}
+    for i, leaf in enumerate(_pytree.tree_leaves(example_inputs)):
+        if isinstance(leaf, torch.Tensor):
+            tensor = leaf.detach().cpu().contiguous()
+            try:
+                arrays[str(i)] = tensor.numpy()
+            except TypeError:  # bfloat16 and friends: NumPy has no such dtype
+                same_width = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+                bits = tensor.view(same_width[tensor.element_size()]).numpy()
+                arrays[f"{i}:{str(tensor.dtype).removeprefix('torch.')}"] = bits
+        elif isinstance(leaf, (bool, int, float)):
+            arrays[f"{i}:{type(leaf).__name__}"] = np.array(leaf)
+        else:
+            raise ProfileError(label, f"example input {i} is a {type(leaf).__name__}: only "
+                               "tensors and numbers can be fed to the runtime")
+    out = io.BytesIO()
+    np.savez(out, **arrays)
+    return out.getvalue()
+
+
+def load_inputs(path: Path) -> list[Any]:
+    """The inputs :func:`keep` saved, in order; never unpickles (``allow_pickle=False``)."""
+    import numpy as np
+    import torch
+
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            items = {key: saved[key] for key in saved.files}
+    except (OSError, ValueError) as exc:
+        raise ProfileError(str(path), f"cannot read the saved inputs: {exc}") from exc
+    by_index: dict[int, Any] = {}
+    for key, array in items.items():
+        index, _, kind = key.partition(":")
+        if kind in ("int", "float", "bool"):
+            by_index[int(index)] = {"int": int, "float": float, "bool": bool}[kind](array.item())
+        elif kind:
+            by_index[int(index)] = torch.from_numpy(array.copy()).view(getattr(torch, kind))
+        else:
+            by_index[int(index)] = torch.from_numpy(array.copy())
+    return [by_index[i] for i in sorted(by_index)]
+
+
+def kept(graph_json: Path) -> Kept:
+    """The program kept beside ``graph_json``; :class:`ProfileError` when there is none."""
+    folder = kept_folder(graph_json)
+    try:
+        meta = json.loads((folder / META).read_text())
+    except (OSError, ValueError):
+        raise ProfileError(str(graph_json), NOTHING_TO_PROFILE) from None
+    if not (folder / PROGRAM).is_file() or not (folder / INPUTS).is_file():
+        raise ProfileError(str(graph_json), NOTHING_TO_PROFILE)
+    return Kept(folder, str(meta.get("label") or "program"))
+
+
+# -- the profile ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Profiled:
+    """What a profile found; ``to_json`` crosses the process boundary."""
+
+    runs: int
+    attributed: int
+    unattributed: int
+    slowest: str  # "XNNConv2d (xnode_2 in et (program)/XnnpackBackend #0) 0.0041 ms"
+    files: tuple[str, ...]  # the node-data files, average first
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runs": self.runs, "attributed": self.attributed, "unattributed": self.unattributed,
+            "slowest": self.slowest, "files": list(self.files), "seconds": self.seconds,
+        }
+
+
+
+def summary_line(profile: dict[str, object] | None) -> str:
+    """A profile's one line (from :meth:`Profiled.to_json`): runs, events attributed or
+    not, the slowest op."""
+    if not profile:
+        return "no profile"
+    return (
+        f"{profile.get('runs')} runs on this machine, {profile.get('attributed')} events "
+        f"attributed, {profile.get('unattributed')} not attributed; slowest op "
+        f"{profile.get('slowest') or '(none)'}"
+    )
+
+
+def profile(
+    what: Kept, graph_json: Path, iterations: int, progress: Callable[[str], None],
+    collection: model.Json | None = None,
+) -> tuple[Profiled, list[model.Graph]]:
+    """Run the kept program, add its graphs to the collection at ``graph_json`` (its JSON
+    as written, or read from there), then write the latency node data beside it.
+
+    Returns the summary and the graphs added."""
+    from etviz_lsp.graph import etdump, latency
+    from etviz_lsp.graph.pte_reader import read_pte
+
+    started = time.monotonic()
+    iterations = max(1, min(int(iterations), MAX_ITERATIONS))
+    etdump_path = _execute(what, iterations, progress)
+    progress("attributing")
+    program = read_pte(what.pte)
+    found = latency.attribute(program, etdump.read_etdump(etdump_path))
+    data = collection if collection is not None else _read_collection(graph_json)
+    renamed = _rename(program.graphs, what.label, {g["id"] for g in data["graphs"]})
+    data["graphs"] = [g for g in data["graphs"] if not _is_stage_of(g["id"], what.label)]
+    data["graphs"].extend(graph.to_json() for graph in program.graphs)
+    # The run's node ids stay: its other overlays (numeric) stay current.
+    overlay_files.rewrite_keeping_overlays(graph_json, lambda: write_json_atomic(graph_json, data))
+    # After the graph: an overlay older than its graph is an earlier run's (overlay_files).
+    files = []
+    for metric in ("p50", "min", "max", "avg"):
+        keyed = {renamed[g]: v for g, v in found.node_data.get(metric, {}).items()}
+        path = overlay_files.overlay_path(graph_json, "latency", metric)
+        write_json_atomic(path, keyed)
+        files.append(str(path))
+    summary = Profiled(
+        found.runs, found.attributed, found.unattributed,
+        _slowest(program.graphs, found.node_data.get("avg", {}), renamed),
+        tuple(reversed(files)), time.monotonic() - started,
+    )
+    return summary, program.graphs
+
+
+def _execute(what: Kept, iterations: int, progress: Callable[[str], None]) -> Path:
+    """``iterations`` runs of the method with ETDump on; the ETDump's path."""
+    try:
+        from executorch.runtime import Runtime
+    except ImportError as exc:
+        raise ProfileError(what.label, f"this Python has no ExecuTorch runtime ({exc})") from exc
+    inputs = load_inputs(what.folder / INPUTS)
+    progress("loading the program")
+    try:
+        loaded = Runtime.get().load_program(what.pte, enable_etdump=True, debug_buffer_size=0)
+        names = sorted(loaded.method_names)
+        name = "forward" if "forward" in names else names[0]
+        method = loaded.load_method(name)
+        if method is None:
+            raise RuntimeError(f"method {name!r} did not load")
+        report = max(1, iterations // 10)
+        for i in range(iterations):
+            if i % report == 0:
+                progress(f"profiling {i + 1}/{iterations}")
+            method.execute(inputs)
+        etdump_path = what.folder / ETDUMP
+        loaded.write_etdump_result_to_file(str(etdump_path), str(what.folder / "debug.bin"))
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ProfileError(what.label, f"the ExecuTorch runtime failed: {first}") from exc
+    return etdump_path
+
+
+def _read_collection(graph_json: Path) -> model.Json:
+    """The graph JSON a run wrote into our own cache (ours: plain JSON, no code in it)."""
+    try:
+        data = json.loads(graph_json.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ProfileError(str(graph_json), f"cannot read the run's graphs: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("graphs"), list):
+        raise ProfileError(str(graph_json), "not a graph collection")
+    return data
+
+
+def _stage_id(label: str, method: str, methods: int) -> str:
+    return f"{label}.{method} ({STAGE})" if methods > 1 else f"{label} ({STAGE})"
+
+
+def _is_stage_of(graph_id: str, label: str) -> bool:
+    """A graph an earlier profile of the same program added (replaced, not repeated)."""
+    head = graph_id.split("/", 1)[0]
+    return head.startswith(label) and f"({STAGE})" in head
+
+
+def _rename(graphs: list[model.Graph], label: str, taken: set[str]) -> dict[str, str]:
+    """The ``.pte``'s graph ids (``forward``, ``forward/XnnpackBackend #0``) -> ids of the
+    collection's ``program`` stage; returns old -> new, subgraph links rewritten."""
+    methods = [g.id for g in graphs if "/" not in g.id]
+    taken = {t for t in taken if not _is_stage_of(t, label)}
+    renamed: dict[str, str] = {}
+    for method in methods:
+        base = candidate = _stage_id(label, method, len(methods))
+        n = 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{base} #{n}"
+        renamed[method] = candidate
+    for graph in graphs:
+        head, _, rest = graph.id.partition("/")
+        new = renamed.get(head, head) + (f"/{rest}" if rest else "")
+        renamed[graph.id] = new
+    for graph in graphs:
+        graph.id = renamed[graph.id]
+        for node in graph.nodes:
+            if node.get("subgraphIds"):
+                node["subgraphIds"] = [renamed.get(s, s) for s in node["subgraphIds"]]
+    return renamed
+
+
+def _slowest(
+    graphs: list[model.Graph], averages: dict[str, model.Json], renamed: dict[str, str]
+) -> str:
+    """The op that took longest: a kernel, not a delegate call (that is its kernels' sum)."""
+    best: tuple[float, str] | None = None
+    by_id = {g.id: g for g in graphs}
+    for old_id, data in averages.items():
+        graph = by_id.get(renamed.get(old_id, old_id))
+        if graph is None:
+            continue
+        nodes = {n["id"]: n for n in graph.nodes}
+        for node_id, result in data.get("results", {}).items():
+            node = nodes.get(node_id)
+            if node is None or node.get("subgraphIds"):
+                continue
+            value = float(result.get("value", 0.0))
+            text = f"{node['label']} ({node_id} in {graph.id}) {value:.4f} ms"
+            if best is None or value > best[0]:
+                best = (value, text)
+    return best[1] if best else ""
+
+
+def graph_infos(collection: model.Json) -> list[model.Graph]:
+    """The collection's graphs as :class:`model.Graph` (for the counts a run answers)."""
+    return [
+        model.Graph(g["id"], g.get("nodes", []), g.get("groupNodeAttributes", {}))
+        for g in collection["graphs"]
+    ]

@@ -1,0 +1,120 @@
+"""Profile on This Machine (issue 17) through the real server over stdio: a quantize + XNNPACK
+lowering script runs in the real worker, ``etviz.server.profile`` runs its ExecuTorch program
+in a fresh worker child with ETDump on, and the panel's URL loads the latency node data.
+
+Checked as a user sees it: the answer and the ``graphReady`` URL carry ``nodeData`` naming
+latency files in the guarded cache, whose values on the XNNPACK conv and linear kernels are
+positive; the progress bar says what ran; a re-run hides the (now stale) overlay; with
+``etviz.profile: onSave`` a save profiles too; a script with no ExecuTorch program gets the
+one-line reason; nothing is left running.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+
+from tests.lsp_session import Session, export_script, lsp_session
+
+pytestmark = [pytest.mark.slow]
+
+SCRIPT = Path(__file__).parent / "scripts" / "quantize_lower.py"
+ITERATIONS = 7
+
+
+def url_data(url: str) -> dict[str, Any]:
+    return json.loads(urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["data"][0])
+
+
+async def profile(session: Session, path: Path) -> Any:
+    return await session.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="etviz.server.profile", arguments=[path.as_uri()])
+    )
+
+
+def kernel_values(node_data: dict[str, Any], graphs: dict[str, Any]) -> dict[str, list[float]]:
+    """XNN node label -> its latency values, over every delegate graph of the overlay."""
+    found: dict[str, list[float]] = {}
+    for graph_id, data in node_data.items():
+        labels = {n["id"]: n["label"] for n in graphs[graph_id]["nodes"]}
+        for node_id, result in data["results"].items():
+            found.setdefault(labels[node_id], []).append(result["value"])
+    return found
+
+
+async def test_profile_command_shows_latency_on_the_xnnpack_kernels(tmp_path: Path) -> None:
+    async with lsp_session(tmp_path, trusted=True, profileIterations=ITERATIONS) as session:
+        workspace = session.root / "workspace"
+        script = workspace / "quantize_lower.py"
+        shutil.copy(SCRIPT, script)
+        plain = await session.visualize(script)
+        assert "nodeData" not in url_data(plain.url)
+
+        before = len(session.graph_ready)
+        answer = await profile(session, script)
+        ready = await session.next_graph(script, before)
+        assert ready.url == answer["url"]
+        data = url_data(answer["url"])
+        overlays = data["nodeData"]
+        assert [Path(p).name.rsplit(".", 2)[-2] for p in overlays] == [
+            f"latency-{m}" for m in ("avg", "max", "min", "p50")
+        ]
+        assert data["nodeDataTargets"] == ["quantize_lower.py"] * 4
+        graph_json = Path(data["models"][0]["url"])
+        graphs = {g["id"]: g for g in json.loads(graph_json.read_text())["graphs"]}
+        program = "et_program @ quantize_lower.py:31 (program)"
+        assert [g["id"] for g in answer["graphs"]][-3:] == [
+            program, f"{program}/XnnpackBackend #0", f"{program}/XnnpackBackend #1",
+        ]
+        # the files beside the graph JSON (what the URL's copies were made from)
+        avg = json.loads(graph_json.with_name(f"{graph_json.stem}.latency-avg.json").read_text())
+        assert json.loads(Path(overlays[0]).read_text()) == avg
+        kernels = kernel_values({k: v for k, v in avg.items() if "/" in k}, graphs)
+        assert min(kernels["XNNConv2d"]) > 0 and min(kernels["XNNFullyConnected"]) > 0
+        assert all(v["value"] > 0 for v in avg[program]["results"].values())
+        assert answer["profile"]["runs"] == ITERATIONS
+        assert answer["profile"]["unattributed"] == 0
+        assert f"{ITERATIONS} runs on this machine" in answer["summary"]
+        # the guard serves the node data from the cache, with the page's token
+        info = urllib.parse.urlparse(answer["url"])
+        token = urllib.parse.parse_qs(info.query)["etviz_token"][0]
+        read = (f"{info.scheme}://{info.netloc}/api/v1/read_text_file?"
+                f"{urllib.parse.urlencode({'path': overlays[0], 'etviz_token': token})}")
+        with urllib.request.urlopen(read, timeout=10) as served:
+            assert json.loads(json.loads(served.read())["content"]) == avg
+        titles = {getattr(r, "title", None) for reports in session.client.progress_reports.values()
+                  for r in reports}
+        assert "etviz: profile quantize_lower.py" in titles
+
+        # A plain re-run rewrites the graph: the profile's overlay is an earlier run's now
+        before = len(session.graph_ready)
+        session.save(script, script.read_text() + "\n")
+        rerun = await session.next_graph(script, before)
+        assert "nodeData" not in url_data(rerun.url)
+        assert not any(g.id.endswith("(program)") for g in rerun.graphs)
+
+        # onSave: every run profiles its program too
+        session.client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"etviz": {"profile": "onSave"}})
+        )
+        before = len(session.graph_ready)
+        session.save(script, script.read_text() + "\n")
+        saved = await session.next_graph(script, before)
+        assert len(url_data(saved.url)["nodeData"]) == 4
+        assert saved.profile.runs == ITERATIONS
+
+        # nothing to profile: a script that makes no ExecuTorch program
+        exported = workspace / "exported_only.py"
+        exported.write_text(export_script(layers=1))
+        with pytest.raises(JsonRpcException) as refused:
+            await profile(session, exported)
+        assert "nothing to profile: the last run made no ExecuTorch program" in str(refused.value)
+        assert await session.close() == []
