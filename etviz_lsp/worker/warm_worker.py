@@ -236,7 +236,10 @@ class WarmWorker:
         output = Path(output).absolute()
         partial = Path(partial_output).absolute() if partial_output is not None else None
         request, subject = _request(source, output, cwd, partial)
-        request |= {"keep_program": keep_program, "profile_iterations": profile_iterations}
+        request |= {
+            "keep_program": keep_program, "profile_iterations": profile_iterations,
+            "numeric": numeric,
+        }
         return self._send_run(request, subject, output, timeout, allow_pickle, on_progress,
                               on_stage, partial)
 
@@ -265,7 +268,7 @@ class WarmWorker:
             log_path = self.log_dir / _log_name(subject)
             channel.send({
                 **request, "op": "run", "id": run_id, "timeout": float(timeout),
-                "allow_pickle": allow_pickle, "log": str(log_path), "numeric": numeric,
+                "allow_pickle": allow_pickle, "log": str(log_path),
             })
             self._running = run_id
             stages = _StageRelay(partial, on_stage, started)
