@@ -4,7 +4,8 @@ in a fresh worker child with ETDump on, and the panel's URL loads the latency no
 
 Checked as a user sees it: the answer and the ``graphReady`` URL carry ``nodeData`` naming
 latency files in the guarded cache, whose values on the XNNPACK conv and linear kernels are
-positive; the progress bar says what ran; a re-run hides the (now stale) overlay; with
+positive, the run's numeric overlay kept and the average latency loaded last (the colours);
+the progress bar says what ran; a re-run hides the (now stale) latency overlay; with
 ``etviz.profile: onSave`` a save profiles too; a script with no ExecuTorch program gets the
 one-line reason; nothing is left running.
 """
@@ -34,6 +35,15 @@ def url_data(url: str) -> dict[str, Any]:
     return json.loads(urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["data"][0])
 
 
+def overlay_kinds(data: dict[str, Any]) -> list[str]:
+    """``.../m.data/latency-avg.json`` -> ``latency-avg``, in the URL's loading order."""
+    return [Path(p).name.rsplit(".", 2)[-2] for p in data.get("nodeData", [])]
+
+
+def latency_kinds(data: dict[str, Any]) -> list[str]:
+    return [k for k in overlay_kinds(data) if k.startswith("latency-")]
+
+
 async def profile(session: Session, path: Path) -> Any:
     return await session.client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="etviz.server.profile", arguments=[path.as_uri()])
@@ -56,7 +66,8 @@ async def test_profile_command_shows_latency_on_the_xnnpack_kernels(tmp_path: Pa
         script = workspace / "quantize_lower.py"
         shutil.copy(SCRIPT, script)
         plain = await session.visualize(script)
-        assert "nodeData" not in url_data(plain.url)
+        # the run's numeric overlay only (the script quantizes), no latency before a profile
+        assert overlay_kinds(url_data(plain.url)) == ["numeric-max-abs-error", "numeric-sqnr"]
 
         before = len(session.graph_ready)
         answer = await profile(session, script)
@@ -64,10 +75,14 @@ async def test_profile_command_shows_latency_on_the_xnnpack_kernels(tmp_path: Pa
         assert ready.url == answer["url"]
         data = url_data(answer["url"])
         overlays = data["nodeData"]
-        assert [Path(p).name.rsplit(".", 2)[-2] for p in overlays] == [
-            f"latency-{m}" for m in ("avg", "max", "min", "p50")
+        # The run's numeric overlay stays (same node ids); the average latency loads last:
+        # Model Explorer colours the graph by the last node data it loaded.
+        assert overlay_kinds(data) == [
+            "latency-max", "latency-min", "latency-p50", "numeric-max-abs-error",
+            "numeric-sqnr", "latency-avg",
         ]
-        assert data["nodeDataTargets"] == ["quantize_lower.py"] * 4
+        assert data["nodeDataTargets"] == ["quantize_lower.py"] * 6
+        average = overlays[-1]
         graph_json = Path(data["models"][0]["url"])
         graphs = {g["id"]: g for g in json.loads(graph_json.read_text())["graphs"]}
         program = "et_program @ quantize_lower.py:31 (program)"
@@ -76,7 +91,7 @@ async def test_profile_command_shows_latency_on_the_xnnpack_kernels(tmp_path: Pa
         ]
         # the files beside the graph JSON (what the URL's copies were made from)
         avg = json.loads(graph_json.with_name(f"{graph_json.stem}.latency-avg.json").read_text())
-        assert json.loads(Path(overlays[0]).read_text()) == avg
+        assert json.loads(Path(average).read_text()) == avg
         kernels = kernel_values({k: v for k, v in avg.items() if "/" in k}, graphs)
         assert min(kernels["XNNConv2d"]) > 0 and min(kernels["XNNFullyConnected"]) > 0
         assert all(v["value"] > 0 for v in avg[program]["results"].values())
@@ -87,7 +102,7 @@ async def test_profile_command_shows_latency_on_the_xnnpack_kernels(tmp_path: Pa
         info = urllib.parse.urlparse(answer["url"])
         token = urllib.parse.parse_qs(info.query)["etviz_token"][0]
         read = (f"{info.scheme}://{info.netloc}/api/v1/read_text_file?"
-                f"{urllib.parse.urlencode({'path': overlays[0], 'etviz_token': token})}")
+                f"{urllib.parse.urlencode({'path': average, 'etviz_token': token})}")
         with urllib.request.urlopen(read, timeout=10) as served:
             assert json.loads(json.loads(served.read())["content"]) == avg
         titles = {getattr(r, "title", None) for reports in session.client.progress_reports.values()
@@ -98,7 +113,7 @@ async def test_profile_command_shows_latency_on_the_xnnpack_kernels(tmp_path: Pa
         before = len(session.graph_ready)
         session.save(script, script.read_text() + "\n")
         rerun = await session.next_graph(script, before)
-        assert "nodeData" not in url_data(rerun.url)
+        assert latency_kinds(url_data(rerun.url)) == []
         assert not any(g.id.endswith("(program)") for g in rerun.graphs)
 
         # onSave: every run profiles its program too
@@ -108,7 +123,10 @@ async def test_profile_command_shows_latency_on_the_xnnpack_kernels(tmp_path: Pa
         before = len(session.graph_ready)
         session.save(script, script.read_text() + "\n")
         saved = await session.next_graph(script, before)
-        assert len(url_data(saved.url)["nodeData"]) == 4
+        assert sorted(latency_kinds(url_data(saved.url))) == [
+            f"latency-{m}" for m in ("avg", "max", "min", "p50")
+        ]
+        assert "numeric-sqnr" in overlay_kinds(url_data(saved.url))
         assert saved.profile.runs == ITERATIONS
 
         # nothing to profile: a script that makes no ExecuTorch program
