@@ -557,8 +557,13 @@ def test_compare_stages_selects_the_counterpart_in_the_other_frame(
     left, right = by_step["compare-code-to-graph"]["info"]
     assert "id cumsum" in left and "id aten_cumsum_default" in right
     # Issue 17: "Profile on This Machine" on the same script: the panel's page loads the
-    # latency node data (avg first) and fetched it from the guarded cache.
+    # latency node data (the average last: Model Explorer colours by the last one loaded),
+    # keeps the run's numeric overlay, and fetched them from the guarded cache.
     profiled = by_step["profile-on-this-machine"]
-    assert [Path(p).name.rsplit(".", 2)[-2] for p in profiled["nodeData"]][0] == "latency-avg"
-    assert len(profiled["nodeData"]) == 4, profiled
+    kinds = [Path(p).name.rsplit(".", 2)[-2] for p in profiled["nodeData"]]
+    assert kinds[-1] == "latency-avg", profiled
+    assert sorted(kinds) == sorted(
+        [f"latency-{m}" for m in ("avg", "max", "min", "p50")]
+        + ["numeric-max-abs-error", "numeric-sqnr"]
+    ), profiled
     assert any(f["status"] == 200 and "latency-avg" in f["url"] for f in profiled["fetched"])
