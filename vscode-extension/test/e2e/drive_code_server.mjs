@@ -300,19 +300,25 @@ if (config.mode === 'compare') {
   });
   await step('compare-opens-two-frames', async () => {
     await palette('etviz: Compare Stages');
-    const pickRow = async (text) => {
+    // The stage pick replaces the command palette only once the extension has the stages
+    // from the server: until then the palette (its input, its rows) is still on screen, so
+    // wait for the pick's own placeholder, not for any quick input.
+    const pickRow = async (title, text) => {
       const input = page.locator('.quick-input-widget input');
-      await input.waitFor({ state: 'visible', timeout: 30000 });
-      await page.locator('.quick-input-list .monaco-list-row').first().waitFor({ timeout: 30000 });
-      const rows = await page.locator('.quick-input-list .monaco-list-row').allInnerTexts();
+      const rowsLocator = page.locator('.quick-input-list .monaco-list-row');
+      const rows = await until(`the quick pick "${title}"`, async () => {
+        if (!(await input.isVisible()) || (await input.getAttribute('placeholder')) !== title) return undefined;
+        const texts = await rowsLocator.allInnerTexts();
+        return texts.length > 0 ? texts : undefined;
+      }, 60000);
       if (text) await input.fill(text);
       await page.waitForTimeout(300);
       await page.keyboard.press('Enter');
       await page.waitForTimeout(500);
       return rows.map((r) => r.replace(/\s+/g, ' '));
     };
-    const leftRows = await pickRow(''); // the default: the first stage
-    const rightRows = await pickRow(config.rightStage);
+    const leftRows = await pickRow('etviz: left stage', ''); // the default: the first stage
+    const rightRows = await pickRow('etviz: right stage', config.rightStage);
     await palette('View: Single Column Editor Layout');
     const texts = await until('two Model Explorer frames with their graphs', async () => {
       const frames = [compareFrame(0), compareFrame(1)];
