@@ -126,12 +126,22 @@ async function openFile(name) {
   await page.locator('.monaco-editor .view-lines').first().click();
 }
 
-async function replaceLine(line, text) {
+// Go to Line, and only once the editor is there: an Enter pressed before the quick input
+// has its "line N" entry leaves the input open, so the keys meant for the editor were typed
+// into it and Ctrl+S saved the file unchanged (seen once in CI: the edit never happened).
+async function goToLine(line) {
   await page.keyboard.press('Control+G');
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible' });
   await input.fill(`:${line}`);
+  const entry = page.locator('.quick-input-list .monaco-list-row', { hasText: new RegExp(`line ${line}\\b`, 'i') });
+  await entry.first().waitFor({ timeout: 30000 });
   await page.keyboard.press('Enter');
+  await input.waitFor({ state: 'hidden', timeout: 30000 });
+}
+
+async function replaceLine(line, text) {
+  await goToLine(line);
   await page.keyboard.press('Home');
   await page.keyboard.press('Shift+End');
   await page.keyboard.insertText(text);
@@ -355,11 +365,7 @@ if (config.mode === 'compare') {
   await step('compare-code-to-graph', async () => {
     await page.locator(`.tab[data-resource-name="${config.script}"]`).click();
     await page.locator('.monaco-editor .view-lines').first().click();
-    await page.keyboard.press('Control+G');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill(`:${config.codeLine}`);
-    await page.keyboard.press('Enter');
+    await goToLine(config.codeLine);
     await palette('etviz: Show in Graph');
     await page.waitForTimeout(1000);
     await page.locator('.tab', { hasText: 'Compare:' }).click();
@@ -457,11 +463,7 @@ await step('graph-to-code', async () => {
 await step('code-to-graph', async () => {
   await page.locator(`.tab[data-resource-name="${config.codeFile}"]`).click();
   await page.locator('.monaco-editor .view-lines').first().click();
-  await page.keyboard.press('Control+G');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(`:${config.codeLine}`);
-  await page.keyboard.press('Enter');
+  await goToLine(config.codeLine);
   await palette('etviz: Show in Graph');
   // The note is immediate; the selection follows once Model Explorer has expanded the layers.
   const statusbar = await until('the node count in the status bar', async () => {
