@@ -41,10 +41,7 @@ def publish(json_path: Path) -> Path:
     """
     if in_cache(json_path):
         return Path(os.path.realpath(json_path))
-    try:
-        payload = json_path.read_bytes()
-    except OSError as exc:
-        raise EtvizError(str(json_path), f"cannot read graph: {exc.strerror}") from exc
+    payload = _read(json_path, "graph")
     target = cache_path_for(json_path)
     atomic_file.write_bytes(target, payload)
     return target
@@ -59,10 +56,7 @@ def publish_beside(path: Path, graph: Path) -> Path:
     """
     if in_cache(path):
         return Path(os.path.realpath(path))
-    try:
-        payload = path.read_bytes()
-    except OSError as exc:
-        raise EtvizError(str(path), f"cannot read node data: {exc.strerror}") from exc
+    payload = _read(path, "node data")
     folder = graph.with_name(f"{graph.name.removesuffix('.json')}.data")
     folder.mkdir(mode=0o700, exist_ok=True)
     target = folder / _UNSAFE.sub("_", ".".join(path.name.split(".")[-2:]))
@@ -81,3 +75,11 @@ def collection_label(graph: Path) -> str:
         return msgspec.json.decode(graph.read_bytes(), type=_Labelled).label
     except (OSError, msgspec.DecodeError) as exc:
         raise EtvizError(str(graph), f"cannot read graph label: {exc}") from exc
+
+
+def _read(path: Path, what: str) -> bytes:
+    """A file to copy into the cache; unreadable is the one-line error naming it."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise EtvizError(str(path), f"cannot read {what}: {exc.strerror}") from exc
