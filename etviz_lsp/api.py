@@ -120,16 +120,10 @@ def visualize_graph(
     from etviz_lsp.graph import pass_graph
 
     program = pass_graph.with_graph_module(graph_module, exported_program)
-    collection = _collection(
-        program,
-        name,
-        label=name,
-        get_node_partition_name=get_node_partition_name,
-        get_node_qdq_cluster_name=get_node_qdq_cluster_name,
-    )
-    return _deliver(
-        collection, name, json_file_name, _Showing(reuse_server, no_open_in_browser, block,
-                                                   timeout, height)
+    return visualize_with_clusters(
+        program, json_file_name, no_open_in_browser, reuse_server,
+        get_node_partition_name, get_node_qdq_cluster_name,
+        name=name, block=block, timeout=timeout, height=height,
     )
 
 
