@@ -15,10 +15,22 @@ The contract later code relies on (tests check each point):
 
 from __future__ import annotations
 
-from etviz_lsp.graph import ids, ir, model, naming, palette, partitions, qdq, source
+from etviz_lsp.graph import (
+    ids,
+    ir,
+    model,
+    naming,
+    palette,
+    partitions,
+    placement,
+    qdq,
+    repeats,
+    source,
+)
 from etviz_lsp.graph.hierarchy import Hierarchy
 
 _STATE_LABEL_KINDS = ir.STATE_KINDS
+_WEIGHT_KINDS = frozenset({ir.PARAMETER, ir.CONSTANT})
 
 
 def build_graphs(
@@ -56,14 +68,18 @@ def _build_graph(record: ir.ProgramRecord, graph_id: str, sub_ids: dict[str, str
         list(record.partitions.values()), bool(layout.clusters)
     )
     graph.group_attrs[""] = _graph_summary(record, graph, len(layout.clusters))
+    repeats.describe(graph)
     return graph
 
 
 class _Layout:
-    """Where each node goes: partition layer, then module layers, then cluster layer.
+    """Where each node goes: module layers, a partition layer in the deepest module that
+    holds all its ops (the module layers below it repeated inside), then a cluster layer.
 
-    Op namespaces first: state nodes go with their consumers' cluster when they feed a
-    single one (a quantized weight and its dequantize), else into their owner's layer.
+    Op namespaces first, then state nodes (which look at the ops'): a state node goes
+    with its consumers' cluster when it feeds a single one (a quantized weight and its
+    dequantize), else into its owner's layer. Last, ``placement`` settles what is still
+    loose (state of the root module, ops no module ran) beside the nodes it serves.
     """
 
     def __init__(self, record: ir.ProgramRecord) -> None:
@@ -72,6 +88,8 @@ class _Layout:
         self.clusters = qdq.find_clusters(record)
         self.cluster_of = {name: c for c in self.clusters for name in c.members}
         self.extra_layers: dict[str, dict[str, str]] = {}
+        self.bases = placement.partition_bases(record) if record.partitions else {}
+        self.partition_layers: dict[str, str] = {}  # partition key -> its layer's namespace
         # Node name -> namespace: ops first, then state nodes (which look at the ops').
         self.namespaces: dict[str, str] = {}
         by_name = {rec.name: rec for rec in record.nodes} if self.clusters else {}
@@ -88,20 +106,45 @@ class _Layout:
                     consumers[src].append(rec.name)
         for rec in state:
             self.namespaces[rec.name] = self._state_namespace(rec, consumers[rec.name])
+        if placement.settle(record, self.namespaces):
+            self.extra_layers[placement.SIZES_LAYER] = placement.SIZES_LAYER_ATTRS
+        for rec in state:  # root state that serves no single layer: the root state layers
+            if not self.namespaces[rec.name]:
+                fqn = rec.attrs.get("fqn", rec.name)
+                self.namespaces[rec.name] = self.hierarchy.state_namespace(fqn, rec.kind)
 
-    def _prefix(self, rec: ir.NodeRecord) -> str:
-        info = self.record.partitions.get(rec.partition) if rec.partition else None
+    def _partition_layer(self, key: str | None) -> str:
+        """The namespace of partition ``key``'s layer ("" when not in a partition)."""
+        if key is None:
+            return ""
+        found = self.partition_layers.get(key)
+        if found is not None:
+            return found
+        info = self.record.partitions.get(key)
         if info is None:
             return ""
-        self.extra_layers.setdefault(info.label, info.attrs)
-        return info.label
+        base = self.bases.get(key, [])
+        outer = self.hierarchy.namespace(base) if base else ""
+        found = self.partition_layers[key] = f"{outer}/{info.label}" if outer else info.label
+        if base:
+            self.hierarchy.place_prefix(found, base[-1])
+        self.extra_layers.setdefault(found, info.attrs)
+        return found
+
+    def _modules(self, scopes: list[ir.Scope], partition: str | None) -> str:
+        """Module layers of ``scopes``, inside the partition layer when there is one."""
+        prefix = self._partition_layer(partition)
+        base = self.bases.get(partition, []) if partition else []
+        inside = placement.below(scopes, base)
+        if not inside:  # the base module itself, or not under it (a delegate's input)
+            return prefix
+        return self.hierarchy.namespace(inside, prefix, base[-1] if base else None)
 
     def _op_namespace(self, rec: ir.NodeRecord, by_name: dict[str, ir.NodeRecord]) -> str:
-        prefix = self._prefix(rec) if rec.partition else ""
         cluster = self.cluster_of.get(rec.name) if self.cluster_of else None
         if cluster is None:
-            return self.hierarchy.namespace(rec.scopes, prefix) if rec.scopes else prefix
-        base = self.hierarchy.namespace(cluster.scopes, prefix) if cluster.scopes else prefix
+            return self._modules(rec.scopes, rec.partition)
+        base = self._modules(cluster.scopes, rec.partition)
         namespace = f"{base}/{cluster.layer}" if base else cluster.layer
         if namespace not in self.extra_layers:
             self.extra_layers[namespace] = qdq.cluster_attrs(cluster, by_name)
@@ -114,7 +157,9 @@ class _Layout:
             if only.rsplit("/", 1)[-1].startswith("cluster "):
                 return only
         fqn = rec.attrs.get("fqn", rec.name)
-        return self.hierarchy.state_namespace(fqn, rec.kind, self._prefix(rec))
+        if "." not in fqn:  # owned by the root module: placed by its consumers later
+            return ""
+        return self.hierarchy.state_namespace(fqn, rec.kind, self._partition_layer(rec.partition))
 
 
 class _NodeMaker:
@@ -274,7 +319,7 @@ def _graph_summary(record: ir.ProgramRecord, graph: model.Graph, clusters: int) 
         # counting every node and only the layers it draws; these count what the program has.
         "operator calls": str(ops),
         "module layers": str(len(graph.group_attrs)),
-        "parameters": f"{sum(v.numel() for v in record.parameters.values()):,}",
+        "parameters": _parameters_text(record),
     }
     if record.partitions:
         summary["partitions"] = ", ".join(info.label for info in record.partitions.values())
@@ -282,3 +327,20 @@ def _graph_summary(record: ir.ProgramRecord, graph: model.Graph, clusters: int) 
         origin = "given names" if record.clusters_given else "graph neighbours"
         summary["qdq clusters"] = f"{clusters} (from {origin})"
     return summary
+
+
+def _parameters_text(record: ir.ProgramRecord) -> str:
+    """The model's size: parameter and constant tensor elements, delegated ones included
+    (quantization folds weights into constants), with the part outside delegates beside it
+    when the program has some (``1,684 (28 outside delegates)``)."""
+    total = outside = 0
+    for rec in record.nodes:
+        if rec.kind not in _WEIGHT_KINDS or not rec.outputs:
+            continue
+        size = rec.outputs[0].numel()
+        total += size
+        outside += size if rec.partition is None else 0
+    if total == 0:  # a reader that keeps no state nodes: what the signature says
+        total = outside = sum(v.numel() for v in record.parameters.values())
+    delegated = any(info.attrs.get("lowered module") for info in record.partitions.values())
+    return f"{total:,} ({outside:,} outside delegates)" if delegated else f"{total:,}"

@@ -25,25 +25,36 @@ class Hierarchy:
         # Layers made for the owner of some state that runs no op in the graph.
         self.not_called: set[str] = set()
 
-    def namespace(self, scopes: list[ir.Scope], prefix: str = "") -> str:
-        """The layer path of ``scopes``, under the layer ``prefix`` (a partition) if given."""
+    def namespace(
+        self, scopes: list[ir.Scope], prefix: str = "", base: ir.Scope | None = None
+    ) -> str:
+        """The layer path of ``scopes``, under the layer ``prefix`` (a partition) if given.
+
+        ``base`` is the module the ``prefix`` layer sits in (a partition nested in the
+        module it serves): ``scopes`` continue below it, so their layers are named
+        relative to it. ``prefix`` alone decides the key: one prefix has one base.
+        """
         key: tuple[object, ...] = (prefix, *scopes) if prefix else tuple(scopes)
         found = self._by_scopes.get(key)
         if found is None:
-            found = self._by_scopes[key] = self._extend(scopes, prefix)
+            found = self._by_scopes[key] = self._extend(scopes, prefix, base)
         return found
 
-    def _extend(self, scopes: list[ir.Scope], prefix: str) -> str:
+    def place_prefix(self, prefix: str, base: ir.Scope) -> None:
+        """State owned by ``base`` and placed under ``prefix`` goes into ``prefix`` itself."""
+        self._by_path.setdefault((prefix, base.path), prefix)
+
+    def _extend(self, scopes: list[ir.Scope], prefix: str, base: ir.Scope | None) -> str:
         """A new stack's layer path: its parent stack's, then the layers of its last scope.
 
         Stacks share their parents (every node of ``layers.3.attn`` has ``layers.3``
         above it), so each stack adds one step to a path already known.
         """
-        parent: ir.Scope | None = None
+        parent: ir.Scope | None = base
         namespace = prefix
         if len(scopes) > 1:
             parent = scopes[-2]
-            namespace = self.namespace(scopes[:-1], prefix)
+            namespace = self.namespace(scopes[:-1], prefix, base)
         for scope in _steps(parent, scopes[-1]):
             piece = naming.segment(scope, parent)
             namespace = self._claim(f"{namespace}/{piece}" if namespace else piece, scope)

@@ -61,12 +61,16 @@ def js_regex_escape(text: str) -> str:
 def group_configs(
     partitions: list[ir.PartitionInfo], with_clusters: bool
 ) -> list[model.GroupConfig]:
-    """Cluster layers first (the more specific pattern), then each partition layer."""
+    """Cluster layers first (the more specific pattern), then each partition layer.
+
+    A partition layer may sit inside module layers (``layers/5 (TransformerBlock)/
+    XnnpackBackend #37``): its pattern matches the layer's last piece, at any depth.
+    """
     configs = []
     if with_clusters:
         configs.append(model.GroupConfig(CLUSTER_LAYER_REGEX, CLUSTER_FILL, CLUSTER_BORDER))
     for info in partitions:
-        regex = f"^{js_regex_escape(info.label)}$"
+        regex = f"(^|/){js_regex_escape(info.label)}$"
         configs.append(model.GroupConfig(regex, partition_fill(info), partition_border(info)))
     return configs
 

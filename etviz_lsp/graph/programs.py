@@ -58,9 +58,20 @@ def stage(program: torch.export.ExportedProgram) -> str:
         return "tagged"
     if getattr(program, "dialect", "") == "EDGE":
         return "edge"
-    if any("quantize_per_" in target for target in targets):
-        return "quantized"
-    return "exported"
+    return "quantized" if is_quantized(targets) else "exported"
+
+
+# What a quantized program holds: PT2E's quantize/dequantize ops, torchao's affine ones
+# (8da4w and other ``quantize_`` configs), or torchao's tensor subclasses still wrapped
+# (their weights are unwrapped by ``access_subclass_inner_tensor``).
+_QUANTIZED_MARKS = (
+    "quantize_per_", "quantize_affine", "choose_qparams", "access_subclass_inner_tensor",
+)
+
+
+def is_quantized(targets: list[str]) -> bool:
+    """Whether a program with these call targets is quantized (from its own content)."""
+    return any(mark in target for target in targets for mark in _QUANTIZED_MARKS)
 
 
 def tag_specs(obj: Any) -> dict[str, ir.PartitionInfo]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from etviz_lsp.graph import ir, naming
+from etviz_lsp.graph import ir, naming, placement
 
 # Ops that sit between a compute op and its quantize/dequantize nodes without changing
 # the values' quantization (layout changes, fused activations, tuple unpacking).
@@ -113,7 +113,11 @@ class _Finder:
         self.claimed: set[str] = set()
 
     def clusters(self) -> list[Cluster]:
-        ops = [r for r in self.nodes if r.kind == ir.OP and not _is_qdq(r)]
+        # Size arithmetic reads quantized tensors' shapes, but it is not their compute.
+        ops = [
+            r for r in self.nodes
+            if r.kind == ir.OP and not _is_qdq(r) and not placement.is_symbolic(r)
+        ]
         # Real compute ops first; a lone helper between dq and q (a quantized view) after.
         candidates = [r for r in ops if not is_helper(r)] + [
             r for r in ops if is_helper(r) and naming.short_label(r.target) != "getitem"

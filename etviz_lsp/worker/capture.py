@@ -78,6 +78,7 @@ class Recorder:
         self._seen: set[int] = set()
         self._keep: list[object] = []  # keeps ids in _seen from being reused
         self._names: set[str] = set()
+        self._made_from: dict[str, str] = {}  # stage name -> what its first call exported
         # Stage to stage, indexed from the live graphs as each stage is captured (issue 18).
         self.correspondence = correspondence.RunCorrespondence()
         # Each stage's live program with its graph: the numeric overlay compares them.
@@ -98,17 +99,19 @@ class Recorder:
         _active = None
 
     def record_call(
-        self, result: Any, function: str, site: Site | None, returned_at: float
+        self, result: Any, function: str, site: Site | None, returned_at: float,
+        made_from: str = "",
     ) -> None:
+        """``made_from``: the class of the call's first argument (what it exported)."""
         if not programs.is_program(result) or self.seen(result):
             return
         var = (assigned_name(site.file, site.line) if site else None) or function
         where = f" @ {site.short}" if site else ""
-        self._record(result, var, where, returned_at)
+        self._record(result, var, where, returned_at, made_from)
 
     def record_global(self, value: Any, var: str) -> None:
         if programs.is_program(value) and not self.seen(value):
-            self._record(value, var, "", time.time())
+            self._record(value, var, "", time.time(), "")
 
     def skips(self, caller: FrameType) -> bool:
         """Not a call to capture: no run, inside a captured call, or quantizer internals."""
@@ -117,7 +120,9 @@ class Recorder:
     def seen(self, obj: Any) -> bool:
         return id(obj) in self._seen
 
-    def _record(self, obj: Any, var: str, where: str, returned_at: float) -> None:
+    def _record(
+        self, obj: Any, var: str, where: str, returned_at: float, made_from: str
+    ) -> None:
         self._remember(obj)
         if type(obj).__name__ == "ExecutorchProgramManager":
             self.executorch = (f"{var}{where}", obj)
@@ -128,7 +133,7 @@ class Recorder:
             self._remember(program)
             label = f"{var}.{method}" if method else var
             kind = stage(obj, program)
-            name = self._unique(f"{label}{where} ({kind})")
+            name = self._unique(f"{label}{where} ({kind})", made_from)
             self.progress("converting")
             try:
                 collection = convert.from_programs([(name, program)], label=name)
@@ -152,8 +157,14 @@ class Recorder:
         self._seen.add(id(obj))
         self._keep.append(obj)
 
-    def _unique(self, name: str) -> str:
+    def _unique(self, name: str, made_from: str) -> str:
+        """``name``, else what differs from the stage of that name (``export_llm`` exports
+        its model, then re-exports the GraphModule: ``... (quantized) from GraphModule``),
+        else ``name #2``."""
         candidate, n = name, 1
+        first_from = self._made_from.setdefault(name, made_from)
+        if candidate in self._names and made_from and made_from != first_from:
+            candidate = f"{name} from {made_from}"
         while candidate in self._names:
             n += 1
             candidate = f"{name} #{n}"
@@ -182,9 +193,7 @@ def stage(obj: Any, program: Any) -> str:
         return "lowered"
     if kind == "EdgeProgramManager" or getattr(program, "dialect", "") == "EDGE":
         return "edge"
-    if any("quantize_per_" in t for t in targets):
-        return "quantized"
-    return "exported"
+    return "quantized" if programs.is_quantized(targets) else "exported"
 
 
 def _call_targets(program: Any) -> list[str]:
@@ -209,7 +218,8 @@ def _wrap(original: Callable[..., Any], function: str, progress: str) -> Callabl
             result = original(*args, **kwargs)
         finally:
             recorder.depth -= 1
-        recorder.record_call(result, function, site, time.time())
+        made_from = type(args[0]).__name__ if args else ""
+        recorder.record_call(result, function, site, time.time(), made_from)
         recorder.progress("running script")
         return result
 
