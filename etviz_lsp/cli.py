@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout", type=float, default=None, metavar="S",
-        help="stop an export script after S seconds (default: 600)",
+        help="stop an export script after S seconds (default: no limit; Ctrl+C stops it)",
     )
     parser.add_argument(
         "--allow-pickle", action="store_true",
@@ -156,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     except EtvizError as error:
         print(f"etviz-lsp: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a second Ctrl+C, or one outside a script run
+        print("etviz-lsp: interrupted", file=sys.stderr)
+        return 130
     print(f"wrote {result.output} ({result.bytes_written:,} bytes) in {result.seconds:.2f} s")
     print(f"  {result.summary}")
     if result.overlay:
@@ -179,9 +182,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _once(args: argparse.Namespace, script_args: list[str]) -> OnceResult:
-    from etviz_lsp.once import DEFAULT_TIMEOUT, run_once, run_target_once
+    from etviz_lsp.once import run_once, run_target_once
 
-    timeout = args.timeout or DEFAULT_TIMEOUT
+    timeout = args.timeout  # None: no limit (a long export is normal; Ctrl+C stops it)
+    if timeout is not None and not timeout > 0:
+        raise EtvizError("--timeout", f"must be a positive number of seconds, got {timeout:g}")
     target = _run_target(args, script_args)
     iterations = _profile_iterations(args, target is not None)
     if target is None:  # not a script: a .pt2 is converted in this process

@@ -2,16 +2,23 @@
 
 A file ``graph.inputs`` reads (``.pt2``, ``.pte``, ``.etrecord``) is converted here; an
 export script (``.py``, or ``-m module``, with arguments) runs in the worker room's child
-process (naming it on the command line is the user's consent to run it).
+process (naming it on the command line is the user's consent to run it), with no time limit
+unless one is given; Ctrl+C stops it. A run that fails, times out or is stopped after making
+stages leaves them beside the output, marked partial (``worker.partial_stages``), and its
+error names that file; the output itself is written only by a run that succeeds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from etviz_lsp import overlay_files
@@ -21,10 +28,9 @@ from etviz_lsp.graph.writer import write_json_atomic
 
 if TYPE_CHECKING:  # the worker room is imported only when a script runs
     from etviz_lsp.graph import latency
-    from etviz_lsp.worker import GraphInfo, RunTarget
+    from etviz_lsp.worker import GraphInfo, RunTarget, WarmWorker
 
 OUTPUT_FOLDER = ".etviz"
-DEFAULT_TIMEOUT = 600.0  # seconds a script may run; lowering a big model takes minutes
 
 
 def default_output(source: Path) -> Path:
@@ -74,7 +80,7 @@ def run_once(
     source: Path,
     output: Path | None,
     *,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     log: Callable[[str], None] | None = None,
     allow_pickle: bool = False,
     progress: Callable[[str], None] | None = None,
@@ -189,7 +195,7 @@ def run_target_once(
     target: RunTarget,
     output: Path | None,
     *,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     log: Callable[[str], None] | None = None,
     progress: Callable[[str], None] | None = None,
     numeric: bool = True,
@@ -198,7 +204,8 @@ def run_target_once(
     """Run a script or ``-m`` module with its arguments; JSON to ``output`` (default: the
     script's ``.etviz/``, for a module the working folder's). ``numeric``: compare each
     quantized stage with its float one (``worker.numeric_overlay``). ``profile_iterations``
-    > 0: then run its ExecuTorch program that often with ETDump on (``worker/profile_run.py``)."""
+    > 0: then run its ExecuTorch program that often with ETDump on (``worker/profile_run.py``).
+    ``timeout``: seconds before the run is stopped (None: no limit)."""
     started = time.perf_counter()
     if target.script is not None:
         _check_readable(target.script)
@@ -215,19 +222,28 @@ def run_target_once(
 
 
 def _run_script(
-    target: RunTarget, output: Path, timeout: float, log: Callable[[str], None] | None,
-    progress: Callable[[str], None] | None, started: float, numeric: bool = True,
-    profile_iterations: int = 0,
+    target: RunTarget, output: Path, timeout: float | None,
+    log: Callable[[str], None] | None, progress: Callable[[str], None] | None, started: float,
+    numeric: bool = True, profile_iterations: int = 0,
 ) -> OnceResult:
-    from etviz_lsp.worker import WarmWorker
+    from etviz_lsp.worker import ScriptFailed, WarmWorker
+    from etviz_lsp.worker.partial_stages import partial_path
     from etviz_lsp.worker.profile_run import summary_line
 
-    # One run: nothing to pay ahead; the script imports (and warms up) what it uses.
-    with WarmWorker(log=log, warm_up=False, preload=False) as worker:
-        result = worker.run(
-            target, output, timeout=timeout, on_progress=progress, numeric=numeric,
-            profile_iterations=profile_iterations,
-        )
+    partial = partial_path(output)
+    try:
+        # One run: nothing to pay ahead; the script imports (and warms up) what it uses.
+        with WarmWorker(log=log, warm_up=False, preload=False) as worker, _ctrl_c_stops(worker):
+            result = worker.run(
+                target, output, timeout=timeout, on_progress=progress, numeric=numeric,
+                profile_iterations=profile_iterations, partial_output=partial,
+            )
+    except ScriptFailed as failed:
+        if failed.partial is None:
+            raise
+        error = failed.error
+        raise EtvizError(error.location, f"{error.headline}; {failed.partial.describe()}") from None
+    partial.unlink(missing_ok=True)  # the run finished: no earlier run's stages beside it
     graphs = ScriptGraphs(list(result.graphs), tuple(result.artifacts))
     listed = (result.profile or {}).get("files")
     files = {  # m.latency-avg.json -> avg
@@ -240,6 +256,25 @@ def _run_script(
         profile=summary_line(result.profile) if result.profile else "",
         profile_error=result.profile_error,
     )
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(worker: WarmWorker) -> Iterator[None]:
+    """Ctrl+C (SIGINT) stops the run as a cancel does: every process it started is killed
+    and its finished stages are kept (partial). A second Ctrl+C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        worker.stop_soon()
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
 def _numeric_lines(summary: dict[str, object]) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ import json
 import os
 import textwrap
 import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -132,6 +133,12 @@ class Session:
             await asyncio.sleep(0.1)
         raise AssertionError(f"no graphReady for {path.name} in {seconds} s: {self.graph_ready}")
 
+    def configure(self, **etviz: object) -> None:
+        """What an editor sends when the user edits the etviz settings."""
+        self.client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"etviz": etviz})
+        )
+
     async def wait_for(self, condition: Any, seconds: float = 180, what: str = "") -> None:
         deadline = time.monotonic() + seconds
         while not condition():
@@ -146,6 +153,12 @@ class Session:
             await asyncio.wait_for(self.client.shutdown_session(), 60)
             await self.client.stop()
         return await asyncio.to_thread(wait_until_gone, self.marker)
+
+
+def graph_json(url: str) -> Any:
+    """The graph file a Model Explorer page URL loads (it lies in the session's cache)."""
+    data = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["data"][0]
+    return json.loads(Path(json.loads(data)["models"][0]["url"]).read_text())
 
 
 def capabilities() -> types.ClientCapabilities:

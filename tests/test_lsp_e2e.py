@@ -218,20 +218,13 @@ async def test_cancel_through_progress_kills_the_run(session: Session, workspace
     assert session.client.diagnostics.get(script.as_uri(), []) == []  # a cancel is no error
 
 
-def _configure(session: Session, **etviz: object) -> None:
-    """What an editor sends when the user edits the etviz settings."""
-    session.client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(settings={"etviz": etviz})
-    )
-
-
 async def test_settings_change_live_without_a_restart(session: Session, workspace: Path) -> None:
     server_pid = session.server_pid
     script = workspace / "live_settings.py"
     try:
         # Off before the file exists: the folder is already watched for other tests' files,
         # and the event of this write must not start a run of its own.
-        _configure(session, autoRefresh=False)
+        session.configure(autoRefresh=False)
         script.write_text(export_script(1))
         before = len(session.graph_ready)
         one_layer = node_count(await session.visualize(script))  # visualize still runs
@@ -241,12 +234,12 @@ async def test_settings_change_live_without_a_restart(session: Session, workspac
         await asyncio.sleep(3)  # saves wait 0.4 s of quiet: a run would have reported by now
         assert [g for g in session.graph_ready[seen:] if g.source == script.as_uri()] == []
 
-        _configure(session, autoRefresh=True)  # watching again, without visualizing again
+        session.configure(autoRefresh=True)  # watching again, without visualizing again
         session.save(script, export_script(3))
         shown = await session.next_graph(script, seen, stale=False)
         assert sum(g.nodeCount for g in shown.graphs) > one_layer
 
-        _configure(session, timeout=2)
+        session.configure(timeout=2)
         slow = workspace / "slow_export.py"
         slow.write_text("import time\ntime.sleep(120)\n")
         started = time.monotonic()
@@ -254,7 +247,7 @@ async def test_settings_change_live_without_a_restart(session: Session, workspac
             await session.visualize(slow)
         assert time.monotonic() - started < 60
     finally:
-        _configure(session, autoRefresh=True, timeout=120)
+        session.configure(autoRefresh=True, timeout=120)
     assert session.server_pid == server_pid  # applied live: no restart
 
 

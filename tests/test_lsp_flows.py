@@ -2,7 +2,9 @@
 arguments and environment, re-run with them on save; the model file the run imported
 re-runs it when saved or rewritten, and its errors land on its own lines; each stage is
 on screen (``etviz/graphReady`` marked ``inProgress``) before the run ends, the final
-collection replaces it, and a failed run goes back to the last good graph.
+collection replaces it, and a failed run goes back to the last good graph; the stages a
+failed or timed-out run finished stay viewable, marked partial, and a timeout names the
+setting to raise.
 
 One trusted session (real server, warm worker, Model Explorer) is shared by the module.
 """
@@ -19,8 +21,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from pygls.exceptions import JsonRpcException
 
-from tests.lsp_session import Session, lsp_session
+from tests.lsp_session import Session, graph_json, lsp_session
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -211,6 +214,52 @@ async def test_each_stage_is_shown_before_the_run_ends(session: Session) -> None
     assert stages and stages[0][1].inProgress is True
     assert failed.stale is True and "late failure" in failed.error
     assert failed.url == final.url  # the last good graph, not the failed run's stages
+    # ... which stay viewable beside it, marked partial with the failure
+    assert failed.partial.failure.startswith("exception at staged.py:")
+    assert "RuntimeError: late failure" in failed.partial.failure
+    assert len(failed.partial.graphs) >= 2 and failed.partial.url != failed.url
+    assert graph_json(failed.partial.url)["label"].startswith("staged.py (partial: exception")
+
+
+HANGS_AFTER_EXPORT = textwrap.dedent("""\
+    import time
+
+    import torch
+
+    ep = torch.export.export(torch.nn.Linear(4, 4), (torch.randn(2, 4),))
+    while True:
+        time.sleep(0.1)  # line 7
+    """)
+
+
+async def test_a_timed_out_run_names_the_setting_and_keeps_its_stages(
+    session: Session,
+) -> None:
+    script = session.root / "workspace" / "hangs_after_export.py"
+    script.write_text(HANGS_AFTER_EXPORT)
+    session.configure(timeout=8)
+    try:
+        before = len(session.graph_ready)
+        advice = r"raise the etviz\.timeout setting \(now 8 s\) to give it longer"
+        with pytest.raises(JsonRpcException, match=rf"hangs_after_export.py:7: timed out "
+                           rf"after 8 s; stopped the script.*; {advice}"):
+            await session.visualize(script)
+        kept = await session.next_graph(script, before)
+    finally:
+        session.configure(timeout=120)
+    # No good graph yet: the panel is sent the stages it finished, marked partial.
+    assert kept.stale is False and "raise the etviz.timeout setting" in kept.error
+    assert kept.partial.failure.startswith("timeout at hangs_after_export.py:7: timed out")
+    assert kept.url == kept.partial.url
+    assert [g.id for g in kept.graphs] == ["ep @ hangs_after_export.py:5 (exported)"]
+    shown = graph_json(kept.url)
+    assert shown["label"] == f"hangs_after_export.py (partial: {kept.partial.failure})"
+    assert shown["graphs"][0]["groupNodeAttributes"][""]["partial"] == kept.partial.failure
+    await session.wait_for(lambda: session.client.diagnostics.get(script.as_uri()), 30,
+                           "the timeout's diagnostic")
+    (diagnostic,) = session.client.diagnostics[script.as_uri()]
+    assert diagnostic.range.start.line == 6 and "etviz.timeout" in diagnostic.message
+
 
 
 async def test_shutdown_leaves_no_process_behind(session: Session) -> None:

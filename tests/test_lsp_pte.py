@@ -4,24 +4,17 @@ unpickles), and re-reads a program rewritten on disk."""
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.parse
 from pathlib import Path
 
 import pytest
 from lsprotocol import types
 
 from tests import pte_artifacts
-from tests.lsp_session import lsp_session
+from tests.lsp_session import graph_json, lsp_session
 from tests.test_pte_etrecord import artifacts, two_methods  # noqa: F401 (session fixtures)
 
 pytestmark = [pytest.mark.slow]
-
-
-def _graph_json(url: str) -> dict:
-    data = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["data"][0]
-    return json.loads(Path(json.loads(data)["models"][0]["url"]).read_text())
 
 
 async def test_untrusted_session_shows_a_pte_and_follows_it_on_disk(
@@ -42,7 +35,7 @@ async def test_untrusted_session_shows_a_pte_and_follows_it_on_disk(
         assert [g.id for g in shown.graphs] == [
             "forward", "forward/XnnpackBackend #0", "forward/XnnpackBackend #1",
         ]
-        graph = _graph_json(shown.url)["graphs"][0]
+        graph = graph_json(shown.url)["graphs"][0]
         labels = [n["label"] for n in graph["nodes"] if n["id"].startswith("instruction")]
         assert labels == ["XnnpackBackend #0", "aten::cumsum", "XnnpackBackend #1"]
         cumsum = {a["key"]: a["value"] for a in graph["nodes"][2]["attrs"]}
@@ -81,7 +74,7 @@ async def test_untrusted_session_shows_a_pte_and_follows_it_on_disk(
         stale = await session.next_graph(program, before, stale=True, seconds=120)
         assert "not an ExecuTorch program" in stale.error
         assert [g.id for g in stale.graphs] == methods  # the last good one
-        assert _graph_json(stale.url)["graphs"][2]["id"] == "shift"
+        assert graph_json(stale.url)["graphs"][2]["id"] == "shift"
         (diagnostics,) = [d for d in session.client.diagnostics.values() if d]
         assert "not an ExecuTorch program" in diagnostics[0].message
         assert await session.close() == []

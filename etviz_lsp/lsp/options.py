@@ -13,7 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-DEFAULT_TIMEOUT = 300.0
+# Seconds a run may take in the editor: generous (lowering an LLM takes ~10 min on 2 cores),
+# yet a hung script still ends; the command line has no limit unless given one.
+DEFAULT_TIMEOUT = 1800.0
+TIMEOUT_SETTING = "etviz.timeout"  # the editor's name of ``timeout`` (package.json)
 PROFILE_MODES = ("off", "command", "onSave")  # etviz.profile (issue 17, lsp/profile.py)
 
 
@@ -62,6 +65,11 @@ _KEYS: dict[str, tuple[str, tuple[type, ...]]] = {
 }
 # String settings that take one of a few values.
 _CHOICES: dict[str, tuple[str, ...]] = {"numeric": ("off", "onRun"), "profile": PROFILE_MODES}
+
+
+def timeout_advice(seconds: float) -> str:
+    """What a run stopped at its time limit tells the user: the setting to raise."""
+    return f"raise the {TIMEOUT_SETTING} setting (now {seconds:g} s) to give it longer"
 
 
 def parse(raw: object) -> InitOptions:

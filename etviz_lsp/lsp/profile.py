@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pygls.exceptions import JsonRpcRequestCancelled
 
 from etviz_lsp.lsp.commands import RequestFailed
+from etviz_lsp.lsp.options import timeout_advice
 from etviz_lsp.lsp.progress import RunProgress
 from etviz_lsp.worker import ScriptFailed
 from etviz_lsp.worker.profile_run import NOTHING_TO_PROFILE, kept_folder, summary_line
@@ -60,6 +61,8 @@ async def profile(visualizer: Visualizer, source: Path) -> dict[str, Any]:
             progress.end("cancelled" if cancelled else f"failed: {failed.error.headline}")
             if cancelled:
                 raise JsonRpcRequestCancelled(f"{source}: profile cancelled") from None
+            if failed.error.kind == "timeout":
+                failed = failed.with_note(timeout_advice(options.timeout))
             raise RequestFailed(f"{source}: profile failed: {failed.error.headline}") from None
         except BaseException as error:
             progress.end(f"failed: {error}")

@@ -4,7 +4,11 @@ The worker writes the stages made so far to a partial graph file beside the fina
 (in the cache, so Model Explorer may serve it) and calls back on the thread running the
 run; :class:`RunStages` turns each call into an ``etviz/graphReady`` marked
 ``inProgress``. The final collection (written only by a run that succeeds) replaces it;
-a failed run leaves the last good graph's file untouched.
+a failed run leaves the last good graph's file untouched. The stages a failed, timed-out
+or stopped run finished stay in the partial file, marked partial by the worker's caller
+(``worker.partial_stages``): pages showing them reload with the marks, and the failure's
+``etviz/graphReady`` carries them (``partial_view``): shown when no good graph exists, the
+last good graph staying "the" graph of the file otherwise.
 """
 
 from __future__ import annotations
@@ -17,13 +21,19 @@ from typing import Any
 from etviz_lsp.lsp.explorer_server import ExplorerServer
 from etviz_lsp.lsp.paths import uri_of
 from etviz_lsp.worker import StageUpdate
+from etviz_lsp.worker.partial_stages import PartialStages
 
 log = logging.getLogger(__name__)
 
 
-def partial_path(output: Path) -> Path:
-    """Where a run's stages so far go: beside its final graph, never the same file."""
-    return output.with_name(f"{output.stem}.partial.json")
+def partial_view(explorer: ExplorerServer, partial: PartialStages) -> dict[str, Any] | None:
+    """A failed run's finished stages as a graphReady part (``url``, ``graphs``,
+    ``failure``), from the server already known (no request); None before it is."""
+    url = explorer.known_url_for(partial.path, {})
+    if url is None:
+        return None
+    graphs = [{"id": graph_id, "nodeCount": count} for graph_id, count in partial.graphs]
+    return {"url": url, "graphs": graphs, "failure": partial.failure}
 
 
 class RunStages:
@@ -41,6 +51,15 @@ class RunStages:
         self._current = current
         self.shown = 0
         self.first_elapsed: float | None = None  # seconds from run start to the first stage
+
+    def failed(self, partial: PartialStages | None) -> None:
+        """The run failed: pages showing its stages reload them, now marked partial."""
+        if partial is None or not self.shown:
+            return
+        try:
+            self._explorer.reload()
+        except Exception as error:  # the marks show at the next reload instead
+            log.warning("%s: partial stages not reloaded: %s", self._source.name, error)
 
     def __call__(self, update: StageUpdate) -> None:
         if not self._current():

@@ -5,9 +5,11 @@ One warm worker runs one file at a time (runs queue on ``_one_run``); per file, 
 debounces saves and lets the newest win. The last good graph of each file is kept: when a
 later run fails the client hears ``stale: true`` with the error, and the page keeps showing
 the good graph (its JSON is only replaced by a successful run, atomically). While a run
-goes, each stage it makes is sent at once (``stages``); a file runs with the launch
-configuration the client gave for it (``run_configs``); saving a visualized file or any
-workspace file its run imported (``imported_files``) re-runs it.
+goes, each stage it makes is sent at once (``stages``); the stages a failed run finished
+stay viewable, marked partial (``partial`` in its graphReady; shown when the file has no
+good graph yet). A run stopped at its time limit says which setting to raise. A file runs
+with the launch configuration the client gave for it (``run_configs``); saving a visualized
+file or any workspace file its run imported (``imported_files``) re-runs it.
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ from etviz_lsp.lsp.imported_files import ImportedFiles
 from etviz_lsp.lsp.jobs import JobCancelled, Jobs, Ticket
 from etviz_lsp.lsp.navigation import Mapped, Navigator
 from etviz_lsp.lsp.numeric_diagnostics import NumericDiagnostics
-from etviz_lsp.lsp.options import InitOptions
+from etviz_lsp.lsp.options import InitOptions, timeout_advice
 from etviz_lsp.lsp.paths import path_of, uri_of
 from etviz_lsp.lsp.progress import RunProgress
-from etviz_lsp.lsp.stages import RunStages, partial_path
+from etviz_lsp.lsp.stages import RunStages, partial_view
 from etviz_lsp.lsp.watch import FileWatcher
 from etviz_lsp.worker import (
     GraphInfo,
@@ -47,6 +49,7 @@ from etviz_lsp.worker import (
     ScriptFailed,
     WarmWorker,
 )
+from etviz_lsp.worker.partial_stages import partial_path
 
 log = logging.getLogger(__name__)
 
@@ -376,6 +379,11 @@ class Visualizer:
                     self.options.profile_iterations if self.options.profile == "onSave" else 0
                 ),
             )
+        except ScriptFailed as failed:
+            stages.failed(failed.partial)
+            if failed.error.kind == "timeout":
+                raise failed.with_note(timeout_advice(self.options.timeout)) from None
+            raise
         except OSError as error:
             raise EtvizError(str(source), f"cannot write the graph: {error}") from error
         finally:
@@ -449,9 +457,22 @@ class Visualizer:
         elif not isinstance(outcome, EtvizError):
             log.error("run of %s failed", source, exc_info=outcome)
         log.warning("%s", outcome)
+        self._notify_failure(source, outcome)
+
+    def _notify_failure(self, source: Path, outcome: Exception) -> None:
+        """The last good graph stays the file's graph (``stale``); the stages the failed run
+        finished ride along as ``partial``, and are what is shown when there is no good one."""
+        partial = outcome.partial if isinstance(outcome, ScriptFailed) else None
+        kept = partial_view(self.explorer, partial) if partial is not None else None
+        extra = {"error": str(outcome), **({"partial": kept} if kept is not None else {})}
         last_good = self._shown.get(source)
         if last_good is not None:
-            self._notify(last_good.payload() | {"stale": True, "error": str(outcome)})
+            self._notify(last_good.payload() | {"stale": True, **extra})
+        elif kept is not None:
+            self._notify({
+                "source": uri_of(source), "url": kept["url"], "graphs": kept["graphs"],
+                "elapsedMs": 0, "stale": False, "inProgress": False, **extra,
+            })
 
     def _refresh_lenses(self) -> None:
         """"Show in Graph" lenses follow the new map (if the client can be asked to)."""

@@ -8,11 +8,14 @@ so the language server can put a diagnostic at ``file:line:column`` and the CLI 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from etviz_lsp.errors import EtvizError
+
+if TYPE_CHECKING:
+    from etviz_lsp.worker.partial_stages import PartialStages
 
 Kind = Literal[
     "exception", "syntax", "crash", "timeout", "no-program", "cancelled", "bad-input"
@@ -73,6 +76,15 @@ class ScriptFailed(EtvizError):
         # the workspace kind of .py files the run imported before it failed (when known):
         # a fix in any of them is worth a re-run
         self.imported_files: list[Path] = []
+        # the stages the run finished before it failed, marked partial (partial_stages)
+        self.partial: PartialStages | None = None
+
+    def with_note(self, note: str) -> ScriptFailed:
+        """The same failure, ``note`` added to its one line (what the user can do)."""
+        error = replace(self.error, message=f"{self.error.headline}; {note}")
+        noted = ScriptFailed(error)
+        noted.imported_files, noted.partial = self.imported_files, self.partial
+        return noted
 
 
 def display_path(file: str) -> str:

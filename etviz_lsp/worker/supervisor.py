@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import math
 import os
 import re
 import select
@@ -67,7 +68,7 @@ def supervise(message: Message, caller: Channel, num_threads: int) -> Message:
     theirs.close()
     os.close(out_write)
     caller.send({"event": "started", "id": run_id, "pid": pid})
-    state = _State(pid=pid, deadline=started + float(message["timeout"]))
+    state = _State(pid=pid, deadline=run_deadline(started, message.get("timeout")))
     child = Channel(ours)
     try:
         why = _watch(state, caller, child, out_read, log, run_id)
@@ -87,6 +88,14 @@ def supervise(message: Message, caller: Channel, num_threads: int) -> Message:
             caller.send(answer)
         raise CallerGone("shutdown requested")
     return answer
+
+
+def run_deadline(started: float, timeout: float | None) -> float:
+    """When the run is stopped: ``timeout`` seconds after ``started``; never for None
+    (the command line's default: a long export is normal, Ctrl+C stops it)."""
+    if timeout is None:
+        return math.inf
+    return started + float(timeout)
 
 
 def _watch(

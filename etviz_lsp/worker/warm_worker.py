@@ -12,6 +12,8 @@ import contextlib
 import dataclasses
 import hashlib
 import itertools
+import logging
+import math
 import os
 import signal
 import socket
@@ -25,7 +27,9 @@ from pathlib import Path
 from typing import IO, Any
 
 import etviz_lsp
+from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph import inputs
+from etviz_lsp.worker import partial_stages
 from etviz_lsp.worker.channel import Channel, ChannelClosed, Message
 from etviz_lsp.worker.run_target import RunTarget
 from etviz_lsp.worker.script_error import Kind, ScriptError, ScriptFailed
@@ -35,6 +39,8 @@ START_TIMEOUT = 600.0  # imports + warm-up on a loaded 2-core machine take well 
 WORKER_LOG_LIMIT = 8 * 1024 * 1024
 _GRACE = 30.0  # how long past its own deadline we trust the worker to answer
 _POLL = 0.2
+
+log = logging.getLogger(__name__)
 
 # Loads this checkout's etviz_lsp by path, so the user's interpreter needs torch (and
 # ExecuTorch for lowering) but not etviz-lsp itself, and nothing else of ours is put on its
@@ -200,6 +206,15 @@ class WarmWorker:
     def cancel(self) -> None:
         """Stop the current run (its whole process tree); its ``run`` raises cancelled."""
         self._cancel.set()
+        self._send_cancel()
+
+    def stop_soon(self) -> None:
+        """:meth:`cancel` for a signal handler: only sets a flag; the thread in ``run``
+        sends the cancel within a poll (a handler writing to the channel could cut
+        through a message that thread is writing)."""
+        self._cancel.set()
+
+    def _send_cancel(self) -> None:
         channel, running = self._channel, self._running
         if channel is not None and running is not None:
             with contextlib.suppress(ChannelClosed):
@@ -212,7 +227,7 @@ class WarmWorker:
         source: Path | RunTarget,
         output: Path,
         *,
-        timeout: float,
+        timeout: float | None,
         cwd: Path | None = None,
         allow_pickle: bool = False,
         on_progress: Callable[[str], None] | None = None,
@@ -226,7 +241,9 @@ class WarmWorker:
 
         A plain path is a script run with no arguments (or a file to read). With ``on_stage``,
         each captured stage is written to ``partial_output`` (all stages so far) and
-        announced as soon as it is converted; ``output`` is written only on success.
+        announced as soon as it is converted; ``output`` is written only on success. A run
+        that fails after writing stages raises :class:`ScriptFailed` with ``partial``: that
+        file, marked partial (``partial_stages``). ``timeout`` None: no time limit.
         Callbacks run on this thread. ``keep_program`` keeps the run's ExecuTorch program
         beside ``output`` for :meth:`profile_kept`; ``profile_iterations`` > 0 also profiles
         it right after the run (``worker/profile_run.py``).
@@ -244,7 +261,7 @@ class WarmWorker:
                               on_stage, partial)
 
     def profile_kept(
-        self, graph_json: Path, *, iterations: int, timeout: float,
+        self, graph_json: Path, *, iterations: int, timeout: float | None,
         on_progress: Callable[[str], None] | None = None,
     ) -> RunResult:
         """Profile the program a run kept beside ``graph_json`` in a fresh child (the run's
@@ -256,7 +273,7 @@ class WarmWorker:
         return self._send_run(request, output, output, timeout, False, on_progress, None, None)
 
     def _send_run(
-        self, request: Message, subject: Path, output: Path, timeout: float,
+        self, request: Message, subject: Path, output: Path, timeout: float | None,
         allow_pickle: bool, on_progress: Callable[[str], None] | None,
         on_stage: Callable[[StageUpdate], None] | None, partial: Path | None,
     ) -> RunResult:
@@ -266,21 +283,29 @@ class WarmWorker:
             channel = self._wait_ready(subject)
             run_id = next(self._ids)
             log_path = self.log_dir / _log_name(subject)
+            before = partial_stages.Snapshot(partial)
             channel.send({
-                **request, "op": "run", "id": run_id, "timeout": float(timeout),
+                **request, "op": "run", "id": run_id,
+                "timeout": None if timeout is None else float(timeout),
                 "allow_pickle": allow_pickle, "log": str(log_path),
             })
             self._running = run_id
             stages = _StageRelay(partial, on_stage, started)
+            # No time limit: no deadline for the worker's answer either (Ctrl+C stops it).
+            deadline = math.inf if timeout is None else started + timeout + _GRACE
             try:
-                answer = self._await(channel, run_id, subject, started + timeout + _GRACE,
+                answer = self._await(channel, run_id, subject, deadline,
                                      on_progress or (lambda _stage: None), stages)
+            except ScriptFailed as lost:  # the worker itself failed: the stages stay
+                lost.partial = _mark_partial(before, lost.error)
+                raise
             finally:
                 self._running = None
                 self._child_pid = None
         if answer.get("event") != "done":
             failed = ScriptFailed(ScriptError.from_json(answer.get("error") or {}))
             failed.imported_files = _paths(answer.get("imported_files"))
+            failed.partial = _mark_partial(before, failed.error)
             raise failed
         return RunResult(
             output=output,
@@ -404,6 +429,20 @@ class _StageRelay:
             self._path, _graph_infos(message.get("graphs") or []),
             time.monotonic() - self._started, max(0.0, latency),
         ))
+
+
+def _mark_partial(
+    before: partial_stages.Snapshot, error: ScriptError
+) -> partial_stages.PartialStages | None:
+    """The stages this run wrote before it failed, marked partial; None when it wrote none
+    (a file left by an earlier run is not this run's) or they cannot be marked."""
+    if before.path is None or not before.written():
+        return None
+    try:
+        return partial_stages.mark(before.path, error)
+    except EtvizError as exc:
+        log.warning("%s", exc)
+        return None
 
 
 def _graph_infos(graphs: list[Message]) -> list[GraphInfo]:

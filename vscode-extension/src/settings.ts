@@ -20,7 +20,7 @@ export function readSettings(scope?: vscode.Uri): Settings {
     pythonPath: config.get<string>('pythonPath', ''),
     autoRefresh: config.get<boolean>('autoRefresh', true),
     allowPickle: config.get<boolean>('allowPickle', false),
-    timeout: config.get<number>('timeout', 300),
+    timeout: config.get<number>('timeout', 1800),
     port: config.get<number>('port', 0),
     numeric: config.get<string>('numeric', 'onRun') === 'off' ? 'off' : 'onRun',
     externalUri: config.get<ExternalUriMode>('externalUri', 'auto'),
