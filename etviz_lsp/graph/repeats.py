@@ -22,7 +22,7 @@ _SPLIT = re.compile(r"(?<!\\)/")
 _NUMBER = re.compile(r"#?\d+")
 # A numbered child of a container: ``3 (TransformerBlock)``.
 _BLOCK_PIECE = re.compile(r"^(\d+) \((.+)\)$")
-# How many differing nodes a block's ``structure`` names (each way).
+# How many differing ops a block's ``structure`` names (each way).
 _SHOWN = 3
 
 
@@ -30,6 +30,7 @@ _SHOWN = 3
 class _Block:
     namespace: str
     signature: list[tuple[str, str, bool]] = field(default_factory=list)
+    op_kinds: list[tuple[str, bool]] = field(default_factory=list)  # (label, delegated)
     partitions: set[str] = field(default_factory=set)
     ops: int = 0
     on_cpu: int = 0
@@ -92,9 +93,10 @@ def _add(block: _Block, node: model.Node, below: str) -> None:
         return
     partition = model.node_attr(node, "partition")
     block.signature.append((_unnumbered(below), _NUMBER.sub("#", node["label"]), bool(partition)))
-    if kind != "op":
+    if kind != "op" or node["label"] == "getitem":  # unpacking a result computes nothing
         return
     block.ops += 1
+    block.op_kinds.append((node["label"], bool(partition)))
     if partition:
         block.partitions.add(partition)
     else:
@@ -138,18 +140,17 @@ def _difference(block: _Block, reference: _Block, lowered: bool) -> str:
         for name, mine, theirs in zip(names, block.facts(), reference.facts(), strict=False)
         if mine != theirs
     ]
-    mine, theirs = Counter(block.signature), Counter(reference.signature)
-    parts += [f"+{_node_text(item, n)}" for item, n in list((mine - theirs).items())[:_SHOWN]]
-    parts += [f"-{_node_text(item, n)}" for item, n in list((theirs - mine).items())[:_SHOWN]]
-    return ", ".join(parts)
+    mine, theirs = Counter(block.op_kinds), Counter(reference.op_kinds)
+    parts += [f"+{_op_text(item, n)}" for item, n in list((mine - theirs).items())[:_SHOWN]]
+    parts += [f"-{_op_text(item, n)}" for item, n in list((theirs - mine).items())[:_SHOWN]]
+    return ", ".join(parts) or "same ops, placed in other layers"
 
 
-def _node_text(item: tuple[str, str, bool], count: int) -> str:
-    """``2x mul in ffn_norm (RMSNorm)/XnnpackBackend # (delegated)``."""
-    path, label, delegated = item
-    where = f" in {path}" if path else ""
+def _op_text(item: tuple[str, bool], count: int) -> str:
+    """``cumsum``, ``2x mul (delegated)``: ops one block has and the other lacks."""
+    label, delegated = item
     times = f"{count}x " if count > 1 else ""
-    return f"{times}{label}{where}{' (delegated)' if delegated else ''}"
+    return f"{times}{label}{' (delegated)' if delegated else ''}"
 
 
 def _unnumbered(path: str) -> str:
