@@ -79,16 +79,52 @@ def delegate_graphs(profiled: Profiled) -> list[dict[str, Any]]:
     return [g for g in profiled.graphs["graphs"] if g["id"].startswith("forward/Xnnpack")]
 
 
-def test_every_conv_and_the_cpu_op_get_a_positive_latency(profiled: Profiled) -> None:
+def delegate_kernels(inspector_events: list[Any]) -> dict[int, list[Any]]:
+    """The Inspector's kernel events of each delegate call (by instruction), in order."""
+    by_instruction: dict[int, list[Any]] = {}
+    for event in inspector_events:
+        if event.delegate_backend_name and not event.debug_handles:
+            by_instruction.setdefault(event._instruction_id, []).append(event)
+    return by_instruction
+
+
+def call_instruction(sub: dict[str, Any]) -> int:
+    """The instruction of the delegate call whose nested graph ``sub`` is."""
+    return int(sub["groupNodeAttributes"][""]["delegate call"].split()[-1])
+
+
+def test_every_conv_and_the_cpu_op_get_their_kernels_latency(
+    profiled: Profiled, inspector_events: list[Any]
+) -> None:
+    """XNNPACK times its kernels in whole microseconds: a conv this small often takes less,
+    so 0.0 is a true reading (seen: every kernel of a delegate 0.0 in all 5 runs, for 3
+    delegates of 400). What holds whatever the timer shows: each conv is attributed (a
+    value, not negative, its attributes) and carries its own Convolution kernel's time; the
+    delegate's kernels are all accounted for; what runs on the nanosecond clock (the
+    delegate call, the CPU op matched by its instruction) is above 0."""
     avg = profiled.node_data["avg"]
+    kernels = delegate_kernels(inspector_events)
     assert len(delegate_graphs(profiled)) == 2
     for sub in delegate_graphs(profiled):
-        convs = [n["id"] for n in sub["nodes"] if n["label"] == "XNNConv2d"]
-        assert convs, sub["id"]
-        for conv in convs:
-            assert avg[sub["id"]]["results"][conv]["value"] > 0, (sub["id"], conv)
+        events = kernels[call_instruction(sub)]
+        results = avg[sub["id"]]["results"]
+        [conv] = [n for n in sub["nodes"] if n["label"] == "XNNConv2d"]
+        [conv_event] = [e for e in events if latency.event_kind(e.name) == "Convolution"]
+        assert results[conv["id"]]["value"] >= 0 and "latency avg (ms)" in attrs(conv)
+        assert results[conv["id"]]["value"] == pytest.approx(conv_event.perf_data.avg, abs=1e-6)
+        # Every kernel of the call is on an XNN node or listed as runtime-inserted: counted
+        # (whatever the timer read), and its time is there too.
+        facts = sub["groupNodeAttributes"][""]
+        listed = [e for e in events if f"{e.name} " in facts["runtime-inserted kernels"]]
+        assert len(results) + len(listed) == len(events), (results, facts)
+        placed = sum(r["value"] for r in results.values())
+        placed += float(facts["runtime-inserted kernels avg (ms)"])
+        assert placed == pytest.approx(sum(e.perf_data.avg for e in events), abs=1e-4)
+        assert float(facts["delegate call avg (ms)"]) > 0
     top = graph(profiled, "forward")
     cumsum = next(n for n in top["nodes"] if n["label"] == "aten::cumsum")
+    [event] = [e for e in inspector_events if e.name == "native_call_cumsum.out"]
+    assert cumsum["id"] == f"instruction_{event._instruction_id}"
     assert avg["forward"]["results"][cumsum["id"]]["value"] > 0
     assert float(attrs(cumsum)["latency avg (ms)"]) > 0
     kernel = float(attrs(cumsum)["latency avg (ms)"])
@@ -125,8 +161,9 @@ def test_partition_sum_equals_the_delegate_call_within_its_reported_overhead(
         inserted = float(facts["runtime-inserted kernels avg (ms)"])
         overhead = float(facts["call overhead avg (ms)"])
         # The kernels run inside the call: their sum is under it, and what they leave over
-        # (the delegate's own work outside kernels) is reported, not hidden.
-        assert 0 < kernels + inserted <= call_ms
+        # (the delegate's own work outside kernels) is reported, not hidden. The kernels may
+        # all read 0.0 (whole microseconds); the call, on the nanosecond clock, never does.
+        assert call_ms > 0 and 0 <= kernels + inserted <= call_ms
         assert overhead == pytest.approx(call_ms - kernels - inserted, abs=2e-4)
         assert attrs(call)["call overhead avg (ms)"] == facts["call overhead avg (ms)"]
 
@@ -135,16 +172,12 @@ def test_attribution_agrees_with_executorchs_inspector(
     profiled: Profiled, inspector_events: list[Any]
 ) -> None:
     avg = profiled.node_data["avg"]
-    by_instruction: dict[int, list[Any]] = {}
-    for event in inspector_events:
-        if event.delegate_backend_name and not event.debug_handles:
-            by_instruction.setdefault(event._instruction_id, []).append(event)
+    by_instruction = delegate_kernels(inspector_events)
     assert sorted(by_instruction) == [0, 2]  # the two delegate calls
     for instruction, kernels in by_instruction.items():
         sub_id = next(
-            g["id"] for g in delegate_graphs(profiled)
-            if g["groupNodeAttributes"][""]["delegate call"] == f"instruction {instruction}"
-        )  # fmt: skip
+            g["id"] for g in delegate_graphs(profiled) if call_instruction(g) == instruction
+        )
         xnodes = [n for n in graph(profiled, sub_id)["nodes"] if n["id"].startswith("xnode_")]
         # Inspector's kernel events, in order, next to the XNN node each was given.
         assert len(kernels) == len(xnodes)
@@ -242,6 +275,11 @@ def _overlay_report(shots: Path, pages: list[tuple[str, str]]) -> list[dict[str,
     return reports
 
 
+def _spread(node_data: dict[str, Any]) -> float:
+    values = [r["value"] for r in node_data["results"].values()]
+    return max(values) - min(values)
+
+
 def _with_graph(url: str, graph_id: str) -> str:
     from urllib.parse import parse_qs, quote, urlsplit
 
@@ -263,12 +301,15 @@ def test_model_explorer_shows_the_latency_overlay_in_chromium(
     url = re.search(r"(http://127\.0\.0\.1:\d+/\S+)", printed)
     assert url is not None, printed
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    sub_id = delegate_graphs(profiled)[0]["id"]
+    avg = profiled.node_data["avg"]
+    # Model Explorer spreads its gradient from the smallest value to the largest, so it
+    # colours nothing in a graph whose values are all equal (a delegate whose kernels all
+    # read 0.0 us): the page shows the delegate whose kernels the timer told apart.
+    sub_id = max(delegate_graphs(profiled), key=lambda g: _spread(avg[g["id"]]))["id"]
     reports = _overlay_report(
         ARTIFACTS, [("latency-forward", _with_graph(url.group(1), "forward")),
                     ("latency-delegate", _with_graph(url.group(1), sub_id))],
     )  # fmt: skip
-    avg = profiled.node_data["avg"]
     for report, graph_id in zip(reports, ["forward", sub_id], strict=True):
         assert report["failedRequests"] == []
         # The page read the graph and the four overlays, all from the guarded cache.
@@ -279,6 +320,9 @@ def test_model_explorer_shows_the_latency_overlay_in_chromium(
         # one Model Explorer colours the graph by (loaded last: the average).
         coloured = [r for r in report["table"] if r["background"] != "rgba(0, 0, 0, 0)"]
         results = avg[graph_id]["results"]
+        if _spread(avg[graph_id]) == 0:  # both delegates' kernels read alike: nothing coloured
+            assert coloured == [], coloured
+            continue
         assert len(coloured) == len(results), coloured
         shown = [float(r["cells"][-1]) for r in coloured]
         expected = sorted(r["value"] for r in results.values())

@@ -25,6 +25,7 @@ import pytest_asyncio
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from etviz_lsp.lsp.visualizer import DEBOUNCE_SECONDS
 from tests.conftest import PYTHON
 from tests.lsp_session import Session, export_script, lsp_session
 
@@ -150,18 +151,23 @@ async def test_ten_saves_in_a_second_make_one_or_two_runs(
     await session.visualize(script)
     tokens_before = progress_tokens(session)
     before = len(session.graph_ready)
-    started = time.monotonic()
+    sent = []
     for layers in range(1, 11):
+        sent.append(time.monotonic())
         session.save(script, export_script(layers=layers))
         await asyncio.sleep(0.09)
-    assert time.monotonic() - started < 1.5
-    final = await session.next_graph(script, before)
-    assert node_count(final) == 2 + 3 * 10  # the last save's graph
+    # A pause of this process as long as the server's quiet window (a busy machine) splits
+    # the burst: each such pause may start one more run. None when the machine keeps up.
+    splits = sum(b - a >= DEBOUNCE_SECONDS for a, b in zip(sent, sent[1:], strict=False))
+
+    def outcomes() -> list[int]:  # stages shown meanwhile aside
+        return [node_count(g) for g in session.graph_ready[before:] if not g.inProgress]
+
+    await session.wait_for(lambda: 2 + 3 * 10 in outcomes(), 180, "the last save's graph")
     await asyncio.sleep(2)  # nothing else arrives later
     runs = progress_tokens(session) - tokens_before
-    assert 1 <= len(runs) <= 2
-    outcomes = [g for g in session.graph_ready[before:] if not g.inProgress]
-    assert [node_count(g) for g in outcomes] == [32]  # stages shown meanwhile aside
+    assert 1 <= len(runs) <= 2 + splits, (len(runs), splits)
+    assert outcomes()[-1] == 32 and len(outcomes()) <= 1 + splits, (outcomes(), splits)
 
 
 async def test_visualize_a_pt2_and_see_it_rewritten(session: Session, workspace: Path) -> None:
