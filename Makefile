@@ -26,12 +26,14 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Pins come from the constraints file: torch 2.13.0 is the CPU wheel, never a CUDA build.
+# torch and ExecuTorch are not etviz's dependencies (a user's own stay untouched): working
+# on etviz installs them through the `export` extra, in the same pip command as the rest.
 $(STAMP): $(PY) pyproject.toml $(CONSTRAINTS)
-	$(PIP) install -c $(CONSTRAINTS) -e .
+	$(PIP) install -c $(CONSTRAINTS) -e '.[export]'
 	touch $@
 
 $(TEST_STAMP): $(STAMP)
-	$(PIP) install -c $(CONSTRAINTS) -e '.[test]'
+	$(PIP) install -c $(CONSTRAINTS) -e '.[export,test]'
 	touch $@
 
 # Debian chromium + playwright-core for the real-browser tests (idempotent, no browser download).

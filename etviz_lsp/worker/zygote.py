@@ -24,6 +24,7 @@ import time
 import traceback
 from typing import Any
 
+from etviz_lsp import run_requirements
 from etviz_lsp.worker import process_tree
 from etviz_lsp.worker.channel import Channel, ChannelClosed
 
@@ -71,6 +72,10 @@ def main(argv: list[str]) -> int:
 
 def _boot(caller: Channel, warm_up: bool, lean: bool) -> int:
     started = time.monotonic()
+    lacking = run_requirements.for_runs()  # torch / ExecuTorch are the user's: say which
+    if lacking is not None:
+        caller.send({"event": "fatal", "message": lacking})
+        raise ChannelClosed("cannot start")
     for name in REQUIRED:
         try:
             importlib.import_module(name)
