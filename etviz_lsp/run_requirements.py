@@ -56,9 +56,9 @@ class Found:
     def problem(self) -> str | None:
         """``torch is not installed (runs export scripts; needs >= 2.10)``, or None."""
         req = self.requirement
-        wanted = f"{req.needed_for}; needs {req.distribution} >= {_dotted(req.minimum)}"
+        wanted = f"{req.needed_for}; needs >= {_dotted(req.minimum)}"
         if not self.installed:
-            return f"{req.module} is not installed ({wanted})"
+            return f"{req.distribution} is not installed ({wanted})"
         if self.too_old:
             return f"{req.distribution} {self.version} is too old ({wanted})"
         return None

@@ -91,10 +91,10 @@ def test_build_makes_a_wheel_and_an_sdist_with_complete_metadata(dist: Path):
     assert metadata["Version"] == etviz_lsp.__version__
     assert metadata["License-Expression"] == "BSD-3-Clause"
     assert f"{info}/licenses/LICENSE" in names and "etviz_lsp/py.typed" in names
-    assert "Typing :: Typed" in metadata.get_all("Classifier")
+    assert "Typing :: Typed" in (metadata.get_all("Classifier") or [])
     assert "etviz-lsp = etviz_lsp.cli:run" in entry_points
     assert not [n for n in names if not n.startswith(("etviz_lsp/", info))]  # no tests, no docs
-    requires = metadata.get_all("Requires-Dist")
+    requires = metadata.get_all("Requires-Dist") or []
     plain = [r for r in requires if "extra ==" not in r]
     assert sorted(r.split("<")[0].split(">")[0] for r in plain) == [
         "ai-edge-model-explorer", "msgspec", "pygls", "watchdog"]

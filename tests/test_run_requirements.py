@@ -50,8 +50,8 @@ def test_missing_and_too_old_are_named_with_the_interpreter():
     version = found[1].version
     assert version  # msgspec is installed here, with its metadata
     assert run_requirements.problems_line(found, "/envs/x/bin/python") == (
-        "/envs/x/bin/python: etviz_no_such_module is not installed (does a thing; needs "
-        f"etviz-no-such >= 1.0); msgspec {version} is too old (decodes; needs msgspec >= 99.0)"
+        "/envs/x/bin/python: etviz-no-such is not installed (does a thing; needs >= 1.0); "
+        f"msgspec {version} is too old (decodes; needs >= 99.0)"
     )
 
 
@@ -80,7 +80,7 @@ def test_worker_refuses_an_old_torch_in_one_line(tmp_path: Path):
     with worker, pytest.raises(ScriptFailed) as caught:
         worker.run(SCRIPTS / "two_models.py", tmp_path / "o.json", timeout=60)
     assert caught.value.error.message == (
-        f"{python}: torch 2.9.0 is too old (runs export scripts; needs torch >= 2.10)"
+        f"{python}: torch 2.9.0 is too old (runs export scripts; needs >= 2.10)"
     )
 
 
@@ -88,15 +88,14 @@ def test_worker_refuses_an_old_executorch_but_runs_without_one(tmp_path: Path):
     python = bare_venv(tmp_path / "old", ("torch", "2.13.0"), ("executorch", "1.4.0"))
     assert run_requirements_of(python)["message"] == (
         f"{python}: executorch 1.4.0 is too old (lowers and makes .pte programs; needs "
-        "executorch >= 1.5); model_explorer is not installed (shows the graphs; needs "
-        "ai-edge-model-explorer >= 0.1.30)"
+        ">= 1.5); ai-edge-model-explorer is not installed (shows the graphs; "
+        "needs >= 0.1.30)"
     )
     worker = WarmWorker(python=python, log_dir=tmp_path / "logs", warm_up=False, preload=False)
     with worker, pytest.raises(ScriptFailed) as caught:
         worker.run(SCRIPTS / "two_models.py", tmp_path / "o.json", timeout=60)
     assert caught.value.error.message == (
-        f"{python}: executorch 1.4.0 is too old (lowers and makes .pte programs; needs "
-        "executorch >= 1.5)"
+        f"{python}: executorch 1.4.0 is too old (lowers and makes .pte programs; needs >= 1.5)"
     )
     # without ExecuTorch the stand-in torch passes the check (and then cannot export:
     # the worker's own import of torch.export names it)

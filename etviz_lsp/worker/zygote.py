@@ -25,7 +25,7 @@ import traceback
 from typing import Any
 
 from etviz_lsp import run_requirements
-from etviz_lsp.worker import process_tree
+from etviz_lsp.worker import lent_msgspec, process_tree
 from etviz_lsp.worker.channel import Channel, ChannelClosed
 
 REQUIRED = ("torch", "torch.export")
@@ -59,6 +59,7 @@ def main(argv: list[str]) -> int:
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # `-m` put the start folder first: a workspace file must not shadow torch
     process_tree.become_subreaper()
+    lent_msgspec.borrow(argv)
     try:
         num_threads = _boot(caller, warm_up="--warm-up" in argv[1:], lean="--lean" in argv[1:])
         _serve(caller, num_threads)
