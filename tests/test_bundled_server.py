@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,8 +60,13 @@ def test_launcher_check_names_the_interpreter_and_what_it_lacks(bundled: Path, b
 
 
 def test_server_starts_in_a_python_with_nothing_installed(bundled: Path, bare_python: str):
-    answer, _stderr = initialize([bare_python, str(bundled / "launch.py"), "--stdio"], user_env())
+    answer, stderr = initialize([bare_python, str(bundled / "launch.py"), "--stdio"], user_env(),
+                                {"extensionVersion": etviz_lsp.__version__})
     assert answer["serverInfo"] == {"name": "etviz-lsp", "version": etviz_lsp.__version__}
+    # what the extension's version check reads (issue 27, item 3): the bundled code answered
+    assert answer["capabilities"]["experimental"]["etviz"]["server"] == {
+        "version": etviz_lsp.__version__, "location": str(bundled / "tool" / "etviz_lsp")}
+    assert "different builds" not in stderr
     assert "etviz.server.visualize" in answer["capabilities"]["executeCommandProvider"]["commands"]
 
 
@@ -101,11 +107,14 @@ def test_worker_borrows_msgspec_only_where_the_interpreter_has_none(
             assert Path(where).parent != lent
 
 
-def initialize(command: list[str], env: dict[str, str]) -> tuple[dict[str, Any], str]:
+def initialize(
+    command: list[str], env: dict[str, str], options: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], str]:
     """``initialize``, ``shutdown``, ``exit`` over stdio; the answer and the server's stderr."""
     messages = [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-         "params": {"processId": None, "rootUri": None, "capabilities": {}}},
+         "params": {"processId": None, "rootUri": None, "capabilities": {},
+                    "initializationOptions": options or {}}},
         {"jsonrpc": "2.0", "method": "initialized", "params": {}},
         {"jsonrpc": "2.0", "id": 2, "method": "shutdown"},
         {"jsonrpc": "2.0", "method": "exit"},
@@ -133,3 +142,25 @@ def _bodies(stream: bytes) -> list[dict[str, Any]]:
         found.append(json.loads(rest[:length]))
         stream = rest[length:]
     return found
+
+
+def test_another_build_imported_first_says_what_and_where_it_is(bundled: Path, tmp_path: Path):
+    """The one way past the launcher: a ``sitecustomize`` of the user's environment that
+    imports an older etviz_lsp before the launcher runs. That server answers with its own
+    version and location (which the extension compares with its own, version_check.ts),
+    and logs that the extension is another build."""
+    old = tmp_path / "site"
+    shutil.copytree(bundled / "tool" / "etviz_lsp", old / "etviz_lsp")
+    init = old / "etviz_lsp" / "__init__.py"
+    init.write_text(init.read_text().replace(
+        f'__version__ = "{etviz_lsp.__version__}"', '__version__ = "0.0.9"'))
+    (old / "sitecustomize.py").write_text("import etviz_lsp\n")
+    answer, stderr = initialize(
+        [sys.executable, str(bundled / "launch.py"), "--stdio"], user_env(PYTHONPATH=str(old)),
+        {"extensionVersion": etviz_lsp.__version__},
+    )
+    assert answer["serverInfo"]["version"] == "0.0.9"
+    assert answer["capabilities"]["experimental"]["etviz"]["server"]["location"] == str(
+        old / "etviz_lsp")
+    assert (f"etviz-lsp 0.0.9 (imported from {old / 'etviz_lsp'}) was started by the etviz "
+            f"extension {etviz_lsp.__version__}: they belong to different builds") in stderr

@@ -21,9 +21,14 @@ export type InterpreterCheck =
   | { kind: 'no-python'; message: string }
   | { kind: 'error'; message: string };
 
-/** The launcher inside the extension's folder. */
-export function launcherPath(extensionPath: string): string {
-  return path.join(extensionPath, 'bundled', 'launch.py');
+/** The server this extension carries: its launcher, and the version it must answer with. */
+export interface BundledServer {
+  launcher: string;
+  version: string;
+}
+
+export function bundledServer(extensionPath: string, version: string): BundledServer {
+  return { launcher: path.join(extensionPath, 'bundled', 'launch.py'), version };
 }
 
 export function parseReport(text: string): InterpreterReport | undefined {

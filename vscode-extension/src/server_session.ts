@@ -18,7 +18,7 @@ import {
 } from './interpreter_choice';
 import { type CompareAnswer, parseCompareAnswer } from './compare';
 import type { RunConfig } from './launch_configs';
-import { type InterpreterReport, checkInterpreter } from './interpreter_check';
+import { type BundledServer, type InterpreterReport, checkInterpreter } from './interpreter_check';
 import { NotificationProgressFeature } from './notification_progress';
 import { type ProfileAnswer, parseProfileAnswer } from './profile';
 import {
@@ -39,6 +39,7 @@ import {
 import { pythonExtensionInstalled, selectedInterpreter } from './python_extension';
 import type { ServerPhase } from './graph_state';
 import { readSettings } from './settings';
+import { serverIdentity, versionMismatch } from './version_check';
 
 export interface PhaseChange {
   phase: ServerPhase;
@@ -64,12 +65,12 @@ export class ServerSession implements vscode.Disposable {
   readonly onPhase = this.phaseEmitter.event;
   readonly onBusy = this.busyEmitter.event;
 
-  /** `launcher`: the bundled server's launch.py. `globalStorage`: the extension's global
-   * storage (on the remote side in a remote window), from which the Machine settings file
-   * is found for the remote advice. */
+  /** `server`: the server this extension carries (its launch.py and version).
+   * `globalStorage`: the extension's global storage (on the remote side in a remote
+   * window), from which the Machine settings file is found for the remote advice. */
   constructor(
     private readonly log: vscode.LogOutputChannel,
-    private readonly launcher: string,
+    private readonly server: BundledServer,
     private readonly globalStorage?: vscode.Uri,
   ) {}
 
@@ -227,7 +228,7 @@ export class ServerSession implements vscode.Disposable {
     if (remoteAdvice !== undefined) {
       this.log.warn(remoteAdvice);
     }
-    const check = await checkInterpreter(interpreter.command, this.launcher, { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath });
+    const check = await checkInterpreter(interpreter.command, this.server.launcher, { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath });
     if (check.kind !== 'ok') {
       this.log.error(check.message);
       this.startProblem = remoteAdvice ? `${check.message}. ${remoteAdvice}` : check.message;
@@ -240,6 +241,11 @@ export class ServerSession implements vscode.Disposable {
     this.client = client;
     try {
       await client.start();
+      const mismatch = versionMismatch(this.server.version, serverIdentity(client.initializeResult), interpreter.command);
+      if (mismatch !== undefined) {
+        await this.refuseOtherBuild(mismatch);
+        return;
+      }
       this.phaseEmitter.fire({ phase: 'ready' });
     } catch (error) {
       const problem = `the server did not start: ${String(error)}`;
@@ -254,7 +260,7 @@ export class ServerSession implements vscode.Disposable {
     const settings = readSettings(folder?.uri);
     const serverOptions: ServerOptions = {
       command: interpreter.command,
-      args: [this.launcher],
+      args: [this.server.launcher],
       transport: TransportKind.stdio, // appends --stdio
       options: { cwd: folder?.uri.fsPath },
     };
@@ -269,6 +275,7 @@ export class ServerSession implements vscode.Disposable {
       outputChannel: this.log,
       initializationOptions: {
         ...buildInitializationOptions(settings, interpreter.command, vscode.workspace.isTrusted, process.pid),
+        extensionVersion: this.server.version, // the server checks it too (lsp/versions.py)
         profile: settings.profile,
         profileIterations: settings.profileIterations,
       },
@@ -357,6 +364,15 @@ export class ServerSession implements vscode.Disposable {
   /** `<data>/Machine/settings.json` of the machine the extension host runs on. */
   private machineSettings(): vscode.Uri | undefined {
     return this.globalStorage ? vscode.Uri.file(machineSettingsFile(this.globalStorage.fsPath)) : undefined;
+  }
+
+  /** Another build answered (issue 27): one message, and no server that would fail oddly. */
+  private async refuseOtherBuild(problem: string): Promise<void> {
+    this.log.error(problem);
+    this.startProblem = problem;
+    await this.stopClient();
+    this.phaseEmitter.fire({ phase: 'failed', problem });
+    void this.offerInterpreter(problem, 'error');
   }
 
   /** The server runs without torch, ExecuTorch or Model Explorer (it needs none of them);

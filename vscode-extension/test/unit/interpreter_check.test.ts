@@ -6,12 +6,12 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
-import { checkInterpreter, launcherPath, parseReport } from '../../src/interpreter_check';
+import { bundledServer, checkInterpreter, parseReport } from '../../src/interpreter_check';
 
 const dir = mkdtempSync(join(tmpdir(), 'etviz-interp-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 // out/test/unit/ -> the extension's folder
-const LAUNCHER = launcherPath(resolve(__dirname, '..', '..', '..'));
+const LAUNCHER = bundledServer(resolve(__dirname, '..', '..', '..'), '0.1.0').launcher;
 
 /** A stand-in launcher: answers like the real one's --check, or refuses like it. */
 function fakeLauncher(name: string, body: string): string {
