@@ -241,7 +241,9 @@ export class ServerSession implements vscode.Disposable {
     this.client = client;
     try {
       await client.start();
-      const mismatch = versionMismatch(this.server.version, serverIdentity(client.initializeResult), interpreter.command);
+      const identity = serverIdentity(client.initializeResult);
+      this.log.info(`server: etviz-lsp ${identity.version ?? '(no version)'} from ${identity.location ?? '(not said)'}`);
+      const mismatch = versionMismatch(this.server.version, identity, interpreter.command);
       if (mismatch !== undefined) {
         await this.refuseOtherBuild(mismatch);
         return;
