@@ -26,12 +26,14 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Pins come from the constraints file: torch 2.13.0 is the CPU wheel, never a CUDA build.
+# torch and ExecuTorch are not etviz's dependencies (a user's own stay untouched): working
+# on etviz installs them through the `export` extra, in the same pip command as the rest.
 $(STAMP): $(PY) pyproject.toml $(CONSTRAINTS)
-	$(PIP) install -c $(CONSTRAINTS) -e .
+	$(PIP) install -c $(CONSTRAINTS) -e '.[export]'
 	touch $@
 
 $(TEST_STAMP): $(STAMP)
-	$(PIP) install -c $(CONSTRAINTS) -e '.[test]'
+	$(PIP) install -c $(CONSTRAINTS) -e '.[export,test]'
 	touch $@
 
 # Debian chromium + playwright-core for the real-browser tests (idempotent, no browser download).
@@ -49,19 +51,33 @@ pytest: $(TEST_STAMP) setup-browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # ---- VS Code extension (vscode-extension/): npm, esbuild, vsce; Node 20+ ----
+# The .vsix carries its language server (vscode-extension/bundled/: this checkout's
+# etviz_lsp + pygls, msgspec, watchdog... for CPython 3.10-3.14, from PyPI at the pins of
+# the constraints file). msgspec is compiled, so each .vsix is for one platform:
+# `make vsix VSIX_TARGET=darwin-arm64` builds another (linux-x64, linux-arm64, darwin-x64,
+# darwin-arm64; only linux-x64 is tested here).
 EXT := vscode-extension
 EXT_VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' $(EXT)/package.json)
-VSIX := $(EXT)/etviz-lsp-$(EXT_VERSION).vsix
+VSIX_TARGET ?= linux-x64
+VSIX := $(EXT)/etviz-lsp-$(VSIX_TARGET)-$(EXT_VERSION).vsix
 EXT_STAMP := $(EXT)/node_modules/.etviz-installed
 EXT_SOURCES := $(wildcard $(EXT)/src/*.ts) $(EXT)/package.json $(EXT)/esbuild.mjs $(EXT)/.vscodeignore $(EXT)/README.md
+BUNDLE := $(EXT)/bundled
+BUNDLE_STAMP := build/bundled-$(VSIX_TARGET).stamp
+PY_SOURCES := $(shell find etviz_lsp -name '*.py')
 
 $(EXT_STAMP): $(EXT)/package.json $(EXT)/package-lock.json
 	cd $(EXT) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(BUNDLE_STAMP): $(STAMP) $(CONSTRAINTS) scripts/bundle_server.py $(BUNDLE)/launch.py $(PY_SOURCES)
+	mkdir -p build && rm -f build/bundled-*.stamp
+	$(PY) scripts/bundle_server.py --target $(VSIX_TARGET)
+	touch $@
+
 vsix: $(VSIX)
-$(VSIX): $(EXT_STAMP) $(EXT_SOURCES)
-	cd $(EXT) && npm run -s package
+$(VSIX): $(EXT_STAMP) $(EXT_SOURCES) $(BUNDLE_STAMP)
+	cd $(EXT) && npm run -s package -- --target $(VSIX_TARGET)
 
 # TypeScript strict over sources and tests, then the unit tests (node --test).
 ext-test: $(EXT_STAMP)

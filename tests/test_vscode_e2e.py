@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -131,7 +132,7 @@ USER_SETTINGS: dict[str, object] = {
 
 def _path_with_bare_python3(bin_dir: Path, path: str) -> str:
     """PATH whose ``python3`` is the base interpreter, isolated (``-I``: no cwd, user site
-    or PYTHONPATH), so it lacks etviz_lsp; the venv running the tests is left out."""
+    or PYTHONPATH), so it lacks etviz_lsp and torch; the venv running the tests is left out."""
     bin_dir.mkdir()
     python3 = bin_dir / "python3"
     base = Path(sys.base_prefix) / "bin" / "python3"
@@ -164,11 +165,41 @@ def _tools() -> tuple[str, str]:
 
 
 def _vsix() -> Path:
-    subprocess.run(["make", "-s", "vsix"], cwd=REPO, check=True, timeout=600)
+    subprocess.run(["make", "-s", "vsix"], cwd=REPO, check=True, timeout=900)
     version = json.loads((EXTENSION / "package.json").read_text())["version"]
-    vsix = EXTENSION / f"etviz-lsp-{version}.vsix"
+    vsix = EXTENSION / f"etviz-lsp-linux-x64-{version}.vsix"
     assert vsix.is_file()
     return vsix
+
+
+@functools.cache
+def _user_python() -> str:
+    """The interpreter of an ExecuTorch user: torch, ExecuTorch and Model Explorer at the
+    constraints' pins, and neither etviz_lsp nor pygls (nor msgspec): the extension brings
+    its own server (issue 27). Made once per constraints file, under build/tools/ (~2 GB,
+    about a minute from the package index)."""
+    constraints = REPO / "requirements" / "constraints.txt"
+    digest = hashlib.sha256(constraints.read_bytes()).hexdigest()[:10]
+    venv = REPO / "build" / "tools" / f"user-python-{digest}"
+    python = venv / "bin" / "python"
+    if not (venv / ".complete").exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+             "-c", str(constraints), "torch", "executorch", "ai-edge-model-explorer"],
+            check=True, timeout=1800, env={k: v for k, v in os.environ.items()
+                                           if k != "PYTHONPATH"},
+        )
+        (venv / ".complete").touch()
+    probe = subprocess.run(
+        [str(python), "-I", "-c", "import importlib.util as u; print([m for m in "
+         "('etviz_lsp', 'pygls', 'msgspec', 'torch', 'executorch', 'model_explorer') "
+         "if u.find_spec(m)])"],
+        check=True, capture_output=True, text=True, timeout=60,
+    )
+    assert probe.stdout.split() == ["['torch',", "'executorch',", "'model_explorer']"], probe
+    return str(python)
 
 
 @functools.cache
@@ -249,12 +280,14 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
 def code_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, object]]:
     """code-server with the .vsix installed; parametrize with False for workspace trust on
     (the folder then opens in restricted mode: no trust prompt), with "user-only" for
-    etviz.pythonPath in the User settings only and a python3 on PATH without etviz_lsp."""
+    etviz.pythonPath in the User settings only and a python3 on PATH without torch. The
+    interpreter set is an ExecuTorch user's (``_user_python``: no etviz_lsp, no pygls)."""
     param = getattr(request, "param", True)
     trust_everything = param is not False
     python_in = "user" if param == "user-only" else "machine"
     node, entry = _tools()
     vsix = _vsix()
+    user_python = _user_python()
     home = tmp_path / "home"
     user_data = tmp_path / "user-data"
     extensions = tmp_path / "extensions"
@@ -262,15 +295,16 @@ def code_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict
     (user_data / "User" / "settings.json").write_text(json.dumps({
         **USER_SETTINGS,
         "security.workspace.trust.enabled": not trust_everything,
-        **({"etviz.pythonPath": sys.executable} if python_in == "user" else {}),
+        **({"etviz.pythonPath": user_python} if python_in == "user" else {}),
     }))
     if python_in == "machine":
         # Where a remote window reads machine-overridable settings (issue 20).
         (user_data / "Machine").mkdir()
         (user_data / "Machine" / "settings.json").write_text(
-            json.dumps({"etviz.pythonPath": sys.executable})
+            json.dumps({"etviz.pythonPath": user_python})
         )
-    env = dict(os.environ)
+    # conftest puts this checkout on PYTHONPATH: the user's interpreter must not see it.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update({
         "ETVIZ_E2E_BLOCKS": str(PICKED_BLOCKS),  # a launch.json ${env:...} variable
         "HOME": str(home),
@@ -285,8 +319,6 @@ def code_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict
     })
     (home / "run").mkdir(parents=True)
     if python_in == "user":
-        # conftest puts this checkout on PYTHONPATH: any python3 would find etviz_lsp.
-        env.pop("PYTHONPATH", None)
         env["PATH"] = _path_with_bare_python3(tmp_path / "bin", env["PATH"])
     base = [node, entry, "--user-data-dir", str(user_data), "--extensions-dir", str(extensions)]
     subprocess.run([*base, "--install-extension", str(vsix)], env=env, check=True,
@@ -326,7 +358,7 @@ def _stop_detached(processes: list[psutil.Process], env: dict[str, str]) -> None
          "import importlib.util, sys\n"
          "if importlib.util.find_spec('etviz_lsp.explorer'):\n"
          "    from etviz_lsp.explorer import stop_server; stop_server()\n"],
-        env=env, timeout=60, check=False,
+        env=env | {"PYTHONPATH": str(REPO)}, timeout=60, check=False,
     )
     _gone, alive = psutil.wait_procs(processes, timeout=10)
     for process in alive:
@@ -467,9 +499,10 @@ def test_remote_window_user_only_interpreter_is_not_silently_replaced(
 ) -> None:
     """Issue 20: code-server's extension host is remote (like Remote-SSH, WSL, Codespaces):
     etviz.pythonPath set only in the User settings may not reach it (seen both ways here).
-    It must never turn into a silent python3 (here one without etviz_lsp): either the
-    graph shows (the User value was used), or the error names the Remote settings and the
-    Machine settings file and its button opens that file. The log lists the scopes."""
+    It must never turn into a silent python3 (here one without torch: the bundled server
+    starts there, and cannot run a script): either the graph shows (the User value was
+    used), or the message names what python3 lacks, the Remote settings and the Machine
+    settings file, and its button opens that file. The log lists the scopes."""
     workspace = tmp_path / "workspace"
     shutil.copytree(REPO / "examples", workspace, ignore=shutil.ignore_patterns("__pycache__"))
     (workspace / SCRIPT).write_text(EXPORT_SCRIPT)
@@ -488,11 +521,11 @@ def test_remote_window_user_only_interpreter_is_not_silently_replaced(
     assert "etviz.pythonPath in this remote window" in logs, logs[-2000:]
     assert "workspace unset, folder unset" in logs, logs[-2000:]
     if step["outcome"] == "used":
-        assert f"interpreter: {sys.executable} (from etviz.pythonPath)" in logs, logs[-2000:]
+        assert f"interpreter: {_user_python()} (from etviz.pythonPath)" in logs, logs[-2000:]
         return
     machine_file = Path(str(code_server["user_data"])) / "Machine" / "settings.json"
     message = step["message"]
-    assert "etviz_lsp is not installed for python3" in message, message
+    assert ": torch is not installed (runs export scripts" in message, message
     assert "remote window" in message and "Remote settings" in message, message
     assert str(machine_file) in message, message
     assert step["opened"].endswith(str(Path("Machine") / "settings.json")), step

@@ -3,6 +3,8 @@
 ``capabilities.experimental.etviz.inputKinds``: the file kinds it opens (``graph.inputs``'s
 table: suffix, whether it runs a script, whether it needs trust, whether it may unpickle),
 so the extension's checks follow the server instead of a list of its own.
+``capabilities.experimental.etviz.server``: its version and where its code lives
+(``versions.identity``), for the extension's version check.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from lsprotocol import types
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from etviz_lsp.graph import inputs
+from etviz_lsp.lsp import versions
 
 
 def experimental() -> dict[str, Any]:
-    return {"etviz": {"inputKinds": inputs.client_info()}}
+    return {"etviz": {"inputKinds": inputs.client_info(), "server": versions.identity()}}
 
 
 class EtvizProtocol(LanguageServerProtocol):

@@ -46,6 +46,8 @@ class InitOptions:
     # command), "onSave" (every run also profiles it); how many times the program runs.
     profile: str = "command"
     profile_iterations: int = 20
+    # The version of the editor extension that started this server (lsp/versions.py).
+    extension_version: str | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -62,6 +64,7 @@ _KEYS: dict[str, tuple[str, tuple[type, ...]]] = {
     "numeric": ("numeric", (str,)),
     "profile": ("profile", (str,)),
     "profileIterations": ("profile_iterations", (int,)),
+    "extensionVersion": ("extension_version", (str,)),
 }
 # String settings that take one of a few values.
 _CHOICES: dict[str, tuple[str, ...]] = {"numeric": ("off", "onRun"), "profile": PROFILE_MODES}

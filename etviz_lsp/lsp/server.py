@@ -17,7 +17,16 @@ from pygls.lsp.server import LanguageServer
 
 from etviz_lsp import __version__
 from etviz_lsp.graph import inputs
-from etviz_lsp.lsp import capabilities, editor_watch, lenses, logs, navigation, options, paths
+from etviz_lsp.lsp import (
+    capabilities,
+    editor_watch,
+    lenses,
+    logs,
+    navigation,
+    options,
+    paths,
+    versions,
+)
 from etviz_lsp.lsp.commands import (
     COMPARE,
     NODE_AT,
@@ -62,6 +71,9 @@ def create_server() -> EtvizServer:
         ls.options = options.parse(params.initialization_options)
         for warning in ls.options.warnings:
             log.warning("%s", warning)
+        other_build = versions.mismatch(ls.options.extension_version)
+        if other_build is not None:
+            log.warning("%s", other_build)  # the extension says it to the user
         editor_pid = params.process_id or ls.command_line_client_pid
         if ls.options.client_pid is None and editor_pid:
             ls.options = replace(ls.options, client_pid=editor_pid)

@@ -24,7 +24,8 @@ import time
 import traceback
 from typing import Any
 
-from etviz_lsp.worker import process_tree
+from etviz_lsp import run_requirements
+from etviz_lsp.worker import lent_msgspec, process_tree
 from etviz_lsp.worker.channel import Channel, ChannelClosed
 
 REQUIRED = ("torch", "torch.export")
@@ -58,6 +59,7 @@ def main(argv: list[str]) -> int:
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # `-m` put the start folder first: a workspace file must not shadow torch
     process_tree.become_subreaper()
+    lent_msgspec.borrow(argv)
     try:
         num_threads = _boot(caller, warm_up="--warm-up" in argv[1:], lean="--lean" in argv[1:])
         _serve(caller, num_threads)
@@ -71,6 +73,10 @@ def main(argv: list[str]) -> int:
 
 def _boot(caller: Channel, warm_up: bool, lean: bool) -> int:
     started = time.monotonic()
+    lacking = run_requirements.for_runs()  # torch / ExecuTorch are the user's: say which
+    if lacking is not None:
+        caller.send({"event": "fatal", "message": lacking})
+        raise ChannelClosed("cannot start")
     for name in REQUIRED:
         try:
             importlib.import_module(name)

@@ -9,6 +9,7 @@ import { eventWithFirstGraph } from './first_graph';
 import { sameSource } from './graph_state';
 import { GraphPanel, PANEL_VIEW_TYPE } from './graph_panel';
 import { describeKinds, isVisualizable } from './input_kinds';
+import { bundledServer } from './interpreter_check';
 import type { GraphEvent } from './protocol';
 import { Navigation } from './navigation';
 import { profileMessage } from './profile';
@@ -22,7 +23,8 @@ let activeSession: ServerSession | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const log = vscode.window.createOutputChannel('etviz', { log: true });
-  const session = new ServerSession(log, context.globalStorageUri);
+  const version = String((context.extension.packageJSON as { version?: unknown }).version);
+  const session = new ServerSession(log, bundledServer(context.extensionPath, version), context.globalStorageUri);
   activeSession = session;
   const panel = new GraphPanel(log);
   const status = new StatusItem('etviz.showGraph');

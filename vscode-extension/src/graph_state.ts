@@ -90,7 +90,7 @@ export function bannerText(event: GraphEvent): string {
 
 // ---- status bar ----
 
-export type ServerPhase = 'starting' | 'ready' | 'stopped' | 'missing-module' | 'failed';
+export type ServerPhase = 'starting' | 'ready' | 'stopped' | 'no-interpreter' | 'failed';
 
 export interface StatusModel {
   phase: ServerPhase;
@@ -120,7 +120,7 @@ export function statusView(model: StatusModel): StatusView {
       return { text: '$(sync~spin) etviz', tooltip: 'etviz: starting the language server', error: false };
     case 'stopped':
       return { text: '$(debug-stop) etviz', tooltip: 'etviz: server stopped. Click to show the graph panel.', error: false };
-    case 'missing-module':
+    case 'no-interpreter':
     case 'failed':
       return { text: '$(error) etviz', tooltip: `etviz: ${model.problem ?? 'the server is not running'}`, error: true };
     case 'ready':

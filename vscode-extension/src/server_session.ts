@@ -1,7 +1,8 @@
-// The language server's life: which interpreter runs it, whether etviz_lsp is installed
-// there, starting and stopping vscode-languageclient, and the requests the commands send.
-// Restarts happen only when the resolved interpreter really changes, on trust being
-// granted, or when the user asks.
+// The language server's life: which interpreter runs it, what that interpreter lacks, starting
+// and stopping vscode-languageclient, and the requests the commands send. The server is the
+// one this extension carries (bundled/launch.py with the user's interpreter: nothing is
+// installed there). Restarts happen only when the resolved interpreter really changes, on
+// trust being granted, or when the user asks.
 
 import * as vscode from 'vscode';
 import { DidChangeConfigurationNotification, ExecuteCommandRequest, LSPErrorCodes, LanguageClient, type LanguageClientOptions, ResponseError, type ServerOptions, State, TransportKind } from 'vscode-languageclient/node';
@@ -17,7 +18,7 @@ import {
 } from './interpreter_choice';
 import { type CompareAnswer, parseCompareAnswer } from './compare';
 import type { RunConfig } from './launch_configs';
-import { checkModule, installCommand } from './module_check';
+import { type BundledServer, type InterpreterReport, checkInterpreter } from './interpreter_check';
 import { NotificationProgressFeature } from './notification_progress';
 import { type ProfileAnswer, parseProfileAnswer } from './profile';
 import {
@@ -38,6 +39,7 @@ import {
 import { pythonExtensionInstalled, selectedInterpreter } from './python_extension';
 import type { ServerPhase } from './graph_state';
 import { readSettings } from './settings';
+import { serverIdentity, versionMismatch } from './version_check';
 
 export interface PhaseChange {
   phase: ServerPhase;
@@ -63,10 +65,12 @@ export class ServerSession implements vscode.Disposable {
   readonly onPhase = this.phaseEmitter.event;
   readonly onBusy = this.busyEmitter.event;
 
-  /** `globalStorage`: the extension's global storage (on the remote side in a remote
+  /** `server`: the server this extension carries (its launch.py and version).
+   * `globalStorage`: the extension's global storage (on the remote side in a remote
    * window), from which the Machine settings file is found for the remote advice. */
   constructor(
     private readonly log: vscode.LogOutputChannel,
+    private readonly server: BundledServer,
     private readonly globalStorage?: vscode.Uri,
   ) {}
 
@@ -224,20 +228,26 @@ export class ServerSession implements vscode.Disposable {
     if (remoteAdvice !== undefined) {
       this.log.warn(remoteAdvice);
     }
-    const check = await checkModule(interpreter.command, { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath });
+    const check = await checkInterpreter(interpreter.command, this.server.launcher, { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath });
     if (check.kind !== 'ok') {
-      const problem =
-        check.kind === 'missing' ? `etviz_lsp is not installed for ${interpreter.command}` : check.message;
-      this.log.error(problem);
-      this.startProblem = remoteAdvice ? `${problem}. ${remoteAdvice}` : problem;
-      this.phaseEmitter.fire({ phase: 'missing-module', problem });
-      void this.offerInstall(interpreter, problem, check.kind === 'missing', remoteAdvice);
+      this.log.error(check.message);
+      this.startProblem = remoteAdvice ? `${check.message}. ${remoteAdvice}` : check.message;
+      this.phaseEmitter.fire({ phase: 'no-interpreter', problem: check.message });
+      void this.offerInterpreter(check.message, 'error', remoteAdvice);
       return;
     }
+    this.reportLacks(check.report, remoteAdvice);
     const client = this.createClient(interpreter);
     this.client = client;
     try {
       await client.start();
+      const identity = serverIdentity(client.initializeResult);
+      this.log.info(`server: etviz-lsp ${identity.version ?? '(no version)'} from ${identity.location ?? '(not said)'}`);
+      const mismatch = versionMismatch(this.server.version, identity, interpreter.command);
+      if (mismatch !== undefined) {
+        await this.refuseOtherBuild(mismatch);
+        return;
+      }
       this.phaseEmitter.fire({ phase: 'ready' });
     } catch (error) {
       const problem = `the server did not start: ${String(error)}`;
@@ -252,7 +262,7 @@ export class ServerSession implements vscode.Disposable {
     const settings = readSettings(folder?.uri);
     const serverOptions: ServerOptions = {
       command: interpreter.command,
-      args: ['-m', 'etviz_lsp'],
+      args: [this.server.launcher],
       transport: TransportKind.stdio, // appends --stdio
       options: { cwd: folder?.uri.fsPath },
     };
@@ -267,6 +277,7 @@ export class ServerSession implements vscode.Disposable {
       outputChannel: this.log,
       initializationOptions: {
         ...buildInitializationOptions(settings, interpreter.command, vscode.workspace.isTrusted, process.pid),
+        extensionVersion: this.server.version, // the server checks it too (lsp/versions.py)
         profile: settings.profile,
         profileIterations: settings.profileIterations,
       },
@@ -357,26 +368,35 @@ export class ServerSession implements vscode.Disposable {
     return this.globalStorage ? vscode.Uri.file(machineSettingsFile(this.globalStorage.fsPath)) : undefined;
   }
 
-  private async offerInstall(interpreter: Interpreter, problem: string, missing: boolean, remoteAdvice?: string): Promise<void> {
-    const install = 'Install in Terminal';
+  /** Another build answered (issue 27): one message, and no server that would fail oddly. */
+  private async refuseOtherBuild(problem: string): Promise<void> {
+    this.log.error(problem);
+    this.startProblem = problem;
+    await this.stopClient();
+    this.phaseEmitter.fire({ phase: 'failed', problem });
+    void this.offerInterpreter(problem, 'error');
+  }
+
+  /** The server runs without torch, ExecuTorch or Model Explorer (it needs none of them);
+   * what the interpreter lacks is said once, before the first command would fail on it. */
+  private reportLacks(report: InterpreterReport, remoteAdvice?: string): void {
+    this.log.info(`${report.python}: Python ${report.version}, bundled etviz-lsp ${report.server}`);
+    if (report.message !== null) {
+      this.log.warn(report.message);
+      void this.offerInterpreter(report.message, 'warning', remoteAdvice);
+    }
+  }
+
+  private async offerInterpreter(problem: string, severity: 'error' | 'warning', remoteAdvice?: string): Promise<void> {
     const select = 'Select Interpreter';
     const settings = 'Open Settings';
     const remote = 'Open Remote Settings';
-    const choices = [
-      ...(remoteAdvice ? [remote] : []),
-      ...(missing ? [install] : []),
-      ...(pythonExtensionInstalled() ? [select] : []),
-      settings,
-    ];
-    const detail = missing ? ` Install it with: ${installCommand(interpreter.command)}, then run "etviz: Restart Server".` : '';
-    const advice = remoteAdvice ? ` ${remoteAdvice}` : '';
-    const choice = await vscode.window.showErrorMessage(`etviz: ${problem}.${advice}${detail}`, ...choices);
+    const choices = [...(remoteAdvice ? [remote] : []), ...(pythonExtensionInstalled() ? [select] : []), settings];
+    const text = `etviz: ${problem}.${remoteAdvice ? ` ${remoteAdvice}` : ''}`;
+    const show = severity === 'error' ? vscode.window.showErrorMessage : vscode.window.showWarningMessage;
+    const choice = await show(text, ...choices);
     if (choice === remote) {
       await this.openRemoteSettings();
-    } else if (choice === install) {
-      const terminal = vscode.window.createTerminal('etviz: install');
-      terminal.show();
-      terminal.sendText(installCommand(interpreter.command));
     } else if (choice === select) {
       await vscode.commands.executeCommand('python.setInterpreter');
     } else if (choice === settings) {

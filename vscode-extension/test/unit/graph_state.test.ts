@@ -97,13 +97,13 @@ test('status bar: node count of the graph, tooltip per graph', () => {
   assert.equal(view.error, false);
 });
 
-test('status bar: building, error, missing module, starting', () => {
+test('status bar: building, error, no interpreter, starting', () => {
   assert.match(statusView({ phase: 'ready', building: true, graph: ev() }).text, /sync~spin.*building/);
   const failed = statusView({ phase: 'ready', building: false, graph: ev({ stale: true, error: 'export net.py:7: ValueError: boom' }) });
   assert.equal(failed.error, true);
   assert.equal(failed.tooltip, 'export net.py: export net.py:7: ValueError: boom (showing the last good graph)');
-  const missing = statusView({ phase: 'missing-module', building: false, problem: 'etviz_lsp is not installed for python3' });
-  assert.deepEqual(missing, { text: '$(error) etviz', tooltip: 'etviz: etviz_lsp is not installed for python3', error: true });
+  const missing = statusView({ phase: 'no-interpreter', building: false, problem: '/usr/bin/python3 is Python 3.9: the etviz extension\'s server runs on Python 3.10 to 3.14' });
+  assert.deepEqual(missing, { text: '$(error) etviz', tooltip: 'etviz: /usr/bin/python3 is Python 3.9: the etviz extension\'s server runs on Python 3.10 to 3.14', error: true });
   assert.match(statusView({ phase: 'starting', building: false }).text, /sync~spin/);
 });
 
