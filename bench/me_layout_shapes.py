@@ -12,8 +12,8 @@ headless Chromium per graph). The shapes change one thing at a time against ``gr
 - ``nested-30x10``: 30 layers of 10 sub-layers each (top level as ``grouped-30``);
 - ``fan-in-3``: three incoming edges per node (from the 1st, 2nd and 3rd node before);
 - ``hub``: every layer's first node also reads node 0 (an input every block uses, the way
-  kv-cache positions feed every attention); ``grouped-300-hub``: both, as a lowered LLM's
-  partitions side by side;
+  kv-cache positions feed every attention); ``grouped-100-hub``, ``grouped-300-hub``: both, as
+  a lowered LLM's partitions side by side, fed from its inputs;
 - ``attrs-20``: 20 attributes per node; ``shapes``: a tensor shape on every output (Model
   Explorer can draw it on the edge).
 """
@@ -32,7 +32,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from me_open_time import OpenTime, check_tools, open_times, table  # noqa: E402
+from me_open_time import OpenTime, check_tools, load_line, open_times, table  # noqa: E402
 
 LABELS = ("aten.linear.default", "aten.mul.Tensor", "aten.add.Tensor", "aten.view_copy.default")
 
@@ -56,6 +56,7 @@ SHAPES = [
     Shape("nested-30x10", sub_groups=10),
     Shape("fan-in-3", fan_in=3),
     Shape("hub", hub=True),
+    Shape("grouped-100-hub", groups=100, hub=True),
     Shape("grouped-300-hub", groups=300, hub=True),
     Shape("attrs-20", attrs=20),
     Shape("shapes", tensor_shapes=True),
@@ -122,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 row = open_times(path, deadline=args.deadline, screenshots=args.screenshots)[0]
                 runs[shape.name].append(row)
                 print(table([row]).splitlines()[-1], flush=True)  # each row as it comes
+    print(load_line())
     print(table([median(rows) for rows in runs.values()]))
     return 0
 

@@ -6,9 +6,12 @@
 // The signal, read from the 0.1.34 web app: its layout runs in a Web Worker that posts progress
 // messages (eventType 8, with a stage label) and then the laid-out graph (eventType 1); the main
 // thread then builds the renderer's meshes and draws them with three.js, whose node bodies and
-// labels are instanced meshes. So "drawn" = the first instanced WebGL draw call on the visible
-// canvas after the graph arrived, and the frame after it (two animation frames later) is when the
-// picture is on screen. All times are ms since the navigation started (the page's time origin).
+// labels are instanced meshes (an edge is one instance per segment of its curve). So "drawn" =
+// the first instanced WebGL draw call on the visible canvas after the graph arrived; the picture
+// is on screen at the frame after it: without a GPU, Chromium's compositor reads the canvas back
+// (ReadPixels, in the frame's commit on the main thread), which waits until SwiftShader has run
+// every draw queued, so the second animation frame after the draw starts only once that frame is
+// out. All times are ms since the navigation started (the page's time origin).
 import { createRequire } from 'node:module';
 
 const require = createRequire(`${process.env.NODE_MODULES_DIR}/`);

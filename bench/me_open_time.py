@@ -12,12 +12,17 @@ Chromium (``me_open_time.mjs``, playwright-core from ``tests/browser/node_module
 (``uiState.selectedGraphId``).
 
 The time is from navigation until the graph is on screen: the first frame after the
-renderer's first instanced WebGL draw of the laid-out graph (see the driver). Beside it:
-when the collection's JSON had arrived (fetch), when the layout worker handed back the
-laid-out graph (layout), and the worker's slowest stage. A graph not drawn within the
-deadline is reported as ``> deadline``.
+renderer's first instanced WebGL draw of the laid-out graph (see the driver). Beside it,
+in seconds since navigation: the collection's JSON arrived (``JSON in``), the layout
+worker handed back the laid-out top level (``laid out``), the renderer issued its first
+draw (``first draw``: its main-thread work done). From there to ``on screen`` is the
+software GPU (SwiftShader, as in any headless Chromium without a GPU) executing the draws.
+A graph not drawn within the deadline shows ``> deadline``. The shape columns come from
+the JSON alone (``me_graph_shape.py``): ``top-level edge span`` predicts the cost.
 
-Importable: ``open_times(json_path, graphs=None, deadline=300)`` returns the rows.
+Importable (with ``bench/`` on ``sys.path``): ``open_times(json_path, graphs=None,
+deadline=300, screenshots=None)`` returns one ``OpenTime`` per graph (``seconds`` is None
+past the deadline; ``shape`` holds the counts).
 """
 
 from __future__ import annotations
@@ -37,24 +42,16 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from me_graph_shape import GraphShape, shape_of  # noqa: E402
+
 REPO_ROOT = HERE.parent
 DRIVER = HERE / "me_open_time.mjs"
 NODE_MODULES = REPO_ROOT / "tests" / "browser" / "node_modules"
 DRIVER_SLACK = 60.0  # seconds past the deadline before the driver itself is killed
-PROGRESS = 8  # the layout worker's message kinds (0.1.34 web app): a stage begins
+PROGRESS = 8  # the layout worker's message kinds (0.1.34 web app): a step is done
 LAID_OUT = 1  # the laid-out graph
-
-
-@dataclass(frozen=True, slots=True)
-class GraphShape:
-    """What Model Explorer has to lay out for one graph."""
-
-    graph_id: str
-    nodes: int
-    top_level: int  # nodes with namespace "" plus distinct first namespace segments
-    layers: int  # distinct namespaces, every level
-    edges: int
-    attrs: int  # node attributes, input and output metadata entries
 
 
 @dataclass(slots=True)
@@ -67,7 +64,7 @@ class OpenTime:
     fetched: float | None = None  # the collection JSON had arrived
     laid_out: float | None = None  # the layout worker returned the graph
     first_draw: float | None = None  # the renderer's first draw call of it (main thread done)
-    slowest_stage: str = ""  # the worker's longest stage, with its seconds
+    slowest_step: str = ""  # the layout worker's longest step, with its seconds
     op_node_count: int | None = None  # what the page's graph info says: the right graph
     screenshot: str | None = None
     error: str = ""
@@ -78,39 +75,6 @@ class OpenTime:
         if self.seconds is not None:
             return f"{self.seconds:.1f}"
         return self.error or f"> {self.deadline:g}"
-
-
-def split_namespace(namespace: str) -> list[str]:
-    """Model Explorer's segments: ``/`` separates, ``\\/`` is a slash inside a name."""
-    return [piece.replace("\x00", "\\/") for piece in namespace.replace("\\/", "\x00").split("/")]
-
-
-def shape_of(graph: dict[str, Any]) -> GraphShape:
-    nodes = graph.get("nodes", [])
-    loose = 0
-    firsts: set[str] = set()
-    namespaces: set[str] = set()
-    edges = attrs = 0
-    for node in nodes:
-        namespace = node.get("namespace", "")
-        if namespace:
-            pieces = split_namespace(namespace)
-            firsts.add(pieces[0])
-            namespaces.update("/".join(pieces[: i + 1]) for i in range(len(pieces)))
-        else:
-            loose += 1
-        edges += len(node.get("incomingEdges", []))
-        attrs += len(node.get("attrs", []))
-        for side in ("inputsMetadata", "outputsMetadata"):
-            attrs += sum(len(meta.get("attrs", [])) for meta in node.get(side, []))
-    return GraphShape(
-        graph_id=str(graph.get("id", "")),
-        nodes=len(nodes),
-        top_level=loose + len(firsts),
-        layers=len(namespaces),
-        edges=edges,
-        attrs=attrs,
-    )
 
 
 def read_collection(json_path: Path) -> tuple[str, list[dict[str, Any]]]:
@@ -179,7 +143,7 @@ def read_report(row: OpenTime, report: dict[str, Any]) -> OpenTime:
     row.laid_out = done[0] / 1000 if done else None
     if probe.get("firstDrawAt") is not None:
         row.first_draw = probe["firstDrawAt"] / 1000
-    row.slowest_stage = slowest_stage(messages)
+    row.slowest_step = slowest_step(messages)
     row.op_node_count = report.get("opNodeCount")
     row.screenshot = report.get("screenshot")
     if report.get("unsupported"):
@@ -189,11 +153,13 @@ def read_report(row: OpenTime, report: dict[str, Any]) -> OpenTime:
     return row
 
 
-def slowest_stage(messages: list[dict[str, Any]]) -> str:
-    """The worker posts each stage's label when it begins: a stage lasts until the next."""
+def slowest_step(messages: list[dict[str, Any]]) -> str:
+    """The layout worker posts a step's label when the step is done (read from the 0.1.34
+    worker: ``Laying out root layer`` is dagre's layout of the top level), so a step lasts
+    from the message before it."""
     spans = [
-        (after["t"] - message["t"], message["label"])
-        for message, after in zip(messages, messages[1:], strict=False)
+        (message["t"] - before["t"], message["label"])
+        for before, message in zip(messages, messages[1:], strict=False)
         if message.get("type") == PROGRESS
     ]
     if not spans:
@@ -232,8 +198,8 @@ def open_times(
     return rows
 
 
-COLUMNS = ("graph", "nodes", "edges", "top-level items", "JSON in s", "laid out s",
-           "first draw s", "on screen s")  # fmt: skip
+COLUMNS = ("graph", "nodes", "edges", "top-level items", "top-level edge span", "JSON in s",
+           "laid out s", "first draw s", "on screen s")  # fmt: skip
 
 
 def _seconds(value: float | None) -> str:
@@ -245,11 +211,17 @@ def table(rows: Sequence[OpenTime]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|---" + "|---:" * (len(COLUMNS) - 1) + "|"]
     for row in rows:
         s = row.shape
-        cells = [s.graph_id, f"{s.nodes:,}", f"{s.edges:,}", f"{s.top_level:,}",
+        cells = [s.graph_id, f"{s.nodes:,}", f"{s.edges:,}", f"{s.top_level:,}", f"{s.span:,}",
                  _seconds(row.fetched), _seconds(row.laid_out), _seconds(row.first_draw),
                  row.shown]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def load_line() -> str:
+    """Other jobs on the machine slow Chromium's software rendering: say how busy it was."""
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} cores, load average {load}"
 
 
 def check_tools() -> None:
@@ -271,10 +243,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_tools()
     rows = open_times(args.json, args.graph, args.deadline, args.screenshots)
+    print(load_line())
     print(table(rows))
     for row in rows:
-        if row.op_node_count not in (None, row.shape.nodes):
-            print(f"note: {row.shape.graph_id}: the page shows {row.op_node_count} op nodes")
+        s = row.shape
+        if s.inner_layer:
+            print(f"{s.graph_id}: largest edge span inside a layer {s.inner_span:,} "
+                  f"({s.inner_layer}: paid when it is expanded)")  # fmt: skip
+        if row.op_node_count not in (None, s.nodes):
+            print(f"note: {s.graph_id}: the page shows {row.op_node_count} op nodes")
     return 0 if all(row.seconds is not None for row in rows) else 1
 
 
