@@ -25,42 +25,52 @@ const CHROMIUM_ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
-// Runs in the page before its own scripts: records worker messages and instanced draws.
+// Runs in the page before its own scripts: reports worker messages, the collection's fetch, the
+// first instanced draw and the frame after it to the driver as they happen (a binding: what was
+// seen arrives even when the page is busy later, past the deadline).
 function instrument() {
-  const probe = { worker: [], draws: 0, instances: 0, firstDrawAt: null, frameAt: null };
-  window.__etvizProbe = probe;
+  const send = (event) => { window.__etvizEvent(event).catch(() => {}); };
+  let arrived = false;
+  let firstDraw = null;
+  let counting = true; // until the frame: what the first picture cost
+  let draws = 0;
+  let instances = 0;
   const NativeWorker = window.Worker;
   window.Worker = class extends NativeWorker {
     constructor(...args) {
       super(...args);
       this.addEventListener('message', (event) => {
         const data = event.data || {};
-        probe.worker.push({ t: performance.now(), type: data.eventType, label: data.label || '' });
+        arrived = arrived || data.eventType === 1;
+        send({ kind: 'worker', t: performance.now(), type: data.eventType, label: data.label || '' });
       });
     }
   };
-  const graphArrived = () => probe.worker.some((m) => m.type === 1);
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if (e.name.includes('read_text_file') || e.name.includes('load_graphs_json')) {
+        send({ kind: 'fetch', start: e.startTime, end: e.responseEnd, bytes: e.encodedBodySize });
+      }
+    }
+  }).observe({ type: 'resource', buffered: true });
+  const frame = () => send({ kind: 'frame', t: performance.now(), firstDraw, draws, instances });
   const wrap = (proto, name, countArg) => {
     const native = proto[name];
-    if (!native) return;
     proto[name] = function (...args) {
-      const visible = this.canvas && this.canvas.clientWidth > 0;
-      if (visible && graphArrived()) {
-        probe.draws += 1;
-        if (probe.frameAt === null) probe.instances += Number(args[countArg]) || 0;
-        if (probe.firstDrawAt === null) {
-          probe.firstDrawAt = performance.now();
-          requestAnimationFrame(() => requestAnimationFrame(() => { probe.frameAt = performance.now(); }));
+      if (arrived && counting && this.canvas && this.canvas.clientWidth > 0) {
+        draws += 1;
+        instances += Number(args[countArg]) || 0;
+        if (firstDraw === null) {
+          firstDraw = performance.now();
+          send({ kind: 'draw', t: firstDraw });
+          requestAnimationFrame(() => requestAnimationFrame(() => { counting = false; frame(); }));
         }
       }
       return native.apply(this, args);
     };
   };
-  for (const proto of [window.WebGL2RenderingContext && WebGL2RenderingContext.prototype]) {
-    if (!proto) continue;
-    wrap(proto, 'drawElementsInstanced', 4);
-    wrap(proto, 'drawArraysInstanced', 3);
-  }
+  wrap(WebGL2RenderingContext.prototype, 'drawElementsInstanced', 4);
+  wrap(WebGL2RenderingContext.prototype, 'drawArraysInstanced', 3);
 }
 
 function withTimeout(promise, ms, fallback) {
@@ -71,14 +81,9 @@ function withTimeout(promise, ms, fallback) {
 
 async function pageFacts(page) {
   return page.evaluate(() => {
-    const probe = window.__etvizProbe;
     const text = document.body ? document.body.innerText : '';
     const count = /op node count\s*([\d,]+)/.exec(text);
-    const fetches = performance.getEntriesByType('resource')
-      .filter((e) => e.name.includes('read_text_file') || e.name.includes('load_graphs_json'))
-      .map((e) => ({ start: e.startTime, end: e.responseEnd, bytes: e.encodedBodySize }));
     return {
-      probe, fetches,
       opNodeCount: count ? Number(count[1].replace(/,/g, '')) : null,
       unsupported: text.includes('Unsupported JSON format'),
       processing: text.includes('Processing graph'),
@@ -86,19 +91,30 @@ async function pageFacts(page) {
   });
 }
 
-const report = { url, deadlineMs: DEADLINE, drawn: false };
+const probe = { worker: [], fetches: [], firstDrawAt: null, frameAt: null, draws: 0, instances: 0 };
+let framed;
+const onScreen = new Promise((resolve) => { framed = resolve; });
+function seen(event) {
+  if (event.kind === 'worker') probe.worker.push(event);
+  if (event.kind === 'fetch') probe.fetches.push(event);
+  if (event.kind === 'draw') probe.firstDrawAt = event.t;
+  if (event.kind === 'frame') {
+    Object.assign(probe, { frameAt: event.t, draws: event.draws, instances: event.instances });
+    framed(true);
+  }
+}
+
+const report = { url, deadlineMs: DEADLINE, drawn: false, probe };
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 try {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  await context.exposeFunction('__etvizEvent', seen);
   await context.addInitScript(instrument);
   const page = await context.newPage();
-  page.setDefaultTimeout(DEADLINE);
-  await page.goto(url, { timeout: DEADLINE });
-  const drawn = page.waitForFunction(() => window.__etvizProbe.frameAt !== null,
-    null, { timeout: DEADLINE, polling: 100 });
-  report.drawn = await withTimeout(drawn.then(() => true), DEADLINE + GRACE, false);
-  const facts = await withTimeout(pageFacts(page), GRACE, null);
-  Object.assign(report, facts || { busy: true });
+  const started = Date.now();
+  await page.goto(url, { waitUntil: 'commit', timeout: DEADLINE });
+  report.drawn = await withTimeout(onScreen, DEADLINE - (Date.now() - started), false);
+  Object.assign(report, (await withTimeout(pageFacts(page), GRACE, null)) || { busy: true });
   if (shot) {
     const wait = report.drawn ? DEADLINE : GRACE; // a page still laying out may never paint
     report.screenshot = await withTimeout(

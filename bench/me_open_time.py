@@ -136,7 +136,7 @@ def read_report(row: OpenTime, report: dict[str, Any]) -> OpenTime:
     messages = probe.get("worker", [])
     if report.get("drawn") and probe.get("frameAt") is not None:
         row.seconds = probe["frameAt"] / 1000
-    fetches = report.get("fetches") or []
+    fetches = probe.get("fetches") or []
     if fetches:
         row.fetched = max(f["end"] for f in fetches) / 1000
     done = [m["t"] for m in messages if m.get("type") == LAID_OUT]
