@@ -32,7 +32,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from me_open_time import OpenTime, check_tools, load_line, open_times, table  # noqa: E402
+from me_open_time import OpenTime, load_line, open_times, table  # noqa: E402
 
 LABELS = ("aten.linear.default", "aten.mul.Tensor", "aten.add.Tensor", "aten.view_copy.default")
 
@@ -113,7 +113,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the median row is shown")
     parser.add_argument("--screenshots", type=Path)
     args = parser.parse_args(argv)
-    check_tools()
     shapes = [s for s in SHAPES if not args.only or s.name in args.only]
     runs: dict[str, list[OpenTime]] = {shape.name: [] for shape in shapes}
     with tempfile.TemporaryDirectory(prefix="etviz-shapes-") as folder:

@@ -178,6 +178,7 @@ def open_times(
     from etviz_lsp.explorer.show import show
     from etviz_lsp.explorer.urls import ui_state
 
+    check_tools()
     json_path = Path(json_path).resolve()
     label, all_graphs = read_collection(json_path)
     chosen = [g for g in all_graphs if graphs is None or g.get("id") in graphs]
@@ -241,7 +242,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=300, help="seconds per graph")
     parser.add_argument("--screenshots", type=Path, help="save a picture of each graph here")
     args = parser.parse_args(argv)
-    check_tools()
     rows = open_times(args.json, args.graph, args.deadline, args.screenshots)
     print(load_line())
     print(table(rows))
