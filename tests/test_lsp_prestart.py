@@ -6,11 +6,14 @@ setting off, or without an export script. The first run is served by that same w
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
+from pygls.exceptions import JsonRpcException
 
 from etviz_lsp.lsp import options, prestart
 from tests.lsp_session import (
@@ -113,4 +116,21 @@ async def test_no_worker_starts_early_otherwise(
         await asyncio.sleep(2)  # a worker started anyway would show up by now
         assert session.workers() == []
         assert psutil.Process(session.server_pid).children() == []
+        assert await session.close() == []
+
+
+async def test_a_failed_early_start_is_logged_and_the_first_run_says_why(tmp_path: Path) -> None:
+    # The interpreter chosen for scripts has no torch: a fresh venv of the same Python.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")],
+                   check=True)
+    bare = str(tmp_path / "bare" / "bin" / "python")
+    script = seed_workspace(tmp_path, {"export.py": export_script(1)}) / "export.py"
+    async with lsp_session(tmp_path, trusted=True, pythonPath=bare) as session:
+        failed = "warm worker: the early start failed"
+        await session.wait_for(lambda: session.logged(failed), 60, "the early start to fail")
+        [line] = session.logged(failed)
+        assert f"{bare}: torch is not installed" in line
+        assert session.workers() == []  # nothing left of it
+        with pytest.raises(JsonRpcException, match="torch is not installed"):
+            await session.visualize(script)  # the run starts a worker again, and says why
         assert await session.close() == []
