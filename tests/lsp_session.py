@@ -52,6 +52,30 @@ def export_script(layers: int, *, width: int = 4, before_export: str = "") -> st
         """)
 
 
+def ancestry_script(layers: int) -> str:
+    """``export_script`` that first writes the pids of the processes it runs under to
+    ``ancestors.json`` beside itself (``ancestors_of``): which worker served the run."""
+    return textwrap.dedent("""\
+        import json, pathlib, psutil
+        pathlib.Path(__file__).with_name("ancestors.json").write_text(
+            json.dumps([p.pid for p in psutil.Process().parents()]))
+        """) + export_script(layers)
+
+
+def ancestors_of(script: Path) -> list[int]:
+    return [int(pid) for pid in json.loads(script.with_name("ancestors.json").read_text())]
+
+
+def seed_workspace(root: Path, files: dict[str, str]) -> Path:
+    """Files in the workspace of ``lsp_session(root)`` before its server starts (what the
+    server finds at ``initialized``); the workspace folder."""
+    workspace = root / "workspace"
+    for name, text in files.items():
+        (workspace / name).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / name).write_text(text)
+    return workspace
+
+
 def session_env(root: Path, marker: str) -> dict[str, str]:
     env = dict(os.environ)
     for name in ("XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
@@ -102,6 +126,19 @@ class Session:
         server = self.client._server
         assert server is not None
         return server.pid
+
+    def workers(self) -> list[psutil.Process]:
+        """The server's children running the warm worker (its runs are grandchildren)."""
+        found = []
+        for child in psutil.Process(self.server_pid).children():
+            with contextlib.suppress(psutil.Error):
+                if "etviz_lsp.worker.zygote" in " ".join(child.cmdline()):
+                    found.append(child)
+        return found
+
+    def logged(self, text: str) -> list[str]:
+        """The server's log lines (``window/logMessage``) that contain ``text``."""
+        return [m.message for m in self.client.log_messages if text in m.message]
 
     async def visualize(self, path: Path, how: dict[str, Any] | None = None) -> Any:
         """The command's answer, with attribute access like the notifications have."""
@@ -177,9 +214,15 @@ async def lsp_session(
     *,
     process_id: int | None = None,
     client_capabilities: types.ClientCapabilities | None = None,
+    early_worker: bool = False,
     **options: Any,
 ) -> AsyncIterator[Session]:
+    """A session in ``root / "workspace"``. ``early_worker`` (with ``trusted=True``): an
+    export script lies in the workspace, so the server starts its worker at once, as in an
+    editor; the session is yielded once that worker process exists."""
     marker = uuid.uuid4().hex
+    if early_worker:
+        seed_workspace(root, {"warm_start.py": export_script(1)})
     workspace = root / "workspace"
     workspace.mkdir(parents=True, exist_ok=True)
     config = ClientServerConfig(server_command=SERVER, server_env=session_env(root, marker))
@@ -196,6 +239,8 @@ async def lsp_session(
                 initialization_options={"timeout": 120, **options},
             )
         )
+        if early_worker:
+            await session.wait_for(session.workers, 60, "the worker started early")
         yield session
     finally:
         if not session.closed:

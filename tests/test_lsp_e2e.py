@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def session(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Session]:
     root = tmp_path_factory.mktemp("lsp-e2e")
-    async with lsp_session(root, trusted=True) as session:
+    async with lsp_session(root, trusted=True, early_worker=True) as session:
         yield session
 
 

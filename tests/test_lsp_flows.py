@@ -70,7 +70,7 @@ def _linear_nodes(layers: int) -> int:
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def session(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Session]:
     root = tmp_path_factory.mktemp("lsp-flows")
-    async with lsp_session(root, trusted=True) as session:
+    async with lsp_session(root, trusted=True, early_worker=True) as session:
         yield session
 
 

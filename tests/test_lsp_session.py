@@ -17,7 +17,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from tests.conftest import PYTHON
-from tests.lsp_session import lsp_session, processes_of, wait_until_gone
+from tests.lsp_session import lsp_session, wait_until_gone
 
 SCRIPT = textwrap.dedent("""\
     import pathlib
@@ -67,9 +67,11 @@ async def test_code_lenses_sit_on_export_and_lowering_calls(tmp_path: Path) -> N
 async def test_the_server_exits_when_the_editor_dies(tmp_path: Path) -> None:
     editor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
-        async with lsp_session(tmp_path, process_id=editor.pid, trusted=True) as session:
+        async with lsp_session(
+            tmp_path, process_id=editor.pid, trusted=True, early_worker=True
+        ) as session:
             server = psutil.Process(session.server_pid)
-            assert processes_of(session.marker)  # the server and its worker
+            assert session.workers()  # the worker, started early
             editor.kill()
             editor.wait()
             died = time.monotonic()
@@ -83,9 +85,8 @@ async def test_the_server_exits_when_the_editor_dies(tmp_path: Path) -> None:
 
 
 async def test_sigterm_stops_the_worker_too(tmp_path: Path) -> None:
-    async with lsp_session(tmp_path, trusted=True) as session:
+    async with lsp_session(tmp_path, trusted=True, early_worker=True) as session:
         server = psutil.Process(session.server_pid)
-        await session.wait_for(lambda: server.children(), 30, "the worker to start")
         server.terminate()
         await asyncio.to_thread(server.wait, 10)
         left = await asyncio.to_thread(wait_until_gone, session.marker, 5)

@@ -16,14 +16,17 @@ OURS = Path(etviz_lsp.__file__).parent
 def test_options_parse_camel_case_and_keep_defaults() -> None:
     parsed = options.parse(
         {"trusted": True, "pythonPath": "/opt/py/bin/python", "timeout": 30, "autoRefresh": False,
-         "port": 9100, "clientPid": 4242, "pollInterval": 0.5, "allowPickle": True}
+         "port": 9100, "clientPid": 4242, "pollInterval": 0.5, "allowPickle": True,
+         "prestartWorker": False}
     )
     assert parsed == options.InitOptions(
         trusted=True, python_path="/opt/py/bin/python", timeout=30.0, auto_refresh=False,
         port=9100, client_pid=4242, poll_interval=0.5, allow_pickle=True,
+        prestart_worker=False,
     )
     assert parsed.warnings == ()
     assert options.parse(None) == options.InitOptions()
+    assert options.parse({}).prestart_worker is True  # the worker starts early by default
     assert options.parse({}).trusted is False  # no word from the client: not trusted
     # trust is no consent to unpickle: that takes its own setting
     assert options.parse({"trusted": True}).allow_pickle is False

@@ -46,7 +46,9 @@ async def session(
     tmp_path_factory: pytest.TempPathFactory, editor: subprocess.Popen[bytes]
 ) -> AsyncIterator[Session]:
     root = tmp_path_factory.mktemp("lsp-reliability")
-    async with lsp_session(root, process_id=editor.pid, trusted=True) as session:
+    async with lsp_session(
+        root, process_id=editor.pid, trusted=True, early_worker=True
+    ) as session:
         yield session
 
 

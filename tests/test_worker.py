@@ -13,12 +13,14 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
 import pytest
 
 from etviz_lsp.worker import ScriptFailed, WarmWorker
+from tests.lsp_session import ancestors_of, ancestry_script
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -358,6 +360,11 @@ def test_interpreter_without_torch_is_a_clear_error(tmp_path: Path):
     # one line: the interpreter and what it lacks (etviz_lsp/run_requirements.py)
     assert error.message == (f"{bare}: torch is not installed "
                              "(runs export scripts; needs >= 2.10)")
+    # started early (the language server's pre-start): the same line, and it is stopped
+    worker.start()
+    with worker, pytest.raises(ScriptFailed, match="torch is not installed"):
+        worker.wait_until_ready()
+    assert worker.pid is None
 
 
 def test_worker_that_dies_is_reported_then_restarted(tmp_path: Path):
@@ -376,4 +383,39 @@ def test_worker_that_dies_is_reported_then_restarted(tmp_path: Path):
         pid = worker.pid
     finally:
         worker.close()
+    assert pid is not None and not psutil.pid_exists(pid)
+
+
+def test_an_early_start_is_awaited_in_a_thread_and_serves_the_first_run(tmp_path: Path):
+    """The language server's pre-start: one thread waits for the worker's imports while
+    runs arrive; a run waits too (and can be cancelled meanwhile), then runs in that same
+    worker."""
+    worker = WarmWorker(log_dir=tmp_path / "logs", warm_up=False, preload=False)
+    script = write_script(tmp_path, ancestry_script(1))
+    with worker, ThreadPoolExecutor(2) as pool:
+        worker.start()
+        pid = worker.pid
+        waiting = pool.submit(worker.wait_until_ready)
+        cancelled = pool.submit(run, worker, script, tmp_path)
+        time.sleep(0.5)  # importing torch takes longer
+        worker.cancel()
+        with pytest.raises(ScriptFailed, match="cancelled while the worker was starting"):
+            cancelled.result(timeout=5)
+        assert not waiting.done()  # a run's cancel does not end the early start's wait
+        result = run(worker, script, tmp_path)
+        ready = waiting.result(timeout=5)
+        assert ready is not None and ready["event"] == "ready"
+        assert [g.node_count for g in result.graphs] == [5]
+        assert worker.pid == pid and pid in ancestors_of(script)
+
+
+def test_closing_ends_the_wait_of_an_early_start(tmp_path: Path):
+    worker = WarmWorker(log_dir=tmp_path / "logs", warm_up=False, preload=False)
+    with ThreadPoolExecutor(1) as pool:
+        worker.start()
+        pid = worker.pid
+        waiting = pool.submit(worker.wait_until_ready)
+        time.sleep(0.5)
+        worker.close()  # while it still imports torch
+        assert waiting.result(timeout=5) is None
     assert pid is not None and not psutil.pid_exists(pid)

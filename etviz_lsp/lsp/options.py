@@ -46,6 +46,9 @@ class InitOptions:
     # command), "onSave" (every run also profiles it); how many times the program runs.
     profile: str = "command"
     profile_iterations: int = 20
+    # Start the warm worker at initialize when the workspace holds an export script
+    # (etviz.prestartWorker; lsp/prestart.py), so the first run pays only itself.
+    prestart_worker: bool = True
     # The version of the editor extension that started this server (lsp/versions.py).
     extension_version: str | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
@@ -65,6 +68,7 @@ _KEYS: dict[str, tuple[str, tuple[type, ...]]] = {
     "profile": ("profile", (str,)),
     "profileIterations": ("profile_iterations", (int,)),
     "extensionVersion": ("extension_version", (str,)),
+    "prestartWorker": ("prestart_worker", (bool,)),
 }
 # String settings that take one of a few values.
 _CHOICES: dict[str, tuple[str, ...]] = {"numeric": ("off", "onRun"), "profile": PROFILE_MODES}

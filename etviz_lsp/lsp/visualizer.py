@@ -28,7 +28,7 @@ from pygls.lsp.server import LanguageServer
 
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph import inputs
-from etviz_lsp.lsp import profile, run_configs, source_map
+from etviz_lsp.lsp import prestart, profile, run_configs, source_map
 from etviz_lsp.lsp.commands import RequestFailed
 from etviz_lsp.lsp.diagnostics import Diagnostics
 from etviz_lsp.lsp.explorer_server import ExplorerServer
@@ -100,6 +100,7 @@ class Visualizer:
         self._server = server
         self.options = options
         self.worker = WarmWorker(python=options.python_path, log=_worker_log)
+        self.prestart = prestart.Prestart(self.worker)
         self.explorer = ExplorerServer(options.port)
         self.navigator = Navigator(self.explorer.known_url_for)
         self.diagnostics = Diagnostics(server)
@@ -123,8 +124,9 @@ class Visualizer:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        if self.options.trusted:  # warm up now: the first visualize is then fast
-            self.worker.start()
+        root = self._server.workspace.root_path  # a client that sent no folders
+        roots = self._workspace_roots() or ([Path(root)] if root else [])
+        self.prestart.schedule(self.options, roots, loop)
 
     async def close(self) -> None:
         """Shutdown: stop runs, the watcher, the worker, the Model Explorer server."""
@@ -133,6 +135,7 @@ class Visualizer:
         self._closed = True
         await self.jobs.close()
         await asyncio.to_thread(self.close_now)
+        await self.prestart.finished()
 
     def close_now(self) -> None:
         """Blocking stop of every process we started (exit, or the editor died).
@@ -142,6 +145,7 @@ class Visualizer:
         killing it.
         """
         self._closed = True
+        self.prestart.close()  # before the worker's close: no early start after it
         self.watcher.close()
         explorer = threading.Thread(target=self._stop_explorer, name="etviz-stop-explorer")
         explorer.start()

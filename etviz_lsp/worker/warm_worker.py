@@ -133,6 +133,11 @@ class WarmWorker:
         self._worker_log: IO[bytes] | None = None
         self.ready_info: Message | None = None
         self._run_lock = threading.Lock()
+        # Held by whoever reads the worker's start-up messages: a run, or a pre-start
+        # waiting in its own thread (``wait_until_ready``); the channel has one reader.
+        self._ready_lock = threading.Lock()
+        self._start_lock = threading.Lock()  # an early start and a run's may race
+        self._closing = threading.Event()  # ends an early start's wait (a run's cancel does not)
         self._cancel = threading.Event()
         self._running: int | None = None
         self._child_pid: int | None = None
@@ -141,7 +146,12 @@ class WarmWorker:
     # -- life cycle -------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the worker process (it imports in the background); no-op when running."""
+        """Start the worker process (it imports in the background); no-op when running.
+        Any thread: the first caller starts it, the others find it running."""
+        with self._start_lock:
+            self._start()
+
+    def _start(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             return
         self._reset()
@@ -173,6 +183,7 @@ class WarmWorker:
         finally:
             theirs.close()
         self._channel = Channel(ours)
+        self._closing.clear()
 
     @property
     def pid(self) -> int | None:
@@ -185,6 +196,7 @@ class WarmWorker:
 
     def close(self) -> None:
         """Stop the worker and everything it started."""
+        self._closing.set()
         self.cancel()
         proc, channel = self._proc, self._channel
         if channel is not None:
@@ -321,13 +333,42 @@ class WarmWorker:
             profile_error=str(answer.get("profile_error") or ""),
         )
 
+    def wait_until_ready(self) -> Message | None:
+        """Blocking: wait for a started worker to finish its imports and warm-up (an early
+        start, in a thread of its own); starts nothing. Its ``ready`` message, or None when
+        no worker runs or :meth:`close` ended the wait (a run's cancel does not).
+        Raises :class:`ScriptFailed` when the worker could not start (it is then stopped:
+        the next run starts a new one)."""
+        with self._ready_lock:
+            channel = self._channel
+            if channel is None or self.pid is None:
+                return None
+            try:
+                self._read_until_ready(channel, Path(self.python), self._closing)
+            except ScriptFailed as failed:
+                if failed.error.kind == "cancelled":
+                    return None
+                raise
+            return self.ready_info
+
     def _wait_ready(self, source: Path) -> Channel:
-        self.start()
-        channel = self._channel
-        assert channel is not None
+        # An early start may be reading the start-up messages: wait for it, cancellable.
+        while not self._ready_lock.acquire(timeout=_POLL):
+            if self._cancel.is_set():
+                raise _failed("cancelled", source, "cancelled while the worker was starting")
+        try:
+            self.start()
+            channel = self._channel
+            assert channel is not None
+            self._read_until_ready(channel, source, self._cancel)
+            return channel
+        finally:
+            self._ready_lock.release()
+
+    def _read_until_ready(self, channel: Channel, source: Path, stop: threading.Event) -> None:
         deadline = time.monotonic() + self._start_timeout
         while self.ready_info is None:
-            if self._cancel.is_set():
+            if stop.is_set():
                 raise _failed("cancelled", source, "cancelled while the worker was starting")
             if time.monotonic() > deadline:
                 self._kill()
@@ -343,7 +384,6 @@ class WarmWorker:
                 raise _failed("bad-input", source, str(message.get("message")))
             if message.get("event") == "ready":
                 self.ready_info = message
-        return channel
 
     def _await(
         self, channel: Channel, run_id: int, source: Path, deadline: float,

@@ -70,6 +70,7 @@ export interface InitializationOptions {
   port?: number;
   clientPid: number;
   numeric: NumericMode;
+  prestartWorker: boolean;
 }
 
 /** etviz.numeric: compare a run's quantized program with its float one, or not. */
@@ -81,6 +82,9 @@ export interface EtvizSettings {
   timeout: number;
   port: number;
   numeric: NumericMode;
+  // Start the warm worker when the server starts in a trusted workspace with export
+  // scripts (sent at start only: it matters once per server).
+  prestartWorker: boolean;
 }
 
 export function buildInitializationOptions(
@@ -98,6 +102,7 @@ export function buildInitializationOptions(
     timeout: settings.timeout,
     clientPid,
     numeric: settings.numeric,
+    prestartWorker: settings.prestartWorker,
   };
   // 0 means "any free port": let the server choose rather than sending a port it must bind.
   if (settings.port > 0) {
@@ -114,7 +119,7 @@ export interface LiveSettings {
   numeric: NumericMode;
 }
 
-export function buildLiveSettings(settings: Omit<EtvizSettings, 'allowPickle'>): { etviz: LiveSettings } {
+export function buildLiveSettings(settings: Omit<EtvizSettings, 'allowPickle' | 'prestartWorker'>): { etviz: LiveSettings } {
   return {
     etviz: {
       autoRefresh: settings.autoRefresh,

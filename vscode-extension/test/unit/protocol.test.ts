@@ -11,7 +11,7 @@ import {
   totalNodes,
 } from '../../src/protocol';
 
-const settings = { autoRefresh: true, allowPickle: false, timeout: 120, port: 0, numeric: 'onRun' as const };
+const settings = { autoRefresh: true, allowPickle: false, timeout: 120, port: 0, numeric: 'onRun' as const, prestartWorker: true };
 
 test('initializationOptions carry trust, interpreter, settings and the editor pid', () => {
   assert.deepEqual(buildInitializationOptions(settings, '/ws/.venv/bin/python', false, 4242), {
@@ -22,7 +22,10 @@ test('initializationOptions carry trust, interpreter, settings and the editor pi
     timeout: 120,
     clientPid: 4242,
     numeric: 'onRun',
+    prestartWorker: true,
   });
+  const off = buildInitializationOptions({ ...settings, prestartWorker: false }, 'python3', true, 1);
+  assert.equal(off.prestartWorker, false); // the server then starts its worker at the first run
 });
 
 test('allowPickle is sent only when the user opted in and the workspace is trusted', () => {
