@@ -42,14 +42,16 @@ class Shift(nn.Module):
 
 class PortableMix(nn.Module):
     """CPU kernels only: a view (shares its base's memory), a scalar turned into a tensor,
-    a mutable buffer updated in place (state) and two outputs."""
+    a mutable buffer updated in place (state), a batch norm (its two extra outputs hold no
+    bytes) and two outputs."""
 
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("total", torch.zeros(4, 4))
+        self.norm = nn.BatchNorm1d(4, affine=False).eval()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        y = torch.cumsum(x, 0)
+        y = self.norm(torch.cumsum(x, 0))
         z = (y * 2).view(-1)
         self.total.add_(y)
         return z + 1, torch.relu(y)
@@ -135,7 +137,7 @@ def portable_only(folder: Path) -> tuple[Path, Any]:
     from executorch.exir import to_edge
 
     torch.manual_seed(0)
-    program = torch.export.export(PortableMix(), (torch.randn(4, 4),))
+    program = torch.export.export(PortableMix().eval(), (torch.randn(4, 4),))
     et = to_edge(program).to_executorch()
     pte = folder / "portable.pte"
     pte.write_bytes(et.buffer)

@@ -80,6 +80,7 @@ class Tensor:
     written_at: int = -1  # the instruction that wrote it as an out
     made_by: str = ""  # `` from instruction_3 (aten::cumsum, model.py:20)`` (``annotate``)
     kind: str = ""  # what made it: input, state, delegate, kernel (``annotate``)
+    op: str = ""  # the label of the node that made it (``annotate``)
     views: list[int] = field(default_factory=list)  # values sharing its memory
 
     @property
@@ -253,7 +254,7 @@ def _base_of(
     """The latest tensor placed where ``tensor`` is before it starts, if it is its base:
     ``tensor`` is never written (a view elided by the emitter), or the instruction writing
     it reads that tensor (``et_view``, an in-place kernel)."""
-    if tensor.role in ("input", "state"):
+    if tensor.role in ("input", "state") or tensor.size == 0:  # no bytes: placed anywhere
         return None
     position = bisect.bisect_left(firsts, tensor.first) - 1
     if position < 0:
@@ -282,12 +283,14 @@ def _check_overlaps(tensors: list[Tensor], notes: _Notes) -> None:
     for tensor in tensors:
         by_buffer[tensor.mem_id].append(tensor)
     for mem_id, members in by_buffer.items():
-        active: list[Tensor] = []
+        active: list[Tensor] = []  # alive at the current start, with bytes
         for tensor in sorted(members, key=lambda t: (t.first, t.value)):
             active = [a for a in active if a.last >= tensor.first]
+            if tensor.size == 0:  # no bytes: placed anywhere
+                continue
             for other in active:
                 checks += 1
-                if other.offset < tensor.end and tensor.offset < other.end and tensor.size:
+                if other.offset < tensor.end and tensor.offset < other.end:
                     notes.add("tensors alive at once in the same bytes",
                               f"values {other.value} and {tensor.value} in buffer {mem_id} at "
                               f"instruction {tensor.first}")
@@ -341,6 +344,7 @@ def annotate(graph: model.Graph, plan: MemoryPlan) -> None:
         tensor.made_by = maker_text(tensor, nodes)
         node = nodes.get(tensor.maker)
         tensor.kind = _maker_kind(tensor, node)
+        tensor.op = "mutable state" if tensor.role == "state" else node["label"] if node else ""
         if node is not None:
             views = f", views: values {', '.join(map(str, tensor.views))}" if tensor.views else ""
             _set(node, f"out {tensor.maker_out} lifetime",
@@ -380,7 +384,7 @@ def graph_info(plan: MemoryPlan, nodes: dict[str, model.Node]) -> dict[str, str]
         more = len(peak.alive) - TOP_AT_PEAK
         at_peak.append(f"buffer {peak.mem_id}: {listed}" + (f"; and {more} more" if more > 0
                                                                else ""))
-    views = f" ({plan.views} views share their base's memory)" if plan.views else ""
+    views = f" ({views_text(plan.views)})" if plan.views else ""
     info["planned tensors"] = f"{len(plan.tensors) + plan.views}{views}"
     if peaks:
         info["memory peak"] = "; ".join(peaks)
@@ -389,6 +393,10 @@ def graph_info(plan: MemoryPlan, nodes: dict[str, model.Node]) -> dict[str, str]
     if plan.notes:
         info["memory notes"] = " | ".join(plan.notes)
     return info
+
+
+def views_text(count: int) -> str:
+    return f"{count} view{' shares' if count == 1 else 's share'} their base's memory"
 
 
 def planned_vs_peak(peak: BufferPeak) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from html import escape
 
-from etviz_lsp.graph.memory_plan import BufferPeak, MemoryPlan, Tensor
+from etviz_lsp.graph.memory_plan import BufferPeak, MemoryPlan, Tensor, views_text
 
 WIDTH = 960
 LEFT, RIGHT = 84, 24  # room for the offset labels
@@ -24,7 +24,7 @@ FILLS = {"kernel": "#9ecae1", "delegate": "#fdae6b", "input": "#a1d99b",
          "state": "#bcbddc", "other": "#d9d9d9"}  # fmt: skip
 # A bar under the pointer stands out; marks over the bars let the pointer through.
 STYLE = ("<style>rect.tensor:hover{stroke:#000;stroke-width:3px}"
-         ".peak,.alive{pointer-events:none}</style>")
+         ".peak,.alive,.op{pointer-events:none}</style>")
 LEGEND = (("kernel", "made by a CPU kernel"), ("delegate", "made by a delegate"),
           ("input", "method input"), ("state", "mutable state"), ("other", "other"))  # fmt: skip
 
@@ -81,21 +81,24 @@ def _panel(plan: MemoryPlan, peak: BufferPeak, top: int, drawn: set[int]) -> str
     scale_y = max(peak.planned, peak.high, 1)
     plot_top = top + HEADER
     plot = _Plot(count, scale_y, plot_top)
+    members = [t for t in plan.tensors if t.mem_id == peak.mem_id]
+    folded = sum(len(t.views) for t in members)
+    views = f" ({views_text(folded)})" if folded else ""
     head = (f"{plan.graph_id} · buffer {peak.mem_id}: planned {peak.planned:,} bytes, "
             f"peak {peak.peak:,} at instruction {peak.at}")
     out = [
         f'<g class="buffer" data-graph-id="{escape(plan.graph_id)}" '
         f'data-buffer="{peak.mem_id}" data-planned="{peak.planned}">',
         _text(LEFT, top + 18, head, size=14, weight="bold"),
-        _text(LEFT, top + 36, f"{len(plan.tensors):,} planned tensors, {plan.instructions:,} "
-              "instructions; hover a bar for its tensor", size=12, fill="#555"),
+        _text(LEFT, top + 36, f"{len(members):,} planned tensors{views}, "
+              f"{plan.instructions:,} instructions; hover a bar for its tensor",
+              size=12, fill="#555"),
         f'<rect x="{LEFT}" y="{plot_top}" width="{plot.width}" height="{PLOT_HEIGHT}" '
         'fill="#fafafa" stroke="#bbb"/>',
         _axes(plot, plan.instructions, scale_y),
     ]
-    members = [t for t in plan.tensors if t.mem_id == peak.mem_id and id(t) in drawn]
     alive = {id(t) for t in peak.alive}
-    out.extend(_bar(plot, plan.graph_id, t, id(t) in alive) for t in members)
+    out.extend(_bar(plot, plan.graph_id, t, id(t) in alive) for t in members if id(t) in drawn)
     out.append(_live_line(plot, peak))
     out.append(_peak_mark(plot, peak))  # over the bars: always seen
     out.append("</g>")
@@ -134,7 +137,18 @@ def _bar(plot: _Plot, graph_id: str, tensor: Tensor, at_peak: bool) -> str:
         f'width="{max(x1 - x0, 0.5):.2f}" height="{height:.2f}" '
         f'fill="{FILLS.get(tensor.kind, FILLS["other"])}" fill-opacity="0.85"{stroke}>'
         f"<title>{escape(tip)}</title></rect>"
-    )
+    ) + _label(x0, x1, y_top, height, tensor.op)
+
+
+def _label(x0: float, x1: float, y_top: float, height: float, op: str) -> str:
+    """The op that made a bar, inside it when it fits (``aten::convolution`` -> its name)."""
+    text = op.rsplit("::", 1)[-1]
+    room = int((x1 - x0 - 6) / 6.2)  # ~6.2 px a character at 11 px
+    if height < 14 or room < 4 or not text:
+        return ""
+    text = text if len(text) <= room else text[: room - 1] + "…"
+    return _text(x0 + 3, y_top + min(height / 2 + 4, 14), text, size=11, fill="#08306b",
+                 cls="op")
 
 
 def _peak_mark(plot: _Plot, peak: BufferPeak) -> str:
@@ -172,7 +186,8 @@ def _axes(plot: _Plot, instructions: int, scale_y: int) -> str:
         y = plot.y(offset)
         out.append(f'<line x1="{LEFT - 4}" x2="{LEFT}" y1="{y:.2f}" y2="{y:.2f}" stroke="#555"/>')
         out.append(_text(LEFT - 6, y + 4, human_bytes(int(offset)), size=11, anchor="end"))
-    ticks = sorted({round(instructions * k / 10) for k in range(11)} - {instructions})
+    every = range(instructions) if instructions <= 24 else ()
+    ticks = sorted(set(every) or {round(instructions * k / 10) for k in range(11)} - {instructions})
     for i in ticks if instructions else []:
         x = (plot.x(i) + plot.x(i + 1)) / 2
         out.append(f'<line x1="{x:.2f}" x2="{x:.2f}" y1="{bottom}" y2="{bottom + 4}" '
@@ -195,6 +210,7 @@ def human_bytes(count: int) -> str:
 
 
 def _text(x: float, y: float, text: str, *, size: int, fill: str = "#222",
-          weight: str = "normal", anchor: str = "start") -> str:
-    return (f'<text x="{x:.2f}" y="{y:.2f}" font-size="{size}" fill="{fill}" '
+          weight: str = "normal", anchor: str = "start", cls: str = "") -> str:
+    kind = f' class="{cls}"' if cls else ""
+    return (f'<text{kind} x="{x:.2f}" y="{y:.2f}" font-size="{size}" fill="{fill}" '
             f'font-weight="{weight}" text-anchor="{anchor}">{escape(text)}</text>')
