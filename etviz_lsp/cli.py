@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--memory-svg", metavar="SVG", type=Path,
         help="with --once on a .pte: where to write its memory timeline (default: beside the "
-        "output, <output>.memory.svg)",
+        "output, <output>.memory.svg, as for a script's executorch stages)",
     )
     parser.add_argument(
         "--no-numeric", action="store_true",
@@ -206,7 +206,8 @@ def _once(args: argparse.Namespace, script_args: list[str]) -> OnceResult:
             memory_svg=args.memory_svg,
         )
     if args.memory_svg is not None:
-        raise EtvizError(str(args.memory_svg), "--memory-svg goes with a .pte program")
+        raise EtvizError(str(args.memory_svg), "--memory-svg goes with a .pte program "
+                         "(a script's timeline is written beside its output)")
     from etviz_lsp.cli_progress import ProgressLine
 
     with ProgressLine(target.label) as progress:

@@ -261,11 +261,14 @@ def _run_script(
         Path(str(f)).name.rsplit("-", 1)[-1].removesuffix(".json"): Path(str(f))
         for f in (listed if isinstance(listed, list) else [])
     }
+    svg = result.memory.get("svg")
     return OnceResult(
         output, graphs, time.perf_counter() - started, output.stat().st_size, files,
         numeric=_numeric_lines(result.numeric),
         profile=summary_line(result.profile) if result.profile else "",
         profile_error=result.profile_error,
+        memory=tuple(str(line) for line in result.memory.get("summary") or ()),
+        memory_svg=Path(str(svg)) if svg else None,
     )
 
 

@@ -33,6 +33,7 @@ from tests.explorer_fixtures import REPO_ROOT
 from tests.test_pte_etrecord import artifacts  # noqa: F401 (the session fixture)
 
 BROWSER_DIR = REPO_ROOT / "tests" / "browser"
+SCRIPTS = REPO_ROOT / "tests" / "scripts"
 ARTIFACTS = REPO_ROOT / "build" / "artifacts"
 _BUILT: dict[str, tuple[Path, Any]] = {}
 
@@ -411,3 +412,43 @@ def test_fuzzed_memory_fields_never_crash(portable: tuple[Path, Any], tmp_path_f
     path = tmp_path_factory.getbasetemp() / "fuzzed-memory.pte"
     path.write_bytes(_patched(data, edits))
     _open_everything(path)
+
+
+# ---- a script's executorch stage --------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_scripts_executorch_stages_carry_the_memory_plan_of_their_pte(tmp_path: Path) -> None:
+    # The stage is read from ExecuTorch's own specs in the worker; the .pte the same
+    # program wrote is read from the file: the two agree, op for instruction.
+    from tests.test_cli_script import cli
+
+    shutil.copy(SCRIPTS / "lower_two.py", tmp_path)
+    done = cli(tmp_path, "--once", "lower_two.py", "--no-numeric")
+    assert done.returncode == 0, done.stderr
+    graph_json = tmp_path / ".etviz" / "lower_two.py.json"
+    graphs = {g["id"]: g for g in json.loads(graph_json.read_text())["graphs"]}
+    stages = [g for g in graphs if g.endswith("(executorch)")]
+    assert len(stages) == 2 and stages[0].startswith("portable @"), list(graphs)
+    live = json.loads(graph_json.with_name("lower_two.py.memory-live.json").read_text())
+    made = json.loads(graph_json.with_name("lower_two.py.memory-out.json").read_text())
+    svg = graph_json.with_name("lower_two.py.memory.svg").read_text()
+    for stage, pte in zip(stages, ["portable.pte", "delegated.pte"], strict=True):
+        _, plan = _read(tmp_path / pte)
+        info = graphs[stage]["groupNodeAttributes"][""]
+        (peak,) = plan.buffers.values()
+        assert f"buffer 1: {peak.peak:,} bytes at op {peak.at} " in info["memory peak"]
+        assert info["memory planned vs peak"] == memory_plan.planned_vs_peak(peak)
+        assert info["planned tensors"] == _info_of(plan)["planned tensors"]
+        assert set(r["value"] for r in live[stage]["results"].values()) == set(plan.live)
+        assert set(r["value"] for r in made[stage]["results"].values()) == set(plan.out)
+        line = next(ln for ln in done.stdout.splitlines() if f"memory: {stage} buffer 1" in ln)
+        assert f"peak {peak.peak:,} of {peak.planned:,} planned bytes at op {peak.at}" in line
+        panel = svg.split(f'data-graph-id="{stage}" data-buffer="1"')[1].split("</g>")[0]
+        assert panel.count('class="tensor"') == len(plan.tensors)
+        assert f"{plan.instructions} ops;" in panel
+    assert f"memory timeline: {graph_json.with_name('lower_two.py.memory.svg')}" in done.stdout
+
+
+def _info_of(plan: memory_plan.MemoryPlan) -> dict[str, str]:
+    return memory_plan.graph_info(plan, {})

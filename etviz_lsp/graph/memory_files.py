@@ -28,12 +28,18 @@ def write(collection: model.GraphCollection, graph_json: Path, svg: Path | None)
     """The files for the memory plans the reader left on ``collection`` (none: nothing)."""
     if memory_plan.EXTRAS_KEY not in collection.extras:
         return MemoryFiles()
-    plans = memory_plan.plans_of(collection)
+    return write_plans(memory_plan.plans_of(collection), graph_json, svg, collection.label)
+
+
+def write_plans(
+    plans: list[memory_plan.MemoryPlan], graph_json: Path, svg: Path | None, label: str
+) -> MemoryFiles:
+    """Node data of every plan (keyed by graph id), one timeline with a panel per buffer."""
     paths: dict[str, Path] = {}
     for metric, data in memory_plan.node_data(plans).items():
         paths[f"memory-{metric}"] = overlay_files.overlay_path(graph_json, "memory", metric)
         write_json_atomic(paths[f"memory-{metric}"], data)
     svg = svg or svg_path(graph_json)
-    title = f"{collection.label}: planned memory over the instructions"
+    title = f"{label}: planned memory over the {plans[0].unit if plans else 'instruction'}s"
     atomic_file.write_bytes(svg, memory_svg.render(plans, title).encode())
     return MemoryFiles(paths, svg, tuple(memory_plan.summary_lines(plans)))

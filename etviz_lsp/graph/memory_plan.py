@@ -80,7 +80,8 @@ class Tensor:
     written_at: int = -1  # the instruction that wrote it as an out
     made_by: str = ""  # `` from instruction_3 (aten::cumsum, model.py:20)`` (``annotate``)
     kind: str = ""  # what made it: input, state, delegate, kernel (``annotate``)
-    op: str = ""  # the label of the node that made it (``annotate``)
+    op: str = ""  # the label of the node that made it (``annotate``, if not set before)
+    noun: str = "value"  # a .pte's EValue; a live program's planned ``tensor``
     views: list[int] = field(default_factory=list)  # values sharing its memory
 
     @property
@@ -102,13 +103,19 @@ class BufferPeak:
 @dataclass(slots=True)
 class MemoryPlan:
     graph_id: str
-    instructions: int
+    instructions: int  # steps: a .pte's instructions, or the ops of a live program
     tensors: list[Tensor] = field(default_factory=list)  # one per storage (views folded in)
     buffers: dict[int, BufferPeak] = field(default_factory=dict)
     live: list[int] = field(default_factory=list)  # per instruction: bytes alive
     out: list[int] = field(default_factory=list)  # per instruction: bytes it writes
     notes: list[str] = field(default_factory=list)
     views: int = 0
+    unit: str = "instruction"  # what a step is, in the texts
+    step_ids: list[list[str]] = field(default_factory=list)  # per step its node ids, if not
+    # ``instruction_<i>`` (a delegate call drawn as the ops inside it: all of those)
+
+    def ids(self, step: int) -> list[str]:
+        return self.step_ids[step] if self.step_ids else [f"instruction_{step}"]
 
 
 def plans_of(collection: model.GraphCollection) -> list[MemoryPlan]:
@@ -123,19 +130,24 @@ def analyse(method: Method) -> MemoryPlan:
     if plan.instructions == 0:
         plan.notes.append("no instructions: nothing runs, no lifetimes")
         return plan
-    found = _Notes()
+    found = Notes()
     tensors = _planned(method, found)
     _lifetimes(method, tensors, found)
     plan.tensors = _fold_views(tensors, method.uses)
     _state(plan.tensors, plan.instructions - 1)
-    plan.views = sum(len(t.views) for t in plan.tensors)
-    _check_overlaps(plan.tensors, found)
-    _peaks(plan, method.buffer_sizes)
-    plan.notes = found.lines()
+    finish(plan, method.buffer_sizes, found)
     return plan
 
 
-class _Notes:
+def finish(plan: MemoryPlan, buffer_sizes: list[int], notes: Notes) -> None:
+    """With ``plan.tensors`` placed in time: overlaps checked, the figures, the notes."""
+    plan.views = sum(len(t.views) for t in plan.tensors)
+    _check_overlaps(plan.tensors, notes)
+    _peaks(plan, buffer_sizes)
+    plan.notes = notes.lines()
+
+
+class Notes:
     """What does not hold in the plan: a few examples of each kind, then a count."""
 
     def __init__(self) -> None:
@@ -155,7 +167,7 @@ class _Notes:
         return out
 
 
-def _planned(method: Method, notes: _Notes) -> dict[int, Tensor]:
+def _planned(method: Method, notes: Notes) -> dict[int, Tensor]:
     buffers = method.buffer_sizes
     out: dict[int, Tensor] = {}
     for index, table in method.tensors.items():
@@ -197,7 +209,7 @@ def _bytes(info: ir.ValueInfo) -> int | None:
     return total
 
 
-def _lifetimes(method: Method, tensors: dict[int, Tensor], notes: _Notes) -> None:
+def _lifetimes(method: Method, tensors: dict[int, Tensor], notes: Notes) -> None:
     last = len(method.uses) - 1
     for instruction, named in enumerate(method.uses):
         for index in named:
@@ -276,7 +288,7 @@ def _state(tensors: list[Tensor], last: int) -> None:
             tensor.role, tensor.first, tensor.last = "state", 0, last
 
 
-def _check_overlaps(tensors: list[Tensor], notes: _Notes) -> None:
+def _check_overlaps(tensors: list[Tensor], notes: Notes) -> None:
     """Two tensors alive at once whose bytes overlap: a plan that does not hold."""
     checks = 0
     by_buffer: dict[int, list[Tensor]] = defaultdict(list)
@@ -335,20 +347,20 @@ def annotate(graph: model.Graph, plan: MemoryPlan) -> None:
     """Node attributes (bytes alive and written, each output's lifetime), delegate nodes'
     own memory, and the peaks on the graph's info."""
     nodes = {node["id"]: node for node in graph.nodes}
-    for instruction, (live, out) in enumerate(zip(plan.live, plan.out, strict=True)):
-        node = nodes.get(f"instruction_{instruction}")
-        if node is not None:
-            _set(node, "memory live", f"{live:,} bytes")
-            _set(node, "memory out", f"{out:,} bytes")
+    for step, (live, out) in enumerate(zip(plan.live, plan.out, strict=True)):
+        for running in (nodes[i] for i in plan.ids(step) if i in nodes):
+            _set(running, "memory live", f"{live:,} bytes")
+            _set(running, "memory out", f"{out:,} bytes")
     for tensor in plan.tensors:
-        tensor.made_by = maker_text(tensor, nodes)
-        node = nodes.get(tensor.maker)
-        tensor.kind = _maker_kind(tensor, node)
-        tensor.op = "mutable state" if tensor.role == "state" else node["label"] if node else ""
-        if node is not None:
+        maker = nodes.get(tensor.maker)
+        tensor.kind = tensor.kind or _maker_kind(tensor, maker)
+        tensor.op = tensor.op or ("mutable state" if tensor.role == "state" else
+                                  maker["label"] if maker else "")
+        tensor.made_by = maker_text(tensor, maker)
+        if maker is not None:
             views = f", views: values {', '.join(map(str, tensor.views))}" if tensor.views else ""
-            _set(node, f"out {tensor.maker_out} lifetime",
-                 f"instructions {tensor.first}–{tensor.last}, {tensor.size:,} bytes{views}")
+            _set(maker, f"out {tensor.maker_out} lifetime",
+                 f"{plan.unit}s {tensor.first}–{tensor.last}, {tensor.size:,} bytes{views}")
     for node in graph.nodes:
         if model.node_attr(node, "backend") is not None:
             _set(node, "memory", delegate_memory(node))
@@ -376,9 +388,9 @@ def graph_info(plan: MemoryPlan, nodes: dict[str, model.Node]) -> dict[str, str]
     info: dict[str, str] = {}
     peaks, fits, at_peak = [], [], []
     for peak in plan.buffers.values():
-        maker = nodes.get(f"instruction_{peak.at}")
+        maker = next((nodes[i] for i in plan.ids(peak.at) if i in nodes), None)
         label = f" ({maker['label']})" if maker is not None else ""
-        peaks.append(f"buffer {peak.mem_id}: {peak.peak:,} bytes at instruction {peak.at}{label}")
+        peaks.append(f"buffer {peak.mem_id}: {peak.peak:,} bytes at {plan.unit} {peak.at}{label}")
         fits.append(planned_vs_peak(peak))
         listed = "; ".join(tensor_line(t) for t in peak.alive[:TOP_AT_PEAK])
         more = len(peak.alive) - TOP_AT_PEAK
@@ -407,18 +419,17 @@ def planned_vs_peak(peak: BufferPeak) -> str:
 
 
 def tensor_line(tensor: Tensor) -> str:
-    return f"value {tensor.value} {tensor.text} {tensor.size:,} bytes{tensor.made_by}"
+    return f"{tensor.noun} {tensor.value} {tensor.text} {tensor.size:,} bytes{tensor.made_by}"
 
 
-def maker_text(tensor: Tensor, nodes: dict[str, model.Node]) -> str:
+def maker_text(tensor: Tensor, node: model.Node | None) -> str:
     """`` from instruction_3 (aten::cumsum, model.py:20)``: who made it, and where."""
-    node = nodes.get(tensor.maker)
     if tensor.role == "state":
         return " (mutable state)"
     if node is None:
         return f" ({tensor.role})" if tensor.role else ""
     source = model.node_attr(node, "source")
-    what = ", ".join(part for part in (node["label"], source) if part)
+    what = ", ".join(part for part in (tensor.op, source) if part)
     return f" from {tensor.maker} ({what})"
 
 
@@ -439,7 +450,7 @@ def node_data(plans: list[MemoryPlan]) -> dict[str, model.Json]:
     data: dict[str, model.Json] = {metric: {} for metric in METRICS}
     for plan in plans:
         for metric, values in (("out", plan.out), ("live", plan.live)):
-            results = {f"instruction_{i}": {"value": v} for i, v in enumerate(values)}
+            results = {node: {"value": v} for i, v in enumerate(values) for node in plan.ids(i)}
             data[metric][plan.graph_id] = {"results": results, "gradient": GRADIENT}
     return data
 
@@ -451,7 +462,7 @@ def summary_lines(plans: list[MemoryPlan], top: int = 3) -> list[str]:
         for peak in plan.buffers.values():
             largest = ", ".join(tensor_line(t) for t in peak.alive[:top])
             lines.append(f"{plan.graph_id} buffer {peak.mem_id}: peak {peak.peak:,} of "
-                         f"{peak.planned:,} planned bytes at instruction {peak.at}; "
+                         f"{peak.planned:,} planned bytes at {plan.unit} {peak.at}; "
                          f"largest alive: {largest or '(none)'}")
         lines.extend(f"{plan.graph_id}: {note}" for note in plan.notes)
     return lines

@@ -85,22 +85,22 @@ def _panel(plan: MemoryPlan, peak: BufferPeak, top: int, drawn: set[int]) -> str
     folded = sum(len(t.views) for t in members)
     views = f" ({views_text(folded)})" if folded else ""
     head = (f"{plan.graph_id} · buffer {peak.mem_id}: planned {peak.planned:,} bytes, "
-            f"peak {peak.peak:,} at instruction {peak.at}")
+            f"peak {peak.peak:,} at {plan.unit} {peak.at}")
     out = [
         f'<g class="buffer" data-graph-id="{escape(plan.graph_id)}" '
         f'data-buffer="{peak.mem_id}" data-planned="{peak.planned}">',
         _text(LEFT, top + 18, head, size=14, weight="bold"),
         _text(LEFT, top + 36, f"{len(members):,} planned tensors{views}, "
-              f"{plan.instructions:,} instructions; hover a bar for its tensor",
+              f"{plan.instructions:,} {plan.unit}s; hover a bar for its tensor",
               size=12, fill="#555"),
         f'<rect x="{LEFT}" y="{plot_top}" width="{plot.width}" height="{PLOT_HEIGHT}" '
         'fill="#fafafa" stroke="#bbb"/>',
-        _axes(plot, plan.instructions, scale_y),
+        _axes(plot, plan.instructions, scale_y, plan.unit),
     ]
     alive = {id(t) for t in peak.alive}
-    out.extend(_bar(plot, plan.graph_id, t, id(t) in alive) for t in members if id(t) in drawn)
+    out.extend(_bar(plot, plan, t, id(t) in alive) for t in members if id(t) in drawn)
     out.append(_live_line(plot, peak))
-    out.append(_peak_mark(plot, peak))  # over the bars: always seen
+    out.append(_peak_mark(plot, peak, plan.unit))  # over the bars: always seen
     out.append("</g>")
     return "".join(out)
 
@@ -118,14 +118,14 @@ class _Plot:
         return self.top + PLOT_HEIGHT - PLOT_HEIGHT * offset / self.scale_y
 
 
-def _bar(plot: _Plot, graph_id: str, tensor: Tensor, at_peak: bool) -> str:
+def _bar(plot: _Plot, plan: MemoryPlan, tensor: Tensor, at_peak: bool) -> str:
     x0, x1 = plot.x(tensor.first), plot.x(tensor.last + 1)
     y_top, y_bottom = plot.y(tensor.end), plot.y(tensor.offset)
     height = max(y_bottom - y_top, 1.0)
-    node = tensor.maker or f"instruction_{tensor.first}"
+    node, graph_id = tensor.maker or plan.ids(tensor.first)[0], plan.graph_id
     views = f"; views: values {', '.join(map(str, tensor.views))}" if tensor.views else ""
-    tip = (f"value {tensor.value} {tensor.text}: {tensor.size:,} bytes at offset "
-           f"{tensor.offset:,}, instructions {tensor.first}–{tensor.last}{tensor.made_by}"
+    tip = (f"{tensor.noun} {tensor.value} {tensor.text}: {tensor.size:,} bytes at offset "
+           f"{tensor.offset:,}, {plan.unit}s {tensor.first}–{tensor.last}{tensor.made_by}"
            f"{' (alive at the peak)' if at_peak else ''}{views}")
     stroke = ' stroke="#08306b" stroke-width="1.5"' if at_peak else ' stroke="#636363" ' \
         'stroke-width="0.5"'
@@ -151,7 +151,7 @@ def _label(x0: float, x1: float, y_top: float, height: float, op: str) -> str:
                  cls="op")
 
 
-def _peak_mark(plot: _Plot, peak: BufferPeak) -> str:
+def _peak_mark(plot: _Plot, peak: BufferPeak, unit: str) -> str:
     x0, x1 = plot.x(peak.at), plot.x(peak.at + 1)
     label = f"peak {peak.peak:,} bytes"
     anchor = "end" if x0 > LEFT + plot.width * 0.7 else "start"
@@ -164,7 +164,7 @@ def _peak_mark(plot: _Plot, peak: BufferPeak) -> str:
         f'<line x1="{LEFT}" x2="{LEFT + plot.width}" y1="{plot.y(peak.peak):.2f}" '
         f'y2="{plot.y(peak.peak):.2f}" stroke="#cb181d" stroke-dasharray="5 3"/>'
         + _text(text_x, plot.y(peak.peak) - 4, label, size=12, fill="#cb181d", anchor=anchor)
-        + f"<title>{escape(label)} alive at instruction {peak.at}</title></g>"
+        + f"<title>{escape(label)} alive at {unit} {peak.at}</title></g>"
     )
 
 
@@ -178,7 +178,7 @@ def _live_line(plot: _Plot, peak: BufferPeak) -> str:
             'stroke="#cb181d" stroke-width="1.5"><title>bytes alive</title></polyline>')
 
 
-def _axes(plot: _Plot, instructions: int, scale_y: int) -> str:
+def _axes(plot: _Plot, instructions: int, scale_y: int, unit: str) -> str:
     out = []
     bottom = plot.top + PLOT_HEIGHT
     for step in range(5):
@@ -193,7 +193,7 @@ def _axes(plot: _Plot, instructions: int, scale_y: int) -> str:
         out.append(f'<line x1="{x:.2f}" x2="{x:.2f}" y1="{bottom}" y2="{bottom + 4}" '
                    'stroke="#555"/>')
         out.append(_text(x, bottom + 16, str(i), size=11, anchor="middle"))
-    out.append(_text(LEFT + plot.width, bottom + 28, "instruction →", size=11, anchor="end"))
+    out.append(_text(LEFT + plot.width, bottom + 28, f"{unit} →", size=11, anchor="end"))
     middle = plot.top + PLOT_HEIGHT / 2
     out.append(f'<text x="14" y="{middle:.2f}" font-size="11" fill="#222" text-anchor="middle" '
                f'transform="rotate(-90 14 {middle:.2f})">offset in the buffer →</text>')
