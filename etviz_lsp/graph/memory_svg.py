@@ -109,7 +109,7 @@ class _Plot:
     def __init__(self, count: int, scale_y: int, top: int) -> None:
         self.count, self.scale_y, self.top = count, scale_y, top
         self.width = WIDTH - LEFT - RIGHT
-
+        self.dense = self.width / count < 3  # outlines would hide the fills
     def x(self, instruction: float) -> float:
         return LEFT + self.width * instruction / self.count
 
@@ -127,8 +127,8 @@ def _bar(plot: _Plot, plan: MemoryPlan, tensor: Tensor, at_peak: bool) -> str:
     tip = (f"{tensor.noun} {tensor.value} {tensor.text}: {tensor.size:,} bytes at offset "
            f"{tensor.offset:,}, {plan.unit}s {tensor.first}–{tensor.last}{tensor.made_by}"
            f"{' (alive at the peak)' if at_peak else ''}{views}")
-    stroke = ' stroke="#08306b" stroke-width="1.5"' if at_peak else ' stroke="#636363" ' \
-        'stroke-width="0.5"'
+    stroke = ' stroke="#08306b" stroke-width="1.5"' if at_peak else "" if plot.dense else \
+        ' stroke="#636363" stroke-width="0.5"'
     return (
         f'<rect class="tensor" data-node-id="{escape(node)}" data-graph-id="{escape(graph_id)}" '
         f'data-value="{tensor.value}" data-first="{tensor.first}" data-last="{tensor.last}" '
@@ -174,8 +174,10 @@ def _live_line(plot: _Plot, peak: BufferPeak) -> str:
     for i, value in enumerate(peak.series):
         y = f"{plot.y(value):.2f}"
         points += [f"{plot.x(i):.2f},{y}", f"{plot.x(i + 1):.2f},{y}"]
+    width = "0.75" if plot.dense else "1.5"
     return (f'<polyline class="alive" points="{" ".join(points)}" fill="none" '
-            'stroke="#cb181d" stroke-width="1.5"><title>bytes alive</title></polyline>')
+            f'stroke="#cb181d" stroke-width="{width}" stroke-opacity="0.8">'
+            "<title>bytes alive</title></polyline>")
 
 
 def _axes(plot: _Plot, instructions: int, scale_y: int, unit: str) -> str:
