@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(needs the ETRecord and --allow-pickle: ExecuTorch's Inspector opens it)",
     )
     parser.add_argument(
+        "--memory-svg", metavar="SVG", type=Path,
+        help="with --once on a .pte: where to write its memory timeline (default: beside the "
+        "output, <output>.memory.svg, as for a script's executorch stages)",
+    )
+    parser.add_argument(
         "--no-numeric", action="store_true",
         help="with --once on a script: do not compare its quantized stages with the float "
         "one (the numeric overlay: per-op SQNR and max abs error, on by default)",
@@ -161,10 +166,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print(f"wrote {result.output} ({result.bytes_written:,} bytes) in {result.seconds:.2f} s")
     print(f"  {result.summary}")
+    for line in result.memory:
+        print(f"  memory: {line}")
+    if result.memory_svg is not None:
+        print(f"  memory timeline: {result.memory_svg}")
     if result.overlay:
         print(f"  latency overlay: {result.overlay}")
         for metric, path in result.node_data.items():
-            print(f"    {metric}: {path}")
+            if not metric.startswith("memory-"):
+                print(f"    {metric}: {path}")
     for line in result.numeric:
         print(f"  numeric overlay: {line}")
     if result.profile:
@@ -193,7 +203,11 @@ def _once(args: argparse.Namespace, script_args: list[str]) -> OnceResult:
         return run_once(
             args.once, args.output, timeout=timeout, allow_pickle=args.allow_pickle,
             etrecord=args.etrecord, etdump=args.etdump, debug_buffer=args.debug_buffer,
+            memory_svg=args.memory_svg,
         )
+    if args.memory_svg is not None:
+        raise EtvizError(str(args.memory_svg), "--memory-svg goes with a .pte program "
+                         "(a script's timeline is written beside its output)")
     from etviz_lsp.cli_progress import ProgressLine
 
     with ProgressLine(target.label) as progress:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from etviz_lsp import overlay_files
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert, correspondence, inputs, model
+from etviz_lsp.graph import convert, correspondence, inputs, memory_files, model
 from etviz_lsp.graph.writer import write_json_atomic
 
 if TYPE_CHECKING:  # the worker room is imported only when a script runs
@@ -74,6 +74,9 @@ class OnceResult:
     # With --profile (a script): what the profile found, one line, or why it failed
     profile: str = ""
     profile_error: str = ""
+    # A .pte's memory plan: peak per buffer with the largest tensors there; its timeline
+    memory: tuple[str, ...] = ()
+    memory_svg: Path | None = None
 
 
 def run_once(
@@ -87,11 +90,13 @@ def run_once(
     etrecord: Path | None = None,
     etdump: Path | None = None,
     debug_buffer: Path | None = None,
+    memory_svg: Path | None = None,
 ) -> OnceResult:
     """Convert ``source``; ``allow_pickle`` allows the unpickling fallback for odd archives.
 
     Naming a ``.pt2`` is no consent to unpickle it: only ``--allow-pickle`` is. With
     ``etdump`` (a ``.pte``'s run), the latency overlay's node-data files go beside the output.
+    A ``.pte``'s memory plan goes beside it too (``memory_files``; the SVG to ``memory_svg``).
     """
     started = time.perf_counter()
     _check_readable(source)
@@ -105,6 +110,9 @@ def run_once(
         raise EtvizError(str(etrecord), "--etrecord goes with a .pte program")
     if etdump is not None and kind.suffix != ".pte":
         raise EtvizError(str(etdump), "--etdump goes with the .pte program that made it")
+    if memory_svg is not None and (kind.suffix != ".pte" or not memory_svg.parent.is_dir()):
+        raise EtvizError(str(memory_svg), "--memory-svg goes with a .pte program" if
+                         kind.suffix != ".pte" else f"folder {memory_svg.parent} does not exist")
     gap_record = None
     if debug_buffer is not None:  # checked before the conversion
         gap_record = _gap_etrecord(source, etrecord, etdump, debug_buffer, allow_pickle)
@@ -120,6 +128,8 @@ def run_once(
         written = write_json_atomic(output, collection.to_json())
         # After the graph: an overlay older than its graph is an earlier run's (overlay_files)
         node_data, overlay = _write_latency(found, etdump, output) if found and etdump else ({}, "")
+        memory = memory_files.write(collection, output, memory_svg)
+        node_data = {**memory.node_data, **node_data}  # latency (if any) coloured last
         if debug_buffer is not None and etdump is not None and gap_record is not None:
             node_data["gap"], gap_line = _gap(gap_record, etdump, debug_buffer, output)
             overlay = f"{overlay}\n  numeric gap: {gap_line}"
@@ -129,7 +139,8 @@ def run_once(
         # million objects at 20k nodes) for cycles that are not there.
         del collection
     return OnceResult(
-        output, summary, time.perf_counter() - started, written, node_data, overlay
+        output, summary, time.perf_counter() - started, written, node_data, overlay,
+        memory=memory.summary, memory_svg=memory.svg,
     )
 
 
@@ -250,11 +261,14 @@ def _run_script(
         Path(str(f)).name.rsplit("-", 1)[-1].removesuffix(".json"): Path(str(f))
         for f in (listed if isinstance(listed, list) else [])
     }
+    svg = result.memory.get("svg")
     return OnceResult(
         output, graphs, time.perf_counter() - started, output.stat().st_size, files,
         numeric=_numeric_lines(result.numeric),
         profile=summary_line(result.profile) if result.profile else "",
         profile_error=result.profile_error,
+        memory=tuple(str(line) for line in result.memory.get("summary") or ()),
+        memory_svg=Path(str(svg)) if svg else None,
     )
 
 

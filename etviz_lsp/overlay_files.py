@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 # Model Explorer colours the graph by the node data it loaded last: these go last, in this
-# order (a profile's average latency wins over the numeric overlay when both exist).
-LAST = ("numeric-sqnr", "latency-avg")
+# order (a profile's average latency wins over the numeric overlay, which wins over the
+# bytes alive of a memory plan, when they exist together).
+LAST = ("memory-live", "numeric-sqnr", "latency-avg")
 
 
 def overlay_path(graph_json: Path, overlay: str, metric: str) -> Path:

@@ -40,6 +40,23 @@ class Shift(nn.Module):
         return torch.cumsum(x + y, dim=0)
 
 
+class PortableMix(nn.Module):
+    """CPU kernels only: a view (shares its base's memory), a scalar turned into a tensor,
+    a mutable buffer updated in place (state), a batch norm (its two extra outputs hold no
+    bytes) and two outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("total", torch.zeros(4, 4))
+        self.norm = nn.BatchNorm1d(4, affine=False).eval()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.norm(torch.cumsum(x, 0))
+        z = (y * 2).view(-1)
+        self.total.add_(y)
+        return z + 1, torch.relu(y)
+
+
 def example_inputs() -> tuple[torch.Tensor, ...]:
     return (torch.randn(1, 3, 8, 8),)
 
@@ -110,6 +127,19 @@ def two_methods(folder: Path) -> tuple[Path, Any]:
     }
     et = to_edge_transform_and_lower(programs, partitioner=[XnnpackPartitioner()]).to_executorch()
     pte = folder / "two_methods.pte"
+    pte.write_bytes(et.buffer)
+    return pte, et
+
+
+def portable_only(folder: Path) -> tuple[Path, Any]:
+    """``PortableMix`` through ``to_edge`` and ``to_executorch`` (no partitioner): the .pte
+    and the ExecutorchProgramManager."""
+    from executorch.exir import to_edge
+
+    torch.manual_seed(0)
+    program = torch.export.export(PortableMix().eval(), (torch.randn(4, 4),))
+    et = to_edge(program).to_executorch()
+    pte = folder / "portable.pte"
     pte.write_bytes(et.buffer)
     return pte, et
 

@@ -66,8 +66,11 @@ async def test_profile_command_shows_latency_on_the_xnnpack_kernels(tmp_path: Pa
         script = workspace / "quantize_lower.py"
         shutil.copy(SCRIPT, script)
         plain = await session.visualize(script)
-        # the run's numeric overlay only (the script quantizes), no latency before a profile
-        assert overlay_kinds(url_data(plain.url)) == ["numeric-max-abs-error", "numeric-sqnr"]
+        # the run's numeric overlay and its executorch stage's memory plan (issue 28), no
+        # latency before a profile; the SQNR colours the graph (loaded last)
+        assert overlay_kinds(url_data(plain.url)) == [
+            "memory-out", "numeric-max-abs-error", "memory-live", "numeric-sqnr",
+        ]
 
         before = len(session.graph_ready)
         answer = await profile(session, script)
@@ -78,10 +81,10 @@ async def test_profile_command_shows_latency_on_the_xnnpack_kernels(tmp_path: Pa
         # The run's numeric overlay stays (same node ids); the average latency loads last:
         # Model Explorer colours the graph by the last node data it loaded.
         assert overlay_kinds(data) == [
-            "latency-max", "latency-min", "latency-p50", "numeric-max-abs-error",
-            "numeric-sqnr", "latency-avg",
+            "latency-max", "latency-min", "latency-p50", "memory-out", "numeric-max-abs-error",
+            "memory-live", "numeric-sqnr", "latency-avg",
         ]
-        assert data["nodeDataTargets"] == ["quantize_lower.py"] * 6
+        assert data["nodeDataTargets"] == ["quantize_lower.py"] * 8
         average = overlays[-1]
         graph_json = Path(data["models"][0]["url"])
         graphs = {g["id"]: g for g in json.loads(graph_json.read_text())["graphs"]}

@@ -30,6 +30,10 @@ def test_a_page_loads_only_this_runs_overlays_the_colouring_one_last(tmp_path: P
     assert stale not in found
     avg = _touch(overlay_path(graph, "latency", "avg"), 3_000)
     assert current_overlays(graph) == [p50, sqnr, avg]
+    # A .pte's memory plan: bytes alive colour the graph, unless numbers or time are there.
+    live = _touch(overlay_path(graph, "memory", "live"), 3_000)
+    made = _touch(overlay_path(graph, "memory", "out"), 3_000)
+    assert current_overlays(graph) == [p50, made, live, sqnr, avg]
 
 
 def test_a_rewrite_keeping_ids_keeps_its_overlays(tmp_path: Path) -> None:

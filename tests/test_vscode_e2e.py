@@ -597,6 +597,6 @@ def test_compare_stages_selects_the_counterpart_in_the_other_frame(
     assert kinds[-1] == "latency-avg", profiled
     assert sorted(kinds) == sorted(
         [f"latency-{m}" for m in ("avg", "max", "min", "p50")]
-        + ["numeric-max-abs-error", "numeric-sqnr"]
+        + ["numeric-max-abs-error", "numeric-sqnr", "memory-live", "memory-out"]
     ), profiled
     assert any(f["status"] == 200 and "latency-avg" in f["url"] for f in profiled["fetched"])

@@ -102,6 +102,8 @@ class Graph:
 class GraphCollection:
     label: str
     graphs: list[Graph] = field(default_factory=list)
+    # What a reader found beside the graphs, not in the JSON (a .pte's memory plans)
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> Json:
         return {"label": self.label, "graphs": [graph.to_json() for graph in self.graphs]}

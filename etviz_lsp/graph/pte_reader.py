@@ -33,7 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import builder, flatbuf, ir, model, palette, xnnpack_blob
+from etviz_lsp.graph import builder, flatbuf, ir, memory_plan, model, palette, xnnpack_blob
 
 # Bounds on what one file may cost (a damaged or hostile file claims any count).
 MAX_PROGRAM_BYTES = 256 * 1024 * 1024  # the FlatBuffer part (weights live in segments)
@@ -97,8 +97,9 @@ def read_pte(
     """The ``.pte`` row of ``inputs.KINDS``: never unpickles: ``allow_pickle`` changes nothing."""
     links = _links_for(path, etrecord)
     collection = model.GraphCollection(label=path.name)
-    for graph in read_graphs(path, links):
-        collection.graphs.append(graph)
+    plans: list[memory_plan.MemoryPlan] = []
+    collection.graphs.extend(read_graphs(path, links, plans))
+    collection.extras[memory_plan.EXTRAS_KEY] = plans
     return collection
 
 
@@ -116,10 +117,13 @@ def _links_for(path: Path, etrecord: Path | None) -> Links | None:
         return Links(source=beside.name, error=exc.cause)
 
 
-def read_graphs(path: Path, links: Links | None = None) -> list[model.Graph]:
+def read_graphs(
+    path: Path, links: Links | None = None, plans: list[memory_plan.MemoryPlan] | None = None
+) -> list[model.Graph]:
+    """The graphs of every method; their memory plans appended to ``plans``."""
     with _mapped(path) as buf:
         try:
-            return _Program(path, buf, links).graphs()
+            return _Program(path, buf, links).graphs(plans if plans is not None else [])
         except flatbuf.Damaged as exc:
             raise EtvizError(str(path), f"damaged .pte program ({exc})") from None
         except (KeyError, IndexError, ValueError, UnicodeError, struct.error,
@@ -217,13 +221,15 @@ class _Program:
             )
         return list(table.vector(name))
 
-    def graphs(self) -> list[model.Graph]:
+    def graphs(self, memory: list[memory_plan.MemoryPlan]) -> list[model.Graph]:
         plans = self._bounded("execution_plan", MAX_PLANS)
         if not plans:
             raise EtvizError(str(self.path), "an ExecuTorch program with no methods")
         graphs: list[model.Graph] = []
         for plan in plans:
-            graphs.extend(_Plan(self, plan).graph())
+            method = _Plan(self, plan)
+            graphs.extend(method.graph())
+            memory.append(method.memory)
         return graphs
 
     def segment(self, index: int) -> memoryview:
@@ -266,6 +272,9 @@ class _Plan:
         self.kernels: list[str] = []
         self.delegates: dict[str, ir.PartitionInfo] = {}
         self.links = program.links
+        self.uses: list[list[int]] = []  # per instruction: the tensors it names
+        self.made: memory_plan.Makers = {}  # value -> the instruction out that wrote it first
+        self.memory = memory_plan.MemoryPlan(self.name, 0)
 
     # ---- values --------------------------------------------------------------------------
 
@@ -387,6 +396,7 @@ class _Plan:
             for instruction in chain.vector("instructions"):
                 kind, args = instruction.union("instr_args")
                 rec = self._instruction(instruction_id, kind, args, operators, delegates)
+                self.uses.append(self._named_tensors(kind, args))
                 if len(chains) > 1:
                     rec.attrs["chain"] = str(chain_index)
                 self.record.nodes.append(rec)
@@ -406,7 +416,34 @@ class _Plan:
             graphs[0].group_attrs[""]["etrecord"] = (
                 f"{self.links.source}: not linked, {mismatch}" if mismatch else self.links.source
             )
+        self.memory = memory_plan.analyse(self._memory_method(graphs[0].id))
+        memory_plan.annotate(graphs[0], self.memory)  # after the links: sources of makers
         return graphs
+
+    def _memory_method(self, graph_id: str) -> memory_plan.Method:
+        makers = {value: (node, out, -1) for value, (node, out) in self.written.items()}
+        makers.update(self.made)
+        return memory_plan.Method(
+            graph_id, self.plan.vector("non_const_buffer_sizes"), self.tensors, self.value_info,
+            self.plan.vector("inputs"), self.plan.vector("outputs"), self.uses, makers,
+        )
+
+    def _named_tensors(self, kind: str, args: flatbuf.Table | None) -> list[int]:
+        """The tensors an instruction's arguments name (lists' items too)."""
+        fields = {KERNEL: None, DELEGATE: None, "MoveCall": ("move_from", "move_to"),
+                  "JumpFalseCall": ("cond_value_index",), "FreeCall": ("value_index",)}
+        if args is None or kind not in fields:
+            return []
+        names = fields[kind]
+        named = args.vector("args") if names is None else [args.get(n) for n in names]
+        tensors: list[int] = []
+        for index in named:
+            kind_of = self.kinds[self._check(index)]
+            if kind_of == "Tensor":
+                tensors.append(index)
+            elif kind_of in ("TensorList", "OptionalTensorList"):
+                tensors.extend(self._tensor_items(index))
+        return tensors
 
     def _mismatch(self, instructions: int) -> str:
         """Why the ETRecord is not this program's ("" when it matches)."""
@@ -497,6 +534,7 @@ class _Plan:
         """The blob's XNNPACK nodes as a nested graph the delegate's node opens."""
         try:
             inner = xnnpack_blob.read_graph(self.program.segment(segment), info.label)
+            inline, named = xnnpack_blob.constants(self.program.segment(segment))
         except (flatbuf.Damaged, KeyError, IndexError, ValueError, struct.error) as exc:
             rec.attrs["xnnpack graph"] = f"not shown ({exc})"  # the program itself is fine
             return
@@ -504,6 +542,7 @@ class _Plan:
             self._link_xnode(node)
         self.record.subprograms[info.label] = inner
         rec.subgraphs = [info.label]
+        rec.attrs["constants"] = f"{inline + named:,} bytes ({named:,} in the program's named data)"
         rec.attrs["xnnpack nodes"] = xnnpack_blob.summary(inner)
 
     def _link_xnode(self, rec: ir.NodeRecord) -> None:
@@ -539,6 +578,7 @@ class _Plan:
         for out_index, index in enumerate(outs):
             rec.outputs.append(self.value_info(index))
             self.written[index] = (rec.name, out_index)
+            self.made.setdefault(index, (rec.name, out_index, int(rec.attrs["instruction"])))
             memory = self.memory_text(index)
             if memory:
                 rec.attrs[f"out {out_index} memory"] = memory

@@ -35,6 +35,25 @@ def schema() -> flatbuf.Schema:
 
 def read_graph(blob: memoryview, name: str) -> ir.ProgramRecord:
     """The blob's XNNPACK graph; raises :class:`flatbuf.Damaged` when it is not one."""
+    return _Reader(_root(blob), name).read()
+
+
+def constants(blob: memoryview) -> tuple[int, int]:
+    """Bytes of the delegate's constants (weights): in the blob, and named (kept in the
+    program's named data, outside the blob). Raises :class:`flatbuf.Damaged`."""
+    graph = _root(blob)
+    if graph.vector_len("constant_data") > MAX_XNN_VALUES:
+        raise flatbuf.Damaged(f"{graph.vector_len('constant_data'):,} constants")
+    inline = named = 0
+    for entry in graph.vector("constant_data"):
+        if entry.get("named_key"):
+            named += entry.get("size")
+        else:
+            inline += entry.get("size")
+    return inline, named
+
+
+def _root(blob: memoryview) -> flatbuf.Table:
     if bytes(blob[4:8]) == HEADER_MAGIC and len(blob) >= 30:
         offset, size = struct.unpack_from("<II", blob, 10)
         if offset + size > len(blob):
@@ -42,7 +61,7 @@ def read_graph(blob: memoryview, name: str) -> ir.ProgramRecord:
         blob = blob[offset : offset + size]
     if bytes(blob[4:8]) != GRAPH_IDENTIFIER:
         raise flatbuf.Damaged("not an XNNPACK graph (no XN01 identifier)")
-    return _Reader(flatbuf.Table.root(blob, schema()), name).read()
+    return flatbuf.Table.root(blob, schema())
 
 
 class _Reader:

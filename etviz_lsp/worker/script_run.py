@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert, correspondence, inputs, model
+from etviz_lsp.graph import convert, correspondence, inputs, memory_plan, model
 from etviz_lsp.graph.writer import write_json_atomic
-from etviz_lsp.worker import capture, numeric_overlay, profile_run
+from etviz_lsp.worker import capture, memory_overlay, numeric_overlay, profile_run
 from etviz_lsp.worker.channel import Channel
 from etviz_lsp.worker.run_footprint import Footprint
 from etviz_lsp.worker.run_target import RunTarget
@@ -100,6 +100,7 @@ class _Run:
     correspondence: correspondence.RunCorrespondence | None = None
     stages: list[numeric_overlay.Stage] = field(default_factory=list)
     recorder: capture.Recorder | None = None  # the run's programs (profile_run keeps one)
+    memory: list[memory_plan.MemoryPlan] = field(default_factory=list)  # an opened .pte's
 
     def progress(self, stage: str) -> None:
         self.channel.send({"event": "progress", "stage": stage})
@@ -132,6 +133,7 @@ def run(request: Request, channel: Channel) -> None:
 def _answer(state: _Run, own_pid: int) -> dict[str, Any]:
     request = state.request
     profiled: dict[str, Any] = {}
+    memory_files: dict[str, Any] = {}
     try:
         if request.profile_kept:
             return _profile_kept(state)
@@ -139,10 +141,12 @@ def _answer(state: _Run, own_pid: int) -> dict[str, Any]:
         if os.getpid() != own_pid:  # a process the script forked ran off its end: not ours
             return {}
         numeric = _numeric(state)  # annotates the quantized graphs: before the write
+        memory = memory_overlay.compute(state.stages, state.memory, warnings)  # likewise
         _write(request, request.output, graphs)
         _write_correspondence(state)
         profiled = _keep_and_profile(state, graphs)  # may rewrite the graph JSON: first
         _write_numeric(numeric, request.output)
+        memory_files = memory_overlay.write(memory, request.output, request.label, warnings)
     except Outcome as outcome:
         return {"event": "failed", "error": outcome.error.to_json()}
     except BaseException as exc:  # a bug of ours: still report, never hang the parent
@@ -159,6 +163,7 @@ def _answer(state: _Run, own_pid: int) -> dict[str, Any]:
         "warnings": warnings,
         **({"numeric": numeric.summary()} if numeric is not None else {}),
         **profiled,
+        **memory_files,
     }
 
 
@@ -225,6 +230,7 @@ def _graphs(state: _Run) -> tuple[list[model.Graph], list[str]]:
             collection = kind.read(request.source, allow_pickle=request.allow_pickle)
         except EtvizError as exc:
             raise Outcome(ScriptError("bad-input", str(request.source), message=exc.cause)) from exc
+        state.memory = memory_plan.plans_of(collection)
         return collection.graphs, []
     state.progress("running script")
     return _run_target(state, request.target)

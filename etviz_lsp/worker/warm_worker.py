@@ -85,6 +85,8 @@ class RunResult:
     # Profile on this machine (issue 17, profile_run.Profiled.to_json), or why it failed.
     profile: dict[str, object] | None = None
     profile_error: str = ""
+    # The memory plan (memory_overlay.write): summary lines, the timeline SVG's path
+    memory: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +333,7 @@ class WarmWorker:
             numeric=dict(answer.get("numeric") or {}),
             profile=answer.get("profile") if isinstance(answer.get("profile"), dict) else None,
             profile_error=str(answer.get("profile_error") or ""),
+            memory=dict(answer.get("memory") or {}),
         )
 
     def wait_until_ready(self) -> Message | None:

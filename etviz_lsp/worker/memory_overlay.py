@@ -1,0 +1,39 @@
+"""In a script run's child: the memory plan of every ``executorch`` stage the run made
+(``graph.memory_fx``, from ExecuTorch's own tensor specs), or of the ``.pte`` opened.
+
+Before the graph JSON is written the stages' graphs get the figures (node attributes,
+graph info); after it, the node data ``m.memory-live.json`` / ``m.memory-out.json`` and the
+timeline ``m.memory.svg`` go beside it (``graph.memory_files``). What fails costs the memory
+plan only: a warning of the run, never its graphs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from etviz_lsp.errors import EtvizError
+from etviz_lsp.graph import memory_files, memory_fx
+from etviz_lsp.graph.memory_plan import MemoryPlan
+
+
+def compute(stages: list[Any], opened: list[MemoryPlan], warnings: list[str]) -> list[MemoryPlan]:
+    """The plans of the run's ``executorch`` stages (their graphs annotated), after those
+    the reader of an opened ``.pte`` already made."""
+    try:
+        return [*opened, *memory_fx.stage_plans(stages)]
+    except Exception as exc:  # ExecuTorch's objects, whatever their version holds
+        warnings.append(f"memory plan not shown: {type(exc).__name__}: {exc}")
+        return list(opened)
+
+
+def write(plans: list[MemoryPlan], output: Path, label: str, warnings: list[str]) -> dict[str, Any]:
+    """The files beside ``output``; the run's answer part (summary lines, the SVG)."""
+    if not plans:
+        return {}
+    try:
+        files = memory_files.write_plans(plans, output, None, label)
+    except (EtvizError, OSError) as exc:
+        warnings.append(f"memory plan not written: {exc}")
+        return {}
+    return {"memory": {"summary": list(files.summary), "svg": str(files.svg)}}
