@@ -295,3 +295,48 @@ def test_nested_calls_make_no_graph_and_stages_arrive_as_made(
     assert first.latency < 2.0
     print(f"\nexport returned -> first StageUpdate: {first.latency * 1000:.0f} ms "
           f"(first at {first.elapsed:.1f} s of a {result.elapsed:.1f} s run)")
+
+
+WRITES = """\
+import os
+import sys
+
+import torch
+
+out = sys.argv[1]
+ep = torch.export.export(torch.nn.Linear(2, 2), (torch.randn(1, 2),))
+with open(os.path.join(out, "direct.pte"), "wb") as f:
+    f.write(b"program")
+os.close(os.open(os.path.join(out, "low_level.etrecord"), os.O_WRONLY | os.O_CREAT))
+with open(os.path.join(out, "saving.tmp"), mode="wb") as f:
+    f.write(b"archive")
+os.replace(os.path.join(out, "saving.tmp"), os.path.join(out, "renamed.pt2"))
+with open(os.path.join(out, "direct.pte"), "rb") as f:  # a read is no write
+    f.read()
+open(os.path.join(out, "notes.txt"), "w").close()  # not a program file
+# what the standard library decides from these functions' identity still holds
+with open("checks.txt", "w") as f:
+    f.write(f"{os.open in os.supports_dir_fd} {os.rename in os.supports_dir_fd}")
+"""
+
+
+def test_program_files_the_run_writes_from_python_are_named_wherever_they_are(
+    worker: WarmWorker, tmp_path: Path
+):
+    """Outside the run's folders (which are also scanned), only the Python-level writes
+    (open, os.open, os.replace) can tell: each program file written is named, reads and
+    other files are not."""
+    project, out = tmp_path / "proj", tmp_path / "elsewhere"
+    project.mkdir()
+    out.mkdir()
+    script = project / "writes.py"
+    script.write_text(WRITES)
+    result = worker.run(
+        RunTarget(script=script, args=(str(out),), cwd=project), tmp_path / "o.json",
+        timeout=120,
+    )
+    assert [g.id for g in result.graphs] == ["ep @ writes.py:7 (exported)"]
+    assert sorted(result.artifacts) == [
+        out / "direct.pte", out / "low_level.etrecord", out / "renamed.pt2"
+    ]
+    assert (project / "checks.txt").read_text() == "True True"
