@@ -320,17 +320,23 @@ with open("checks.txt", "w") as f:
 """
 
 
+def _writes_script(root: Path) -> tuple[Path, Path]:
+    """The script above in ``root/proj``, and the folder it is to write in, elsewhere."""
+    project, out = root / "proj", root / "elsewhere"
+    project.mkdir()
+    out.mkdir()
+    (project / "writes.py").write_text(WRITES)
+    return project / "writes.py", out
+
+
 def test_program_files_the_run_writes_from_python_are_named_wherever_they_are(
     worker: WarmWorker, tmp_path: Path
 ):
     """Outside the run's folders (which are also scanned), only the Python-level writes
     (open, os.open, os.replace) can tell: each program file written is named, reads and
     other files are not."""
-    project, out = tmp_path / "proj", tmp_path / "elsewhere"
-    project.mkdir()
-    out.mkdir()
-    script = project / "writes.py"
-    script.write_text(WRITES)
+    script, out = _writes_script(tmp_path)
+    project = script.parent
     result = worker.run(
         RunTarget(script=script, args=(str(out),), cwd=project), tmp_path / "o.json",
         timeout=120,
@@ -340,3 +346,19 @@ def test_program_files_the_run_writes_from_python_are_named_wherever_they_are(
         out / "direct.pte", out / "low_level.etrecord", out / "renamed.pt2"
     ]
     assert (project / "checks.txt").read_text() == "True True"
+
+
+def test_a_lean_worker_leaves_torch_to_the_run(worker: WarmWorker, tmp_path: Path):
+    """A CLI run's worker imports no torch before forking its run child (the child imports
+    it as `python -m` would): memory the two shared would be copied page by page as the
+    child touched it. The modules' own runs above still capture `torch.export.export`."""
+    script, out = _writes_script(tmp_path)
+    worker.run(RunTarget(script=script, args=(str(out),)),
+               tmp_path / "o.json", timeout=120)  # fmt: skip
+    pid = worker.pid
+    assert pid is not None
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    assert "libtorch" not in maps
+    rss_kb = int(next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                      if line.startswith("VmRSS:")).split()[1])  # fmt: skip
+    assert rss_kb < 100 * 1024, f"the lean worker holds {rss_kb // 1024} MB"
