@@ -295,3 +295,70 @@ def test_nested_calls_make_no_graph_and_stages_arrive_as_made(
     assert first.latency < 2.0
     print(f"\nexport returned -> first StageUpdate: {first.latency * 1000:.0f} ms "
           f"(first at {first.elapsed:.1f} s of a {result.elapsed:.1f} s run)")
+
+
+WRITES = """\
+import os
+import sys
+
+import torch
+
+out = sys.argv[1]
+ep = torch.export.export(torch.nn.Linear(2, 2), (torch.randn(1, 2),))
+with open(os.path.join(out, "direct.pte"), "wb") as f:
+    f.write(b"program")
+os.close(os.open(os.path.join(out, "low_level.etrecord"), os.O_WRONLY | os.O_CREAT))
+with open(os.path.join(out, "saving.tmp"), mode="wb") as f:
+    f.write(b"archive")
+os.replace(os.path.join(out, "saving.tmp"), os.path.join(out, "renamed.pt2"))
+with open(os.path.join(out, "direct.pte"), "rb") as f:  # a read is no write
+    f.read()
+open(os.path.join(out, "notes.txt"), "w").close()  # not a program file
+# what the standard library decides from these functions' identity still holds
+with open("checks.txt", "w") as f:
+    f.write(f"{os.open in os.supports_dir_fd} {os.rename in os.supports_dir_fd}")
+"""
+
+
+def _writes_script(root: Path) -> tuple[Path, Path]:
+    """The script above in ``root/proj``, and the folder it is to write in, elsewhere."""
+    project, out = root / "proj", root / "elsewhere"
+    project.mkdir()
+    out.mkdir()
+    (project / "writes.py").write_text(WRITES)
+    return project / "writes.py", out
+
+
+def test_program_files_the_run_writes_from_python_are_named_wherever_they_are(
+    worker: WarmWorker, tmp_path: Path
+):
+    """Outside the run's folders (which are also scanned), only the Python-level writes
+    (open, os.open, os.replace) can tell: each program file written is named, reads and
+    other files are not."""
+    script, out = _writes_script(tmp_path)
+    project = script.parent
+    result = worker.run(
+        RunTarget(script=script, args=(str(out),), cwd=project), tmp_path / "o.json",
+        timeout=120,
+    )
+    assert [g.id for g in result.graphs] == ["ep @ writes.py:7 (exported)"]
+    assert sorted(result.artifacts) == [
+        out / "direct.pte", out / "low_level.etrecord", out / "renamed.pt2"
+    ]
+    assert (project / "checks.txt").read_text() == "True True"
+
+
+def test_a_lean_worker_leaves_torch_to_the_run(worker: WarmWorker, tmp_path: Path):
+    """A CLI run's worker imports no torch before forking its run child (the child imports
+    it as `python -m` would): memory the two shared would be copied page by page as the
+    child touched it. The modules' own runs above still capture `torch.export.export`."""
+    script, out = _writes_script(tmp_path)
+    worker.run(RunTarget(script=script, args=(str(out),)),
+               tmp_path / "o.json", timeout=120)  # fmt: skip
+    pid = worker.pid
+    assert pid is not None
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    assert "libtorch" not in maps
+    rss_kb = int(next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                      if line.startswith("VmRSS:")).split()[1])  # fmt: skip
+    assert rss_kb < 100 * 1024, f"the lean worker holds {rss_kb // 1024} MB"

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from etviz_lsp.graph import convert, correspondence, model, programs
+from etviz_lsp.graph import convert, correspondence, model
 from etviz_lsp.worker.numeric_overlay import Stage
 from etviz_lsp.worker.user_code import Site, UserCode, assigned_name
 
@@ -103,14 +103,14 @@ class Recorder:
         made_from: str = "",
     ) -> None:
         """``made_from``: the class of the call's first argument (what it exported)."""
-        if not programs.is_program(result) or self.seen(result):
+        if not _is_program(result) or self.seen(result):
             return
         var = (assigned_name(site.file, site.line) if site else None) or function
         where = f" @ {site.short}" if site else ""
         self._record(result, var, where, returned_at, made_from)
 
     def record_global(self, value: Any, var: str) -> None:
-        if programs.is_program(value) and not self.seen(value):
+        if _is_program(value) and not self.seen(value):
             self._record(value, var, "", time.time(), "")
 
     def skips(self, caller: FrameType) -> bool:
@@ -172,8 +172,18 @@ class Recorder:
         return candidate
 
 
+def _is_program(value: Any) -> bool:
+    # Imported here: `programs` imports torch, and a lean warm worker imports this module
+    # without it (the run child imports torch as the script does).
+    from etviz_lsp.graph import programs
+
+    return programs.is_program(value)
+
+
 def _method_programs(obj: Any) -> Iterator[tuple[str, Any]]:
     """``("", program)`` for an ExportedProgram; one per method for program managers."""
+    from etviz_lsp.graph import programs
+
     named = programs.named_programs(obj, "")
     methods = getattr(obj, "methods", None)
     if methods is None or len(named) == 1:
@@ -193,6 +203,8 @@ def stage(obj: Any, program: Any) -> str:
         return "lowered"
     if kind == "EdgeProgramManager" or getattr(program, "dialect", "") == "EDGE":
         return "edge"
+    from etviz_lsp.graph import programs  # imports torch: see _is_program
+
     return "quantized" if programs.is_quantized(targets) else "exported"
 
 

@@ -5,16 +5,28 @@
   the flow when one of them is saved. Modules the warm worker held before the fork are
   libraries by construction and are skipped.
 - **Artifacts**: ``.pte`` / ``.pt2`` / ``.etrecord`` files the run wrote. Python-level
-  writes (``open``, ``os.open``, renames) are seen through an audit hook; ``torch.export.save``
-  writes from C++, so the run's folders are also scanned (bounded) for such files modified
-  since the run started.
+  writes (``open``, ``os.open``, ``os.rename`` / ``os.replace``) are seen by wrapping those
+  functions in the run child; ``torch.export.save`` writes from C++, so the run's folders are
+  also scanned (bounded) for such files modified since the run started.
+
+Not an audit hook (``sys.addaudithook``): a hook runs on every audited event, and ``id()`` is
+one; ``copy.deepcopy`` calls ``id()`` for every object it copies, and ExecuTorch's lowering
+deep-copies node provenance all the time (issue 24: an LLM export ran ~15% longer in CPU
+with the hook). The wrappers cost only the calls they wrap. What they miss, a file opened
+through a reference taken before the run (``from io import open`` in a module the warm
+worker had imported, ``io.FileIO``), the folder scan still finds in the run's folders.
 """
 
 from __future__ import annotations
 
+import builtins
+import contextlib
+import functools
+import io
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +35,7 @@ from etviz_lsp.graph.source import is_user_file
 
 ARTIFACT_SUFFIXES = (".pte", ".pt2", ".etrecord")
 _SCAN_DEPTH = 4
-_SCAN_ENTRIES = 20_000  # a scan of a huge tree stops here: the hook still saw Python writes
+_SCAN_ENTRIES = 20_000  # a scan of a huge tree stops here: the wrappers saw Python writes
 _SKIP_DIRS = frozenset({"node_modules", "__pycache__", "site-packages", "dist-packages"})
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
@@ -35,15 +47,11 @@ class Footprint:
         self.started = time.time()
         self._warm_modules = frozenset(sys.modules)
         self._written: set[str] = set()
-        sys.addaudithook(self._audit)  # lives as long as this child: it exits after the run
+        _watch_writes(self._note)  # for as long as this child lives: it exits after the run
 
-    def _audit(self, event: str, args: tuple[Any, ...]) -> None:
-        if event == "open":
-            path, mode, flags = args
-            if _is_artifact(path) and _writes(mode, flags):
-                self._written.add(os.path.abspath(os.fsdecode(path)))
-        elif event in ("os.rename", "os.replace") and _is_artifact(args[1]):
-            self._written.add(os.path.abspath(os.fsdecode(args[1])))
+    def _note(self, path: object, mode: object, flags: object) -> None:
+        if _is_artifact(path) and _writes(mode, flags):
+            self._written.add(os.path.abspath(os.fsdecode(path)))  # type: ignore[arg-type]
 
     def imported_files(self, main_file: Path | None) -> list[str]:
         own_package = os.path.dirname(os.path.abspath(etviz_lsp.__file__)) + os.sep
@@ -62,6 +70,47 @@ class Footprint:
         for root in dict.fromkeys(str(root) for root in roots):
             found.update(_recent_artifacts(root, self.started - 1.0))
         return sorted(found)
+
+
+Note = Callable[[object, object, object], None]  # (path, open mode, os.open flags)
+Args = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+def _watch_writes(note: Note) -> None:
+    """Wrap the functions Python code writes or renames files with; each call is noted."""
+
+    def opening(call: Args) -> None:  # open(file, mode="r", ...)
+        note(_arg(call, 0, "file", None), _arg(call, 1, "mode", "r"), None)
+
+    def os_opening(call: Args) -> None:  # os.open(path, flags, ...)
+        note(_arg(call, 0, "path", None), None, _arg(call, 1, "flags", 0))
+
+    def renaming(call: Args) -> None:  # os.rename / os.replace(src, dst, ...)
+        note(_arg(call, 1, "dst", None), "w", None)
+
+    builtins.open = io.open = _wrapped(builtins.open, opening)
+    for name, before in (("open", os_opening), ("rename", renaming), ("replace", renaming)):
+        original = getattr(os, name)
+        setattr(os, name, _wrapped(original, before))
+        # `os.open in os.supports_dir_fd` and the like must stay true for the wrapper.
+        for supports in (os.supports_dir_fd, os.supports_fd, os.supports_follow_symlinks):
+            if original in supports:
+                supports.add(getattr(os, name))
+
+
+def _wrapped(function: Callable[..., Any], before: Callable[[Args], None]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def noting(*args: Any, **kwargs: Any) -> Any:
+        with contextlib.suppress(Exception):  # noting must never change what the call does
+            before((args, kwargs))
+        return function(*args, **kwargs)
+
+    return noting
+
+
+def _arg(call: Args, index: int, name: str, default: object) -> object:
+    args, kwargs = call
+    return args[index] if len(args) > index else kwargs.get(name, default)
 
 
 def _is_artifact(path: object) -> bool:

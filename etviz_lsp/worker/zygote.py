@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import importlib.util
 import os
 import socket
 import sys
@@ -30,7 +31,7 @@ from etviz_lsp.worker.channel import Channel, ChannelClosed
 
 REQUIRED = ("torch", "torch.export")
 # Modules most export scripts import: paid here once instead of in every run. A lean
-# worker (one CLI run) skips the ExecuTorch ones: a script that needs them imports them.
+# worker (one CLI run) imports none of them, torch included: see `_boot`.
 PRELOAD_EXECUTORCH = (
     "executorch.exir",
     "executorch.exir.backend.backend_api",
@@ -38,13 +39,15 @@ PRELOAD_EXECUTORCH = (
     "executorch.backends.xnnpack.quantizer.xnnpack_quantizer",
     "torchao.quantization.pt2e.quantize_pt2e",
 )
-PRELOAD = (
+PRELOAD_TORCH = (
     "torch.export._trace",
     "torch.fx.experimental.proxy_tensor",
-    "etviz_lsp.graph.convert",
     "etviz_lsp.graph.fx_reader",
     "etviz_lsp.graph.programs",
     "etviz_lsp.graph.pt2_load",
+)
+PRELOAD = (  # torch-free: a lean worker has these too
+    "etviz_lsp.graph.convert",
     "etviz_lsp.graph.writer",
     "etviz_lsp.worker.script_run",
     "etviz_lsp.worker.supervisor",
@@ -72,24 +75,24 @@ def main(argv: list[str]) -> int:
 
 
 def _boot(caller: Channel, warm_up: bool, lean: bool) -> int:
+    """Imports, capture hooks, warm-up; returns the thread count runs get back (0: as is).
+
+    A lean worker (one CLI run, nothing to reuse) imports no torch: its one run child
+    imports it as ``python -m`` would. Whatever the child touches of memory it shares with
+    this process is copied; with torch imported here that was ~150 MB more than the plain
+    run of an LLM export (issue 24), for imports the run pays either way."""
     started = time.monotonic()
     lacking = run_requirements.for_runs()  # torch / ExecuTorch are the user's: say which
     if lacking is not None:
         caller.send({"event": "fatal", "message": lacking})
         raise ChannelClosed("cannot start")
-    for name in REQUIRED:
-        try:
-            importlib.import_module(name)
-        except Exception as exc:
-            caller.send({"event": "fatal", "message": f"{sys.executable} cannot import "
-                         f"{name}: {type(exc).__name__}: {exc}"})
-            raise ChannelClosed("cannot start") from exc
-    preload = PRELOAD if lean else PRELOAD_EXECUTORCH + PRELOAD
+    _require(caller, lean)
+    preload = PRELOAD if lean else PRELOAD_EXECUTORCH + PRELOAD_TORCH + PRELOAD
     missing = [name for name in preload if not _try_import(name)]
-    from etviz_lsp.worker import capture  # imports torch: only once torch is known to load
+    from etviz_lsp.worker import capture  # wraps what is loaded, hooks the imports of the rest
 
     wrapped = capture.install()
-    num_threads = _single_threaded()
+    num_threads = 0 if lean else _single_threaded()
     warmed = _warm_up() if warm_up else None
     gc.collect()
     gc.freeze()  # forked children then copy fewer pages when the collector runs
@@ -104,6 +107,21 @@ def _boot(caller: Channel, warm_up: bool, lean: bool) -> int:
         "num_threads": num_threads,
     })
     return num_threads
+
+
+def _require(caller: Channel, lean: bool) -> None:
+    """torch importable (lean: findable, without importing it), else a fatal message."""
+    # find_spec of a submodule imports its package: a lean worker asks for packages only.
+    for name in [n for n in REQUIRED if "." not in n] if lean else REQUIRED:
+        try:
+            if not lean:
+                importlib.import_module(name)
+            elif importlib.util.find_spec(name) is None:
+                raise ModuleNotFoundError(f"No module named {name!r}")
+        except Exception as exc:
+            caller.send({"event": "fatal", "message": f"{sys.executable} cannot import "
+                         f"{name}: {type(exc).__name__}: {exc}"})
+            raise ChannelClosed("cannot start") from exc
 
 
 def _try_import(name: str) -> bool:
