@@ -390,7 +390,8 @@ def test_an_early_start_is_awaited_in_a_thread_and_serves_the_first_run(tmp_path
     """The language server's pre-start: one thread waits for the worker's imports while
     runs arrive; a run waits too (and can be cancelled meanwhile), then runs in that same
     worker."""
-    worker = WarmWorker(log_dir=tmp_path / "logs", warm_up=False, preload=False)
+    # preloading, as the language server's worker does: its imports take seconds
+    worker = WarmWorker(log_dir=tmp_path / "logs", warm_up=False, preload=True)
     script = write_script(tmp_path, ancestry_script(1))
     with worker, ThreadPoolExecutor(2) as pool:
         worker.start()
@@ -410,7 +411,7 @@ def test_an_early_start_is_awaited_in_a_thread_and_serves_the_first_run(tmp_path
 
 
 def test_closing_ends_the_wait_of_an_early_start(tmp_path: Path):
-    worker = WarmWorker(log_dir=tmp_path / "logs", warm_up=False, preload=False)
+    worker = WarmWorker(log_dir=tmp_path / "logs", warm_up=False, preload=True)
     with ThreadPoolExecutor(1) as pool:
         worker.start()
         pid = worker.pid
