@@ -1,6 +1,6 @@
 """An LLM export, plain and under etviz: what running it through ``etviz-lsp --once`` costs.
 
-    .venv/bin/python bench/llm_export.py                  # 8 layers, one pair (~6 min here)
+    .venv/bin/python bench/llm_export.py                  # 8 layers, one pair (~10 min here)
     .venv/bin/python bench/llm_export.py --layers 2 --rounds 3
     .venv/bin/python bench/llm_export.py --layers 28 --keep
 
@@ -9,7 +9,8 @@ The flow is the one of issue 24: ExecuTorch's ``export_llm`` on a Qwen3-0.6B-sha
 XNNPACK with extended ops. Each round runs it as ``python -m
 executorch.extension.llm.export.export_llm ARGS`` and as ``python -m etviz_lsp --once -m
 executorch.extension.llm.export.export_llm -- ARGS``, alternating which goes first, so
-machine load drifting over the rounds hits both alike. Printed per run and as medians:
+machine load drifting over the rounds hits both alike (``--together``: both at once).
+Printed per run and as medians:
 
 - wall seconds, from the start of the process to its end;
 - CPU seconds (user + system) of the whole process tree (``os.wait4``: each process waits
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,6 +239,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1, help="pairs of runs (default 1)")
     parser.add_argument("--timeout", type=float, default=3000.0, help="etviz's --timeout")
     parser.add_argument("--keep", action="store_true", help="keep the outputs, say where")
+    parser.add_argument("--together", action="store_true",
+                        help="start the two runs of a round at once (on a shared machine the "
+                        "load then hits both alike; each gets about half the cores)")
     parser.add_argument("--checkout", type=Path, default=REPO,
                         help="the etviz-lsp checkout to time (default: this one), e.g. an "
                         "older commit's `git archive` for a before/after")
@@ -248,11 +253,18 @@ def main() -> int:
     runs: list[Run] = []
     print(f"{args.layers} layers, {args.rounds} round(s), etviz from {args.checkout}, "
           f"load average {os.getloadavg()[0]:.2f}")
+    checkout = args.checkout.resolve()
     for index in range(args.rounds):
         order = (plain, under_etviz) if index % 2 == 0 else (under_etviz, plain)
-        for contender in order:
-            runs.append(contender(params, folder, args.timeout, args.checkout.resolve()))
-            print(f"  round {index + 1}: {runs[-1].mode} {runs[-1].wall:.1f} s", flush=True)
+        if args.together:  # both at once: a load that comes and goes meets both
+            with ThreadPoolExecutor(2) as pool:
+                futures = [pool.submit(c, params, folder, args.timeout, checkout) for c in order]
+                done = [future.result() for future in futures]
+        else:
+            done = [contender(params, folder, args.timeout, checkout) for contender in order]
+        runs.extend(done)
+        for run in done:
+            print(f"  round {index + 1}: {run.mode} {run.wall:.1f} s", flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     met = report(runs)
     if args.keep:

@@ -353,7 +353,7 @@ def test_a_lean_worker_leaves_torch_to_the_run(worker: WarmWorker, tmp_path: Pat
     it as `python -m` would): memory the two shared would be copied page by page as the
     child touched it. The modules' own runs above still capture `torch.export.export`."""
     script, out = _writes_script(tmp_path)
-    worker.run(RunTarget(script=script, args=(str(out),)),
+    worker.run(RunTarget(script=script, args=(str(out),), cwd=script.parent),
                tmp_path / "o.json", timeout=120)  # fmt: skip
     pid = worker.pid
     assert pid is not None
