@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
+from os.path import commonprefix  # element-wise on any sequences, not only text
 
 from etviz_lsp.graph import ir, naming
 
@@ -75,21 +76,12 @@ def _ignored_for_base(rec: ir.NodeRecord) -> bool:
 
 
 def _common(first: list[ir.Scope], second: list[ir.Scope]) -> list[ir.Scope]:
-    depth = 0
-    while depth < min(len(first), len(second)) and first[depth] == second[depth]:
-        depth += 1
-    return first[:depth]
+    return first[: len(commonprefix([first, second]))]
 
 
 def _common_path(first: str, second: str) -> str:
     """The deepest module path both dotted paths are in (``layers`` for two blocks)."""
-    if first == second or not first:
-        return first
-    parts_a, parts_b = first.split("."), second.split(".")
-    depth = 0
-    while depth < min(len(parts_a), len(parts_b)) and parts_a[depth] == parts_b[depth]:
-        depth += 1
-    return ".".join(parts_a[:depth])
+    return ".".join(commonprefix([first.split("."), second.split(".")]))
 
 
 def below(scopes: list[ir.Scope], base: list[ir.Scope]) -> list[ir.Scope] | None:
@@ -188,18 +180,7 @@ def _symbolic_loose(loose: list[ir.NodeRecord], users: dict[str, list[str]]) -> 
 
 def _deepest_shared(namespaces: Iterable[str]) -> str:
     """The deepest layer every one of ``namespaces`` is in ("" when any is loose)."""
-    shared: list[str] | None = None
-    for namespace in namespaces:
-        if not namespace:
-            return ""
-        parts = _SPLIT.split(namespace)
-        if shared is None:
-            shared = parts
-            continue
-        depth = 0
-        while depth < min(len(shared), len(parts)) and shared[depth] == parts[depth]:
-            depth += 1
-        shared = shared[:depth]
-        if not shared:
-            return ""
-    return "/".join(shared or [])
+    paths = [_SPLIT.split(namespace) if namespace else [] for namespace in namespaces]
+    if not paths or not all(paths):
+        return ""
+    return "/".join(commonprefix(paths))
