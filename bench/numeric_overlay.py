@@ -51,7 +51,7 @@ def mobilenet_sized() -> None:
     from torch import nn
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    from etviz_lsp.graph import numeric
+    from etviz_lsp.graph.overlays import numeric
 
     def block(cin: int, cout: int, stride: int, expand: int) -> nn.Module:
         mid = cin * expand

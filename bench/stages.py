@@ -44,16 +44,16 @@ def child(source: Path, output: Path) -> None:
 
     def imports() -> None:
         import etviz_lsp.cli  # noqa: F401
-        import etviz_lsp.graph.pt2_archive  # noqa: F401
+        import etviz_lsp.graph.readers.pt2_archive  # noqa: F401
         import etviz_lsp.once  # noqa: F401
 
     def records() -> None:
-        from etviz_lsp.graph import pt2_archive
+        from etviz_lsp.graph.readers import pt2_archive
 
         state["records"] = pt2_archive.read_records(source)
 
     def build() -> None:
-        from etviz_lsp.graph import builder, model
+        from etviz_lsp.graph.core import builder, model
 
         collection = model.GraphCollection(label=source.name)
         for record in state.pop("records"):
@@ -61,7 +61,7 @@ def child(source: Path, output: Path) -> None:
         state["collection"] = collection
 
     def serialize() -> None:
-        from etviz_lsp.graph.writer import dumps
+        from etviz_lsp.graph.core.writer import dumps
 
         state["bytes"] = dumps(state["collection"].to_json())
 

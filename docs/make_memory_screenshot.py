@@ -39,7 +39,8 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--pte", type=Path)
     args = parser.parse_args()
-    from etviz_lsp.graph import memory_files, pte_reader
+    from etviz_lsp.graph.memory import memory_files
+    from etviz_lsp.graph.readers import pte_reader
 
     with tempfile.TemporaryDirectory() as tmp:
         pte = args.pte or convnet_pte(Path(tmp))

@@ -80,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from etviz_lsp.graph import convert, inputs
-    from etviz_lsp.graph.writer import write_json_atomic
+    from etviz_lsp.graph.core.writer import write_json_atomic
 
     if args.file is not None:
         collection = inputs.known_kind(args.file).read(args.file, trusted=False)

@@ -38,8 +38,8 @@ from typing import Any
 
 from etviz_lsp import notebook
 from etviz_lsp.graph import convert
-from etviz_lsp.graph.model import GraphCollection
-from etviz_lsp.graph.writer import write_json_atomic
+from etviz_lsp.graph.core.model import GraphCollection
+from etviz_lsp.graph.core.writer import write_json_atomic
 
 NodeNamer = Callable[[Any], "str | None"]
 
@@ -117,7 +117,7 @@ def visualize_graph(
     Hierarchy, partitions and clusters are drawn as for a program. ``reuse_server`` is
     True by default, as in ExecuTorch: looking again after the next pass reloads the
     open tab instead of opening another."""
-    from etviz_lsp.graph import pass_graph
+    from etviz_lsp.graph.readers import pass_graph
 
     program = pass_graph.with_graph_module(graph_module, exported_program)
     return visualize_with_clusters(
@@ -144,7 +144,7 @@ def _collection(
 def _named(program: Any, name: str) -> tuple[str, Any]:
     """A bare ExportedProgram gets its stage in its graph's name (``program (lowered)``);
     program managers name their own (``program (edge)``, ``program.forward (executorch)``)."""
-    from etviz_lsp.graph import programs
+    from etviz_lsp.graph.readers import programs
 
     if type(program).__name__ == "ExportedProgram":
         return f"{name} ({programs.stage(program)})", program

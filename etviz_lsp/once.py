@@ -23,11 +23,14 @@ from typing import TYPE_CHECKING
 
 from etviz_lsp import overlay_files
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert, correspondence, inputs, memory_files, model
-from etviz_lsp.graph.writer import write_json_atomic
+from etviz_lsp.graph import convert, inputs
+from etviz_lsp.graph.core import model
+from etviz_lsp.graph.core.writer import write_json_atomic
+from etviz_lsp.graph.memory import memory_files
+from etviz_lsp.graph.overlays import correspondence
 
 if TYPE_CHECKING:  # the worker room is imported only when a script runs
-    from etviz_lsp.graph import latency
+    from etviz_lsp.graph.overlays import latency
     from etviz_lsp.worker import GraphInfo, RunTarget, WarmWorker
 
 OUTPUT_FOLDER = ".etviz"
@@ -151,7 +154,8 @@ def node_data_path(output: Path, metric: str) -> Path:
 
 def _attribute(collection: model.GraphCollection, etdump_path: Path) -> latency.Overlay:
     """The ETDump's events on the graphs (node attributes) and its node data, per metric."""
-    from etviz_lsp.graph import etdump, latency
+    from etviz_lsp.graph.overlays import latency
+    from etviz_lsp.graph.readers import etdump
 
     return latency.attribute(collection, etdump.read_etdump(etdump_path))
 
@@ -194,7 +198,7 @@ def _gap_etrecord(
 
 def _gap(record: Path, etdump_path: Path, debug_buffer: Path, output: Path) -> tuple[Path, str]:
     """Inspector's numeric gap per instruction, as the ``numeric-gap`` node data."""
-    from etviz_lsp.graph.numeric_gap import numeric_gap
+    from etviz_lsp.graph.overlays.numeric_gap import numeric_gap
 
     result = numeric_gap(record, etdump_path, debug_buffer)
     path = overlay_files.overlay_path(output, "numeric", "gap")

@@ -85,7 +85,7 @@ def stages() -> dict[str, Any]:
 
 def main(out: Path) -> None:
     from etviz_lsp.graph import convert
-    from etviz_lsp.graph.writer import write_json_atomic
+    from etviz_lsp.graph.core.writer import write_json_atomic
 
     found = stages()
     items = [("cumsum_net (quantized)", found.pop("quantized"))]

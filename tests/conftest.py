@@ -18,7 +18,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), _existing
 
 # Every graph JSON written while the suite runs, in this process or any child it starts,
 # is checked by the writer (unique ids, edges and subgraph links to what exists,
-# well-formed namespaces: etviz_lsp/graph/check.py); what it finds lands in this file,
+# well-formed namespaces: etviz_lsp/graph/core/check.py); what it finds lands in this file,
 # and the suite fails at its end if the file holds anything.
 # (Set once: a child that imports this module again keeps the suite's report file.)
 if not os.environ.get("ETVIZ_CHECK_GRAPHS"):

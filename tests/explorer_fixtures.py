@@ -36,7 +36,7 @@ def convnet_graph(blocks: int = 2) -> dict[str, Any]:
 
 def write_graph(path: Path, blocks: int = 2) -> dict[str, Any]:
     """The graph written as etviz writes one (so the suite's structural check sees it)."""
-    from etviz_lsp.graph.writer import write_json_atomic
+    from etviz_lsp.graph.core.writer import write_json_atomic
 
     data = convnet_graph(blocks)
     write_json_atomic(path, data)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from etviz_lsp.graph import correspondence
+from etviz_lsp.graph.overlays import correspondence
 from tests.conftest import REPO_ROOT
 
 Json = dict[str, Any]

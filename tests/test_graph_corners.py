@@ -19,7 +19,8 @@ import pytest
 import torch
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import check, convert, writer
+from etviz_lsp.graph import convert
+from etviz_lsp.graph.core import check, writer
 from tests import corners
 from tests.conftest import PYTHON
 
@@ -331,7 +332,7 @@ def test_a_subprocess_writing_a_malformed_graph_is_reported(
     report = tmp_path / "child-report.txt"
     script = (
         "import json, sys; from pathlib import Path\n"
-        "from etviz_lsp.graph.writer import write_json_atomic\n"
+        "from etviz_lsp.graph.core.writer import write_json_atomic\n"
         "write_json_atomic(Path(sys.argv[2]), json.loads(Path(sys.argv[1]).read_text()))\n"
     )
     env = {**os.environ, check.CHECK_ENV: str(report)}  # not the suite's: this one is meant

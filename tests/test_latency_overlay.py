@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 
 from etviz_lsp import cli
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import etdump, latency
-from etviz_lsp.graph.pte_reader import read_pte
+from etviz_lsp.graph.overlays import latency
+from etviz_lsp.graph.readers import etdump
+from etviz_lsp.graph.readers.pte_reader import read_pte
 from tests import pte_artifacts
 from tests.explorer_fixtures import REPO_ROOT, explorer_home  # noqa: F401
 

@@ -197,7 +197,7 @@ def test_sources_that_do_not_parse_count_as_none(project: Path) -> None:
 
 
 def test_load_reads_the_json_file(project: Path) -> None:
-    from etviz_lsp.graph.writer import write_json_atomic
+    from etviz_lsp.graph.core.writer import write_json_atomic
 
     path = project / "graph.json"
     write_json_atomic(path, collection(("g", [node("n", f"{project}/script.py:2")])))

@@ -27,7 +27,10 @@ from hypothesis import strategies as st
 
 from etviz_lsp import cli
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import flatbuf, memory_files, memory_plan, memory_svg, model, pte_reader
+from etviz_lsp.graph.binary import flatbuf
+from etviz_lsp.graph.core import model
+from etviz_lsp.graph.memory import memory_files, memory_plan, memory_svg
+from etviz_lsp.graph.readers import pte_reader
 from tests import pte_artifacts
 from tests.explorer_fixtures import REPO_ROOT
 from tests.test_pte_etrecord import artifacts  # noqa: F401 (the session fixture)

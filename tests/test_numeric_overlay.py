@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from etviz_lsp import cli, overlay_files
-from etviz_lsp.graph import convert, numeric
+from etviz_lsp.graph import convert
+from etviz_lsp.graph.overlays import numeric
 from etviz_lsp.worker import numeric_overlay
 from tests import pte_artifacts
 

@@ -21,8 +21,8 @@ import psutil
 import pytest
 
 from etviz_lsp import cli
-from etviz_lsp.graph import model
-from etviz_lsp.graph.writer import write_json_atomic
+from etviz_lsp.graph.core import model
+from etviz_lsp.graph.core.writer import write_json_atomic
 from etviz_lsp.worker import ScriptError, ScriptFailed, WarmWorker
 from etviz_lsp.worker.partial_stages import mark, partial_path
 from etviz_lsp.worker.supervisor import run_deadline

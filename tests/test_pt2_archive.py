@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert, pt2_archive, pt2_text
+from etviz_lsp.graph import convert
+from etviz_lsp.graph.readers import pt2_archive, pt2_text
 from tests import corpus
 from tests.conftest import PYTHON
 
@@ -317,6 +318,6 @@ def test_enum_tables_match_torchs_serializer() -> None:
     ],
 )
 def test_literals_are_spelled_as_the_fx_reader_spells_them(arg: Json, value: object) -> None:
-    from etviz_lsp.graph import fx_reader
+    from etviz_lsp.graph.readers import fx_reader
 
     assert pt2_text.format_argument(arg) == fx_reader.format_literal(value)

@@ -18,7 +18,9 @@ import pytest
 
 from etviz_lsp.cli import main
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert, etrecord, inputs, model, palette, pte_reader
+from etviz_lsp.graph import convert, inputs
+from etviz_lsp.graph.core import model, palette
+from etviz_lsp.graph.readers import etrecord, pte_reader
 from tests import pte_artifacts
 from tests.conftest import REPO_ROOT
 

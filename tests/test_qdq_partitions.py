@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import torch
 
-from etviz_lsp.graph import convert, palette
+from etviz_lsp.graph import convert
+from etviz_lsp.graph.core import palette
 from tests.conftest import PYTHON, REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "examples"))
@@ -429,7 +430,7 @@ def test_import_rules_colour_op_nodes_like_the_json_does(graphs) -> None:
 
 
 def palette_info(node: Json) -> Any:
-    from etviz_lsp.graph import ir
+    from etviz_lsp.graph.core import ir
 
     key = attrs(node).get("partition", "")
     backend = key.split("#")[0] if "#" in key else ""

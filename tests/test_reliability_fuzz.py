@@ -28,7 +28,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert, limits, pt2_archive
+from etviz_lsp.graph import convert
+from etviz_lsp.graph.binary import limits
+from etviz_lsp.graph.readers import pt2_archive
 from tests import corpus, crafted_zip
 
 FUZZ = settings(

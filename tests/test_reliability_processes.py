@@ -68,7 +68,7 @@ def _living(pids: list[int]) -> list[psutil.Process]:
 WRITER = """\
 import sys
 from pathlib import Path
-from etviz_lsp.graph.writer import write_json_atomic
+from etviz_lsp.graph.core.writer import write_json_atomic
 nodes = [{"id": f"n{i}", "label": "linear", "attrs": [{"key": "k", "value": "v" * 40}]}
          for i in range(int(sys.argv[2]))]
 print("ready", flush=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import model_explorer
 import pytest
 
-from etviz_lsp.graph import palette
+from etviz_lsp.graph.core import palette
 from tests.conftest import REPO_ROOT
 
 STYLE_FILE = REPO_ROOT / "styles" / "cluster_highlight_style.json"

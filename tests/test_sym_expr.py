@@ -6,7 +6,8 @@ import pytest
 import sympy
 from torch.utils._sympy.functions import CeilDiv, FloorDiv, Mod, PythonMod
 
-from etviz_lsp.graph import naming, sym_expr
+from etviz_lsp.graph.core import naming
+from etviz_lsp.graph.readers import sym_expr
 
 s0, s1, s27 = (sympy.Symbol(n, positive=True, integer=True) for n in ("s0", "s1", "s27"))
 u0 = sympy.Symbol("u0", integer=True)

@@ -245,7 +245,7 @@ def _line_of(path: Path, text: str) -> int:
 
 def _ops_of_line(blocks: int, file_name: str, line: int) -> list[str]:
     """Op node ids whose recorded source is ``file_name:line``, in graph order."""
-    from etviz_lsp.graph import model
+    from etviz_lsp.graph.core import model
 
     wanted = f"{file_name}:{line}"
     return [

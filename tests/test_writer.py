@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from etviz_lsp.graph.writer import write_json_atomic
+from etviz_lsp.graph.core.writer import write_json_atomic
 
 
 def test_writes_json_and_replaces_previous(tmp_path: Path) -> None:

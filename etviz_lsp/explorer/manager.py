@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import etviz_lsp
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.explorer import leases, locations, pids, state
 from etviz_lsp.explorer.guard import STATUS_PATH, TOKEN_HEADER
@@ -171,7 +170,7 @@ def _spawn(port: int, token: str, cache: Path) -> subprocess.Popen[bytes]:
     log = os.fdopen(log_fd, "wb")  # handed to the child, closed below
     env = dict(os.environ)
     # The child imports this very package, wherever it was imported from here.
-    package_root = str(Path(etviz_lsp.__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     try:

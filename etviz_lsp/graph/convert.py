@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import builder, ids, ir, model
+from etviz_lsp.graph.core import builder, ids, ir, model
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def from_programs(
     ``get_node_qdq_cluster_name``). Without them: partitions from ``delegation_tag`` and
     lowered delegates, clusters from ``node.meta["cluster"]`` or the graph itself.
     """
-    from etviz_lsp.graph import fx_reader, programs
+    from etviz_lsp.graph.readers import fx_reader, programs
 
     namers = fx_reader.Namers(partition=partition_name, cluster=cluster_name)
     collection = model.GraphCollection(label=label)
@@ -57,7 +57,7 @@ def from_pt2(path: Path, allow_pickle: bool = False) -> model.GraphCollection:
     can run code the file carries. Without the opt-in: a one-line error saying so. Naming
     a file, or trusting a workspace (which lets scripts run), is not that opt-in.
     """
-    from etviz_lsp.graph import pt2_archive
+    from etviz_lsp.graph.readers import pt2_archive
 
     try:
         records = pt2_archive.read_records(path)
@@ -88,7 +88,7 @@ def read_pt2(
 
 def from_pt2_loaded(path: Path) -> model.GraphCollection:
     """Load a ``.pt2`` with ``torch.export.load`` (unpickles: only with the opt-in), convert it."""
-    from etviz_lsp.graph import pt2_load
+    from etviz_lsp.graph.readers import pt2_load
 
     program = pt2_load.load_exported_program(path)
     return from_programs([(path.stem, program)], label=path.name)

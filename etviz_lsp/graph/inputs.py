@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from etviz_lsp.errors import EtvizError
 
 if TYPE_CHECKING:
-    from etviz_lsp.graph.model import GraphCollection
+    from etviz_lsp.graph.core.model import GraphCollection
 
 
 class Reader(Protocol):
@@ -57,9 +57,9 @@ KINDS: tuple[InputKind, ...] = (
     InputKind(".py", "an export script", "", runs_script=True, needs_trust=True),
     InputKind(".pt2", "a torch.export archive", "etviz_lsp.graph.convert:read_pt2",
               may_unpickle=True, torch_free=True),
-    InputKind(".pte", "an ExecuTorch program", "etviz_lsp.graph.pte_reader:read_pte",
+    InputKind(".pte", "an ExecuTorch program", "etviz_lsp.graph.readers.pte_reader:read_pte",
               torch_free=True),
-    InputKind(".etrecord", "an ETRecord", "etviz_lsp.graph.etrecord:read_etrecord",
+    InputKind(".etrecord", "an ETRecord", "etviz_lsp.graph.readers.etrecord:read_etrecord",
               torch_free=True),
 )  # fmt: skip
 _BY_SUFFIX = {kind.suffix: kind for kind in KINDS}

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from etviz_lsp.explorer.urls import ui_state
-from etviz_lsp.graph.correspondence import side_path
+from etviz_lsp.graph.overlays.correspondence import side_path
 from etviz_lsp.lsp.commands import COMPARE, RequestFailed
 from etviz_lsp.lsp.explorer_server import ExplorerServer
 from etviz_lsp.lsp.paths import path_of

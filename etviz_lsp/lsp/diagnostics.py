@@ -20,11 +20,10 @@ from typing import Protocol
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-import etviz_lsp
 from etviz_lsp.lsp.paths import uri_of
 
 SOURCE = "etviz"
-_OURS = str(Path(etviz_lsp.__file__).parent) + os.sep
+_OURS = str(Path(__file__).parents[1]) + os.sep  # the etviz_lsp package
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+))?$')
 
 

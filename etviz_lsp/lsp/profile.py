@@ -7,68 +7,85 @@ with the example inputs the script gave ``torch.export.export``. The child adds 
 ``.pte``'s graphs (the ``program`` stage) to the collection and writes the latency
 node-data files after it, so the page URL built then loads them (``overlay_files``) and
 the panel gets a fresh ``etviz/graphReady``. Progress and cancel as for a run; one run or
-profile at a time (the visualizer's run lock). Never imports torch: the profile runs in
-the worker's child.
+profile at a time (the visualizer's run lock). The visualizer hands a :class:`ProfileJob`
+over with what it needs and shows what comes back: this module never reaches back into it.
+Never imports torch: the profile runs in the worker's child.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
 
 from pygls.exceptions import JsonRpcRequestCancelled
+from pygls.lsp.server import LanguageServer
 
 from etviz_lsp.lsp.commands import RequestFailed
-from etviz_lsp.lsp.options import timeout_advice
+from etviz_lsp.lsp.options import InitOptions, timeout_advice
 from etviz_lsp.lsp.progress import RunProgress
-from etviz_lsp.worker import ScriptFailed
+from etviz_lsp.worker import RunResult, ScriptFailed, WarmWorker
 from etviz_lsp.worker.profile_run import NOTHING_TO_PROFILE, kept_folder, summary_line
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from etviz_lsp.lsp.visualizer import Visualizer
-
 log = logging.getLogger(__name__)
+Shown = TypeVar("Shown")
 
 
-async def profile(visualizer: Visualizer, source: Path) -> dict[str, Any]:
-    """Profile ``source``'s last ExecuTorch program; answers its graphs (with the node data
-    in the URL) and the profile's summary. A file not run yet in this session runs first."""
-    options = visualizer.options
-    if options.profile == "off":
-        raise RequestFailed(f"{source}: profiling is off (setting etviz.profile)")
-    if visualizer.shown(source) is None:
-        await visualizer.visualize(str(source.as_uri()))
-    graph_json = visualizer.explorer.graph_file_for(source)
-    if not (kept_folder(graph_json) / "program.pte").is_file():
-        raise RequestFailed(f"{source}: nothing to profile: {NOTHING_TO_PROFILE}")
-    async with visualizer.run_lock:
-        progress = await RunProgress.begin(
-            visualizer.server, f"etviz: profile {source.name}", visualizer.worker.cancel
-        )
-        try:
-            result = await asyncio.to_thread(
-                visualizer.worker.profile_kept, graph_json,
-                iterations=options.profile_iterations, timeout=options.timeout,
-                on_progress=progress.report_threadsafe,
+@dataclass(frozen=True)
+class ProfileJob(Generic[Shown]):
+    """One profile of ``source``'s kept program, with what it needs from the visualizer."""
+
+    server: LanguageServer
+    worker: WarmWorker
+    run_lock: asyncio.Lock  # one run or profile at a time in the warm worker
+    options: InitOptions
+    source: Path
+    graph_json: Path  # the graph the run wrote; its kept program lies beside it
+    # blocking: the rewritten graphs as shown (page URL, navigation map), open pages reloaded
+    graphs_of: Callable[[RunResult], Shown]
+
+    def check(self) -> None:
+        """A one-line refusal when profiling is off or the run kept no program."""
+        if self.options.profile == "off":
+            raise RequestFailed(f"{self.source}: profiling is off (setting etviz.profile)")
+        if not (kept_folder(self.graph_json) / "program.pte").is_file():
+            raise RequestFailed(f"{self.source}: nothing to profile: {NOTHING_TO_PROFILE}")
+
+    async def run(self) -> tuple[Shown, RunResult]:
+        """Profile with progress and cancel; the graphs as shown and the worker's result."""
+        self.check()
+        async with self.run_lock:
+            progress = await RunProgress.begin(
+                self.server, f"etviz: profile {self.source.name}", self.worker.cancel
             )
-            progress.report("refreshing")
-            shown = await asyncio.to_thread(visualizer.graphs_of, source, result)
-        except ScriptFailed as failed:
-            cancelled = failed.error.kind == "cancelled"
-            progress.end("cancelled" if cancelled else f"failed: {failed.error.headline}")
-            if cancelled:
-                raise JsonRpcRequestCancelled(f"{source}: profile cancelled") from None
-            if failed.error.kind == "timeout":
-                failed = failed.with_note(timeout_advice(options.timeout))
-            raise RequestFailed(f"{source}: profile failed: {failed.error.headline}") from None
-        except BaseException as error:
-            progress.end(f"failed: {error}")
-            raise
-        progress.end(summary_line(result.profile))
-    visualizer.show(shown)
-    log.info("profiled %s: %s", source.name, summary_line(result.profile))
-    return shown.payload() | {"stale": False, "profile": result.profile,
-                              "summary": summary_line(result.profile)}
+            try:
+                result = await asyncio.to_thread(
+                    self.worker.profile_kept, self.graph_json,
+                    iterations=self.options.profile_iterations, timeout=self.options.timeout,
+                    on_progress=progress.report_threadsafe,
+                )
+                progress.report("refreshing")
+                shown = await asyncio.to_thread(self.graphs_of, result)
+            except ScriptFailed as failed:
+                progress.end(self._failure(failed))
+                raise self._request_error(failed) from None
+            except BaseException as error:
+                progress.end(f"failed: {error}")
+                raise
+            progress.end(summary_line(result.profile))
+        log.info("profiled %s: %s", self.source.name, summary_line(result.profile))
+        return shown, result
+
+    def _failure(self, failed: ScriptFailed) -> str:
+        return "cancelled" if failed.error.kind == "cancelled" else (
+            f"failed: {failed.error.headline}")
+
+    def _request_error(self, failed: ScriptFailed) -> Exception:
+        if failed.error.kind == "cancelled":
+            return JsonRpcRequestCancelled(f"{self.source}: profile cancelled")
+        if failed.error.kind == "timeout":
+            failed = failed.with_note(timeout_advice(self.options.timeout))
+        return RequestFailed(f"{self.source}: profile failed: {failed.error.headline}")

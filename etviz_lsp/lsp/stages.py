@@ -21,7 +21,7 @@ from typing import Any
 from etviz_lsp.lsp.explorer_server import ExplorerServer
 from etviz_lsp.lsp.paths import uri_of
 from etviz_lsp.worker import StageUpdate
-from etviz_lsp.worker.partial_stages import PartialStages
+from etviz_lsp.worker.script_error import PartialStages
 
 log = logging.getLogger(__name__)
 

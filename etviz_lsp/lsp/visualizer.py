@@ -205,26 +205,23 @@ class Visualizer:
         }
 
     async def profile(self, uri: object) -> dict[str, Any]:
-        """"Profile on This Machine": the file's last ExecuTorch program (lsp/profile.py)."""
+        """"Profile on This Machine": the file's last ExecuTorch program (lsp/profile.py).
+        A file not run yet in this session runs first."""
         source = _source_path(uri)
         self._check_trust(source)
-        return await profile.profile(self, source)
+        if self.options.profile != "off" and source not in self._shown:
+            await self.visualize(str(source.as_uri()))
+        job = profile.ProfileJob(
+            self._server, self.worker, self._one_run, self.options, source,
+            self.explorer.graph_file_for(source),
+            lambda result: self._profiled_graphs(source, result),
+        )
+        shown, result = await job.run()
+        self._show(shown)
+        summary = profile.summary_line(result.profile)
+        return shown.payload() | {"stale": False, "profile": result.profile, "summary": summary}
 
-    # -- for lsp/profile.py -----------------------------------------------------------
-
-    @property
-    def server(self) -> LanguageServer:
-        return self._server
-
-    @property
-    def run_lock(self) -> asyncio.Lock:
-        """Held by a run or a profile: one at a time in the warm worker."""
-        return self._one_run
-
-    def shown(self, source: Path) -> VisualizedGraphs | None:
-        return self._shown.get(source)
-
-    def graphs_of(self, source: Path, result: RunResult) -> VisualizedGraphs:
+    def _profiled_graphs(self, source: Path, result: RunResult) -> VisualizedGraphs:
         """Blocking: the graphs a profile rewrote, as shown (page URL with its node data,
         navigation map), open pages reloaded."""
         mapped = self._source_map(source, result.output)
@@ -240,7 +237,7 @@ class Visualizer:
             self.explorer.reload()
         return shown
 
-    def show(self, shown: VisualizedGraphs) -> None:
+    def _show(self, shown: VisualizedGraphs) -> None:
         """A new view of a file's graphs (a profile): kept, mapped, told to the client."""
         self._shown[shown.source] = shown
         self.navigator.graph_shown(Mapped(shown.source, shown.graph_file, shown.source_map))

@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from etviz_lsp.graph import convert, correspondence, model
+from etviz_lsp.graph import convert
+from etviz_lsp.graph.core import model
+from etviz_lsp.graph.overlays import correspondence
 from etviz_lsp.worker.numeric_overlay import Stage
 from etviz_lsp.worker.user_code import Site, UserCode, assigned_name
 
@@ -175,14 +177,14 @@ class Recorder:
 def _is_program(value: Any) -> bool:
     # Imported here: `programs` imports torch, and a lean warm worker imports this module
     # without it (the run child imports torch as the script does).
-    from etviz_lsp.graph import programs
+    from etviz_lsp.graph.readers import programs
 
     return programs.is_program(value)
 
 
 def _method_programs(obj: Any) -> Iterator[tuple[str, Any]]:
     """``("", program)`` for an ExportedProgram; one per method for program managers."""
-    from etviz_lsp.graph import programs
+    from etviz_lsp.graph.readers import programs
 
     named = programs.named_programs(obj, "")
     methods = getattr(obj, "methods", None)
@@ -203,7 +205,7 @@ def stage(obj: Any, program: Any) -> str:
         return "lowered"
     if kind == "EdgeProgramManager" or getattr(program, "dialect", "") == "EDGE":
         return "edge"
-    from etviz_lsp.graph import programs  # imports torch: see _is_program
+    from etviz_lsp.graph.readers import programs  # imports torch: see _is_program
 
     return "quantized" if programs.is_quantized(targets) else "exported"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import memory_files, memory_fx
-from etviz_lsp.graph.memory_plan import MemoryPlan
+from etviz_lsp.graph.memory import memory_files, memory_fx
+from etviz_lsp.graph.memory.memory_plan import MemoryPlan
 
 
 def compute(stages: list[Any], opened: list[MemoryPlan], warnings: list[str]) -> list[MemoryPlan]:

@@ -2,7 +2,7 @@
 
 A run that exported a float program and then a PT2E-quantized one (prepare / calibrate /
 convert, re-exported) has both live here. Each quantized stage is compared with the last
-float ``exported`` stage before it (:mod:`etviz_lsp.graph.numeric`) on that stage's
+float ``exported`` stage before it (:mod:`etviz_lsp.graph.overlays.numeric`) on that stage's
 ``ExportedProgram.example_inputs``; its graph gets the numbers on its nodes and the worst
 ops in its info (before the final graph JSON is written), and the node data goes to
 ``m.numeric-sqnr.json`` / ``m.numeric-max-abs-error.json`` beside it (after: an overlay
@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from etviz_lsp import overlay_files
-from etviz_lsp.graph import model, numeric
-from etviz_lsp.graph.writer import write_json_atomic
+from etviz_lsp.graph.core import model
+from etviz_lsp.graph.core.writer import write_json_atomic
+from etviz_lsp.graph.overlays import numeric
 
 SECONDS = 20.0  # a MobileNet-sized pair takes ~1 s here (README "Numeric overlay")
 MAX_BYTES = 2 << 30

@@ -13,13 +13,12 @@ Torch-free (the language server and the CLI import it); msgspec only when markin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from etviz_lsp import atomic_file
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.worker.script_error import ScriptError, display_path
+from etviz_lsp.worker.script_error import PartialStages, ScriptError
 
 PARTIAL_KEY = "partial"  # the graph-info attribute that says a graph is a partial run's
 
@@ -27,21 +26,6 @@ PARTIAL_KEY = "partial"  # the graph-info attribute that says a graph is a parti
 def partial_path(output: Path) -> Path:
     """Where a run's stages so far go: beside its final graph, never the same file."""
     return output.with_name(f"{output.stem}.partial.json")
-
-
-@dataclass(frozen=True, slots=True)
-class PartialStages:
-    """A failed run's finished stages: the marked file, and each graph's id and node count."""
-
-    path: Path
-    graphs: tuple[tuple[str, int], ...]
-    failure: str  # kind, where and what, one line (as in the file)
-
-    def describe(self) -> str:
-        """``its 2 finished stages are in PATH (marked partial)``, for one-line errors."""
-        count = len(self.graphs)
-        stages = "stage is" if count == 1 else "stages are"
-        return f"its {count} finished {stages} in {display_path(str(self.path))} (marked partial)"
 
 
 class Snapshot:

@@ -43,8 +43,8 @@ from typing import Any
 
 from etviz_lsp import atomic_file, overlay_files
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import model
-from etviz_lsp.graph.writer import write_json_atomic
+from etviz_lsp.graph.core import model
+from etviz_lsp.graph.core.writer import write_json_atomic
 
 MAX_ITERATIONS = 10_000
 DEFAULT_ITERATIONS = 20
@@ -207,8 +207,9 @@ def profile(
     as written, or read from there), then write the latency node data beside it.
 
     Returns the summary and the graphs added."""
-    from etviz_lsp.graph import etdump, latency
-    from etviz_lsp.graph.pte_reader import read_pte
+    from etviz_lsp.graph.overlays import latency
+    from etviz_lsp.graph.readers import etdump
+    from etviz_lsp.graph.readers.pte_reader import read_pte
 
     started = time.monotonic()
     iterations = max(1, min(int(iterations), MAX_ITERATIONS))

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import etviz_lsp
-from etviz_lsp.graph.source import is_user_file
+from etviz_lsp.graph.core.source import is_user_file
 
 ARTIFACT_SUFFIXES = (".pte", ".pt2", ".etrecord")
 _SCAN_DEPTH = 4

@@ -10,12 +10,9 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal, cast
 
 from etviz_lsp.errors import EtvizError
-
-if TYPE_CHECKING:
-    from etviz_lsp.worker.partial_stages import PartialStages
 
 Kind = Literal[
     "exception", "syntax", "crash", "timeout", "no-program", "cancelled", "bad-input"
@@ -65,6 +62,21 @@ class ScriptError:
             message=str(data.get("message", "")),
             traceback=str(data.get("traceback", "")),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PartialStages:
+    """A failed run's finished stages: the marked file, and each graph's id and node count."""
+
+    path: Path
+    graphs: tuple[tuple[str, int], ...]
+    failure: str  # kind, where and what, one line (as in the file)
+
+    def describe(self) -> str:
+        """``its 2 finished stages are in PATH (marked partial)``, for one-line errors."""
+        count = len(self.graphs)
+        stages = "stage is" if count == 1 else "stages are"
+        return f"its {count} finished {stages} in {display_path(str(self.path))} (marked partial)"
 
 
 class ScriptFailed(EtvizError):

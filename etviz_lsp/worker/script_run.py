@@ -24,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph import convert, correspondence, inputs, memory_plan, model
-from etviz_lsp.graph.writer import write_json_atomic
+from etviz_lsp.graph import convert, inputs
+from etviz_lsp.graph.core import model
+from etviz_lsp.graph.core.writer import write_json_atomic
+from etviz_lsp.graph.memory import memory_plan
+from etviz_lsp.graph.overlays import correspondence
 from etviz_lsp.worker import capture, memory_overlay, numeric_overlay, profile_run
 from etviz_lsp.worker.channel import Channel
 from etviz_lsp.worker.run_footprint import Footprint

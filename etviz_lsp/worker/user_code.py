@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from types import FrameType, TracebackType
 
-from etviz_lsp.graph.source import is_user_file
+from etviz_lsp.graph.core.source import is_user_file
 
 
 @dataclass(frozen=True, slots=True)

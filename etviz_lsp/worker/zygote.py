@@ -42,13 +42,13 @@ PRELOAD_EXECUTORCH = (
 PRELOAD_TORCH = (
     "torch.export._trace",
     "torch.fx.experimental.proxy_tensor",
-    "etviz_lsp.graph.fx_reader",
-    "etviz_lsp.graph.programs",
-    "etviz_lsp.graph.pt2_load",
+    "etviz_lsp.graph.readers.fx_reader",
+    "etviz_lsp.graph.readers.programs",
+    "etviz_lsp.graph.readers.pt2_load",
 )
 PRELOAD = (  # torch-free: a lean worker has these too
     "etviz_lsp.graph.convert",
-    "etviz_lsp.graph.writer",
+    "etviz_lsp.graph.core.writer",
     "etviz_lsp.worker.script_run",
     "etviz_lsp.worker.supervisor",
 )
