@@ -29,84 +29,100 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show torch.export / ExecuTorch programs as Model Explorer graphs.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "--once", metavar="FILE", type=Path, nargs="?", const=_NO_FILE,
-        help="convert FILE (.pt2, .pte, .etrecord, or an export script .py: runs it) and exit",
-    )
-    parser.add_argument(
-        "--etrecord", metavar="FILE", type=Path,
-        help="with --once on a .pte: the ETRecord that links its instructions to the edge ops "
-        "(default: the .etrecord of the same name beside it, if there is one)",
-    )
-    parser.add_argument(
-        "--etdump", metavar="RUN.etdp", type=Path,
-        help="with --once on a .pte: an ETDump of a run of it; writes latency node data "
-        "(average, p50, min, max) beside the output, shown with --serve",
-    )
-    parser.add_argument(
-        "--debug-buffer", metavar="BIN", type=Path,
-        help="with --etdump: the debug buffer that run wrote; writes the numeric gap per "
-        "instruction (runtime vs the ETRecord's reference, SNR dB) beside the output "
-        "(needs the ETRecord and --allow-pickle: ExecuTorch's Inspector opens it)",
-    )
-    parser.add_argument(
-        "--memory-svg", metavar="SVG", type=Path,
-        help="with --once on a .pte: where to write its memory timeline (default: beside the "
-        "output, <output>.memory.svg, as for a script's executorch stages)",
-    )
-    parser.add_argument(
-        "--no-numeric", action="store_true",
-        help="with --once on a script: do not compare its quantized stages with the float "
-        "one (the numeric overlay: per-op SQNR and max abs error, on by default)",
-    )
-    parser.add_argument(
-        "--profile", action="store_true",
-        help="with --once on a script: run the ExecuTorch program it made on this machine "
-        "with ETDump on (its example inputs) and write latency node data beside the output",
-    )
-    parser.add_argument(
-        "--profile-iterations", type=int, default=None, metavar="N",
-        help="with --profile: how many times to run the program (default: 20)",
-    )
-    parser.add_argument(
-        "-m", dest="module", metavar="MODULE",
-        help="with --once: run MODULE as `python -m MODULE` would (arguments after --)",
-    )
-    parser.add_argument(
-        "--cwd", type=Path, metavar="DIR",
-        help="with --once: run the script or module in DIR (default: this folder)",
-    )
-    parser.add_argument(
-        "--env", action="append", default=[], metavar="KEY=VALUE",
-        help="with --once: set an environment variable for the run (repeatable)",
-    )
-    parser.add_argument(
-        "-o", "--output", type=Path, help="graph JSON to write (default: FILE's folder/.etviz/)"
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=None, metavar="S",
-        help="stop an export script after S seconds (default: no limit; Ctrl+C stops it)",
-    )
-    parser.add_argument(
-        "--allow-pickle", action="store_true",
-        help="with --once: if the direct reader cannot read a .pt2, let torch.export.load "
-        "open it (it unpickles the file, which can run code: only for files you trust)",
-    )
-    parser.add_argument(
-        "--serve", action="store_true", help="with --once: show the graph in the shared server"
-    )
-    parser.add_argument(
-        "--no-browser", action="store_true", help="with --serve: only print the URL"
-    )
-    parser.add_argument("--port", type=int, help="port for a newly started server (default: free)")
-    parser.add_argument(
-        "--stop-server", action="store_true", help="stop the shared Model Explorer server"
-    )
+    _add_once_options(parser.add_argument_group("one file, or one run of a script or module"))
+    _add_pte_options(parser.add_argument_group("a .pte's companion files (--once on a .pte)"))
+    _add_script_options(parser.add_argument_group("overlays of a script run (--once on a script)"))
+    _add_server_options(parser.add_argument_group("the shared Model Explorer server"))
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     # No --once: the language server over stdio. Editors append --stdio (and some a pid).
     parser.add_argument("--stdio", action="store_true", help="run the language server (default)")
     parser.add_argument("--clientProcessId", type=int, help=argparse.SUPPRESS)
     return parser
+
+
+def _add_once_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--once", metavar="FILE", type=Path, nargs="?", const=_NO_FILE,
+        help="convert FILE (.pt2, .pte, .etrecord, or an export script .py: runs it) and exit",
+    )
+    group.add_argument(
+        "-m", dest="module", metavar="MODULE",
+        help="with --once: run MODULE as `python -m MODULE` would (arguments after --)",
+    )
+    group.add_argument(
+        "--cwd", type=Path, metavar="DIR",
+        help="with --once: run the script or module in DIR (default: this folder)",
+    )
+    group.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE",
+        help="with --once: set an environment variable for the run (repeatable)",
+    )
+    group.add_argument(
+        "-o", "--output", type=Path, help="graph JSON to write (default: FILE's folder/.etviz/)"
+    )
+    group.add_argument(
+        "--timeout", type=float, default=None, metavar="S",
+        help="stop an export script after S seconds (default: no limit; Ctrl+C stops it)",
+    )
+    group.add_argument(
+        "--allow-pickle", action="store_true",
+        help="with --once: if the direct reader cannot read a .pt2, let torch.export.load "
+        "open it (it unpickles the file, which can run code: only for files you trust)",
+    )
+
+
+def _add_pte_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--etrecord", metavar="FILE", type=Path,
+        help="with --once on a .pte: the ETRecord that links its instructions to the edge ops "
+        "(default: the .etrecord of the same name beside it, if there is one)",
+    )
+    group.add_argument(
+        "--etdump", metavar="RUN.etdp", type=Path,
+        help="with --once on a .pte: an ETDump of a run of it; writes latency node data "
+        "(average, p50, min, max) beside the output, shown with --serve",
+    )
+    group.add_argument(
+        "--debug-buffer", metavar="BIN", type=Path,
+        help="with --etdump: the debug buffer that run wrote; writes the numeric gap per "
+        "instruction (runtime vs the ETRecord's reference, SNR dB) beside the output "
+        "(needs the ETRecord and --allow-pickle: ExecuTorch's Inspector opens it)",
+    )
+    group.add_argument(
+        "--memory-svg", metavar="SVG", type=Path,
+        help="with --once on a .pte: where to write its memory timeline (default: beside the "
+        "output, <output>.memory.svg, as for a script's executorch stages)",
+    )
+
+
+def _add_script_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--no-numeric", action="store_true",
+        help="with --once on a script: do not compare its quantized stages with the float "
+        "one (the numeric overlay: per-op SQNR and max abs error, on by default)",
+    )
+    group.add_argument(
+        "--profile", action="store_true",
+        help="with --once on a script: run the ExecuTorch program it made on this machine "
+        "with ETDump on (its example inputs) and write latency node data beside the output",
+    )
+    group.add_argument(
+        "--profile-iterations", type=int, default=None, metavar="N",
+        help="with --profile: how many times to run the program (default: 20)",
+    )
+
+
+def _add_server_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--serve", action="store_true", help="with --once: show the graph in the shared server"
+    )
+    group.add_argument(
+        "--no-browser", action="store_true", help="with --serve: only print the URL"
+    )
+    group.add_argument("--port", type=int, help="port for a newly started server (default: free)")
+    group.add_argument(
+        "--stop-server", action="store_true", help="stop the shared Model Explorer server"
+    )
 
 
 def run() -> NoReturn:

@@ -53,7 +53,19 @@ export function buildPanelHtml(state: PanelState, frameOrigin: string | undefine
 <meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <title>etviz graph</title>
-<style nonce="${nonce}">
+${panelStyle(nonce)}
+</head>
+<body>
+<div id="banner" role="alert"></div>
+${placeholder}<iframe id="graph" title="Model Explorer"${frameSrc}></iframe>
+${panelScript(state, frameOrigin, nonce)}
+</body>
+</html>`;
+}
+
+/** The page's layout: the banner over a frame that fills the panel. */
+function panelStyle(nonce: string): string {
+  return `<style nonce="${nonce}">
   html, body { margin: 0; padding: 0; width: 100%; height: 100%; overflow: hidden; }
   body { display: flex; flex-direction: column; }
   #banner { display: none; padding: 4px 8px; font-family: var(--vscode-font-family);
@@ -64,12 +76,13 @@ export function buildPanelHtml(state: PanelState, frameOrigin: string | undefine
   #graph[hidden] { display: none; }
   #graph { flex: 1; width: 100%; border: 0; background: #fff; }
   #placeholder { margin: 2em; font-family: var(--vscode-font-family); color: var(--vscode-foreground); }
-</style>
-</head>
-<body>
-<div id="banner" role="alert"></div>
-${placeholder}<iframe id="graph" title="Model Explorer"${frameSrc}></iframe>
-<script nonce="${nonce}">
+</style>`;
+}
+
+/** The page's script: shows URLs and banners the extension posts, relays Model Explorer's
+ * node selections to it and its selections to Model Explorer. */
+function panelScript(state: PanelState, frameOrigin: string | undefined, nonce: string): string {
+  return `<script nonce="${nonce}">
 (function () {
   const vscode = acquireVsCodeApi();
   const frame = document.getElementById('graph');
@@ -120,7 +133,5 @@ ${placeholder}<iframe id="graph" title="Model Explorer"${frameSrc}></iframe>
     }
   });
 })();
-</script>
-</body>
-</html>`;
+</script>`;
 }
