@@ -93,10 +93,16 @@ def open_payload(backend_id: str, blob: memoryview, name: str) -> Payload:
         return Payload(facts={PAYLOAD: backend.opaque})
     try:
         return backend.read(blob, name)
-    except (Unreadable, flatbuf.Damaged, KeyError, IndexError, ValueError, TypeError,
-            struct.error, UnicodeError, RecursionError, OverflowError) as exc:
-        cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except Unreadable as exc:
+        return Payload(facts={PAYLOAD: f"not shown: {_line(exc)}"})
+    except (flatbuf.Damaged, KeyError, IndexError, ValueError, TypeError, struct.error,
+            UnicodeError, RecursionError, OverflowError) as exc:
+        cause = f"damaged {backend.label} payload ({_line(exc)})"
         return Payload(facts={PAYLOAD: f"not shown: {cause}"})
+
+
+def _line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def op_summary(record: ir.ProgramRecord) -> str:
