@@ -96,10 +96,15 @@ def lowered_modules(edge: Any) -> list[Any]:
 def partition_ops(lowered_module: Any) -> list[str]:
     """The edge ops a lowered module took over (``getitem``s are not ops)."""
     return [
-        naming.short_label(str(node.target))
+        edge_op_label(node.target)
         for node in lowered_module.original_module.graph.nodes
         if node.op == "call_function" and "getitem" not in str(node.target)
     ]
+
+
+def edge_op_label(target: Any) -> str:
+    """``aten.mean.dim`` -> ``mean``, as the graphs label it."""
+    return naming.short_label(getattr(target, "__name__", str(target)))
 
 
 def delegate_graphs(collection: model.GraphCollection, backend: str) -> list[model.Graph]:

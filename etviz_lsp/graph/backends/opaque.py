@@ -13,7 +13,6 @@ _NOT_READ = "not read: etviz does not read {} payloads"
 
 # Hues: the palette's before backends registered theirs (OpenVINO: the one its name gave).
 for _backend_id, _label, _hue in (
-    ("CoreMLBackend", "Core ML", 178),
     ("QnnBackend", "QNN (Qualcomm context binary)", 140),
     ("MPSBackend", "MPS", 318),
     ("NeutronBackend", "NXP Neutron", 100),
