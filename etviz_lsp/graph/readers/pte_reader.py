@@ -33,7 +33,7 @@ from pathlib import Path
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph.backends import registry
 from etviz_lsp.graph.binary import executorch_files, flatbuf
-from etviz_lsp.graph.core import builder, ir, model, palette
+from etviz_lsp.graph.core import builder, ids, ir, model, palette
 from etviz_lsp.graph.memory import memory_plan
 from etviz_lsp.graph.readers.links import Links
 
@@ -203,9 +203,10 @@ class _Program:
         if not plans:
             raise EtvizError(str(self.path), "an ExecuTorch program with no methods")
         graphs: list[model.Graph] = []
+        taken: set[str] = set()  # graph ids: a delegate's never collides with another's
         for plan in plans:
             method = _Plan(self, plan)
-            graphs.extend(method.graph())
+            graphs.extend(method.graph(taken))
             memory.append(method.memory)
         return graphs
 
@@ -346,7 +347,7 @@ class _Plan:
 
     # ---- instructions --------------------------------------------------------------------
 
-    def graph(self) -> list[model.Graph]:
+    def graph(self, taken: set[str]) -> list[model.Graph]:
         for position, index in enumerate(self.plan.vector("inputs")):
             name = f"input_{position}"
             attrs = {"value index": str(index)}
@@ -386,10 +387,13 @@ class _Plan:
             for rec in [*self.record.nodes, *inner]:
                 for key in ("debug handles", "edge ops", "source", "sources"):
                     rec.attrs.pop(key, None)
-        graphs = builder.build_graphs(self.record, graph_id=self.name)
+        graph_id = ids.claim(self.name, taken)  # two methods of one name: a damaged file
+        graphs = builder.build_graphs(self.record, graph_id=graph_id, taken=taken)
         self._decorate(graphs[0], instruction_id)
+        labels = {sub: self.delegates[node["id"]].label for node in graphs[0].nodes
+                  for sub in node.get("subgraphIds", []) if node["id"] in self.delegates}
         for nested in graphs[1:]:  # a delegate's own graph: say whose it is
-            self._describe_nested(nested)
+            self._describe_nested(nested, labels.get(nested.id, nested.id))
         if self.links is not None:
             graphs[0].group_attrs[""]["etrecord"] = (
                 f"{self.links.source}: not linked, {mismatch}" if mismatch else self.links.source
@@ -600,8 +604,7 @@ class _Plan:
 
     # ---- the graph -----------------------------------------------------------------------
 
-    def _describe_nested(self, graph: model.Graph) -> None:
-        label = graph.id.rsplit("/", 1)[-1]
+    def _describe_nested(self, graph: model.Graph, label: str) -> None:
         call = next((name for name, info in self.delegates.items() if info.label == label), "")
         call_attrs = next((r.attrs for r in self.record.nodes if r.name == call), {})
         summary = graph.group_attrs.setdefault("", {})
