@@ -13,11 +13,11 @@ from etviz_lsp.graph.backends import registry
 _WHY = "not read: etviz does not read {} payloads yet"
 
 # Hues: the palette's before backends registered theirs (TOSA: the one its name gave).
-BACKENDS = tuple(
-    registry.register(registry.Backend(backend_id, label, hue, opaque=_WHY.format(label)))
-    for backend_id, label, hue in (
+BACKENDS = registry.register_unread(
+    (
         ("EthosUBackend", "Arm Ethos-U", 0),
         ("TOSABackend", "Arm TOSA", 160),
         ("VgfBackend", "Arm VGF", 250),
-    )
+    ),
+    _WHY,
 )

@@ -12,12 +12,12 @@ from etviz_lsp.graph.backends import registry
 _NOT_READ = "not read: etviz does not read {} payloads"
 
 # Hues: the palette's before backends registered theirs (OpenVINO: the one its name gave).
-BACKENDS = tuple(
-    registry.register(registry.Backend(backend_id, label, hue, opaque=_NOT_READ.format(label)))
-    for backend_id, label, hue in (
+BACKENDS = registry.register_unread(
+    (
         ("QnnBackend", "QNN (Qualcomm context binary)", 140),
         ("MPSBackend", "MPS", 318),
         ("NeutronBackend", "NXP Neutron", 100),
         ("OpenvinoBackend", "OpenVINO", 225),
-    )
+    ),
+    _NOT_READ,
 )

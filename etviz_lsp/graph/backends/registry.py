@@ -71,6 +71,14 @@ def register(backend: Backend) -> Backend:
     return backend
 
 
+def register_unread(entries: tuple[tuple[str, str, int], ...], why: str) -> tuple[Backend, ...]:
+    """Backends known by name only: (id, label, hue) each; ``why`` formatted with the label."""
+    return tuple(
+        register(Backend(backend_id, label, hue, opaque=why.format(label)))
+        for backend_id, label, hue in entries
+    )
+
+
 def get(backend_id: str) -> Backend:
     """The registered backend, or one etviz knows nothing of: opaque, a hue from its name."""
     found = _BACKENDS.get(backend_id)
