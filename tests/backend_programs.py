@@ -5,13 +5,17 @@ and how a ``.pte``'s delegate graphs compare with the partitions of the lowered 
 ``to_edge_transform_and_lower(..., partitioner=[<Backend>Partitioner()],
 generate_etrecord=True)`` and ``to_executorch()`` as a user's script would; each backend
 takes a different part of it (XNNPACK and Vulkan leave mean and cumsum on the CPU, Core ML
-takes it all). Nothing here needs a GPU or a Mac: lowering runs on Linux.
+takes it all). Nothing here needs a GPU or a Mac: lowering runs on Linux. As a script it
+writes the ``.pte`` and ETRecord of each backend named (for the docs' screenshots):
+
+    PYTHONPATH=. python -m tests.backend_programs OUT_DIR VulkanBackend [CoreMLBackend ...]
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import sys
 import time
 import tracemalloc
 from collections import Counter
@@ -165,3 +169,10 @@ def opens_or_one_line(backend: str, data: bytes) -> None:
         tracemalloc.stop()
     assert time.monotonic() - started < 5
     assert peak < 64 * 1024 * 1024 + 40 * len(data)
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    for name in sys.argv[2:]:
+        print(lowered(name, out).pte)
