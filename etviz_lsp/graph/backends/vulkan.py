@@ -135,10 +135,19 @@ class _Reader:
         if kind in _LITERALS:
             literal = table.get(_LITERALS[kind])
             return repr(literal) if kind == "String" else str(literal)
-        if kind in _LISTS:
+        if kind in _LISTS or kind == "ValueList":
             count = table.vector_len("items")
-            return str(table.vector("items")) if count <= MAX_LITERAL_ITEMS else f"<{count} items>"
+            if count > MAX_LITERAL_ITEMS:
+                return f"<{count} items>"
+            items = table.vector("items")
+            if kind == "ValueList":  # value ids: their literals, one level deep
+                return "[" + ", ".join(self._item_literal(i) for i in items) + "]"
+            return str(items)
         return f"<{kind}>"
+
+    def _item_literal(self, value_id: int) -> str:
+        kind = self._value(value_id)[0]
+        return f"<{kind}>" if kind in ("ValueList", "VkTensor") else self._literal(value_id)
 
     def _items(self, value_id: int) -> list[int]:
         """A value's wireable parts: itself (a tensor, a SymInt) or a ValueList's items."""
@@ -186,7 +195,7 @@ class _Reader:
         rec.attrs[registry.DELEGATE_DEBUG_ID] = str(call.get("node_id"))
         args = call.vector("args")
         for position, value_id in enumerate(args[:-1]):
-            if self._items(value_id) or self._value(value_id)[0] == "ValueList":
+            if self._items(value_id):
                 rec.inputs.extend(self._sources(value_id))
             else:
                 rec.attrs[f"args[{position}]"] = self._literal(value_id)
