@@ -6,7 +6,8 @@ Builds the lowered graph (examples/quantize_and_lower.py), starts its own Model 
 on 127.0.0.1 (a free port, its own process group, stopped afterwards), opens the graph
 with every cluster layer expanded in headless Chromium (make_screenshot.mjs) and saves
 the picture. ``--file`` shows that file's first graph instead (a ``.pte``, ``.etrecord``,
-``.pt2``: read as ``--once`` reads it). Needs ``chromium`` (Debian) and ``playwright-core``
+``.pt2``: read as ``--once`` reads it; ``--graph`` another of its graphs, a delegate's
+``forward/VulkanBackend #0``). Needs ``chromium`` (Debian) and ``playwright-core``
 (npm) in ``--node-modules``.
 """
 
@@ -77,13 +78,14 @@ def main() -> None:
     parser.add_argument("--node-modules", type=Path, default=default_modules)
     parser.add_argument("--file", type=Path, help="a .pte / .etrecord / .pt2 to show instead")
     parser.add_argument("--select", default="", help="with --file: the node to select")
+    parser.add_argument("--graph", default="", help="with --file: the graph id to show")
     args = parser.parse_args()
 
     from etviz_lsp.graph import convert, inputs
     from etviz_lsp.graph.core.writer import write_json_atomic
 
     if args.file is not None:
-        collection = inputs.known_kind(args.file).read(args.file, trusted=False)
+        collection = inputs.known_kind(args.file).read(args.file)
     else:
         import quantize_and_lower as example
 
@@ -104,7 +106,8 @@ def main() -> None:
     )
     try:
         wait_healthy(port)
-        graph = collection.graphs[0].to_json()
+        shown = [g for g in collection.graphs if g.id == args.graph] or collection.graphs
+        graph = shown[0].to_json()
         url = graph_url(port, json_path, graph, collection.label, args.select)
         env = dict(os.environ, NODE_MODULES_DIR=str(args.node_modules.resolve()))
         command = ["node", str(HERE / "make_screenshot.mjs"), url, str(args.out.resolve())]

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from etviz_lsp import cli
 from etviz_lsp.errors import EtvizError
+from etviz_lsp.graph.backends import xnnpack
 from etviz_lsp.graph.overlays import latency
 from etviz_lsp.graph.readers import etdump
 from etviz_lsp.graph.readers.pte_reader import read_pte
@@ -110,7 +111,7 @@ def test_every_conv_and_the_cpu_op_get_their_kernels_latency(
         events = kernels[call_instruction(sub)]
         results = avg[sub["id"]]["results"]
         [conv] = [n for n in sub["nodes"] if n["label"] == "XNNConv2d"]
-        [conv_event] = [e for e in events if latency.event_kind(e.name) == "Convolution"]
+        [conv_event] = [e for e in events if xnnpack.event_kind(e.name) == "Convolution"]
         assert results[conv["id"]]["value"] >= 0 and "latency avg (ms)" in attrs(conv)
         assert results[conv["id"]]["value"] == pytest.approx(conv_event.perf_data.avg, abs=1e-6)
         # Every kernel of the call is on an XNN node or listed as runtime-inserted: counted
@@ -183,7 +184,8 @@ def test_attribution_agrees_with_executorchs_inspector(
         # Inspector's kernel events, in order, next to the XNN node each was given.
         assert len(kernels) == len(xnodes)
         for kernel, xnode in zip(kernels, xnodes, strict=True):
-            assert latency.kinds_match(kernel.name, xnode["label"]), (kernel.name, xnode["label"])
+            matched = xnnpack.kernel_matches(kernel.name, xnode["label"])
+            assert matched, (kernel.name, xnode["label"])
             ours = avg[sub_id]["results"][xnode["id"]]["value"]
             assert ours == pytest.approx(kernel.perf_data.avg, abs=1e-6), kernel.name
     named = {e.name: e for e in inspector_events}
@@ -226,9 +228,9 @@ def test_runtime_inserted_kernels_stay_on_the_delegate_and_fused_nodes_get_none(
     # No transpose node in this graph: XNNPACK inserted it at run time. The clamp was fused
     # into the convolution's kernel, so it has no event of its own.
     nodes = ["XNNConvert", "XNNConv2d", "XNNClamp", "XNNFullyConnected"]
-    assert latency.align(events, nodes) == [0, None, 1, 3]
-    assert latency.event_kind("Fully Connected (NC, QS8) GEMM #1") == "Fully Connected"
-    assert latency.kinds_match("Tanh (NC, F32) #1", "XNNTanh")
+    assert latency.align(events, nodes, xnnpack.kernel_matches) == [0, None, 1, 3]
+    assert xnnpack.event_kind("Fully Connected (NC, QS8) GEMM #1") == "Fully Connected"
+    assert xnnpack.kernel_matches("Tanh (NC, F32) #1", "XNNTanh")
 
 
 def test_damaged_or_wrong_etdump_is_one_line_and_leaves_the_output(

@@ -6,13 +6,18 @@ shipped in the executorch wheel and read through :mod:`flatbuf`): values (tensor
 an id, dims, a datatype, flags for the graph's external inputs and outputs) and nodes
 (a union of ~50 node tables whose ``*_id`` fields name the values they read and write,
 ``output*_id`` the ones they write). Constant data (weights) is never read.
+
+XNNPACK's profiler logs each kernel it runs (``Convolution (NHWC, QS8) IGEMM #1``) with no
+debug handle: :func:`kernel_matches` says which XNN node kinds run as which kernel, for the
+latency overlay's in-order alignment of kernel events to XNN nodes.
 """
 
 from __future__ import annotations
 
+import re
 import struct
-from collections import Counter
 
+from etviz_lsp.graph.backends import registry
 from etviz_lsp.graph.binary import executorch_files, flatbuf
 from etviz_lsp.graph.core import ir
 
@@ -24,6 +29,26 @@ INVALID_ID = 0xFFFFFFFF  # XNN_INVALID_VALUE_ID: "no bias" and the like
 INSERTED_HANDLE = 65535  # the debug handle of nodes XNNPACK's lowering added (transposes)
 # XNNDatatype names without ``xnn_datatype_``, spelled as torch spells dtypes where it can.
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "pfp32": "float32 (packed)"}
+
+
+# XNNPACK's operator names (what its profiler logs, before " (") -> the XNN node kinds of
+# the delegate's FlatBuffer that run as that operator.
+XNN_KINDS: dict[str, tuple[str, ...]] = {
+    "Convolution": ("XNNConv2d", "XNNDepthwiseConv2d"),
+    "Deconvolution": ("XNNConvTranspose2d",),
+    "Fully Connected": ("XNNFullyConnected",),
+    "Convert": ("XNNConvert",),
+    "Transpose": ("XNNStaticTranspose",),
+    "Add": ("XNNAdd",), "Subtract": ("XNNSubtract",), "Multiply": ("XNNMultiply",),
+    "Divide": ("XNNDiv",), "Minimum": ("XNNMinimum",), "Maximum": ("XNNMaximum",),
+    "Max Pooling": ("XNNMaxPooling2d",), "Average Pooling": ("XNNAvgPooling2d",),
+    "Global Average Pooling": ("XNNGlobalAvgPooling2d",),
+    "Clamp": ("XNNClamp",), "Softmax": ("XNNSoftmax",), "Sigmoid": ("XNNSigmoid",),
+    "Copy": ("XNNStaticReshape", "XNNCopy"), "Constant Pad": ("XNNStaticConstantPad",),
+    "Resize Bilinear": ("XNNStaticResizeBilinear2D",), "Slice": ("XNNStaticSlice",),
+    "HardSwish": ("XNNHardswish",), "Leaky ReLU": ("XNNLeakyReLU",), "ELU": ("XNNELU",),
+}  # fmt: skip
+_KIND = re.compile(r"^(.*?)\s*(?:\(| #\d+$|$)")
 
 
 def schema() -> flatbuf.Schema:
@@ -169,7 +194,32 @@ def _quant_text(kind: str, params: flatbuf.Table | None) -> str:
     return kind
 
 
-def summary(record: ir.ProgramRecord) -> str:
-    """``XNNConv2d ×1, XNNConvert ×2``: what the delegate runs, most frequent first."""
-    counts = Counter(rec.target for rec in record.nodes if rec.kind == ir.OP)
-    return ", ".join(f"{target} ×{n}" for target, n in counts.most_common())
+def read_payload(blob: memoryview, name: str) -> registry.Payload:
+    """The registry's reader: the XNN graph, its constants' bytes and what it runs."""
+    graph = read_graph(blob, name)
+    inline, named = constants(blob)
+    return registry.Payload(graph, {
+        "constants": registry.constants_fact(inline, named),
+        "xnnpack nodes": registry.op_summary(graph),
+    })  # fmt: skip
+
+
+def event_kind(name: str) -> str:
+    """``Convolution (NHWC, QS8) IGEMM #1`` -> ``Convolution``."""
+    match = _KIND.match(name)
+    return (match.group(1) if match else name).strip()
+
+
+def kernel_matches(event: str, node_target: str) -> bool:
+    """Whether XNNPACK's kernel ``event`` runs the XNN node kind ``node_target``."""
+    kind = event_kind(event)
+    if kind in XNN_KINDS:
+        return node_target in XNN_KINDS[kind]
+    # An operator this table does not know: the same letters (``Tanh`` / ``XNNTanh``).
+    plain = re.sub(r"[^a-z0-9]", "", kind.lower())
+    return bool(plain) and node_target.lower().removeprefix("xnn").startswith(plain)
+
+
+BACKEND = registry.register(registry.Backend(
+    "XnnpackBackend", "XNNPACK", hue=212, read=read_payload, kernel_match=kernel_matches,
+))  # fmt: skip

@@ -13,18 +13,10 @@ import zlib
 
 from etviz_lsp.graph.core import ir, model
 
-# Hues (degrees) of backends one meets often; others get a stable hue from their name.
-BACKEND_HUES = {
-    "XnnpackBackend": 212,
-    "VulkanBackend": 276,
-    "QnnBackend": 140,
-    "CoreMLBackend": 178,
-    "MPSBackend": 318,
-    "NeutronBackend": 100,
-    "EthosUBackend": 0,
-    "VgfBackend": 250,
-    "": 190,  # tags whose backend is unknown
-}
+# Hues (degrees) per backend id: each backend module of graph/backends/ registers its own
+# (``registry.register``); a backend no module knows gets a stable hue from its name.
+BACKEND_HUES: dict[str, int] = {}
+UNKNOWN_HUE = 190  # tags whose backend is unknown
 # Shades per partition of one backend (HSL lightness), cycled.
 LIGHTNESS = (0.84, 0.74, 0.91, 0.79, 0.88, 0.70)
 CLUSTER_FILL = "#ffe7a8"
@@ -33,7 +25,13 @@ CLUSTER_BORDER = "#d97706"
 CLUSTER_LAYER_REGEX = r"(^|/)cluster [^/]*$"
 
 
+def set_backend_hue(backend: str, hue: int) -> None:
+    BACKEND_HUES[backend] = hue
+
+
 def backend_hue(backend: str) -> int:
+    if not backend:
+        return UNKNOWN_HUE
     if backend in BACKEND_HUES:
         return BACKEND_HUES[backend]
     hue = zlib.crc32(backend.encode()) % 300
@@ -93,7 +91,7 @@ def node_style(partition: ir.PartitionInfo | None, in_cluster: bool) -> dict[str
 def import_rules() -> list[dict[str, object]]:
     """The rules shipped in ``styles/cluster_highlight_style.json`` (same colours as above)."""
     rules: list[dict[str, object]] = []
-    backends = [name for name in BACKEND_HUES if name]
+    backends = sorted(BACKEND_HUES)  # registration order is the room's module order
     for backend in [*backends, ""]:
         info = ir.PartitionInfo(backend=backend, index=0, label="")
         value = f"{backend}#" if backend else ""

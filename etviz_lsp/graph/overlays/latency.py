@@ -4,12 +4,14 @@ Attribution, per run of the method:
 
 - ``DELEGATE_CALL`` -> the delegate call's node (``instruction_<i>``);
 - a delegate's own kernel events (XNNPACK logs each kernel, in execution order, with no
-  debug handle: ``Convolution (NHWC, QS8) IGEMM #1``) -> the XNN nodes of the delegate's
-  nested graph (:mod:`xnnpack_blob`), by order and op kind: the longest in-order matching
-  of event kinds to node kinds. Ops the lowering fused are one XNN node, so they get the
-  kernel once. A kernel with no XNN node of its kind at that place (one the runtime
-  inserted: a ``Convert (NC)`` or ``Transpose (ND, X8)``) stays on the delegate's node,
-  listed as runtime-inserted;
+  debug handle: ``Convolution (NHWC, QS8) IGEMM #1``) -> the op nodes of the delegate's
+  nested graph, by order and op kind: the longest in-order matching of event kinds to
+  node kinds, the kinds as the backend's module matches them (``registry.Backend.
+  kernel_match``; a backend without one keeps its kernels on the call's node, listed as
+  not matched). Ops the lowering fused are one XNN node, so they get the kernel once. A
+  kernel with no XNN node of its kind at that place (one the runtime inserted: a
+  ``Convert (NC)`` or ``Transpose (ND, X8)``) stays on the delegate's node, listed as
+  runtime-inserted;
 - any other event of an instruction (``native_call_cumsum.out``, ``OPERATOR_CALL``) -> that
   instruction's node; ``OPERATOR_CALL`` (the wrapper around a CPU kernel) is shown as an
   attribute, not added to the kernel's value;
@@ -30,6 +32,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from etviz_lsp.graph.backends import registry
+from etviz_lsp.graph.backends.registry import KernelMatch
 from etviz_lsp.graph.core import model
 from etviz_lsp.graph.readers.etdump import ETDump, ProfileEvent
 
@@ -43,59 +47,27 @@ GRADIENT = [{"stop": 0, "bgColor": "#fff5eb"}, {"stop": 0.5, "bgColor": "#fd8d3c
             {"stop": 1, "bgColor": "#7f0000"}]  # fmt: skip
 MAX_ALIGN_CELLS = 1_000_000  # events x nodes of one delegate call; past it: greedy in order
 
-# XNNPACK's operator names (what its profiler logs, before " (") -> the XNN node kinds of
-# the delegate's FlatBuffer that run as that operator.
-XNN_KINDS: dict[str, tuple[str, ...]] = {
-    "Convolution": ("XNNConv2d", "XNNDepthwiseConv2d"),
-    "Deconvolution": ("XNNConvTranspose2d",),
-    "Fully Connected": ("XNNFullyConnected",),
-    "Convert": ("XNNConvert",),
-    "Transpose": ("XNNStaticTranspose",),
-    "Add": ("XNNAdd",), "Subtract": ("XNNSubtract",), "Multiply": ("XNNMultiply",),
-    "Divide": ("XNNDiv",), "Minimum": ("XNNMinimum",), "Maximum": ("XNNMaximum",),
-    "Max Pooling": ("XNNMaxPooling2d",), "Average Pooling": ("XNNAvgPooling2d",),
-    "Global Average Pooling": ("XNNGlobalAvgPooling2d",),
-    "Clamp": ("XNNClamp",), "Softmax": ("XNNSoftmax",), "Sigmoid": ("XNNSigmoid",),
-    "Copy": ("XNNStaticReshape", "XNNCopy"), "Constant Pad": ("XNNStaticConstantPad",),
-    "Resize Bilinear": ("XNNStaticResizeBilinear2D",), "Slice": ("XNNStaticSlice",),
-    "HardSwish": ("XNNHardswish",), "Leaky ReLU": ("XNNLeakyReLU",), "ELU": ("XNNELU",),
-}  # fmt: skip
-_KIND = re.compile(r"^(.*?)\s*(?:\(| #\d+$|$)")
+def align(events: list[str], targets: list[str], matches: KernelMatch) -> list[int | None]:
+    """For each event, the index of its node in ``targets`` (in order), or None.
 
-
-def event_kind(name: str) -> str:
-    """``Convolution (NHWC, QS8) IGEMM #1`` -> ``Convolution``."""
-    match = _KIND.match(name)
-    return (match.group(1) if match else name).strip()
-
-
-def kinds_match(event: str, node_target: str) -> bool:
-    kind = event_kind(event)
-    if kind in XNN_KINDS:
-        return node_target in XNN_KINDS[kind]
-    # An operator this table does not know: the same letters (``Tanh`` / ``XNNTanh``).
-    plain = re.sub(r"[^a-z0-9]", "", kind.lower())
-    return bool(plain) and node_target.lower().removeprefix("xnn").startswith(plain)
-
-
-def align(events: list[str], targets: list[str]) -> list[int | None]:
-    """For each event, the index of its node in ``targets`` (in order), or None."""
+    ``matches`` is the backend's (``registry.Backend.kernel_match``): whether a kernel
+    event runs a node of that label."""
     n, m = len(events), len(targets)
     if n * m > MAX_ALIGN_CELLS:
-        return _greedy(events, targets)
-    # Longest common subsequence under kinds_match: runtime-inserted kernels and fused
+        return _greedy(events, targets, matches)
+    # Longest common subsequence under ``matches``: runtime-inserted kernels and fused
     # (kernel-less) nodes are the gaps.
     best = [[0] * (m + 1) for _ in range(n + 1)]
     for i in range(n - 1, -1, -1):
         for j in range(m - 1, -1, -1):
-            if kinds_match(events[i], targets[j]):
+            if matches(events[i], targets[j]):
                 best[i][j] = best[i + 1][j + 1] + 1
             else:
                 best[i][j] = max(best[i + 1][j], best[i][j + 1])
     out: list[int | None] = []
     i = j = 0
     while i < n:
-        if j < m and kinds_match(events[i], targets[j]) and best[i][j] == best[i + 1][j + 1] + 1:
+        if j < m and matches(events[i], targets[j]) and best[i][j] == best[i + 1][j + 1] + 1:
             out.append(j)
             i, j = i + 1, j + 1
         elif j < m and best[i][j + 1] >= best[i + 1][j]:
@@ -106,11 +78,11 @@ def align(events: list[str], targets: list[str]) -> list[int | None]:
     return out
 
 
-def _greedy(events: list[str], targets: list[str]) -> list[int | None]:
+def _greedy(events: list[str], targets: list[str], matches: KernelMatch) -> list[int | None]:
     out: list[int | None] = []
     j = 0
     for event in events:
-        k = next((k for k in range(j, len(targets)) if kinds_match(event, targets[k])), None)
+        k = next((k for k in range(j, len(targets)) if matches(event, targets[k])), None)
         out.append(k)
         if k is not None:
             j = k + 1
@@ -151,18 +123,26 @@ class _Method:
             for sub in node.get("subgraphIds", []):
                 if sub in by_id:
                     self.nested[node["id"]] = by_id[sub]
-        self.xnodes = {
-            call: [n for n in sub.nodes if n["id"].startswith("xnode_")]
+        self.xnodes = {  # the ops inside each delegate (XNN nodes, Vulkan ops ...)
+            call: [n for n in sub.nodes if model.node_attr(n, "kind") == "op"]
             for call, sub in self.nested.items()
+        }
+        self.backends = {
+            node["id"]: model.node_attr(node, "backend") or "" for node in graph.nodes
         }
         # Every run logs the same kernels: each call's sequence is aligned once.
         self.alignments: dict[tuple[str, tuple[str, ...]], list[int | None]] = {}
 
     def align(self, call: str, names: tuple[str, ...]) -> list[int | None]:
+        """Each kernel's op node; all None when the backend says nothing of its kernels."""
         key = (call, names)
         if key not in self.alignments:
+            matches = registry.get(self.backends.get(call, "")).kernel_match
             targets = [n["label"] for n in self.xnodes.get(call, [])]
-            self.alignments[key] = align(list(names), targets)
+            found: list[int | None] = [None] * len(names)
+            if matches is not None:
+                found = align(list(names), targets, matches)
+            self.alignments[key] = found
         return self.alignments[key]
 
     def fits(self, events: list[ProfileEvent]) -> bool:
@@ -334,11 +314,13 @@ def _delegate_attrs(
     kernel_sum = sum(statistics.fmean(v) for v in kernels.values())
     inserted_sum = sum(statistics.fmean(v) for v in inserted.values())
     call_avg = statistics.fmean(call_values)
+    matched = registry.get(method.backends.get(call, "")).kernel_match is not None
+    left = "runtime-inserted kernels" if matched else "kernels not matched to ops"
     facts = {
         "delegate call avg (ms)": _ms(call_avg),
         "kernels on XNN nodes avg (ms)": _ms(kernel_sum),
-        "runtime-inserted kernels avg (ms)": _ms(inserted_sum),
-        "runtime-inserted kernels": ", ".join(
+        f"{left} avg (ms)": _ms(inserted_sum),
+        left: ", ".join(
             f"{name} {_ms(statistics.fmean(v))}" for name, v in inserted.items()
         ) or "(none)",
         "call overhead avg (ms)": _ms(call_avg - kernel_sum - inserted_sum),

@@ -63,6 +63,7 @@ def links(path: Path) -> Links:
                 by_handle.setdefault(handle, []).append((rec.name, where))
         found.ops[method] = by_handle
         found.delegates[method] = contents.delegate_backends(method)
+        found.delegate_ids[method] = contents.delegate_ids(method)
     return found
 
 
@@ -153,6 +154,19 @@ class _Contents:
             for key, entry in (raw.items() if isinstance(raw, dict) else [])
             if str(key).isdigit() and isinstance(entry, dict)
         }
+
+    def delegate_ids(self, method: str) -> dict[int, dict[str, list[int]]]:
+        """Per delegate instruction: the backend's id of each op inside -> debug handles."""
+        raw = self.maps["delegate_map"].get(method, {})
+        found: dict[int, dict[str, list[int]]] = {}
+        for key, entry in raw.items() if isinstance(raw, dict) else []:
+            inner = entry.get("delegate_map") if isinstance(entry, dict) else None
+            if str(key).isdigit() and isinstance(inner, dict):
+                found[int(key)] = {
+                    str(op): [h for h in (v if isinstance(v, list) else [v]) if isinstance(h, int)]
+                    for op, v in inner.items()
+                }
+        return found
 
     def _partition(self, method: str, record: ir.ProgramRecord) -> None:
         """Ops a delegate instruction runs go into that delegate's partition layer."""

@@ -19,5 +19,8 @@ class Links:
     ops: dict[str, dict[int, list[tuple[str, str]]]] = field(default_factory=dict)
     # method -> instruction id -> backend of the delegate it calls (to check the match)
     delegates: dict[str, dict[int, str]] = field(default_factory=dict)
+    # method -> delegate instruction id -> the backend's own id of an op inside it (Vulkan's
+    # node id, Core ML's ``output:op``) -> debug handles (the ETRecord's ``delegate_map``)
+    delegate_ids: dict[str, dict[int, dict[str, list[int]]]] = field(default_factory=dict)
     # Why the ETRecord found beside the .pte could not be read ("" when it was)
     error: str = ""

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.graph.backends import xnnpack
+from etviz_lsp.graph.backends import registry
 from etviz_lsp.graph.binary import executorch_files, flatbuf
-from etviz_lsp.graph.core import builder, ir, model, palette
+from etviz_lsp.graph.core import builder, ids, ir, model, palette
 from etviz_lsp.graph.memory import memory_plan
 from etviz_lsp.graph.readers.links import Links
 
@@ -58,8 +58,8 @@ DTYPES = {
 }  # fmt: skip
 
 KERNEL, DELEGATE = "KernelCall", "DelegateCall"
-XNNPACK = "XnnpackBackend"
 RUNS_ON = "runs on"
+UNLINKED = "not linked: the ETRecord names no edge op of this call for them"
 CPU = "CPU (portable/optimized kernel)"
 
 
@@ -203,9 +203,10 @@ class _Program:
         if not plans:
             raise EtvizError(str(self.path), "an ExecuTorch program with no methods")
         graphs: list[model.Graph] = []
+        taken: set[str] = set()  # graph ids: a delegate's never collides with another's
         for plan in plans:
             method = _Plan(self, plan)
-            graphs.extend(method.graph())
+            graphs.extend(method.graph(taken))
             memory.append(method.memory)
         return graphs
 
@@ -214,19 +215,19 @@ class _Program:
         start = self.header.segment_base + offset
         return self.file[start : start + size]
 
-    def delegate_size(self, processed: flatbuf.Table | None) -> tuple[int, str]:
-        """Blob size and where it lives (``segment 1``, ``inline 0``)."""
+    def delegate_blob(self, processed: flatbuf.Table | None) -> tuple[memoryview, str]:
+        """The delegate's payload and where it lives (``segment 1``, ``inline 0``)."""
         if processed is None:
-            return 0, "(none)"
+            return memoryview(b""), "(none)"
         index = processed.get("index")
         if processed.enum_name("location") == "SEGMENT":
             if index >= len(self.segments):
                 raise flatbuf.Damaged(f"delegate data in segment {index} of {len(self.segments)}")
-            return self.segments[index][1], f"segment {index}"
+            return self.segment(index), f"segment {index}"
         inline = self._bounded("backend_delegate_data", MAX_VALUES)
         if index >= len(inline):
             raise flatbuf.Damaged(f"inline delegate data {index} of {len(inline)}")
-        return len(inline[index].vector_bytes("data")), f"inline {index}"
+        return inline[index].vector_bytes("data"), f"inline {index}"
 
 
 class _Plan:
@@ -248,6 +249,7 @@ class _Plan:
         self.record = ir.ProgramRecord(name=self.name)
         self.kernels: list[str] = []
         self.delegates: dict[str, ir.PartitionInfo] = {}
+        self.inner_facts: dict[str, dict[str, str]] = {}  # delegate label -> its payload's
         self.links = program.links
         self.uses: list[list[int]] = []  # per instruction: the tensors it names
         self.made: memory_plan.Makers = {}  # value -> the instruction out that wrote it first
@@ -345,7 +347,7 @@ class _Plan:
 
     # ---- instructions --------------------------------------------------------------------
 
-    def graph(self) -> list[model.Graph]:
+    def graph(self, taken: set[str]) -> list[model.Graph]:
         for position, index in enumerate(self.plan.vector("inputs")):
             name = f"input_{position}"
             attrs = {"value index": str(index)}
@@ -385,10 +387,13 @@ class _Plan:
             for rec in [*self.record.nodes, *inner]:
                 for key in ("debug handles", "edge ops", "source", "sources"):
                     rec.attrs.pop(key, None)
-        graphs = builder.build_graphs(self.record, graph_id=self.name)
+        graph_id = ids.claim(self.name, taken)  # two methods of one name: a damaged file
+        graphs = builder.build_graphs(self.record, graph_id=graph_id, taken=taken)
         self._decorate(graphs[0], instruction_id)
-        for nested in graphs[1:]:  # a delegate's XNNPACK graph: say whose it is
-            self._describe_nested(nested)
+        labels = {sub: self.delegates[node["id"]].label for node in graphs[0].nodes
+                  for sub in node.get("subgraphIds", []) if node["id"] in self.delegates}
+        for nested in graphs[1:]:  # a delegate's own graph: say whose it is
+            self._describe_nested(nested, labels.get(nested.id, nested.id))
         if self.links is not None:
             graphs[0].group_attrs[""]["etrecord"] = (
                 f"{self.links.source}: not linked, {mismatch}" if mismatch else self.links.source
@@ -491,47 +496,59 @@ class _Plan:
         delegate = delegates[index]
         backend = delegate.get("id") or "backend"
         number = sum(1 for info in self.delegates.values() if info.backend == backend)
-        size, where = self.program.delegate_size(delegate.get("processed"))
+        blob, where = self.program.delegate_blob(delegate.get("processed"))
         info = ir.PartitionInfo(backend, number, f"{backend} #{number}")
         self.delegates[rec.name] = info
         rec.target = info.label
         rec.attrs.update({
             "backend": backend, "partition": f"{backend}#{number}", "delegate index": str(index),
-            "blob size": f"{size:,} bytes", "blob": where, RUNS_ON: backend,
+            "blob size": f"{len(blob):,} bytes", "blob": where, RUNS_ON: backend,
         })  # fmt: skip
-        if backend == XNNPACK and where.startswith("segment "):
-            self._expand_xnnpack(rec, info, int(where.split()[1]))
         for spec in delegate.vector("compile_specs"):
             value = bytes(spec.vector_bytes("value"))
             text = value.decode() if len(value) <= 64 and value.isascii() else None
             rec.attrs[f"compile spec {spec.get('key')}"] = text or f"<{len(value)} bytes>"
+        self._open_payload(rec, info, blob)
         self._wire(rec, args.vector("args"), strip_returns=False)
 
-    def _expand_xnnpack(self, rec: ir.NodeRecord, info: ir.PartitionInfo, segment: int) -> None:
-        """The blob's XNNPACK nodes as a nested graph the delegate's node opens."""
-        try:
-            inner = xnnpack.read_graph(self.program.segment(segment), info.label)
-            inline, named = xnnpack.constants(self.program.segment(segment))
-        except (flatbuf.Damaged, KeyError, IndexError, ValueError, struct.error) as exc:
-            rec.attrs["xnnpack graph"] = f"not shown ({exc})"  # the program itself is fine
+    def _open_payload(self, rec: ir.NodeRecord, info: ir.PartitionInfo, blob: memoryview) -> None:
+        """The payload's ops as a nested graph the delegate's node opens, as its backend's
+        module reads them (``registry``); what it cannot read stays a fact on the node."""
+        payload = registry.open_payload(info.backend, blob, info.label)
+        rec.attrs.update(payload.facts)
+        self.inner_facts[info.label] = payload.facts
+        if payload.graph is None:
             return
-        for node in inner.nodes:
-            self._link_xnode(node)
-        self.record.subprograms[info.label] = inner
+        instruction = int(rec.attrs["instruction"])
+        linked = [self._link_inner(op, instruction) for op in payload.graph.nodes]
+        if self.links is not None and not self.links.error and False in linked:
+            tried = sum(1 for found in linked if found is not None)
+            rec.attrs["edge ops inside"] = f"{linked.count(False)} of {tried} {UNLINKED}"
+        self.record.subprograms[info.label] = payload.graph
         rec.subgraphs = [info.label]
-        rec.attrs["constants"] = f"{inline + named:,} bytes ({named:,} in the program's named data)"
-        rec.attrs["xnnpack nodes"] = xnnpack.summary(inner)
 
-    def _link_xnode(self, rec: ir.NodeRecord) -> None:
-        handle = rec.attrs.get("debug_handle", "")
-        if self.links is None or not handle.isdigit():
-            return
-        ops = self.links.ops.get(self.name, {}).get(int(handle), [])
-        if ops:
-            rec.attrs["edge ops"] = ", ".join(name for name, _ in ops)
-            where = next((place for _, place in ops if place), "")
-            if where:
-                rec.attrs["source"] = where
+    def _link_inner(self, rec: ir.NodeRecord, instruction: int) -> bool | None:
+        """An op inside a delegate -> the edge ops it came from, through the ETRecord: by its
+        own debug handle (XNNPACK), or its key in the delegate map (Vulkan, Core ML), used
+        only when the handles are this call's. None: nothing to link; False: not linked."""
+        handle, key = rec.attrs.get("debug_handle", ""), rec.attrs.get(registry.DELEGATE_DEBUG_ID)
+        if self.links is None or rec.kind != ir.OP or not (handle.isdigit() or key):
+            return None
+        own = self.links.handles.get(self.name, {}).get(instruction, [])
+        handles = [int(handle)] if handle.isdigit() else (
+            self.links.delegate_ids.get(self.name, {}).get(instruction, {}).get(key or "", [])
+        )
+        if key and not set(handles) <= set(own):
+            return False  # numbered in the backend's own graph, not in this method's
+        by_handle = self.links.ops.get(self.name, {})
+        ops = [op for h in sorted(set(handles)) for op in by_handle.get(h, [])]
+        if not ops:
+            return False
+        rec.attrs["edge ops"] = ", ".join(name for name, _ in ops)
+        where = next((place for _, place in ops if place), "")
+        if where:
+            rec.attrs["source"] = where
+        return True
 
     def _wire(self, rec: ir.NodeRecord, arg_values: list[int], strip_returns: bool) -> None:
         args = [self._check(i) for i in arg_values]
@@ -587,8 +604,7 @@ class _Plan:
 
     # ---- the graph -----------------------------------------------------------------------
 
-    def _describe_nested(self, graph: model.Graph) -> None:
-        label = graph.id.rsplit("/", 1)[-1]
+    def _describe_nested(self, graph: model.Graph, label: str) -> None:
         call = next((name for name, info in self.delegates.items() if info.label == label), "")
         call_attrs = next((r.attrs for r in self.record.nodes if r.name == call), {})
         summary = graph.group_attrs.setdefault("", {})
@@ -598,7 +614,7 @@ class _Plan:
             "program": f"{self.program.path.name} (method {self.name}): {label}",
             "delegate call": f"instruction {call_attrs.get('instruction', '?')}",
             "blob size": call_attrs.get("blob size", "?"),
-            "xnnpack nodes": call_attrs.get("xnnpack nodes", ""),
+            **self.inner_facts.get(label, {}),  # what its backend's reader says of it
         })  # fmt: skip
 
     def _decorate(self, graph: model.Graph, instructions: int) -> None:
