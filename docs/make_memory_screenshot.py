@@ -41,10 +41,12 @@ def main() -> None:
     args = parser.parse_args()
     from etviz_lsp.graph.memory import memory_files
     from etviz_lsp.graph.readers import pte_reader
+    from etviz_lsp.graph_files import GraphFiles
 
     with tempfile.TemporaryDirectory() as tmp:
         pte = args.pte or convnet_pte(Path(tmp))
-        made = memory_files.write(pte_reader.read_pte(pte), Path(tmp) / f"{pte.name}.json", None)
+        files = GraphFiles(Path(tmp) / f"{pte.name}.json")
+        made = memory_files.write(pte_reader.read_pte(pte), files, None)
         print("\n".join(made.summary))
         done = subprocess.run(
             ["node", str(BROWSER / "check_memory_svg.mjs"), str(made.svg), str(args.out.resolve())],

@@ -16,6 +16,7 @@ from etviz_lsp import __version__
 from etviz_lsp.errors import EtvizError
 
 if TYPE_CHECKING:
+    from etviz_lsp.graph_files import NodeData
     from etviz_lsp.once import OnceResult
     from etviz_lsp.worker.run_target import RunTarget
 
@@ -201,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         return _serve(
             result.output, open_browser=not args.no_browser, port=args.port,
-            # Model Explorer colours the graph by the node data loaded last: the average.
-            node_data=sorted(result.node_data.values(), key=lambda p: "-avg." in p.name),
+            # the node data the output's manifest lists, in its loading order
+            node_data=result.manifest.node_data if result.manifest is not None else None,
         )
     return 0
 
@@ -272,7 +273,7 @@ def _run_target(args: argparse.Namespace, script_args: list[str]) -> RunTarget |
 
 
 def _serve(
-    graph: Path, *, open_browser: bool, port: int | None, node_data: list[Path] | None = None
+    graph: Path, *, open_browser: bool, port: int | None, node_data: NodeData | None = None
 ) -> int:
     from etviz_lsp.explorer.show import show
 

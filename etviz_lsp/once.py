@@ -5,7 +5,8 @@ export script (``.py``, or ``-m module``, with arguments) runs in the worker roo
 process (naming it on the command line is the user's consent to run it), with no time limit
 unless one is given; Ctrl+C stops it. A run that fails, times out or is stopped after making
 stages leaves them beside the output, marked partial (``worker.partial_stages``), and its
-error names that file; the output itself is written only by a run that succeeds.
+error names that file; the output itself is written only by a run that succeeds. The files
+beside the output are ``graph_files``'s, listed in its manifest (written last).
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from etviz_lsp import overlay_files
+from etviz_lsp import graph_files
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph import convert, inputs
 from etviz_lsp.graph.core import model
 from etviz_lsp.graph.core.writer import write_json_atomic
 from etviz_lsp.graph.memory import memory_files
-from etviz_lsp.graph.overlays import correspondence
+from etviz_lsp.graph_files import GraphFiles, Manifest
 
 if TYPE_CHECKING:  # the worker room is imported only when a script runs
     from etviz_lsp.graph.overlays import latency
@@ -80,6 +81,8 @@ class OnceResult:
     # A .pte's memory plan: peak per buffer with the largest tensors there; its timeline
     memory: tuple[str, ...] = ()
     memory_svg: Path | None = None
+    # The files beside the output, as listed last (graph_files): what --serve loads
+    manifest: Manifest | None = None
 
 
 def run_once(
@@ -125,31 +128,40 @@ def run_once(
         return _run_script(RunTarget(script=source), output, timeout, log, progress, started)
     if not source.exists():
         raise EtvizError(str(source), "no such file")
+    gap = (gap_record, etdump, debug_buffer) if gap_record and etdump and debug_buffer else None
+    return _convert_file(kind, source, output, started, allow_pickle=allow_pickle,
+                         etrecord=etrecord, etdump=etdump, gap=gap, memory_svg=memory_svg)
+
+
+def _convert_file(
+    kind: inputs.InputKind, source: Path, output: Path, started: float, *, allow_pickle: bool,
+    etrecord: Path | None, etdump: Path | None, gap: tuple[Path, Path, Path] | None,
+    memory_svg: Path | None,
+) -> OnceResult:
+    """A file ``graph.inputs`` reads, converted here: the graph JSON, then the files beside
+    it (``graph_files``: the latency overlay, a memory plan, the numeric gap), the manifest
+    last."""
+    files = GraphFiles(output)
     with convert.paused_gc():
         collection = kind.read(source, allow_pickle=allow_pickle, etrecord=etrecord)
         found = _attribute(collection, etdump) if etdump else None  # also marks the nodes
         written = write_json_atomic(output, collection.to_json())
-        # After the graph: an overlay older than its graph is an earlier run's (overlay_files)
-        node_data, overlay = _write_latency(found, etdump, output) if found and etdump else ({}, "")
-        memory = memory_files.write(collection, output, memory_svg)
+        files.wrote_graph(collection.label, convert.manifest_graphs(collection.graphs))
+        node_data, overlay = _write_latency(found, etdump, files) if found and etdump else ({}, "")
+        memory = memory_files.write(collection, files, memory_svg)
         node_data = {**memory.node_data, **node_data}  # latency (if any) coloured last
-        if debug_buffer is not None and etdump is not None and gap_record is not None:
-            node_data["gap"], gap_line = _gap(gap_record, etdump, debug_buffer, output)
+        if gap is not None:
+            node_data["gap"], gap_line = _gap(*gap, files)
             overlay = f"{overlay}\n  numeric gap: {gap_line}"
-        correspondence.discard(output)  # a .pt2 is one stage: no earlier run's pairs
         summary = convert.summarize(collection)
         # Freed before the collector resumes: it would first scan the whole graph (half a
         # million objects at 20k nodes) for cycles that are not there.
         del collection
+    manifest = files.finish()  # an earlier run's files it does not list (a script's) go
     return OnceResult(
         output, summary, time.perf_counter() - started, written, node_data, overlay,
-        memory=memory.summary, memory_svg=memory.svg,
+        memory=memory.summary, memory_svg=memory.svg, manifest=manifest,
     )
-
-
-def node_data_path(output: Path, metric: str) -> Path:
-    """``m.json`` -> ``m.latency-avg.json``, beside it."""
-    return overlay_files.overlay_path(output, "latency", metric)
 
 
 def _attribute(collection: model.GraphCollection, etdump_path: Path) -> latency.Overlay:
@@ -161,13 +173,12 @@ def _attribute(collection: model.GraphCollection, etdump_path: Path) -> latency.
 
 
 def _write_latency(
-    found: latency.Overlay, etdump_path: Path, output: Path
+    found: latency.Overlay, etdump_path: Path, files: GraphFiles
 ) -> tuple[dict[str, Path], str]:
     """One node-data file per metric beside the output; what the attribution found."""
     paths: dict[str, Path] = {}
     for metric, data in found.node_data.items():
-        paths[metric] = node_data_path(output, metric)
-        write_json_atomic(paths[metric], data)
+        paths[metric] = files.write_overlay("latency", metric, data)
     line = (
         f"{etdump_path.name}: {found.runs} runs, {found.attributed} events attributed, "
         f"{found.method_level} method-level, {found.unattributed} not attributed"
@@ -196,13 +207,14 @@ def _gap_etrecord(
     return record
 
 
-def _gap(record: Path, etdump_path: Path, debug_buffer: Path, output: Path) -> tuple[Path, str]:
+def _gap(
+    record: Path, etdump_path: Path, debug_buffer: Path, files: GraphFiles
+) -> tuple[Path, str]:
     """Inspector's numeric gap per instruction, as the ``numeric-gap`` node data."""
     from etviz_lsp.graph.overlays.numeric_gap import numeric_gap
 
     result = numeric_gap(record, etdump_path, debug_buffer)
-    path = overlay_files.overlay_path(output, "numeric", "gap")
-    write_json_atomic(path, result.node_data)
+    path = files.write_overlay("numeric", "gap", result.node_data)
     return path, result.summary(debug_buffer)
 
 
@@ -242,10 +254,9 @@ def _run_script(
     numeric: bool = True, profile_iterations: int = 0,
 ) -> OnceResult:
     from etviz_lsp.worker import ScriptFailed, WarmWorker
-    from etviz_lsp.worker.partial_stages import partial_path
     from etviz_lsp.worker.profile_run import summary_line
 
-    partial = partial_path(output)
+    partial = graph_files.partial_path(output)
     try:
         # One run: nothing to pay ahead; the script imports (and warms up) what it uses.
         with WarmWorker(log=log, warm_up=False, preload=False) as worker, _ctrl_c_stops(worker):
@@ -260,19 +271,19 @@ def _run_script(
         raise EtvizError(error.location, f"{error.headline}; {failed.partial.describe()}") from None
     partial.unlink(missing_ok=True)  # the run finished: no earlier run's stages beside it
     graphs = ScriptGraphs(list(result.graphs), tuple(result.artifacts))
-    listed = (result.profile or {}).get("files")
-    files = {  # m.latency-avg.json -> avg
-        Path(str(f)).name.rsplit("-", 1)[-1].removesuffix(".json"): Path(str(f))
-        for f in (listed if isinstance(listed, list) else [])
+    manifest = result.manifest
+    latency = {  # latency-avg -> avg: the profile's node data, as --etdump's
+        f.kind.removeprefix("latency-"): f.path for f in (manifest.files if manifest else ())
+        if f.role == graph_files.OVERLAY and f.kind.startswith("latency-")
     }
-    svg = result.memory.get("svg")
     return OnceResult(
-        output, graphs, time.perf_counter() - started, output.stat().st_size, files,
+        output, graphs, time.perf_counter() - started, output.stat().st_size, latency,
         numeric=_numeric_lines(result.numeric),
         profile=summary_line(result.profile) if result.profile else "",
         profile_error=result.profile_error,
         memory=tuple(str(line) for line in result.memory.get("summary") or ()),
-        memory_svg=Path(str(svg)) if svg else None,
+        memory_svg=manifest.file(graph_files.MEMORY_SVG) if manifest else None,
+        manifest=manifest,
     )
 
 

@@ -8,10 +8,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from etviz_lsp import graph_files
 from etviz_lsp.graph.overlays import correspondence
 from tests.conftest import REPO_ROOT
 
@@ -31,9 +33,20 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Json, Json]:
         cwd=folder, env=env, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr
-    side = correspondence.side_path(out)
+    manifest = graph_files.read(out)
+    side = manifest.file(graph_files.CORRESPONDENCE) if manifest else None
     assert side == folder / "stages.correspondence.json"
     return json.loads(out.read_text()), json.loads(side.read_text())
+
+
+def _written_by_a_run(graph_json: Path, doc: Json) -> Path:
+    """A script run's files at ``graph_json``: its graph, this correspondence, the manifest."""
+    files = graph_files.GraphFiles(graph_json)
+    graph_json.write_text(json.dumps({"label": doc["label"], "graphs": []}))
+    files.wrote_graph(doc["label"], [])
+    side = files.write_correspondence(doc)
+    files.finish()
+    return side
 
 
 def stage_of(doc: Json, stage: str) -> Json:
@@ -179,7 +192,7 @@ def test_the_language_server_answers_the_stages_from_the_side_file(run, tmp_path
         compare_answer(explorer, (SCRIPT.as_uri(),))
     _, doc = run
     graph_json.parent.mkdir(parents=True, exist_ok=True)
-    correspondence.side_path(graph_json).write_text(json.dumps(doc))
+    _written_by_a_run(graph_json, doc)
     answer = compare_answer(explorer, (SCRIPT.as_uri(),))
     assert [s["stage"] for s in answer["stages"]] == [s["stage"] for s in doc["stages"]]
     assert answer["correspondence"]["label"] == "quantize_and_lower.py"
@@ -197,8 +210,7 @@ def test_a_pt2_written_over_a_script_output_drops_its_stale_correspondence(run, 
 
     _, doc = run
     out = tmp_path / "graph.json"
-    side = correspondence.side_path(out)
-    side.write_text(json.dumps(doc))
+    side = _written_by_a_run(out, doc)
     pt2 = tmp_path / "tiny.pt2"
     torch.export.save(torch.export.export(torch.nn.Linear(2, 2), (torch.randn(1, 2),)), pt2)
     run_once(pt2, out)

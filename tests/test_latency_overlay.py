@@ -341,13 +341,16 @@ def test_model_explorer_shows_the_latency_overlay_in_chromium(
 def test_node_data_reaches_model_explorer_only_through_the_cache(
     profiled: Profiled, explorer_home: Path  # noqa: F811
 ) -> None:
-    from etviz_lsp import explorer
+    from etviz_lsp import explorer, graph_files
     from etviz_lsp.explorer import locations
     from etviz_lsp.explorer.urls import graph_url
 
     server = explorer.ensure_server(timeout=90)
     paths = [profiled.out.with_name(f"q.latency-{m}.json") for m in METRIC_FILES]
-    url = graph_url(server, profiled.out, node_data=paths)
+    manifest = graph_files.read(profiled.out, navigation=False)
+    assert manifest is not None and set(paths) <= set(manifest.overlays)
+    node_data = graph_files.NodeData(manifest.label, tuple(paths))  # the label it lists
+    url = graph_url(server, profiled.out, node_data=node_data)
     from urllib.parse import parse_qs, urlsplit
 
     data = json.loads(parse_qs(urlsplit(url).query)["data"][0])

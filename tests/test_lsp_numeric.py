@@ -19,7 +19,7 @@ import pytest
 import pytest_asyncio
 from lsprotocol import types
 
-from etviz_lsp import overlay_files
+from etviz_lsp import graph_files
 from tests.lsp_session import Session, lsp_session
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -73,8 +73,8 @@ async def test_the_clipped_op_is_an_information_diagnostic_on_its_line_ranked_wo
     assert rest == []  # only ops below the threshold are diagnostics
     # The page's graph has the node data beside it, made for this run.
     graph = graph_file(shown.url)
-    sqnr_file = overlay_files.overlay_path(graph, "numeric", "sqnr")
-    assert sqnr_file in overlay_files.current_overlays(graph)
+    sqnr_file = graph_files.overlay_path(graph, "numeric", "sqnr")
+    assert sqnr_file in graph_files.node_data_of(graph).files
     [(graph_id, data)] = json.loads(sqnr_file.read_text()).items()
     assert "(quantized)" in graph_id
     assert min(data["results"], key=lambda n: data["results"][n]["value"]) == "linear"
@@ -95,7 +95,7 @@ async def test_numeric_off_makes_no_comparison(session: Session) -> None:
         script.write_text(CLIPPED.read_text())
         shown = await session.visualize(script)
         graph = graph_file(shown.url)
-        assert overlay_files.current_overlays(graph) == []
+        assert graph_files.node_data_of(graph).files == ()
         assert numeric(session, script) == []
     finally:
         session.client.workspace_did_change_configuration(

@@ -196,12 +196,22 @@ def test_sources_that_do_not_parse_count_as_none(project: Path) -> None:
         source_map.build("not a graph", [])
 
 
-def test_load_reads_the_json_file(project: Path) -> None:
+def test_the_map_is_read_from_the_manifest_beside_the_json(project: Path) -> None:
+    from etviz_lsp import graph_files
     from etviz_lsp.graph.core.writer import write_json_atomic
 
     path = project / "graph.json"
-    write_json_atomic(path, collection(("g", [node("n", f"{project}/script.py:2")])))
-    smap = source_map.load(path, [project])
+    data = collection(("g", [node("n", f"{project}/script.py:2")]))
+    files = graph_files.GraphFiles(path)
+    write_json_atomic(path, data)
+    files.wrote_graph(data["label"], [
+        (graph_files.GraphInfo(g["id"], len(g["nodes"])), g["nodes"]) for g in data["graphs"]
+    ])
+    files.finish()
+    path.write_text("not read again")  # the map comes from the manifest
+    manifest = graph_files.read(path)
+    assert manifest is not None
+    smap = source_map.from_manifest(manifest, [project])
     assert smap.label == "script.py"
     assert [n.node_id for n in smap.nodes_at(project / "script.py", 1)["g"]] == ["n"]
 

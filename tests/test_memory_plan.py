@@ -31,6 +31,7 @@ from etviz_lsp.graph.binary import flatbuf
 from etviz_lsp.graph.core import model
 from etviz_lsp.graph.memory import memory_files, memory_plan, memory_svg
 from etviz_lsp.graph.readers import pte_reader
+from etviz_lsp.graph_files import GraphFiles
 from tests import pte_artifacts
 from tests.explorer_fixtures import REPO_ROOT
 from tests.test_pte_etrecord import artifacts  # noqa: F401 (the session fixture)
@@ -255,7 +256,8 @@ def test_the_timeline_opens_in_chromium_with_a_bar_per_tensor_and_the_peak(
 ) -> None:
     pte, et = program
     expected = expected_plan(et)
-    svg = memory_files.write(pte_reader.read_pte(pte), tmp_path / "m.json", None).svg
+    files = GraphFiles(tmp_path / "m.json")
+    svg = memory_files.write(pte_reader.read_pte(pte), files, None).svg
     assert svg is not None
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / f"memory-{pte.stem}.png"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from etviz_lsp import cli, overlay_files
+from etviz_lsp import cli, graph_files
 from etviz_lsp.graph import convert
 from etviz_lsp.graph.overlays import numeric
 from etviz_lsp.worker import numeric_overlay
@@ -98,7 +98,7 @@ def test_a_script_run_writes_the_overlay_after_its_graph_and_says_the_worst_op(
     assert cli.main(["--once", str(CLIPPED), "-o", str(out)]) == 0
     [line] = [s for s in capsys.readouterr().out.splitlines() if "numeric overlay:" in s]
     assert "(quantized): linear (linear) SQNR " in line and "(worst of 6 ops)" in line, line
-    overlays = overlay_files.current_overlays(out)  # not older than the graph JSON
+    overlays = list(graph_files.node_data_of(out).files)  # what its manifest lists
     # SQNR last: Model Explorer colours the graph by the node data it loaded last
     assert [p.name for p in overlays] == ["c.numeric-max-abs-error.json", "c.numeric-sqnr.json"]
     [(graph_id, sqnr)] = json.loads(overlays[1].read_text()).items()
@@ -109,7 +109,7 @@ def test_a_script_run_writes_the_overlay_after_its_graph_and_says_the_worst_op(
 
     assert cli.main(["--once", str(CLIPPED), "--no-numeric", "-o", str(out)]) == 0
     assert "numeric overlay" not in capsys.readouterr().out
-    assert overlay_files.current_overlays(out) == []  # the earlier files are now stale
+    assert list(graph_files.node_data_of(out).files) == []  # the earlier files are stale
 
 
 def test_over_budget_is_a_note_and_the_graphs_stay_as_they_were(programs) -> None:
@@ -123,5 +123,5 @@ def test_over_budget_is_a_note_and_the_graphs_stay_as_they_were(programs) -> Non
     [note] = overlay.notes
     assert note == "quantized: numeric overlay skipped: over 0 s"
     assert "worst ops (SQNR dB)" not in stages[1].graph.group_attrs.get("", {})
-    assert numeric_overlay.write(overlay, Path("never-written.json")) == []
+    assert numeric_overlay.write(overlay, graph_files.GraphFiles(Path("never-written.json"))) == []
     assert numeric_overlay.compute(stages).errors["quantized"]  # in budget: compared

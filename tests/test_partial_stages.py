@@ -23,8 +23,9 @@ import pytest
 from etviz_lsp import cli
 from etviz_lsp.graph.core import model
 from etviz_lsp.graph.core.writer import write_json_atomic
+from etviz_lsp.graph_files import partial_path
 from etviz_lsp.worker import ScriptError, ScriptFailed, WarmWorker
-from etviz_lsp.worker.partial_stages import mark, partial_path
+from etviz_lsp.worker.partial_stages import mark
 from etviz_lsp.worker.supervisor import run_deadline
 
 SCRIPTS = Path(__file__).parent / "scripts"

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from etviz_lsp.errors import EtvizError
+from etviz_lsp.graph_files import kept_folder
 from etviz_lsp.worker import ScriptFailed, WarmWorker
-from etviz_lsp.worker.profile_run import INPUTS, kept_folder, load_inputs
+from etviz_lsp.worker.profile_run import INPUTS, load_inputs
 from tests.test_cli_script import cli, processes_in
 
 pytestmark = [pytest.mark.slow]

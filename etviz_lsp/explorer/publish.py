@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from etviz_lsp import atomic_file
+from etviz_lsp import atomic_file, graph_files
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.explorer import locations
 
@@ -50,31 +50,19 @@ def publish(json_path: Path) -> Path:
 def publish_beside(path: Path, graph: Path) -> Path:
     """Copy a file that goes with a published ``graph`` (a node-data overlay) next to it.
 
-    ``<graph stem>.data/<last two parts of its name>`` in the cache (``m.latency-avg.json``
-    -> ``latency-avg.json``: the name Model Explorer lists it by): one graph's overlays never
-    collide with another's, and re-publishing one replaces it (same URL, a refresh).
+    Into the graph's data folder in the cache, by the name Model Explorer lists it by
+    (``graph_files.data_folder`` / ``data_name``: ``m.data/latency-avg.json``): one graph's
+    overlays never collide with another's, and re-publishing one replaces it (same URL, a
+    refresh).
     """
     if in_cache(path):
         return Path(os.path.realpath(path))
     payload = _read(path, "node data")
-    folder = graph.with_name(f"{graph.name.removesuffix('.json')}.data")
+    folder = graph_files.data_folder(graph)
     folder.mkdir(mode=0o700, exist_ok=True)
-    target = folder / _UNSAFE.sub("_", ".".join(path.name.split(".")[-2:]))
+    target = folder / _UNSAFE.sub("_", graph_files.data_name(path))
     atomic_file.write_bytes(target, payload)
     return target
-
-
-def collection_label(graph: Path) -> str:
-    """The ``label`` of a graph collection JSON (what ``nodeDataTargets`` names)."""
-    import msgspec
-
-    class _Labelled(msgspec.Struct):
-        label: str = ""
-
-    try:
-        return msgspec.json.decode(graph.read_bytes(), type=_Labelled).label
-    except (OSError, msgspec.DecodeError) as exc:
-        raise EtvizError(str(graph), f"cannot read graph label: {exc}") from exc
 
 
 def _read(path: Path, what: str) -> bytes:

@@ -15,6 +15,7 @@ from typing import Any
 from etviz_lsp.explorer.manager import ServerInfo, ensure_server, refresh
 from etviz_lsp.explorer.publish import cache_path_for, in_cache
 from etviz_lsp.explorer.urls import graph_url
+from etviz_lsp.graph_files import NodeData
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +36,10 @@ def show(
     ui_state: dict[str, Any] | None = None,
     port: int | None = None,
     timeout: float = 30.0,
-    node_data: list[Path] | None = None,
+    node_data: NodeData | None = None,
 ) -> PublishedGraph:
-    """``node_data``: Model Explorer node-data files (an overlay) loaded with the graph."""
+    """``node_data``: Model Explorer node-data files (the overlays a graph's manifest
+    lists) loaded with the graph."""
     info = ensure_server(port=port, timeout=timeout)
     target = json_path if in_cache(json_path) else cache_path_for(json_path)
     shown_before = target.exists()

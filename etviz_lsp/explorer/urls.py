@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 from etviz_lsp.explorer.guard import TOKEN_PARAM
 from etviz_lsp.explorer.manager import ServerInfo
-from etviz_lsp.explorer.publish import collection_label, in_cache, publish, publish_beside
+from etviz_lsp.explorer.publish import in_cache, publish, publish_beside
+from etviz_lsp.graph_files import NodeData
 
 GROUP_SUFFIX = "___group___"  # Model Explorer's id of the layer node for a namespace
 
@@ -27,21 +28,21 @@ def graph_url(
     json_path: Path,
     ui_state: dict[str, Any] | None = None,
     *,
-    node_data: Iterable[Path] | None = None,
+    node_data: NodeData | None = None,
 ) -> str:
     """The URL showing ``json_path``; a file outside the cache is published there first.
 
-    ``node_data`` (overlay files, ``{graphId: {results: ...}}``) are published beside the
-    graph and loaded with it (``nodeData``), applied to the graph's collection
-    (``nodeDataTargets``: its label): the guard reads them from the cache like graphs.
+    ``node_data`` (overlay files, ``{graphId: {results: ...}}``, as the graph's manifest
+    lists them) are published beside the graph and loaded with it (``nodeData``), in their
+    order, applied to the graph's collection (``nodeDataTargets``: its label): the guard
+    reads them from the cache like graphs.
     """
     shown = json_path if in_cache(json_path) else publish(json_path)
     data: dict[str, Any] = {"models": [{"url": str(shown), "adapterId": "builtin_json"}]}
-    overlays = [str(publish_beside(path, shown)) for path in node_data or ()]
-    if overlays:
-        label = collection_label(shown)
+    overlays = [str(publish_beside(path, shown)) for path in node_data.files] if node_data else []
+    if node_data and overlays:
         data["nodeData"] = overlays
-        data["nodeDataTargets"] = [label] * len(overlays)
+        data["nodeDataTargets"] = [node_data.label] * len(overlays)
     if ui_state:
         data["uiState"] = ui_state
     encoded = quote(json.dumps(data, separators=(",", ":")), safe="")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from etviz_lsp import graph_files
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph.core import builder, ids, ir, model
 
@@ -135,3 +136,16 @@ def summarize(collection: model.GraphCollection) -> Summary:
 def summarize_graph(graph: model.Graph) -> Summary:
     ops = sum(1 for n in graph.nodes if model.node_attr(n, "kind") == ir.OP)
     return Summary(graphs=1, op_nodes=ops, layers=len([ns for ns in graph.group_attrs if ns]))
+
+
+def manifest_graphs(
+    graphs: Iterable[model.Graph],
+) -> list[tuple[graph_files.GraphInfo, list[model.Node]]]:
+    """Each graph's entry in its JSON's manifest (id, node, op and layer counts) with the
+    nodes the manifest's navigation map is read from (``graph_files.GraphFiles.wrote_graph``)."""
+    found = []
+    for graph in graphs:
+        counts = summarize_graph(graph)
+        entry = graph_files.GraphInfo(graph.id, len(graph.nodes), counts.op_nodes, counts.layers)
+        found.append((entry, graph.nodes))
+    return found

@@ -1,15 +1,16 @@
 """``etviz.server.compare [fileUri]``: a visualized file's stages for the compare view
 (issue 18): each stage graph with the URL showing it, and the stage correspondence the
-worker wrote beside the graph JSON. The server only reads that file: the correspondence
-is computed where the programs lived (the worker child)."""
+worker wrote beside the graph JSON (the file its manifest lists). The server only reads
+that file: the correspondence is computed where the programs lived (the worker child)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from etviz_lsp import graph_files
+from etviz_lsp.errors import EtvizError
 from etviz_lsp.explorer.urls import ui_state
-from etviz_lsp.graph.overlays.correspondence import side_path
 from etviz_lsp.lsp.commands import COMPARE, RequestFailed
 from etviz_lsp.lsp.explorer_server import ExplorerServer
 from etviz_lsp.lsp.paths import path_of
@@ -22,7 +23,13 @@ def compare_answer(explorer: ExplorerServer, args: tuple[Any, ...]) -> dict[str,
     if source is None:
         raise RequestFailed(f"{COMPARE}: expected [fileUri], got {list(args)}")
     graph_json = explorer.graph_file_for(source)
-    side = side_path(graph_json)
+    try:
+        manifest = graph_files.read(graph_json, navigation=False)
+    except EtvizError as exc:
+        raise RequestFailed(str(exc)) from None
+    side = manifest.file(graph_files.CORRESPONDENCE) if manifest is not None else None
+    if side is None:
+        raise RequestFailed(f"{source.name}: no stages to compare yet; visualize the script first")
     try:
         if side.stat().st_size > MAX_BYTES:
             raise RequestFailed(f"{side}: stage correspondence over {MAX_BYTES >> 20} MiB")

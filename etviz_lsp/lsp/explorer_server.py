@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from etviz_lsp import explorer, overlay_files
+from etviz_lsp import explorer, graph_files
 
 log = logging.getLogger(__name__)
 START_TIMEOUT = 60.0
@@ -47,9 +47,9 @@ class ExplorerServer:
         return explorer.cache_path_for(source)
 
     def url_for(self, graph_json: Path) -> str:
-        """The graph page, with the overlays made for this graph (overlay_files) loaded."""
-        overlays = overlay_files.current_overlays(graph_json)
-        return explorer.graph_url(self.ensure(), graph_json, node_data=overlays)
+        """The graph page, with the node data its manifest lists loaded (graph_files)."""
+        node_data = graph_files.node_data_of(graph_json)
+        return explorer.graph_url(self.ensure(), graph_json, node_data=node_data)
 
     def known_url_for(self, graph_json: Path, ui_state: dict[str, Any]) -> str | None:
         """The URL with a view state, from the server already known (no request, no
@@ -58,8 +58,8 @@ class ExplorerServer:
             info = self._info
         if info is None:
             return None
-        overlays = overlay_files.current_overlays(graph_json)
-        return explorer.graph_url(info, graph_json, ui_state, node_data=overlays)
+        node_data = graph_files.node_data_of(graph_json)
+        return explorer.graph_url(info, graph_json, ui_state, node_data=node_data)
 
     def reload(self) -> None:
         """Open tabs reload their graph (after a re-run wrote new JSON at the same path)."""

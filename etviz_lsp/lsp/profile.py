@@ -5,7 +5,7 @@ The run's child kept the ExecuTorch program it made beside the graph JSON in the
 worker fork a fresh child that runs it with ETDump on, ``etviz.profileIterations`` times,
 with the example inputs the script gave ``torch.export.export``. The child adds the
 ``.pte``'s graphs (the ``program`` stage) to the collection and writes the latency
-node-data files after it, so the page URL built then loads them (``overlay_files``) and
+node-data files after it, so the page URL built then loads them (the manifest lists them) and
 the panel gets a fresh ``etviz/graphReady``. Progress and cancel as for a run; one run or
 profile at a time (the visualizer's run lock). The visualizer hands a :class:`ProfileJob`
 over with what it needs and shows what comes back: this module never reaches back into it.
@@ -24,11 +24,13 @@ from typing import Generic, TypeVar
 from pygls.exceptions import JsonRpcRequestCancelled
 from pygls.lsp.server import LanguageServer
 
+from etviz_lsp import graph_files
+from etviz_lsp.errors import EtvizError
 from etviz_lsp.lsp.commands import RequestFailed
 from etviz_lsp.lsp.options import InitOptions, timeout_advice
 from etviz_lsp.lsp.progress import RunProgress
 from etviz_lsp.worker import RunResult, ScriptFailed, WarmWorker
-from etviz_lsp.worker.profile_run import NOTHING_TO_PROFILE, kept_folder, summary_line
+from etviz_lsp.worker.profile_run import NOTHING_TO_PROFILE, summary_line
 
 log = logging.getLogger(__name__)
 Shown = TypeVar("Shown")
@@ -51,7 +53,11 @@ class ProfileJob(Generic[Shown]):
         """A one-line refusal when profiling is off or the run kept no program."""
         if self.options.profile == "off":
             raise RequestFailed(f"{self.source}: profiling is off (setting etviz.profile)")
-        if not (kept_folder(self.graph_json) / "program.pte").is_file():
+        try:
+            manifest = graph_files.read(self.graph_json, navigation=False)
+        except EtvizError as exc:
+            raise RequestFailed(str(exc)) from None
+        if manifest is None or manifest.file(graph_files.KEPT_PROGRAM) is None:
             raise RequestFailed(f"{self.source}: nothing to profile: {NOTHING_TO_PROFILE}")
 
     async def run(self) -> tuple[Shown, RunResult]:

@@ -1,9 +1,10 @@
 """Which graph nodes a line of code made, and which line made a node: the map behind
 navigation between the editor and the graph.
 
-Built from the graph JSON the worker wrote (nothing else: no torch, no program), reading
-only each graph's id, each node's id and namespace, and the ``source`` attr (``file:line``,
-the deepest frame in the user's own files). Node and graph ids are opaque: nodes of
+Built from the manifest the worker wrote beside the graph JSON (``graph_files.Navigation``:
+nothing else, no torch, no program, no graph JSON to parse again): each graph's id, each
+node's id and, for a node with a ``source`` attr (``file:line``, the deepest frame in the
+user's own files), that text and its namespace. Node and graph ids are opaque: nodes of
 delegated partitions or QDQ clusters (``lowered_module_0/...``) map like any other.
 
 Files are located once per distinct recorded path. A recorded path that does not exist
@@ -20,18 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import msgspec
+from etviz_lsp.graph_files import Manifest, Navigation
 
-
-def _parse(data: bytes) -> Any:
-    """msgspec parses a 20k-node graph JSON several times faster than the stdlib."""
-    try:
-        return msgspec.json.decode(data)
-    except (msgspec.DecodeError, RecursionError) as exc:  # callers expect ValueError
-        raise ValueError(f"not valid JSON: {exc}") from None
-
-
-SOURCE_ATTR = "source"
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
 
@@ -102,28 +93,32 @@ class SourceMap:
         return self._origins.setdefault(graph_id, {})
 
 
-def load(graph_json: Path, roots: Sequence[Path] = ()) -> SourceMap:
-    """The map of the collection in ``graph_json`` (raises OSError / ValueError)."""
-    return build(_parse(graph_json.read_bytes()), roots)
+def from_manifest(manifest: Manifest, roots: Sequence[Path] = ()) -> SourceMap:
+    """The map of the collection a manifest describes."""
+    return from_navigation(manifest.label, manifest.navigation, roots)
 
 
 def build(data: Any, roots: Sequence[Path] = ()) -> SourceMap:
-    """The map of a graph collection as JSON data (``{label, graphs}`` or a list of graphs).
+    """The map of a graph collection as JSON data (``{label, graphs}`` or a list of graphs),
+    for a collection no manifest describes; raises ValueError when ``data`` is no graphs."""
+    label, graphs = _graphs_of(data)
+    navigation = Navigation.of((str(g.get("id", "")), g.get("nodes") or ()) for g in graphs)
+    return from_navigation(label, navigation, roots)
+
+
+def from_navigation(label: str, navigation: Navigation, roots: Sequence[Path] = ()) -> SourceMap:
+    """The map of one collection's navigation rows.
 
     Relative recorded paths are taken relative to ``roots`` (the first that has the file);
     absolute ones that do not exist are matched against ``roots`` by their trailing part.
     """
-    label, graphs = _graphs_of(data)
     source_map = SourceMap(label)
     locate = FileLocator(roots)
     # nodes of one line share their ``file:line`` text: parse and locate each text once
     parsed: dict[str, Origin | None] = {}
-    for graph in graphs:
-        graph_id = str(graph.get("id", ""))
+    for graph_id in navigation.graphs:
         origins = source_map._add_graph(graph_id)
-        for node in graph.get("nodes") or ():
-            node_id = str(node.get("id", ""))
-            recorded = _source_attr(node.get("attrs"))
+        for node_id, recorded, namespace in navigation.nodes(graph_id):
             if recorded is None:
                 origins[node_id] = None
                 continue
@@ -132,7 +127,7 @@ def build(data: Any, roots: Sequence[Path] = ()) -> SourceMap:
             origin = origins[node_id] = parsed[recorded]
             if origin is None or origin.path is None:
                 continue
-            ref = NodeRef(graph_id, node_id, str(node.get("namespace") or ""))
+            ref = NodeRef(graph_id, node_id, namespace)
             by_graph = source_map._lines.setdefault(origin.path, {}).setdefault(origin.line, {})
             by_graph.setdefault(graph_id, []).append(ref)
     return source_map
@@ -152,14 +147,6 @@ def _graphs_of(data: Any) -> tuple[str, list[dict[str, Any]]]:
                 graphs.append(item)
         return "", graphs
     raise ValueError("not a Model Explorer graph JSON")
-
-
-def _source_attr(attrs: Any) -> str | None:
-    for attr in attrs or ():
-        if attr.get("key") == SOURCE_ATTR:
-            value = attr.get("value")
-            return value if isinstance(value, str) and value else None
-    return None
 
 
 def _origin(recorded: str, locate: FileLocator) -> Origin | None:

@@ -26,6 +26,7 @@ from typing import Any
 from pygls.exceptions import JsonRpcRequestCancelled
 from pygls.lsp.server import LanguageServer
 
+from etviz_lsp import graph_files
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph import inputs
 from etviz_lsp.lsp import prestart, profile, run_configs, source_map
@@ -49,7 +50,6 @@ from etviz_lsp.worker import (
     ScriptFailed,
     WarmWorker,
 )
-from etviz_lsp.worker.partial_stages import partial_path
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,8 @@ class VisualizedGraphs:
     url: str
     graphs: tuple[GraphInfo, ...]
     elapsed_ms: int
-    # navigation: the graph JSON and its line <-> node map (not sent to the client)
+    # navigation: the graph JSON and its line <-> node map, from the graph's manifest (not
+    # sent to the client)
     graph_file: Path = field(default=Path(), compare=False, repr=False)
     source_map: source_map.SourceMap = field(
         default_factory=source_map.SourceMap, compare=False, repr=False
@@ -224,7 +225,7 @@ class Visualizer:
     def _profiled_graphs(self, source: Path, result: RunResult) -> VisualizedGraphs:
         """Blocking: the graphs a profile rewrote, as shown (page URL with its node data,
         navigation map), open pages reloaded."""
-        mapped = self._source_map(source, result.output)
+        mapped = self._source_map(source, result.manifest)
         earlier = self._shown.get(source)
         shown = VisualizedGraphs(
             source, self.explorer.url_for(result.output), tuple(result.graphs),
@@ -327,7 +328,7 @@ class Visualizer:
                 if ticket.cancelled:
                     raise _cancelled(source)
                 progress.report("refreshing")
-                mapped = await asyncio.to_thread(self._source_map, source, result.output)
+                mapped = await asyncio.to_thread(self._source_map, source, result.manifest)
                 await page_up
                 shown = VisualizedGraphs(
                     source, self.explorer.url_for(result.output), tuple(result.graphs),
@@ -346,16 +347,21 @@ class Visualizer:
             return shown
 
     def _last_graph(self, source: Path) -> VisualizedGraphs | None:
-        """What ``source`` showed when last run (its graph JSON in the cache), or None."""
+        """What ``source`` showed when last run (its graph JSON in the cache, described by
+        its manifest), or None."""
         graph_json = self.explorer.graph_file_for(source)
         if not graph_json.is_file():
             return None
-        mapped = self._source_map(source, graph_json)
-        if not mapped.graph_ids:  # unreadable or empty: run it instead
+        try:
+            manifest = graph_files.read(graph_json)
+        except EtvizError as error:
+            log.warning("%s", error)
             return None
-        graphs = tuple(GraphInfo(g, mapped.node_count(g)) for g in mapped.graph_ids)
+        if manifest is None or not manifest.graphs:  # none, or empty: run it instead
+            return None
+        mapped = self._source_map(source, manifest)
         url = self.explorer.url_for(graph_json)
-        return VisualizedGraphs(source, url, graphs, 0, graph_json, mapped)
+        return VisualizedGraphs(source, url, manifest.graphs, 0, graph_json, mapped)
 
     def _run_in_worker(self, ticket: Ticket[Path], on_progress: Callable[[str], None]) -> RunResult:
         source = ticket.key
@@ -371,7 +377,8 @@ class Visualizer:
             return self.worker.run(
                 target or source, output, timeout=self.options.timeout,
                 cwd=source.parent, allow_pickle=self.options.allow_pickle,
-                on_progress=on_progress, on_stage=stages, partial_output=partial_path(output),
+                on_progress=on_progress, on_stage=stages,
+                partial_output=graph_files.partial_path(output),
                 numeric=self.options.numeric != "off",
                 # Profile on this machine (lsp/profile.py): keep the program for the command;
                 # with onSave profile it in the run too.
@@ -404,14 +411,19 @@ class Visualizer:
 
         return send
 
-    def _source_map(self, source: Path, graph_json: Path) -> source_map.SourceMap:
-        """The line <-> node map of a fresh graph; a map that cannot be made costs only
-        navigation, never the graph."""
+    def _source_map(
+        self, source: Path, manifest: graph_files.Manifest | None
+    ) -> source_map.SourceMap:
+        """The line <-> node map of a fresh graph, from its manifest; a map that cannot be
+        made costs only navigation, never the graph."""
+        if manifest is None:
+            log.warning("%s: no navigation map: the run listed no graph files", source)
+            return source_map.SourceMap()
         roots = [source.parent, *self._workspace_roots()]
         try:
-            return source_map.load(graph_json, roots)
+            return source_map.from_manifest(manifest, roots)
         except (OSError, ValueError, TypeError, AttributeError) as error:
-            log.warning("%s: no navigation map: %s", graph_json, error)
+            log.warning("%s: no navigation map: %s", manifest.graph_json, error)
             return source_map.SourceMap()
 
     def _roots_of(self, source: Path) -> list[Path]:

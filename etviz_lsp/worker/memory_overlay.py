@@ -3,18 +3,18 @@
 
 Before the graph JSON is written the stages' graphs get the figures (node attributes,
 graph info); after it, the node data ``m.memory-live.json`` / ``m.memory-out.json`` and the
-timeline ``m.memory.svg`` go beside it (``graph.memory_files``). What fails costs the memory
-plan only: a warning of the run, never its graphs.
+timeline ``m.memory.svg`` go beside it (``graph.memory_files``, listed in the manifest).
+What fails costs the memory plan only: a warning of the run, never its graphs.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph.memory import memory_files, memory_fx
 from etviz_lsp.graph.memory.memory_plan import MemoryPlan
+from etviz_lsp.graph_files import GraphFiles
 
 
 def compute(stages: list[Any], opened: list[MemoryPlan], warnings: list[str]) -> list[MemoryPlan]:
@@ -27,13 +27,16 @@ def compute(stages: list[Any], opened: list[MemoryPlan], warnings: list[str]) ->
         return list(opened)
 
 
-def write(plans: list[MemoryPlan], output: Path, label: str, warnings: list[str]) -> dict[str, Any]:
-    """The files beside ``output``; the run's answer part (summary lines, the SVG)."""
+def write(
+    plans: list[MemoryPlan], files: GraphFiles, label: str, warnings: list[str]
+) -> dict[str, Any]:
+    """The files beside the graph JSON; the run's answer part (summary lines; the SVG's
+    path is in the manifest)."""
     if not plans:
         return {}
     try:
-        files = memory_files.write_plans(plans, output, None, label)
+        written = memory_files.write_plans(plans, files, None, label)
     except (EtvizError, OSError) as exc:
         warnings.append(f"memory plan not written: {exc}")
         return {}
-    return {"memory": {"summary": list(files.summary), "svg": str(files.svg)}}
+    return {"memory": {"summary": list(written.summary)}}

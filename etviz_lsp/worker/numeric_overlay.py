@@ -5,8 +5,8 @@ convert, re-exported) has both live here. Each quantized stage is compared with 
 float ``exported`` stage before it (:mod:`etviz_lsp.graph.overlays.numeric`) on that stage's
 ``ExportedProgram.example_inputs``; its graph gets the numbers on its nodes and the worst
 ops in its info (before the final graph JSON is written), and the node data goes to
-``m.numeric-sqnr.json`` / ``m.numeric-max-abs-error.json`` beside it (after: an overlay
-older than its graph is an earlier run's, see ``overlay_files``).
+``m.numeric-sqnr.json`` / ``m.numeric-max-abs-error.json`` beside it (after, through
+``graph_files``: the manifest written last lists them; one it does not list is not shown).
 
 Bounded: all comparisons together get ``SECONDS`` and keep at most ``max_bytes()`` of
 float outputs; past either, or on any failure, the overlay becomes one note and the graphs
@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from etviz_lsp import overlay_files
 from etviz_lsp.graph.core import model
-from etviz_lsp.graph.core.writer import write_json_atomic
 from etviz_lsp.graph.overlays import numeric
+from etviz_lsp.graph_files import GraphFiles
 
 SECONDS = 20.0  # a MobileNet-sized pair takes ~1 s here (README "Numeric overlay")
 MAX_BYTES = 2 << 30
@@ -107,9 +106,9 @@ def compute(stages: list[Stage], seconds: float = SECONDS) -> Overlay:
     return overlay
 
 
-def write(overlay: Overlay, output: Path) -> list[Path]:
-    """The node-data files beside ``output`` (written already); none when nothing matched.
-    A file of an earlier run stays, but is older than this run's graph: not shown."""
+def write(overlay: Overlay, files: GraphFiles) -> list[Path]:
+    """The node-data files beside the graph JSON (written already); none when nothing
+    matched (an earlier run's are then not listed: not shown)."""
     if not overlay.errors:
         return []
     merged: dict[str, dict[str, model.Json]] = {}
@@ -118,9 +117,7 @@ def write(overlay: Overlay, output: Path) -> list[Path]:
             merged.setdefault(metric, {}).update(data)
     written = []
     for metric, data in merged.items():
-        path = overlay_files.overlay_path(output, "numeric", metric)
-        write_json_atomic(path, data)
-        written.append(path)
+        written.append(files.write_overlay("numeric", metric, data))
     return written
 
 

@@ -1,7 +1,8 @@
 """The stages a run made before it failed: kept beside its output, marked partial.
 
-While a script runs, its child rewrites ``<output stem>.partial.json`` with the stages made
-so far (``script_run``'s stage sender, atomically after each one); the output itself is
+While a script runs, its child rewrites ``<output stem>.partial.json`` (named by
+``graph_files.partial_path``) with the stages made so far (``script_run``'s stage sender,
+atomically after each one); the output itself is
 written only by a run that succeeds, so a good graph there is never replaced by a partial
 one. When a run raises, times out or is stopped, the caller (``warm_worker``) marks that
 file here: the collection's label and each graph's info (graph attribute ``partial``) say
@@ -21,11 +22,6 @@ from etviz_lsp.errors import EtvizError
 from etviz_lsp.worker.script_error import PartialStages, ScriptError
 
 PARTIAL_KEY = "partial"  # the graph-info attribute that says a graph is a partial run's
-
-
-def partial_path(output: Path) -> Path:
-    """Where a run's stages so far go: beside its final graph, never the same file."""
-    return output.with_name(f"{output.stem}.partial.json")
 
 
 class Snapshot:

@@ -4,8 +4,9 @@ its events attributed to the program's graphs, latency node data beside the grap
 Runs in a run's child, the user's Python (never the language server's process): the same
 interpreter, ExecuTorch runtime and CPU the user ships with. Two ways in:
 
-- in the run (``--profile``, ``etviz.profile: onSave``): right after the run's graph JSON
-  is written, the program the run made is executed ``iterations`` times;
+- in the run (``--profile``, ``etviz.profile: onSave``): before the run's graph JSON is
+  written, the program the run made is executed ``iterations`` times, so its ``program``
+  stage is in the graph the run writes (once), the latency node data after it;
 - later (the "Profile on This Machine" command): every run that may be profiled *keeps*
   what a profile needs beside its graph JSON, in ``<graph>.profile/``: the program
   (``ExecutorchProgramManager.buffer``), the example inputs the script gave
@@ -23,8 +24,8 @@ on its XNN node inside the delegate (``graph/latency.py``). Mapping onto the ``e
 stage's FX nodes instead would guess: that graph has no runtime-inserted converts and no
 fused XNN ops, so kernels would have to be spread over edge ops by debug handles XNNPACK
 does not log. The ``program`` stage is added only when profiled, so plain runs keep their
-graphs, and a re-run (which rewrites the JSON without it) hides the overlay with it
-(``overlay_files``: an overlay older than its graph is not shown).
+graphs, and a re-run (which rewrites the JSON without it) drops the overlay with it
+(``graph_files``: the manifest of the re-run no longer lists it).
 
 Time is bounded by the run's timeout (the supervisor kills the child's whole process group
 on timeout or cancel); iterations are capped at :data:`MAX_ITERATIONS`.
@@ -41,10 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from etviz_lsp import atomic_file, overlay_files
+from etviz_lsp import atomic_file, graph_files
 from etviz_lsp.errors import EtvizError
+from etviz_lsp.graph import convert
 from etviz_lsp.graph.core import model
 from etviz_lsp.graph.core.writer import write_json_atomic
+from etviz_lsp.graph_files import GraphFiles
 
 MAX_ITERATIONS = 10_000
 DEFAULT_ITERATIONS = 20
@@ -54,11 +57,7 @@ INPUTS = "inputs.npz"
 META = "meta.json"
 ETDUMP = "run.etdp"
 STAGE = "program"  # the stage name of the profiled .pte's graphs
-
-
-def kept_folder(graph_json: Path) -> Path:
-    """``m.json`` -> ``m.profile/``: what a later profile of that graph runs."""
-    return graph_json.with_name(f"{graph_json.name.removesuffix('.json')}.profile")
+METRICS = ("p50", "min", "max", "avg")  # node-data files, written in this order
 
 
 class ProfileError(EtvizError):
@@ -80,15 +79,16 @@ class Kept:
 # -- end of a run: keep the program ---------------------------------------------------
 
 
-def keep(program: tuple[str, Any] | None, example_inputs: Any, graph_json: Path) -> Kept:
-    """Save the run's ExecuTorch program (``(label, manager)``) and inputs beside its graph.
+def keep(program: tuple[str, Any] | None, example_inputs: Any, files: GraphFiles) -> Kept:
+    """Save the run's ExecuTorch program (``(label, manager)``) and inputs beside its graph
+    (``files.kept_folder``, listed in the manifest).
 
     Raises :class:`ProfileError` when there is nothing to keep (and removes an earlier
     run's folder first: it belongs to a graph that is gone)."""
-    folder = kept_folder(graph_json)
+    folder = files.kept_folder
     shutil.rmtree(folder, ignore_errors=True)
     if program is None:
-        raise ProfileError(str(graph_json), NOTHING_TO_PROFILE)
+        raise ProfileError(str(files.graph_json), NOTHING_TO_PROFILE)
     label, manager = program
     if example_inputs is None:
         raise ProfileError(label, "no example inputs: the ExecuTorch program was not made "
@@ -98,6 +98,7 @@ def keep(program: tuple[str, Any] | None, example_inputs: Any, graph_json: Path)
     atomic_file.write_bytes(folder / PROGRAM, bytes(manager.buffer))
     atomic_file.write_bytes(folder / INPUTS, inputs)
     atomic_file.write_bytes(folder / META, json.dumps({"label": label}).encode())
+    files.record(graph_files.KEPT_PROGRAM, folder)
     return Kept(folder, label)
 
 
@@ -155,7 +156,7 @@ def load_inputs(path: Path) -> list[Any]:
 
 def kept(graph_json: Path) -> Kept:
     """The program kept beside ``graph_json``; :class:`ProfileError` when there is none."""
-    folder = kept_folder(graph_json)
+    folder = graph_files.kept_folder(graph_json)
     try:
         meta = json.loads((folder / META).read_text())
     except (OSError, ValueError):
@@ -199,14 +200,25 @@ def summary_line(profile: dict[str, object] | None) -> str:
     )
 
 
-def profile(
-    what: Kept, graph_json: Path, iterations: int, progress: Callable[[str], None],
-    collection: model.Json | None = None,
-) -> tuple[Profiled, list[model.Graph]]:
-    """Run the kept program, add its graphs to the collection at ``graph_json`` (its JSON
-    as written, or read from there), then write the latency node data beside it.
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """A profile before anything is written: the ``program`` stage's graphs (ids as in the
+    collection) and their latency node data per metric."""
 
-    Returns the summary and the graphs added."""
+    graphs: list[model.Graph]
+    node_data: dict[str, dict[str, model.Json]]
+    runs: int
+    attributed: int
+    unattributed: int
+    slowest: str
+    seconds: float
+
+
+def measure(
+    what: Kept, iterations: int, progress: Callable[[str], None], taken: set[str]
+) -> Measured:
+    """Run the kept program, attribute its events to its graphs, named as the ``program``
+    stage of a collection whose graph ids are ``taken``. Writes nothing beside the graph."""
     from etviz_lsp.graph.overlays import latency
     from etviz_lsp.graph.readers import etdump
     from etviz_lsp.graph.readers.pte_reader import read_pte
@@ -217,25 +229,41 @@ def profile(
     progress("attributing")
     program = read_pte(what.pte)
     found = latency.attribute(program, etdump.read_etdump(etdump_path))
-    data = collection if collection is not None else _read_collection(graph_json)
-    renamed = _rename(program.graphs, what.label, {g["id"] for g in data["graphs"]})
+    renamed = _rename(program.graphs, what.label, taken)
+    node_data = {
+        metric: {renamed[g]: v for g, v in found.node_data.get(metric, {}).items()}
+        for metric in METRICS
+    }
+    slowest = _slowest(program.graphs, found.node_data.get("avg", {}), renamed)
+    return Measured(program.graphs, node_data, found.runs, found.attributed,
+                    found.unattributed, slowest, time.monotonic() - started)
+
+
+def write_node_data(measured: Measured, files: GraphFiles) -> Profiled:
+    """After the graph JSON holding the program stage: the latency node data beside it."""
+    paths = [files.write_overlay("latency", m, measured.node_data[m]) for m in METRICS]
+    return Profiled(measured.runs, measured.attributed, measured.unattributed,
+                    measured.slowest, tuple(str(p) for p in reversed(paths)), measured.seconds)
+
+
+def profile_kept(
+    graph_json: Path, iterations: int, progress: Callable[[str], None]
+) -> tuple[Profiled, list[model.Graph], graph_files.Manifest]:
+    """The command: profile the program kept beside ``graph_json``. Its program stage
+    replaces an earlier profile's in the collection there (rewritten once; the run's node
+    ids stay, so the files its manifest lists stay current), the latency node data goes
+    after it, the manifest is amended last. The summary, every graph, the manifest."""
+    what = kept(graph_json)
+    files = GraphFiles.amend(graph_json)
+    data = _read_collection(graph_json)
+    measured = measure(what, iterations, progress, {g["id"] for g in data["graphs"]})
     data["graphs"] = [g for g in data["graphs"] if not _is_stage_of(g["id"], what.label)]
-    data["graphs"].extend(graph.to_json() for graph in program.graphs)
-    # The run's node ids stay: its other overlays (numeric) stay current.
-    overlay_files.rewrite_keeping_overlays(graph_json, lambda: write_json_atomic(graph_json, data))
-    # After the graph: an overlay older than its graph is an earlier run's (overlay_files).
-    files = []
-    for metric in ("p50", "min", "max", "avg"):
-        keyed = {renamed[g]: v for g, v in found.node_data.get(metric, {}).items()}
-        path = overlay_files.overlay_path(graph_json, "latency", metric)
-        write_json_atomic(path, keyed)
-        files.append(str(path))
-    summary = Profiled(
-        found.runs, found.attributed, found.unattributed,
-        _slowest(program.graphs, found.node_data.get("avg", {}), renamed),
-        tuple(reversed(files)), time.monotonic() - started,
-    )
-    return summary, program.graphs
+    data["graphs"].extend(graph.to_json() for graph in measured.graphs)
+    write_json_atomic(graph_json, data)
+    graphs = graph_infos(data)
+    files.wrote_graph(str(data.get("label") or ""), convert.manifest_graphs(graphs))
+    summary = write_node_data(measured, files)
+    return summary, graphs, files.finish()
 
 
 def _execute(what: Kept, iterations: int, progress: Callable[[str], None]) -> Path:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import builtins
 import importlib.util
 import io
-import json
 import os
 import sys
 import traceback
@@ -29,6 +28,7 @@ from etviz_lsp.graph.core import model
 from etviz_lsp.graph.core.writer import write_json_atomic
 from etviz_lsp.graph.memory import memory_plan
 from etviz_lsp.graph.overlays import correspondence
+from etviz_lsp.graph_files import GraphFiles, Manifest, kept_folder
 from etviz_lsp.worker import capture, memory_overlay, numeric_overlay, profile_run
 from etviz_lsp.worker.channel import Channel
 from etviz_lsp.worker.run_footprint import Footprint
@@ -104,6 +104,7 @@ class _Run:
     stages: list[numeric_overlay.Stage] = field(default_factory=list)
     recorder: capture.Recorder | None = None  # the run's programs (profile_run keeps one)
     memory: list[memory_plan.MemoryPlan] = field(default_factory=list)  # an opened .pte's
+    measured: profile_run.Measured | None = None  # a profile in the run, not yet written
 
     def progress(self, stage: str) -> None:
         self.channel.send({"event": "progress", "stage": stage})
@@ -115,7 +116,7 @@ class _Run:
 
     def touched(self) -> dict[str, list[str]]:
         roots = [self.request.cwd] + ([self.main_file.parent] if self.main_file else [])
-        ours = str(profile_run.kept_folder(self.request.output))  # the program we kept
+        ours = str(kept_folder(self.request.output))  # the program we kept
         return {
             "imported_files": self.footprint.imported_files(self.main_file),
             "artifacts": [a for a in self.footprint.artifacts(roots) if not a.startswith(ours)],
@@ -143,13 +144,17 @@ def _answer(state: _Run, own_pid: int) -> dict[str, Any]:
         graphs, warnings = _graphs(state)
         if os.getpid() != own_pid:  # a process the script forked ran off its end: not ours
             return {}
+        files = GraphFiles(request.output)
         numeric = _numeric(state)  # annotates the quantized graphs: before the write
         memory = memory_overlay.compute(state.stages, state.memory, warnings)  # likewise
-        _write(request, request.output, graphs)
-        _write_correspondence(state)
-        profiled = _keep_and_profile(state, graphs)  # may rewrite the graph JSON: first
-        _write_numeric(numeric, request.output)
-        memory_files = memory_overlay.write(memory, request.output, request.label, warnings)
+        profiled = _keep_and_profile(state, graphs, files)  # its program stage joins graphs
+        _write(request, request.output, graphs)  # once, then the files beside it
+        files.wrote_graph(request.label, convert.manifest_graphs(graphs))
+        _write_correspondence(state, files)
+        profiled = profiled or _write_profile(state.measured, files)
+        _write_numeric(numeric, files)
+        memory_files = memory_overlay.write(memory, files, request.label, warnings)
+        manifest = _finish(files)
     except Outcome as outcome:
         return {"event": "failed", "error": outcome.error.to_json()}
     except BaseException as exc:  # a bug of ours: still report, never hang the parent
@@ -167,30 +172,41 @@ def _answer(state: _Run, own_pid: int) -> dict[str, Any]:
         **({"numeric": numeric.summary()} if numeric is not None else {}),
         **profiled,
         **memory_files,
+        "manifest": manifest.to_json(),
     }
 
 
-def _keep_and_profile(state: _Run, graphs: list[model.Graph]) -> dict[str, Any]:
-    """After the graph JSON: keep the program for a later profile, profile it now if asked.
+def _keep_and_profile(state: _Run, graphs: list[model.Graph], files: GraphFiles) -> dict[str, Any]:
+    """Before the graph JSON: keep the program for a later profile, profile it now if asked
+    (its ``program`` stage is appended to ``graphs``, so the graph is written once; the
+    node data waits in ``state.measured`` until it is).
 
     A profile that cannot run costs the profile, never the run's graphs: its error is
-    answered as ``profile_error``. Graphs the profile adds are appended to ``graphs``."""
+    answered as ``profile_error``."""
     request, recorder = state.request, state.recorder
     if recorder is None or not (request.keep_program or request.profile_iterations > 0):
         return {}
     try:
-        kept = profile_run.keep(recorder.executorch, recorder.example_inputs, request.output)
+        kept = profile_run.keep(recorder.executorch, recorder.example_inputs, files)
         if request.profile_iterations <= 0:
             return {}
-        label = request.label
-        collection = model.GraphCollection(label=label, graphs=graphs).to_json()
-        summary, added = profile_run.profile(
-            kept, request.output, request.profile_iterations, state.progress, collection
+        state.measured = profile_run.measure(
+            kept, request.profile_iterations, state.progress, {g.id for g in graphs}
         )
     except EtvizError as exc:
         return {"profile_error": str(exc)} if request.profile_iterations > 0 else {}
-    graphs.extend(added)
-    return {"profile": summary.to_json()}
+    graphs.extend(state.measured.graphs)
+    return {}
+
+
+def _write_profile(measured: profile_run.Measured | None, files: GraphFiles) -> dict[str, Any]:
+    """After the graph JSON: a profile's latency node data, and its summary."""
+    if measured is None:
+        return {}
+    try:
+        return {"profile": profile_run.write_node_data(measured, files).to_json()}
+    except (EtvizError, OSError) as exc:
+        return {"profile_error": str(exc)}
 
 
 def _profile_kept(state: _Run) -> dict[str, Any]:
@@ -198,19 +214,16 @@ def _profile_kept(state: _Run) -> dict[str, Any]:
     request = state.request
     state.progress("profiling")
     try:
-        kept = profile_run.kept(request.output)
-        summary, _added = profile_run.profile(
-            kept, request.output, request.profile_iterations, state.progress
+        summary, graphs, manifest = profile_run.profile_kept(
+            request.output, request.profile_iterations, state.progress
         )
-        collection = json.loads(request.output.read_bytes())
     except EtvizError as exc:
         nothing = exc.cause == profile_run.NOTHING_TO_PROFILE
         error = ScriptError("no-program" if nothing else "exception", exc.path, message=exc.cause)
         return {"event": "failed", "error": error.to_json()}
-    graphs = profile_run.graph_infos(collection)
     return {
         "event": "done", "graphs": [_graph_info(g) for g in graphs], "warnings": [],
-        "profile": summary.to_json(),
+        "profile": summary.to_json(), "manifest": manifest.to_json(),
     }
 
 
@@ -449,13 +462,21 @@ def _write(request: Request, output: Path, graphs: list[model.Graph]) -> None:
         raise Outcome(ScriptError("bad-input", exc.path, message=exc.cause)) from exc
 
 
-def _write_correspondence(state: _Run) -> None:
-    """The stages' correspondence beside the graph; a stale one from an earlier run goes."""
+def _write_correspondence(state: _Run, files: GraphFiles) -> None:
+    """The stages' correspondence beside the graph (none: an earlier run's is not listed,
+    and goes)."""
     if state.correspondence is None or not state.correspondence.stages:
-        correspondence.discard(state.request.output)
         return
     try:
-        state.correspondence.write(state.request.output, state.request.label)
+        files.write_correspondence(state.correspondence.to_json(state.request.label))
+    except EtvizError as exc:
+        raise Outcome(ScriptError("bad-input", exc.path, message=exc.cause)) from exc
+
+
+def _finish(files: GraphFiles) -> Manifest:
+    """The manifest, last: what the run wrote beside its graph."""
+    try:
+        return files.finish()
     except EtvizError as exc:
         raise Outcome(ScriptError("bad-input", exc.path, message=exc.cause)) from exc
 
@@ -468,12 +489,12 @@ def _numeric(state: _Run) -> numeric_overlay.Overlay | None:
     return numeric_overlay.compute(state.stages)
 
 
-def _write_numeric(overlay: numeric_overlay.Overlay | None, output: Path) -> None:
+def _write_numeric(overlay: numeric_overlay.Overlay | None, files: GraphFiles) -> None:
     """After the graph JSON: a node-data file that cannot be written costs only itself."""
     if overlay is None:
         return
     try:
-        numeric_overlay.write(overlay, output)
+        numeric_overlay.write(overlay, files)
     except (EtvizError, OSError) as exc:
         overlay.notes.append(f"numeric overlay not written: {exc}")
 

@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import etviz_lsp
+from etviz_lsp import graph_files
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph import inputs
+from etviz_lsp.graph_files import GraphInfo
 from etviz_lsp.worker import lent_msgspec, partial_stages
 from etviz_lsp.worker.channel import Channel, ChannelClosed, Message
 from etviz_lsp.worker.run_target import RunTarget
@@ -61,14 +63,6 @@ raise SystemExit(main(sys.argv[2:]))
 
 
 @dataclass(frozen=True, slots=True)
-class GraphInfo:
-    id: str
-    node_count: int
-    op_nodes: int = 0  # operator calls among the nodes
-    layers: int = 0  # module layers (collapsible groups)
-
-
-@dataclass(frozen=True, slots=True)
 class RunResult:
     output: Path
     graphs: list[GraphInfo]
@@ -85,8 +79,10 @@ class RunResult:
     # Profile on this machine (issue 17, profile_run.Profiled.to_json), or why it failed.
     profile: dict[str, object] | None = None
     profile_error: str = ""
-    # The memory plan (memory_overlay.write): summary lines, the timeline SVG's path
+    # The memory plan (memory_overlay.write): summary lines (the timeline is in the manifest)
     memory: dict[str, Any] = field(default_factory=dict)
+    # The files beside the graph JSON, as the child listed them last (graph_files)
+    manifest: graph_files.Manifest | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +330,7 @@ class WarmWorker:
             profile=answer.get("profile") if isinstance(answer.get("profile"), dict) else None,
             profile_error=str(answer.get("profile_error") or ""),
             memory=dict(answer.get("memory") or {}),
+            manifest=_manifest(output, answer.get("manifest")),
         )
 
     def wait_until_ready(self) -> Message | None:
@@ -484,6 +481,17 @@ def _mark_partial(
         return None
     try:
         return partial_stages.mark(before.path, error)
+    except EtvizError as exc:
+        log.warning("%s", exc)
+        return None
+
+
+def _manifest(output: Path, data: object) -> graph_files.Manifest | None:
+    """The child's manifest; a damaged one costs what it lists (logged), not the run."""
+    if data is None:
+        return None
+    try:
+        return graph_files.Manifest.from_json(output, data)
     except EtvizError as exc:
         log.warning("%s", exc)
         return None

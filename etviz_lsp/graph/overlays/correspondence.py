@@ -11,8 +11,9 @@ origins, and a delegated op inside ``lowered_module_N`` keeps the origin of the 
 A node without provenance falls back to a node of the previous stage with the same debug
 handle, else the same name and target; else it is its own origin (new).
 
-The result travels beside the graph JSON (``<output>.correspondence.json``, written
-atomically) so every client can read it: the stages in order with each op's origins and
+The result travels beside the graph JSON (``m.correspondence.json``, named, written and
+listed in the manifest by ``graph_files``: :meth:`RunCorrespondence.to_json` is what goes
+there) so every client can read it: the stages in order with each op's origins and
 kind, and per pair of consecutive stages the links and what changed. The later graph of
 each pair also carries the counts in its graph info and the changes on its nodes
 (attr ``change``, a border colour), so Model Explorer shows them with no extra file.
@@ -20,16 +21,12 @@ each pair also carries the counts in its graph info and the changes on its nodes
 
 from __future__ import annotations
 
-import contextlib
 import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from etviz_lsp import atomic_file
 from etviz_lsp.graph.core import model
-from etviz_lsp.graph.core.writer import dumps
 
 VERSION = 1
 DELEGATE_CALL = "executorch_call_delegate"
@@ -48,18 +45,6 @@ CHANGE_BORDERS: dict[str, str | None] = {
     "added": "#2e7d32",
     "delegated": None,
 }
-
-
-def side_path(output: Path) -> Path:
-    """Where the correspondence of the collection at ``output`` goes."""
-    return output.with_name(f"{output.stem}.correspondence.json")
-
-
-def discard(output: Path) -> None:
-    """Remove the side file of ``output``: a collection with no stages (a ``.pt2``) written
-    there must not keep an earlier run's correspondence."""
-    with contextlib.suppress(OSError):
-        side_path(output).unlink()
 
 
 @dataclass(slots=True)
@@ -334,10 +319,6 @@ class RunCorrespondence:
             "stages": [stage.to_json() for stage in self.stages],
             "pairs": [pair.to_json() for pair in self.pairs],
         }
-
-    def write(self, output: Path, label: str) -> None:
-        # Not write_json_atomic: that one checks graph collections, and this is none.
-        atomic_file.write_bytes(side_path(output), dumps(self.to_json(label)))
 
 
 def _share_origins(before: StageIndex, after: StageIndex) -> bool:
