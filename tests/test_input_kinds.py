@@ -18,6 +18,7 @@ import ast
 import importlib.util
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -221,6 +222,8 @@ def test_kinds_match_without_case(tmp_path: Path) -> None:
     assert inputs.kind_of("Model.Pt2") is not None and inputs.kind_of("Model.Pt2").may_unpickle
     assert inputs.is_script("file:///w/Export.PY") and not inputs.is_script("w/m.pyc")
     assert inputs.kind_of("w/.pte") is None  # a hidden file named .pte has no suffix
+    for name in ("w/.pte", "w/..pte", "w/m.", "w.d/m", "m.tar.PTE", "w/a..pte", "", "."):
+        assert inputs.suffix_of(name) == os.path.splitext(name)[1], name  # the same rule
     assert [inputs.is_artifact(n) for n in ("a.PTE", "b.pt2", "c.Etrecord", "d.py", "e.txt")] \
         == [True, True, True, False, False]  # fmt: skip
     with pytest.raises(EtvizError, match=r"m\.ONNX: unsupported file type '\.ONNX'"):

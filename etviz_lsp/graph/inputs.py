@@ -89,9 +89,13 @@ def suffixes() -> tuple[str, ...]:
 
 
 def suffix_of(path: os.PathLike[str] | str) -> str:
-    """``.PTE`` for ``m/model.PTE``: ``Path.suffix``'s rule on the name as written (a
-    string operation: the worker asks it on every file a run opens)."""
-    return os.path.splitext(os.path.basename(os.fspath(path)))[1]
+    """``.PTE`` for ``m/model.PTE``, as ``os.path.splitext`` reads it (none for ``.pte``, a
+    name that is only dots before its last one). Plain string searches: the worker asks it
+    of every file a run writes and of each entry of its folders' scan."""
+    name = os.fspath(path)
+    start = max(name.rfind("/"), name.rfind(os.sep)) + 1
+    dot = name.rfind(".")
+    return name[dot:] if dot > start and name[start:dot].strip(".") else ""
 
 
 def kind_of(path: os.PathLike[str] | str) -> InputKind | None:

@@ -39,6 +39,7 @@ test('a suffix is read as the server reads it, and matched in any case', () => {
   assert.equal(suffixOf('C:\\w\\Model.Pt2'), '.Pt2');
   assert.equal(suffixOf('/w.d/model'), ''); // a dot in a folder name is no suffix
   assert.equal(suffixOf('/w/.pte'), ''); // a hidden file named .pte: no suffix (os.path.splitext)
+  assert.equal(suffixOf('/w/..pte'), ''); // only dots before it: none either
   assert.equal(suffixOf('/w/m.tar.pte'), '.pte');
   assert.equal(kindOf('/w/model.PTE', DEFAULT_KINDS)?.suffix, '.pte');
   assert.equal(kindOf('/w/Model.Pt2', DEFAULT_KINDS)?.mayUnpickle, true);
