@@ -66,6 +66,11 @@ BUNDLE := $(EXT)/bundled
 BUNDLE_STAMP := build/bundled-$(VSIX_TARGET).stamp
 PY_SOURCES := $(shell find etviz_lsp -name '*.py')
 
+# The extension's copy of the kinds table, written from etviz_lsp/graph/inputs.py (and
+# package.json's menus checked against it): fails when they differ.
+$(EXT)/src/input_kinds_table.ts: etviz_lsp/graph/inputs.py scripts/write_input_kinds.py $(EXT)/package.json
+	$(PYTHON) scripts/write_input_kinds.py
+
 $(EXT_STAMP): $(EXT)/package.json $(EXT)/package-lock.json
 	cd $(EXT) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -80,7 +85,7 @@ $(VSIX): $(EXT_STAMP) $(EXT_SOURCES) $(BUNDLE_STAMP)
 	cd $(EXT) && npm run -s package -- --target $(VSIX_TARGET)
 
 # TypeScript strict over sources and tests, then the unit tests (node --test).
-ext-test: $(EXT_STAMP)
+ext-test: $(EXT_STAMP) $(EXT)/src/input_kinds_table.ts
 	cd $(EXT) && npm run -s typecheck && npm test --silent
 
 # code-server, Node 24 and chromium for the end-to-end test (idempotent, under build/tools/).

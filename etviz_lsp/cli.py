@@ -223,7 +223,9 @@ def _once(args: argparse.Namespace, script_args: list[str]) -> OnceResult:
             memory_svg=args.memory_svg,
         )
     if args.memory_svg is not None:
-        raise EtvizError(str(args.memory_svg), "--memory-svg goes with a .pte program "
+        from etviz_lsp.graph import inputs
+
+        raise EtvizError(str(args.memory_svg), f"{inputs.goes_with('--memory-svg')} "
                          "(a script's timeline is written beside its output)")
     from etviz_lsp.cli_progress import ProgressLine
 

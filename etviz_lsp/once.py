@@ -112,13 +112,10 @@ def run_once(
     elif not output.parent.is_dir():  # fail before the (slow) conversion, not after it
         raise EtvizError(str(output), f"output folder {output.parent} does not exist")
     kind = inputs.known_kind(source)
-    if etrecord is not None and kind.suffix != ".pte":
-        raise EtvizError(str(etrecord), "--etrecord goes with a .pte program")
-    if etdump is not None and kind.suffix != ".pte":
-        raise EtvizError(str(etdump), "--etdump goes with the .pte program that made it")
-    if memory_svg is not None and (kind.suffix != ".pte" or not memory_svg.parent.is_dir()):
-        raise EtvizError(str(memory_svg), "--memory-svg goes with a .pte program" if
-                         kind.suffix != ".pte" else f"folder {memory_svg.parent} does not exist")
+    inputs.check_options(kind, {"--etrecord": etrecord, "--etdump": etdump,
+                                "--debug-buffer": debug_buffer, "--memory-svg": memory_svg})
+    if memory_svg is not None and not memory_svg.parent.is_dir():
+        raise EtvizError(str(memory_svg), f"folder {memory_svg.parent} does not exist")
     gap_record = None
     if debug_buffer is not None:  # checked before the conversion
         gap_record = _gap_etrecord(source, etrecord, etdump, debug_buffer, allow_pickle)
@@ -196,9 +193,10 @@ def _gap_etrecord(
     if not debug_buffer.is_file():
         raise EtvizError(str(debug_buffer), "no such file" if not debug_buffer.exists()
                          else "not a file")
-    record = etrecord or source.with_suffix(".etrecord")
-    if not record.is_file():
-        raise EtvizError(str(record), "the numeric gap needs the program's ETRecord (--etrecord)")
+    record = etrecord or inputs.companion(source)
+    if record is None or not record.is_file():
+        raise EtvizError(str(record or source),
+                         "the numeric gap needs the program's ETRecord (--etrecord)")
     if not allow_pickle:
         raise EtvizError(
             str(record), "the numeric gap opens the ETRecord with ExecuTorch's Inspector, "

@@ -92,7 +92,10 @@ def test_no_python_function_in_etviz_lsp_is_over_60_lines() -> None:
 def test_no_typescript_function_in_the_extension_is_over_60_lines() -> None:
     sources = sorted(EXTENSION_SOURCES.glob("*.ts"))
     functions = typescript_functions(p.relative_to(REPO_ROOT) for p in sources)
-    assert {f.file for f in functions} == {str(p.relative_to(REPO_ROOT)) for p in sources}
+    # every file with code was read (the generated kinds table is data only)
+    with_code = {str(p.relative_to(REPO_ROOT)) for p in sources
+                 if not p.read_text().startswith("// Generated")}
+    assert {f.file for f in functions} == with_code
     assert any(f.name == "activate" for f in functions)
     assert too_long(functions) == []
 

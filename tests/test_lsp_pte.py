@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lsprotocol import types
 
 from tests import pte_artifacts
-from tests.lsp_session import graph_json, lsp_session
+from tests.lsp_session import Session, graph_json, lsp_session
 from tests.test_pte_etrecord import artifacts, two_methods  # noqa: F401 (session fixtures)
 
 pytestmark = [pytest.mark.slow]
@@ -29,17 +30,9 @@ async def test_untrusted_session_shows_a_pte_and_follows_it_on_disk(
 
         workspace = session.root / "workspace"
         program = workspace / "model.pte"
-        program.write_bytes(artifacts.pte.read_bytes())
-        (workspace / "model.etrecord").write_bytes(artifacts.etrecord.read_bytes())
-        shown = await session.visualize(program)
-        assert [g.id for g in shown.graphs] == [
-            "forward", "forward/XnnpackBackend #0", "forward/XnnpackBackend #1",
-        ]
-        graph = graph_json(shown.url)["graphs"][0]
+        graph = await _show_with_etrecord(session, program, "model.etrecord", artifacts)
         labels = [n["label"] for n in graph["nodes"] if n["id"].startswith("instruction")]
         assert labels == ["XnnpackBackend #0", "aten::cumsum", "XnnpackBackend #1"]
-        cumsum = {a["key"]: a["value"] for a in graph["nodes"][2]["attrs"]}
-        assert cumsum["edge ops"] == "aten_cumsum_default"  # the ETRecord beside it, linked
 
         record = await session.visualize(workspace / "model.etrecord")
         assert [g.id for g in record.graphs] == [
@@ -78,3 +71,30 @@ async def test_untrusted_session_shows_a_pte_and_follows_it_on_disk(
         (diagnostics,) = [d for d in session.client.diagnostics.values() if d]
         assert "not an ExecuTorch program" in diagnostics[0].message
         assert await session.close() == []
+
+
+async def test_a_program_named_in_upper_case_opens_as_the_editor_offers_it(
+    tmp_path: Path, artifacts  # noqa: F811
+) -> None:
+    """The editor offers Visualize on ``Model.PTE`` (its menus match without case): the
+    server opens it, with the ``Model.ETRECORD`` beside it linked (issue 25)."""
+    async with lsp_session(tmp_path, trusted=False) as session:
+        program = session.root / "workspace" / "Model.PTE"
+        graph = await _show_with_etrecord(session, program, "Model.ETRECORD", artifacts)
+        assert graph["groupNodeAttributes"][""]["etrecord"] == "Model.ETRECORD"
+        assert await session.close() == []
+
+
+async def _show_with_etrecord(session: Session, program: Path, record: str, made: Any) -> Any:
+    """The test program (``made``) at ``program`` with its ETRecord beside it as ``record``,
+    shown: its top graph, after checking it came with its delegates and is linked."""
+    program.write_bytes(made.pte.read_bytes())
+    program.with_name(record).write_bytes(made.etrecord.read_bytes())
+    shown = await session.visualize(program)
+    assert [g.id for g in shown.graphs] == [
+        "forward", "forward/XnnpackBackend #0", "forward/XnnpackBackend #1",
+    ]
+    graph = graph_json(shown.url)["graphs"][0]
+    cumsum = {a["key"]: a["value"] for a in graph["nodes"][2]["attrs"]}
+    assert cumsum["edge ops"] == "aten_cumsum_default"  # the ETRecord beside it, linked
+    return graph

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from etviz_lsp import cli
 from etviz_lsp.errors import EtvizError
+from etviz_lsp.graph import inputs
 from etviz_lsp.graph.binary import flatbuf
 from etviz_lsp.graph.core import model
 from etviz_lsp.graph.memory import memory_files, memory_plan, memory_svg
@@ -139,7 +140,7 @@ def expected_plan(et: Any) -> Expected:
 
 
 def _read(pte: Path) -> tuple[model.GraphCollection, memory_plan.MemoryPlan]:
-    collection = pte_reader.read_pte(pte)
+    collection = inputs.known_kind(pte).read(pte)  # as opened: with the ETRecord beside it
     plans = memory_plan.plans_of(collection)
     assert len(plans) == 1
     return collection, plans[0]

@@ -49,6 +49,12 @@ def by_id(graph: model.Graph) -> dict[str, model.Node]:
     return {node["id"]: node for node in graph.nodes}
 
 
+def opened(path: Path) -> model.GraphCollection:
+    """``path`` opened as the CLI, the worker and the server open it: through its row of
+    the kinds table, which finds the ETRecord beside a ``.pte`` (``inputs.companion``)."""
+    return inputs.known_kind(path).read(path)
+
+
 def instructions(graph: model.Graph) -> list[model.Node]:
     return [n for n in graph.nodes if "instruction" in attrs(n) and n["id"].startswith("instr")]
 
@@ -128,7 +134,7 @@ def test_tensor_shapes_memory_plan_and_colours(artifacts) -> None:
 
 
 def test_xnnpack_blobs_open_as_nested_graphs_of_their_nodes(artifacts) -> None:
-    graphs = pte_reader.read_pte(artifacts.pte).graphs
+    graphs = opened(artifacts.pte).graphs
     assert [g.id for g in graphs] == [
         "forward", "forward/XnnpackBackend #0", "forward/XnnpackBackend #1",
     ]
@@ -236,7 +242,7 @@ def test_the_lowered_view_puts_delegated_ops_in_partition_layers(artifacts) -> N
 
 
 def test_pte_instructions_link_to_the_edge_ops_they_run(artifacts) -> None:
-    graph = pte_reader.read_pte(artifacts.pte).graphs[0]  # the .etrecord beside it is found
+    graph = opened(artifacts.pte).graphs[0]  # the .etrecord beside it is found
     lowered = artifacts.edge_manager.exported_program().graph_module
     nodes = by_id(graph)
     for number, instruction in ((0, "instruction_0"), (1, "instruction_2")):
@@ -284,7 +290,7 @@ def test_the_pickles_of_an_etrecord_stay_closed(artifacts, tmp_path: Path) -> No
     assert len(collection.graphs) == 3
     pte = tmp_path / "hostile.pte"  # and as the ETRecord beside a .pte
     pte.write_bytes(artifacts.pte.read_bytes())
-    assert "edge ops" in attrs(pte_reader.read_pte(pte).graphs[0].nodes[1])
+    assert "edge ops" in attrs(opened(pte).graphs[0].nodes[1])
     assert not marker.exists()
     pickle.loads(pickle.dumps(Payload()))  # control: the payload is real when unpickled
     assert marker.exists()
@@ -335,7 +341,7 @@ def test_a_damaged_etrecord_beside_a_pte_leaves_it_unlinked(artifacts, tmp_path:
     pte = tmp_path / "model.pte"
     pte.write_bytes(artifacts.pte.read_bytes())
     (tmp_path / "model.etrecord").write_bytes(b"PK\x03\x04 cut short")
-    graph = pte_reader.read_pte(pte).graphs[0]
+    graph = opened(pte).graphs[0]
     assert graph.group_attrs[""]["etrecord"].startswith("model.etrecord: not linked, it cannot")
     assert len(instructions(graph)) == 3
     with pytest.raises(EtvizError, match="model.etrecord: truncated or damaged ETRecord"):

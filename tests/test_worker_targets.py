@@ -362,3 +362,23 @@ def test_a_lean_worker_leaves_torch_to_the_run(worker: WarmWorker, tmp_path: Pat
     rss_kb = int(next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
                       if line.startswith("VmRSS:")).split()[1])  # fmt: skip
     assert rss_kb < 100 * 1024, f"the lean worker holds {rss_kb // 1024} MB"
+
+
+def test_program_files_named_in_any_case_are_the_runs_artifacts(
+    worker: WarmWorker, tmp_path: Path
+):
+    """``Model.PTE`` is a program as ``model.pte`` is (graph/inputs.py matches suffixes
+    without case): written from Python, or found by the scan of the run's folder."""
+    script = tmp_path / "upper.py"
+    script.write_text(textwrap.dedent("""\
+        import torch
+
+        ep = torch.export.export(torch.nn.Linear(2, 2), (torch.randn(1, 2),))
+        with open("Model.PTE", "wb") as f:
+            f.write(b"program")
+        torch.export.save(ep, "Model.Pt2")  # written from C++: found by the scan
+        open("Notes.TXT", "w").close()
+    """))
+    result = worker.run(RunTarget(script=script, cwd=tmp_path), tmp_path / "o.json",
+                        timeout=120)  # fmt: skip
+    assert sorted(result.artifacts) == [tmp_path / "Model.PTE", tmp_path / "Model.Pt2"]

@@ -81,7 +81,8 @@ def from_pt2(path: Path, allow_pickle: bool = False) -> model.GraphCollection:
 
 
 def read_pt2(
-    path: Path, *, allow_pickle: bool = False, etrecord: Path | None = None
+    path: Path, *, allow_pickle: bool = False, etrecord: Path | None = None,
+    beside: Path | None = None,
 ) -> model.GraphCollection:
     """The ``.pt2`` row of ``inputs.KINDS`` (an ETRecord companion means nothing here)."""
     return from_pt2(path, allow_pickle=allow_pickle)

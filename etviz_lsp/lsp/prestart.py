@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from etviz_lsp.graph import inputs
 from etviz_lsp.lsp.lenses import find_export_calls
 from etviz_lsp.lsp.options import InitOptions
 from etviz_lsp.worker import WarmWorker
@@ -68,7 +69,7 @@ def _python_files(roots: Iterable[Path], stop: Callable[[], bool]) -> Iterator[P
             entries += 1
             if entries > MAX_ENTRIES or files >= MAX_FILES:
                 return
-            if entry.name.endswith(".py") and entry.is_file(follow_symlinks=False):
+            if inputs.is_script(entry.name) and entry.is_file(follow_symlinks=False):
                 files += 1
                 yield Path(entry.path)
             elif entry.is_dir(follow_symlinks=False) and _walked(entry):

@@ -54,7 +54,6 @@ from etviz_lsp.worker import (
 log = logging.getLogger(__name__)
 
 GRAPH_READY = "etviz/graphReady"
-SUPPORTED = inputs.suffixes()
 # Quiet time before a save is run: an editor's save plus the watcher's events, or a burst
 # of saves, become one run.
 DEBOUNCE_SECONDS = 0.4
@@ -512,10 +511,8 @@ def _source_path(uri: object) -> Path:
     path = path_of(uri)
     if path is None:
         raise RequestFailed(f"{uri}: not a file URI")
-    if path.suffix not in SUPPORTED:
-        raise RequestFailed(
-            f"{path}: unsupported file type '{path.suffix}' (expected {inputs.expected()})"
-        )
+    if inputs.kind_of(path) is None:
+        raise RequestFailed(f"{path}: {inputs.unsupported(path)}")
     if path.is_dir():
         raise RequestFailed(f"{path}: is a directory, not a file")
     if not path.is_file():

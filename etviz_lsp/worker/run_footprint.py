@@ -4,10 +4,11 @@
   (not the standard library, not site-packages, not etviz itself), so an editor can re-run
   the flow when one of them is saved. Modules the warm worker held before the fork are
   libraries by construction and are skipped.
-- **Artifacts**: ``.pte`` / ``.pt2`` / ``.etrecord`` files the run wrote. Python-level
-  writes (``open``, ``os.open``, ``os.rename`` / ``os.replace``) are seen by wrapping those
-  functions in the run child; ``torch.export.save`` writes from C++, so the run's folders are
-  also scanned (bounded) for such files modified since the run started.
+- **Artifacts**: files the run wrote of the kinds ``graph/inputs.py`` marks as artifacts
+  (``.pte`` / ``.pt2`` / ``.etrecord``, in any case). Python-level writes (``open``,
+  ``os.open``, ``os.rename`` / ``os.replace``) are seen by wrapping those functions in the
+  run child; ``torch.export.save`` writes from C++, so the run's folders are also scanned
+  (bounded) for such files modified since the run started.
 
 Not an audit hook (``sys.addaudithook``): a hook runs on every audited event, and ``id()`` is
 one; ``copy.deepcopy`` calls ``id()`` for every object it copies, and ExecuTorch's lowering
@@ -31,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import etviz_lsp
+from etviz_lsp.graph import inputs
 from etviz_lsp.graph.core.source import is_user_file
 
-ARTIFACT_SUFFIXES = (".pte", ".pt2", ".etrecord")
 _SCAN_DEPTH = 4
 _SCAN_ENTRIES = 20_000  # a scan of a huge tree stops here: the wrappers saw Python writes
 _SKIP_DIRS = frozenset({"node_modules", "__pycache__", "site-packages", "dist-packages"})
@@ -50,7 +51,7 @@ class Footprint:
         _watch_writes(self._note)  # for as long as this child lives: it exits after the run
 
     def _note(self, path: object, mode: object, flags: object) -> None:
-        if _is_artifact(path) and _writes(mode, flags):
+        if _writes(mode, flags) and _is_artifact(path):  # the cheap test first: every open
             self._written.add(os.path.abspath(os.fsdecode(path)))  # type: ignore[arg-type]
 
     def imported_files(self, main_file: Path | None) -> list[str]:
@@ -117,7 +118,7 @@ def _is_artifact(path: object) -> bool:
     if isinstance(path, int):  # a file descriptor: no name
         return False
     try:
-        return os.fsdecode(path).endswith(ARTIFACT_SUFFIXES)  # type: ignore[arg-type]
+        return inputs.is_artifact(os.fsdecode(path))  # type: ignore[arg-type]
     except TypeError:
         return False
 
@@ -145,7 +146,7 @@ def _recent_artifacts(root: str, since: float) -> list[str]:
                 if entry.is_dir(follow_symlinks=False):
                     if depth < _SCAN_DEPTH and not _skipped(entry.name):
                         pending.append((entry.path, depth + 1))
-                elif entry.name.endswith(ARTIFACT_SUFFIXES) and entry.stat().st_mtime >= since:
+                elif inputs.is_artifact(entry.name) and entry.stat().st_mtime >= since:
                     found.append(os.path.abspath(entry.path))
             except OSError:
                 continue

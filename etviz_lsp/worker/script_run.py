@@ -341,7 +341,7 @@ def _module_code(name: str) -> tuple[Path, types.CodeType, Any]:
     if spec is None or spec.loader is None or spec.origin is None:
         raise Outcome(ScriptError("bad-input", name, message=f"no module named {name!r}"))
     file = Path(spec.origin).resolve()
-    if file.suffix != ".py":
+    if not inputs.is_script(file):
         raise Outcome(ScriptError("bad-input", str(file), message="not a Python source module"))
     return file, _compile(file), spec
 

@@ -36,7 +36,6 @@ from etviz_lsp.worker.channel import Channel, ChannelClosed, Message
 from etviz_lsp.worker.run_target import RunTarget
 from etviz_lsp.worker.script_error import Kind, ScriptError, ScriptFailed
 
-SOURCE_SUFFIXES = inputs.suffixes()
 START_TIMEOUT = 600.0  # imports + warm-up on a loaded 2-core machine take well under this
 WORKER_LOG_LIMIT = 8 * 1024 * 1024
 _GRACE = 30.0  # how long past its own deadline we trust the worker to answer
@@ -523,7 +522,7 @@ def _request(
     if target.script is not None:
         script = Path(target.script).absolute()
         _check_input(script, output)
-        if script.suffix != ".py":
+        if not inputs.is_script(script):
             raise _failed("bad-input", script, "a script to run must be a .py file")
         target, subject = dataclasses.replace(target, script=script), script
     else:
@@ -560,9 +559,8 @@ def _check_input(source: Path, output: Path) -> None:
         raise _failed("bad-input", source, "no such file")
     if not source.is_file():
         raise _failed("bad-input", source, "not a file")
-    if source.suffix not in SOURCE_SUFFIXES:
-        raise _failed("bad-input", source, f"unsupported file type '{source.suffix}' "
-                      f"(expected {inputs.expected()})")
+    if inputs.kind_of(source) is None:
+        raise _failed("bad-input", source, inputs.unsupported(source))
     if not output.parent.is_dir():
         raise _failed("bad-input", output, f"output folder {output.parent} does not exist")
     if output.resolve() == source.resolve():

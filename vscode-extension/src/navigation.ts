@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import type { GraphPanel } from './graph_panel';
 import { sameSource } from './graph_state';
+import { isScript } from './input_kinds';
 import { type NodesAtLine, SERVER_COMMANDS } from './protocol';
 import { noSourceNote, selectionNote } from './selection';
 import type { ServerSession } from './server_session';
@@ -160,7 +161,8 @@ export class Navigation implements vscode.Disposable {
     if (!follow || change.kind === vscode.TextEditorSelectionChangeKind.Command || this.panel.shown === undefined) {
       return; // Command: our own reveal moved the cursor; do not bounce back
     }
-    if (change.textEditor.document.uri.scheme !== 'file' || !change.textEditor.document.uri.path.endsWith('.py')) {
+    const document = change.textEditor.document;
+    if (document.uri.scheme !== 'file' || !isScript(document.uri.path, this.session.inputKinds())) {
       return;
     }
     const here = `${change.textEditor.document.uri.toString()}#${change.textEditor.selection.active.line}`;

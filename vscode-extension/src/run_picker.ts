@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as vscode from 'vscode';
+import { isScript } from './input_kinds';
 import { type RunConfig, appliesTo, chooseRun, describeRun, moduleFiles, pythonLaunchConfigs, resolveRunConfig } from './launch_configs';
 
 /** What to visualize: the file the graph is kept for, and the run (null: the file as is). */
@@ -28,7 +29,7 @@ export class RunPicker {
   /** "Visualize" on `uri`: the remembered or only applicable configuration, else the
    * user's pick (undefined: the pick was dismissed). .pt2 files run as they are. */
   async forFile(uri: vscode.Uri): Promise<RunRequest | undefined> {
-    if (!uri.fsPath.endsWith('.py')) {
+    if (!isScript(uri.fsPath)) {
       return { uri, run: null };
     }
     const applicable = this.resolved(uri).filter((run) => appliesTo(run, uri.fsPath));
@@ -110,7 +111,7 @@ export class RunPicker {
   private async pick(file: vscode.Uri | undefined, runs: readonly RunConfig[], title: string): Promise<RunConfig | null | undefined> {
     const folder = (file && vscode.workspace.getWorkspaceFolder(file)?.uri.fsPath) ?? '';
     const items: PickItem[] = runs.map((run) => ({ label: run.name, detail: describeRun(run, folder), run }));
-    if (file?.fsPath.endsWith('.py')) {
+    if (file !== undefined && isScript(file.fsPath)) {
       items.push({ label: 'No configuration', detail: `python ${vscode.workspace.asRelativePath(file)} (no arguments)`, run: null });
     }
     const picked = await vscode.window.showQuickPick(items, { title: `etviz: ${title}`, placeHolder: 'launch configuration', matchOnDetail: true });

@@ -6,7 +6,7 @@
 
 import * as vscode from 'vscode';
 import { DidChangeConfigurationNotification, ExecuteCommandRequest, LSPErrorCodes, LanguageClient, type LanguageClientOptions, ResponseError, type ServerOptions, State, TransportKind } from 'vscode-languageclient/node';
-import { DEFAULT_KINDS, type InputKind, parseInputKinds } from './input_kinds';
+import { DEFAULT_KINDS, type InputKind, parseInputKinds, readFilePatterns } from './input_kinds';
 import {
   type Interpreter,
   chooseInterpreter,
@@ -269,10 +269,7 @@ export class ServerSession implements vscode.Disposable {
     const clientOptions: LanguageClientOptions = {
       documentSelector: [
         { scheme: 'file', language: 'python' },
-        ...DEFAULT_KINDS.filter((kind) => !kind.runsScript).map((kind) => ({
-          scheme: 'file',
-          pattern: `**/*${kind.suffix}`,
-        })),
+        ...readFilePatterns(DEFAULT_KINDS).map((pattern) => ({ scheme: 'file', pattern })),
       ],
       outputChannel: this.log,
       initializationOptions: {

@@ -39,7 +39,8 @@ _PICKLED_SUFFIXES = ("_state_dict", "_constants", "_example_inputs")
 
 
 def read_etrecord(
-    path: Path, *, allow_pickle: bool = False, etrecord: Path | None = None
+    path: Path, *, allow_pickle: bool = False, etrecord: Path | None = None,
+    beside: Path | None = None,
 ) -> model.GraphCollection:
     """The ``.etrecord`` row of ``inputs.KINDS``: its pickles stay closed, opt-in or not."""
     contents = _Contents(path)

@@ -17,8 +17,8 @@ node last wrote them (a method input, a constant, an earlier instruction's out).
 arguments an instruction writes is not stored; it is the convention above: the trailing
 arguments that hold no value yet (not an input, not a constant, not written before).
 
-With an ETRecord next to it (``<stem>.etrecord``, or one named), each instruction also
-names the edge ops it came from (their debug handles) and the user's source line.
+With an ETRecord (named, or the one ``inputs.companion`` found beside it), each instruction
+also names the edge ops it came from (their debug handles) and the user's source line.
 """
 
 from __future__ import annotations
@@ -69,10 +69,13 @@ def program_schema() -> flatbuf.Schema:
 
 
 def read_pte(
-    path: Path, *, allow_pickle: bool = False, etrecord: Path | None = None
+    path: Path, *, allow_pickle: bool = False, etrecord: Path | None = None,
+    beside: Path | None = None,
 ) -> model.GraphCollection:
-    """The ``.pte`` row of ``inputs.KINDS``: never unpickles: ``allow_pickle`` changes nothing."""
-    links = _links_for(path, etrecord)
+    """The ``.pte`` row of ``inputs.KINDS``: never unpickles: ``allow_pickle`` changes nothing.
+    ``etrecord``: named by the user (a bad one is an error); ``beside``: the one the table
+    found beside the file (``inputs.companion``: a bad one leaves the graph unlinked)."""
+    links = _links_for(etrecord, beside)
     collection = model.GraphCollection(label=path.name)
     plans: list[memory_plan.MemoryPlan] = []
     collection.graphs.extend(read_graphs(path, links, plans))
@@ -80,13 +83,12 @@ def read_pte(
     return collection
 
 
-def _links_for(path: Path, etrecord: Path | None) -> Links | None:
+def _links_for(etrecord: Path | None, beside: Path | None) -> Links | None:
     from etviz_lsp.graph.readers import etrecord as etrecord_reader
 
     if etrecord is not None:  # named by the user: a bad one is an error
         return etrecord_reader.links(etrecord)
-    beside = path.with_suffix(".etrecord")
-    if not beside.is_file():
+    if beside is None:
         return None
     try:
         return etrecord_reader.links(beside)

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_KINDS, describeKinds, isVisualizable, parseInputKinds } from '../../src/input_kinds';
+import { DEFAULT_KINDS, describeKinds, isScript, isVisualizable, kindOf, parseInputKinds, readFilePatterns, suffixOf } from '../../src/input_kinds';
 
 const answer = {
   etviz: {
@@ -32,4 +32,24 @@ test('the defaults match the server table and read as one sentence', () => {
   assert.equal(isVisualizable('/w/M.ETRECORD', DEFAULT_KINDS), true);
   assert.equal(isVisualizable('/w/model.onnx', DEFAULT_KINDS), false);
   assert.equal(describeKinds(DEFAULT_KINDS), 'a Python export script or a .pt2, .pte or .etrecord file');
+});
+
+test('a suffix is read as the server reads it, and matched in any case', () => {
+  assert.equal(suffixOf('/w/model.PTE'), '.PTE');
+  assert.equal(suffixOf('C:\\w\\Model.Pt2'), '.Pt2');
+  assert.equal(suffixOf('/w.d/model'), ''); // a dot in a folder name is no suffix
+  assert.equal(suffixOf('/w/.pte'), ''); // a hidden file named .pte: no suffix (os.path.splitext)
+  assert.equal(suffixOf('/w/..pte'), ''); // only dots before it: none either
+  assert.equal(suffixOf('/w/m.tar.pte'), '.pte');
+  assert.equal(kindOf('/w/model.PTE', DEFAULT_KINDS)?.suffix, '.pte');
+  assert.equal(kindOf('/w/Model.Pt2', DEFAULT_KINDS)?.mayUnpickle, true);
+  assert.equal(kindOf('/w/model.pte.json', DEFAULT_KINDS), undefined);
+  assert.equal(isVisualizable('/w/.pte', DEFAULT_KINDS), false);
+  assert.equal(isScript('/w/Export.PY'), true);
+  assert.equal(isScript('/w/model.pte'), false);
+  assert.equal(isScript('/w/notes.pyc'), false);
+});
+
+test('the document patterns are the kinds that are read, in any case', () => {
+  assert.deepEqual(readFilePatterns(DEFAULT_KINDS), ['**/*.[pP][tT]2', '**/*.[pP][tT][eE]', '**/*.[eE][tT][rR][eE][cC][oO][rR][dD]']);
 });
