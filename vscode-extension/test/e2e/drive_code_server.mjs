@@ -86,9 +86,18 @@ async function statusText() {
 }
 
 async function palette(command) {
-  await page.keyboard.press('F1');
+  // F1 can be lost while a webview that just opened takes the focus (its frame is still
+  // loading under load): press it again until the palette shows, rather than wait once.
   const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
+  for (let attempt = 1; ; attempt += 1) {
+    await page.keyboard.press('F1');
+    try {
+      await input.waitFor({ state: 'visible', timeout: 5000 });
+      break;
+    } catch (error) {
+      if (attempt >= 6) throw error;
+    }
+  }
   await input.fill(`>${command}`);
   await page.locator('.quick-input-list .monaco-list-row').first().waitFor();
   await page.keyboard.press('Enter');
