@@ -87,6 +87,9 @@ class RunResult:
     profile_error: str = ""
     # The memory plan (memory_overlay.write): summary lines, the timeline SVG's path
     memory: dict[str, Any] = field(default_factory=dict)
+    # Why ops stayed on the CPU (not_delegated.RunReasons.summary): per lowering its graph
+    # and its CPU ops, each with one line per partitioner that left it out
+    not_delegated: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +337,7 @@ class WarmWorker:
             profile=answer.get("profile") if isinstance(answer.get("profile"), dict) else None,
             profile_error=str(answer.get("profile_error") or ""),
             memory=dict(answer.get("memory") or {}),
+            not_delegated=_dicts(answer.get("not_delegated")),
         )
 
     def wait_until_ready(self) -> Message | None:
@@ -498,6 +502,10 @@ def _graph_infos(graphs: list[Message]) -> list[GraphInfo]:
 
 def _paths(values: object) -> list[Path]:
     return [Path(str(v)) for v in values] if isinstance(values, list) else []
+
+
+def _dicts(values: object) -> list[dict[str, Any]]:
+    return [v for v in values if isinstance(v, dict)] if isinstance(values, list) else []
 
 
 def _request(

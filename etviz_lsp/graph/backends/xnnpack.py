@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 from collections import Counter
 
+from etviz_lsp.graph.backends import partitioner_reasons
 from etviz_lsp.graph.binary import executorch_files, flatbuf
 from etviz_lsp.graph.core import ir
 
@@ -173,3 +174,29 @@ def summary(record: ir.ProgramRecord) -> str:
     """``XNNConv2d ×1, XNNConvert ×2``: what the delegate runs, most frequent first."""
     counts = Counter(rec.target for rec in record.nodes if rec.kind == ir.OP)
     return ", ".join(f"{target} ×{n}" for target, n in counts.most_common())
+
+
+# ---- why not delegated (issue 26): how XnnpackPartitioner's reasons are collected ----------
+#
+# Its partitioner configs (``backends/xnnpack/partition/config/``) reject a node through a
+# module-level ``WhyNoPartition`` (listened to for every partitioner: ``partitioner_reasons``).
+# An op with no config at all (``cumsum``) is never looked at by one and gets no word: its
+# own answer then is that its configs, keyed by target name, hold none for that op.
+
+CONFIG_PARTITIONER = "executorch.exir.backend.canonical_partitioners.config_partitioner"
+
+
+def no_config(partitioner: object, node: object) -> str | None:
+    """``no partitioner config for cumsum.default`` when the partitioner's configs have
+    none for the node's target (as its ``ConfigerationBasedPartitioner`` looks them up)."""
+    import importlib
+
+    configs = getattr(partitioner, "target_partitioner_configs", None)
+    target = getattr(getattr(node, "target", None), "__name__", None)
+    if not isinstance(configs, dict) or not isinstance(target, str):
+        return None
+    name = importlib.import_module(CONFIG_PARTITIONER).format_target_name(target)
+    return None if name in configs else f"no partitioner config for {name}"
+
+
+NOT_DELEGATED = partitioner_reasons.ReasonSource("XnnpackPartitioner", ask=no_config)

@@ -25,7 +25,7 @@ from typing import Any
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph.binary import limits
 from etviz_lsp.graph.core import builder, ir, model, source
-from etviz_lsp.graph.readers import pt2_archive, pt2_zip
+from etviz_lsp.graph.readers import not_delegated_file, pt2_archive, pt2_zip
 from etviz_lsp.graph.readers.links import Links
 
 IDENTIFIER = "ETRECORD_V0"
@@ -63,6 +63,7 @@ def links(path: Path) -> Links:
                 by_handle.setdefault(handle, []).append((rec.name, where))
         found.ops[method] = by_handle
         found.delegates[method] = contents.delegate_backends(method)
+    found.not_delegated = not_delegated_file.read(path)
     return found
 
 
