@@ -1,0 +1,259 @@
+"""Why an op stayed on the CPU (issue 26): the partitioners' own words, from a real run.
+
+``tests/scripts/why_not_delegated.py`` lowers a conv + batch norm + mean + cumsum + linear
+net with ``XnnpackPartitioner`` and with ``VulkanPartitioner`` through the real CLI
+(``--once``, a real worker), and writes the XNNPACK program as a ``.pte`` with its
+ETRecord. The same texts are read here from the partitioners themselves, independently of
+how the run heard them: XNNPACK's config check logs its ``WhyNoPartition`` at DEBUG (read
+with a logging handler), its configs are looked up for an op none takes, Vulkan's operator
+support logs its "Due to [...]" line at INFO on the root logger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etviz_lsp.graph.core import model
+from etviz_lsp.graph.core import not_delegated as core
+from etviz_lsp.graph.readers import not_delegated_file
+from etviz_lsp.graph.readers.pte_reader import read_pte
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = Path(__file__).parent / "scripts" / "why_not_delegated.py"
+XNNPACK_GRAPH = "xnnpack @ why_not_delegated.py:34 (lowered)"
+EXECUTORCH_GRAPH = "xnnpack_program @ why_not_delegated.py:37 (executorch)"
+VULKAN_GRAPH = "vulkan @ why_not_delegated.py:40 (lowered)"
+NOT_OPS = ("operator.getitem", "executorch.exir.memory.alloc")  # plumbing, no backend's op
+PLUMBING = ("getitem", "executorch_call_delegate")
+
+
+@dataclass(frozen=True)
+class Run:
+    folder: Path
+    stdout: str
+    graphs: dict[str, dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """One real ``--once`` run of the script (both lowerings, the .pte and ETRecord)."""
+    folder = tmp_path_factory.mktemp("not-delegated")
+    shutil.copy(SCRIPT, folder / SCRIPT.name)
+    env = {**os.environ, "XDG_CACHE_HOME": str(folder / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-m", "etviz_lsp", "--once", SCRIPT.name],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = json.loads((folder / ".etviz" / f"{SCRIPT.name}.json").read_text())
+    return Run(folder, done.stdout, {g["id"]: g for g in data["graphs"]})
+
+
+@dataclass(frozen=True)
+class OwnWords:
+    """What each partitioner says about each op it leaves out, asked here directly."""
+
+    xnnpack: dict[str, str]  # FX node name -> the text
+    vulkan: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def own_words() -> OwnWords:
+    """The same net lowered in this process; each CPU op asked of its partitioner's own
+    check (one lowering per partitioner, shared by the module's tests)."""
+    import torch
+    from executorch.backends.vulkan.partitioner.vulkan_partitioner import VulkanPartitioner
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    namespace: dict[str, Any] = {}
+    source = SCRIPT.read_text().split("here = Path")[0]  # the net, not the lowering
+    exec(compile(source, str(SCRIPT), "exec"), namespace)
+    ep = torch.export.export(namespace["Net"]().eval(), (torch.randn(1, 3, 8, 8),))
+    xnnpack = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+    vulkan = to_edge_transform_and_lower(ep, partitioner=[VulkanPartitioner()])
+    return OwnWords(
+        _xnnpack_words(xnnpack.exported_program()), _vulkan_words(vulkan.exported_program())
+    )
+
+
+def _cpu_ops(program: Any) -> list[Any]:
+    return [
+        n for n in program.graph.nodes
+        if n.op == "call_function" and n.target.__name__ not in PLUMBING
+    ]  # fmt: skip
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _listening(logger: logging.Logger, level: int) -> Iterator[_Records]:
+    """Every record ``logger`` gets at ``level``, kept (not printed) while inside."""
+    handler = _Records()
+    before = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before[0])
+        logger.propagate = before[1]
+
+
+def _xnnpack_words(program: Any) -> dict[str, str]:
+    """Each CPU op: its XNNPACK config's check (the WhyNoPartition it logs at DEBUG), or,
+    when XNNPACK has no config for its target, that."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir.backend.canonical_partitioners.config_partitioner import (
+        format_target_name,
+    )
+
+    configs = XnnpackPartitioner().target_partitioner_configs
+    logger = logging.getLogger("executorch.backends.xnnpack")
+    words = {}
+    for node in _cpu_ops(program):
+        name = format_target_name(node.target.__name__)
+        if name not in configs:
+            words[node.name] = f"no partitioner config for {name}"
+            continue
+        with _listening(logger, logging.DEBUG) as handler:
+            assert not configs[name].check_constraints(node, program)
+        [record] = [r for r in handler.records if hasattr(r.msg, "reason")]
+        words[node.name] = record.msg.reason
+    return words
+
+
+def _vulkan_words(program: Any) -> dict[str, str]:
+    """Each CPU op asked of Vulkan's operator support, its "Due to [...]" line read back."""
+    from executorch.backends.vulkan import utils
+    from executorch.backends.vulkan.partitioner.vulkan_partitioner import (
+        VulkanSupportedOperators,
+    )
+
+    support = VulkanSupportedOperators(utils.DEFAULT_TEXTURE_LIMITS, utils.DEFAULT_BUFFER_LIMIT)
+    root = logging.getLogger()
+    words = {}
+    for node in _cpu_ops(program):
+        with _listening(root, logging.INFO) as handler:
+            assert not support.is_node_supported({}, node)
+        [said] = [re.match(r"\[Vulkan Partitioner\] Due to \[(.*)\], skipping", r.getMessage())
+                  for r in handler.records if "Vulkan Partitioner" in r.getMessage()]
+        assert said is not None
+        words[node.name] = said.group(1)
+    return words
+
+
+def _reasons(graph: dict[str, Any]) -> dict[str, str]:
+    return {
+        node["id"]: a["value"] for node in graph["nodes"] for a in node["attrs"]
+        if a["key"] == core.KEY
+    }  # fmt: skip
+
+
+def _cpu_op_nodes(graph: dict[str, Any]) -> list[str]:
+    """Op nodes outside every partition, plumbing aside."""
+    found = []
+    for node in graph["nodes"]:
+        attrs = {a["key"]: a["value"] for a in node["attrs"]}
+        outside = "partition" not in attrs and attrs.get("target") not in NOT_OPS
+        if attrs.get("kind") == "op" and outside:
+            found.append(node["id"])
+    return found
+
+
+def test_every_cpu_op_of_the_lowered_stages_carries_its_partitioners_own_words(
+    run: Run, own_words: OwnWords
+) -> None:
+    for graph_id, partitioner, words in (
+        (XNNPACK_GRAPH, "XnnpackPartitioner", own_words.xnnpack),
+        (VULKAN_GRAPH, "VulkanPartitioner", own_words.vulkan),
+    ):
+        graph = run.graphs[graph_id]
+        cpu = _cpu_op_nodes(graph)
+        assert sorted(cpu) == ["aten_cumsum_default", "aten_mean_dim"]
+        assert _reasons(graph) == {node: f"{partitioner}: {words[node]}" for node in cpu}
+    # What the words are, so a change in ExecuTorch shows here (not only equal to itself).
+    assert own_words.xnnpack == {
+        "aten_mean_dim": "mean.dim only supports keepdim=True",
+        "aten_cumsum_default": "no partitioner config for cumsum.default",
+    }
+    assert own_words.vulkan["aten_cumsum_default"] == "no operator implementation"
+
+
+def test_the_executorch_stage_keeps_them_and_the_graph_info_lists_each_first_reason(
+    run: Run, own_words: OwnWords
+) -> None:
+    graph = run.graphs[EXECUTORCH_GRAPH]
+    assert sorted(_cpu_op_nodes(graph)) == ["aten_cumsum_default", "aten_mean_dim"]
+    assert _reasons(graph) == {n: f"XnnpackPartitioner: {w}" for n, w in own_words.xnnpack.items()}
+    info = run.graphs[XNNPACK_GRAPH]["groupNodeAttributes"][""]
+    assert info["on CPU"] == "2"
+    assert info["on CPU: cumsum (aten_cumsum_default)"] == (
+        "XnnpackPartitioner: no partitioner config for cumsum.default"
+    )
+    assert info["on CPU: mean (aten_mean_dim)"].startswith("XnnpackPartitioner: mean.dim")
+    # Delegated ops say nothing: the conv and the linear went to the backend.
+    assert not [n for n in _reasons(graph) if n.startswith("lowered_module_")]
+
+
+def test_once_says_it_in_one_line_per_lowering(run: Run, own_words: OwnWords) -> None:
+    xnnpack = ", ".join(
+        f"{op} (XnnpackPartitioner: {own_words.xnnpack[node]})"
+        for op, node in (("mean", "aten_mean_dim"), ("cumsum", "aten_cumsum_default"))
+    )
+    vulkan = ", ".join(
+        f"{op} (VulkanPartitioner: {own_words.vulkan[node]})"
+        for op, node in (("mean", "aten_mean_dim"), ("cumsum", "aten_cumsum_default"))
+    )
+    lines = [line for line in run.stdout.splitlines() if "not delegated:" in line]
+    assert lines == [
+        f"  not delegated: {XNNPACK_GRAPH}: 2 ops on the CPU: {xnnpack}",
+        f"  not delegated: {VULKAN_GRAPH}: 2 ops on the CPU: {vulkan}",
+    ]
+
+
+def test_the_pte_shows_them_on_its_cpu_kernels_through_the_etrecord(
+    run: Run, own_words: OwnWords
+) -> None:
+    pte, etrecord = run.folder / "net_xnnpack.pte", run.folder / "net_xnnpack.etrecord"
+    assert not_delegated_file.path_for(etrecord).is_file()  # etviz's own folder beside it
+    [forward, *_delegates] = read_pte(pte).graphs
+    kernels = {
+        model.node_attr(n, "edge ops"): model.node_attr(n, core.KEY) for n in forward.nodes
+        if model.node_attr(n, "runs on") == "CPU (portable/optimized kernel)"
+    }  # fmt: skip
+    assert kernels == {n: f"XnnpackPartitioner: {w}" for n, w in own_words.xnnpack.items()}
+    delegate_calls = [n for n in forward.nodes if model.node_attr(n, "backend")]
+    assert delegate_calls and all(model.node_attr(n, core.KEY) is None for n in delegate_calls)
+    assert forward.group_attrs[""]["on CPU"] == "2"
+
+    # The ETRecord saved again (without etviz): the kept reasons are another program's.
+    stat = etrecord.stat()
+    os.utime(etrecord, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    [again, *_] = read_pte(pte).graphs
+    assert all(model.node_attr(n, core.KEY) is None for n in again.nodes)
+    assert "on CPU" not in again.group_attrs[""]
+    os.utime(etrecord, ns=(stat.st_atime_ns, stat.st_mtime_ns))
