@@ -34,9 +34,19 @@ from etviz_lsp.graph.readers.pte_reader import read_pte
 pytestmark = pytest.mark.slow
 
 SCRIPT = Path(__file__).parent / "scripts" / "why_not_delegated.py"
-XNNPACK_GRAPH = "xnnpack @ why_not_delegated.py:34 (lowered)"
-EXECUTORCH_GRAPH = "xnnpack_program @ why_not_delegated.py:37 (executorch)"
-VULKAN_GRAPH = "vulkan @ why_not_delegated.py:40 (lowered)"
+
+
+def _stage(name: str, kind: str) -> str:
+    """The graph id of the program the script assigns to ``name`` (its line: the call)."""
+    lines = SCRIPT.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if text.startswith(f"{name} = "))
+    return f"{name} @ {SCRIPT.name}:{line} ({kind})"
+
+
+XNNPACK_GRAPH = _stage("xnnpack", "lowered")
+EXECUTORCH_GRAPH = _stage("xnnpack_program", "executorch")
+VULKAN_GRAPH = _stage("vulkan", "lowered")
+BOTH_GRAPH = _stage("both", "lowered")  # XNNPACK first, then Vulkan on what it left
 NOT_OPS = ("operator.getitem", "executorch.exir.memory.alloc")  # plumbing, no backend's op
 PLUMBING = ("getitem", "executorch_call_delegate")
 
@@ -195,6 +205,14 @@ def test_every_cpu_op_of_the_lowered_stages_carries_its_partitioners_own_words(
         cpu = _cpu_op_nodes(graph)
         assert sorted(cpu) == ["aten_cumsum_default", "aten_mean_dim"]
         assert _reasons(graph) == {node: f"{partitioner}: {words[node]}" for node in cpu}
+    # Both partitioners looked at each op left on the CPU: one line each, in their order.
+    both = run.graphs[BOTH_GRAPH]
+    assert _reasons(both) == {
+        node: f"XnnpackPartitioner: {own_words.xnnpack[node]}\n"
+        f"VulkanPartitioner: {own_words.vulkan[node]}"
+        for node in _cpu_op_nodes(both)
+    }
+    assert sorted(_cpu_op_nodes(both)) == ["aten_cumsum_default", "aten_mean_dim"]
     # What the words are, so a change in ExecuTorch shows here (not only equal to itself).
     assert own_words.xnnpack == {
         "aten_mean_dim": "mean.dim only supports keepdim=True",
@@ -232,6 +250,7 @@ def test_once_says_it_in_one_line_per_lowering(run: Run, own_words: OwnWords) ->
     assert lines == [
         f"  not delegated: {XNNPACK_GRAPH}: 2 ops on the CPU: {xnnpack}",
         f"  not delegated: {VULKAN_GRAPH}: 2 ops on the CPU: {vulkan}",
+        f"  not delegated: {BOTH_GRAPH}: 2 ops on the CPU: {xnnpack}",  # the first reasons
     ]
 
 
@@ -257,3 +276,44 @@ def test_the_pte_shows_them_on_its_cpu_kernels_through_the_etrecord(
     assert all(model.node_attr(n, core.KEY) is None for n in again.nodes)
     assert "on CPU" not in again.group_attrs[""]
     os.utime(etrecord, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def _copy_program(run: Run, folder: Path) -> tuple[Path, Path]:
+    for name in ("net_xnnpack.pte", "net_xnnpack.etrecord"):
+        shutil.copy2(run.folder / name, folder / name)
+    return folder / "net_xnnpack.pte", folder / "net_xnnpack.etrecord"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["not json", "a list", "another version", "bad entries", "another op's name", "over 64 MiB"],
+)
+def test_a_damaged_or_foreign_reasons_file_is_not_used_and_the_pte_still_opens(
+    run: Run, tmp_path: Path, damage: str
+) -> None:
+    pte, etrecord = _copy_program(run, tmp_path)
+    kept = not_delegated_file.path_for(etrecord)
+    kept.parent.mkdir()
+    good = not_delegated_file.content(etrecord, [
+        {"handle": 4, "node": "aten_cumsum_default", "op": "cumsum", "reasons": ["P: words"]},
+    ])  # fmt: skip
+    written: Any = {
+        "not json": "{",
+        "a list": [good],
+        "another version": {**good, "version": 99},
+        "bad entries": {**good, "ops": [{"handle": "4", "reasons": "P"}, 7, None]},
+        "another op's name": {**good, "ops": [{**good["ops"][0], "node": "aten_mean_dim"}]},
+    }.get(damage)
+    if damage == "over 64 MiB":
+        kept.write_text(json.dumps(good))
+        os.truncate(kept, not_delegated_file.MAX_BYTES + 1)
+    else:
+        kept.write_text(written if isinstance(written, str) else json.dumps(written))
+    [forward, *_] = read_pte(pte).graphs
+    assert all(model.node_attr(n, core.KEY) is None for n in forward.nodes)
+    assert model.node_attr(next(n for n in forward.nodes if n["label"] == "aten::cumsum"),
+                           "edge ops") == "aten_cumsum_default"  # linked all the same
+    kept.write_text(json.dumps(good))  # the control: the same file, whole, is used
+    [forward, *_] = read_pte(pte).graphs
+    said = {n["label"]: model.node_attr(n, core.KEY) for n in forward.nodes}
+    assert said["aten::cumsum"] == "P: words" and said["aten::mean"] is None

@@ -1,9 +1,10 @@
-"""One net lowered twice, to XNNPACK and to Vulkan, each leaving ops on the CPU (issue 26).
+"""One net lowered to XNNPACK, to Vulkan, and to both, each leaving ops on the CPU (issue 26).
 
 XNNPACK takes the conv (with its batch norm) and the linear; its configs refuse ``mean``
 (``keepdim=False``) and have none for ``cumsum``. Vulkan takes the conv and the linear; its
-operator support refuses ``mean`` and ``cumsum``. The XNNPACK program is written as
-``net_xnnpack.pte`` with its ETRecord beside this script.
+operator support refuses ``mean`` and ``cumsum``. With both partitioners, XNNPACK goes
+first and Vulkan looks at what it left: both say why for ``mean`` and ``cumsum``. The
+XNNPACK program is written as ``net_xnnpack.pte`` with its ETRecord beside this script.
 """
 
 from pathlib import Path
@@ -38,3 +39,4 @@ xnnpack_program = xnnpack.to_executorch()
 (here / "net_xnnpack.pte").write_bytes(xnnpack_program.buffer)
 xnnpack_program.get_etrecord().save(str(here / "net_xnnpack.etrecord"))
 vulkan = to_edge_transform_and_lower(ep, partitioner=[VulkanPartitioner()])
+both = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner(), VulkanPartitioner()])
