@@ -58,19 +58,23 @@ class Run:
     graphs: dict[str, dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """One real ``--once`` run of the script (both lowerings, the .pte and ETRecord)."""
-    folder = tmp_path_factory.mktemp("not-delegated")
-    shutil.copy(SCRIPT, folder / SCRIPT.name)
+def _once(script: Path, folder: Path) -> Run:
+    """A real ``--once`` run of ``script``, copied into ``folder``."""
+    shutil.copy(script, folder / script.name)
     env = {**os.environ, "XDG_CACHE_HOME": str(folder / "cache")}
     done = subprocess.run(
-        [sys.executable, "-m", "etviz_lsp", "--once", SCRIPT.name],
+        [sys.executable, "-m", "etviz_lsp", "--once", script.name],
         cwd=folder, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    data = json.loads((folder / ".etviz" / f"{SCRIPT.name}.json").read_text())
+    data = json.loads((folder / ".etviz" / f"{script.name}.json").read_text())
     return Run(folder, done.stdout, {g["id"]: g for g in data["graphs"]})
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """One run of the script (the three lowerings, the .pte and ETRecord)."""
+    return _once(SCRIPT, tmp_path_factory.mktemp("not-delegated"))
 
 
 @dataclass(frozen=True)
@@ -317,3 +321,28 @@ def test_a_damaged_or_foreign_reasons_file_is_not_used_and_the_pte_still_opens(
     [forward, *_] = read_pte(pte).graphs
     said = {n["label"]: model.node_attr(n, core.KEY) for n in forward.nodes}
     assert said["aten::cumsum"] == "P: words" and said["aten::mean"] is None
+
+
+def test_core_ml_says_it_through_its_operator_support_for_every_node(tmp_path: Path) -> None:
+    """Core ML's partitioner logs each message once per call; every node still gets its
+    words, the same its operator support gives when asked here."""
+    script = SCRIPT.with_name("why_not_delegated_coreml.py")
+    done = _once(script, tmp_path)
+    [graph] = [g for g in done.graphs.values() if g["id"].endswith("(lowered)")]
+    assert _cpu_op_nodes(graph) == ["aten_acosh_default"]
+
+    import torch
+    from executorch.backends.apple.coreml.partition import coreml_partitioner
+    from executorch.exir import to_edge
+
+    namespace: dict[str, Any] = {}
+    exec(compile(script.read_text().split("ep = ")[0], str(script), "exec"), namespace)
+    ep = torch.export.export(namespace["Net"]().eval(), (torch.randn(1, 3, 8, 8),))
+    edge = to_edge(ep).exported_program()
+    [acosh] = [n for n in edge.graph.nodes if n.name == "aten_acosh_default"]
+    support = coreml_partitioner._OperatorsSupportedForCoreMLBackend(log=True)
+    with _listening(logging.getLogger(coreml_partitioner.__name__), logging.INFO) as handler:
+        assert not support.is_node_supported(None, acosh)
+    words = "; ".join(r.getMessage().rstrip(".") for r in handler.records)
+    assert "not supported by CoreML" in words
+    assert _reasons(graph) == {"aten_acosh_default": f"CoreMLPartitioner: {words}"}
