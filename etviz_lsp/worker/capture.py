@@ -237,7 +237,7 @@ def _wrap(original: Callable[..., Any], function: str, progress: str) -> Callabl
                 result = original(*args, **kwargs)
         finally:
             recorder.depth -= 1
-        recorder.not_delegated.made(result, reasons)
+        recorder.not_delegated.made(function, result, reasons)
         made_from = type(args[0]).__name__ if args else ""
         recorder.record_call(result, function, site, time.time(), made_from)
         recorder.progress("running script")

@@ -60,7 +60,6 @@ class Reasons:
 
     ops: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     handles: dict[str, int] = field(default_factory=dict)
-    reported: bool = False  # its summary entry is made once, on its first graph
 
     def add(self, name: str, op: str, handle: object, line: str) -> None:
         _, lines = self.ops.setdefault(name, (op, []))
@@ -80,7 +79,9 @@ class RunReasons:
     """A run's reasons, by the program each lowering made; what the run's answer carries."""
 
     def __init__(self) -> None:
-        self._by_object: dict[int, tuple[object, Reasons]] = {}
+        # id -> (the program a call made, its reasons, made by the lowering itself: its
+        # graphs are the summary's; a to_executorch's repeat them)
+        self._by_object: dict[int, tuple[object, Reasons, bool]] = {}
         self._etrecords: dict[int, tuple[object, Reasons]] = {}
         self._saves_heard: set[type] = set()
         self.summary: list[dict[str, Any]] = []  # per lowering: its graph, its CPU ops
@@ -107,10 +108,10 @@ class RunReasons:
             for step in undo:
                 step()
 
-    def made(self, result: Any, reasons: Reasons | None) -> None:
+    def made(self, function: str, result: Any, reasons: Reasons | None) -> None:
         if reasons is None:
             return
-        self._by_object[id(result)] = (result, reasons)
+        self._by_object[id(result)] = (result, reasons, function in LOWERING)
         etrecord = getattr(result, "_etrecord", None)  # to_executorch's, or the lowering's
         if etrecord is not None:
             self._etrecords[id(etrecord)] = (etrecord, reasons)
@@ -121,14 +122,13 @@ class RunReasons:
         return kept[1] if kept is not None and kept[0] is obj else None
 
     def annotate(self, obj: object, graph: model.Graph) -> None:
-        """The reasons on ``graph`` (a stage of ``obj``); the first graph annotated is the
-        lowering's summary entry."""
-        reasons = self.of(obj)
-        if reasons is None or not reasons.ops:
+        """The reasons on ``graph`` (a stage of ``obj``, one per method); a lowering's own
+        graphs are the summary's entries."""
+        kept = self._by_object.get(id(obj))
+        if kept is None or kept[0] is not obj or not kept[1].ops:
             return
-        found = not_delegated.annotate(graph, reasons.ops)
-        if found and not reasons.reported:
-            reasons.reported = True
+        found = not_delegated.annotate(graph, kept[1].ops)
+        if found and kept[2]:
             self.summary.append({"graph": graph.id, "ops": found})
 
     def _hear_saves(self, etrecord_class: type) -> None:
@@ -219,19 +219,28 @@ class _Heard:
     """What a partitioner said during one partition call, by node."""
 
     def __init__(self) -> None:
-        self.words: dict[int, list[str]] = {}
-        self.checked: dict[int, bool] = {}
+        # by node, and by name for a partitioner that tags a copy of what it looked at
+        self.words: dict[int | str, list[str]] = {}
+        self.checked: dict[int | str, bool] = {}
         self.looking: list[Any] = []  # the nodes its support check is looking at
         self._keep: list[Any] = []  # ids stay theirs while heard
 
     def said(self, node: Any, reason: Any) -> None:
         if node is not None and reason is not None:
-            self.words.setdefault(id(node), []).append(str(reason).strip())
+            for key in (id(node), str(getattr(node, "name", ""))):
+                self.words.setdefault(key, []).append(str(reason).strip())
             self._keep.append(node)
 
     def answered(self, node: Any, supported: bool) -> None:
-        self.checked[id(node)] = supported
+        self.checked[id(node)] = self.checked[str(getattr(node, "name", ""))] = supported
         self._keep.append(node)
+
+    def words_for(self, node: Any) -> list[str]:
+        return self.words.get(id(node)) or self.words.get(node.name) or []
+
+    def answer_for(self, node: Any) -> bool | None:
+        answer = self.checked.get(id(node))
+        return answer if answer is not None else self.checked.get(node.name)
 
 
 @contextlib.contextmanager
@@ -330,10 +339,10 @@ def _note(
 
 
 def _reason(source: ReasonSource, heard: _Heard, partitioner: Any, node: Any) -> str:
-    words = heard.words.get(id(node))
+    words = heard.words_for(node)
     if words:
         return "; ".join(dict.fromkeys(w.rstrip(".") for w in words if w))
-    checked = heard.checked.get(id(node))
+    checked = heard.answer_for(node)
     if checked is False:
         return UNSUPPORTED
     answer = source.ask(partitioner, node) if source.ask is not None else None
