@@ -23,6 +23,20 @@ try {
   // The info panel fills in once the graph is laid out; then let the WebGL frame settle.
   await page.getByText('op node count').first().waitFor({ timeout: TIMEOUT });
   await page.locator('canvas').first().waitFor({ timeout: TIMEOUT });
+  // SIDE_PANEL_PX: drag the divider so the side panel (node info) is that wide.
+  if (process.env.SIDE_PANEL_PX) {
+    const divider = await page.locator('.resizer').first().boundingBox();
+    const y = divider.y + divider.height / 2;
+    await page.mouse.move(divider.x + divider.width / 2, y);
+    await page.mouse.down();
+    await page.mouse.move(Number(width) - Number(process.env.SIDE_PANEL_PX), y, { steps: 10 });
+    await page.mouse.up();
+  }
+  // EXPAND_ATTRS: attribute keys (comma-separated) whose long values are unfolded first.
+  for (const key of (process.env.EXPAND_ATTRS || '').split(',').filter(Boolean)) {
+    const row = page.locator('tr', { has: page.locator('td.key', { hasText: key }) });
+    await row.locator('.icon-container.toggle').first().click();
+  }
   await page.waitForTimeout(3000);
   await page.screenshot({ path: out });
   const canvas = await page.locator('canvas').first().boundingBox();

@@ -82,7 +82,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from etviz_lsp.graph import convert, inputs
-    from etviz_lsp.graph.core.writer import write_json_atomic
 
     if args.file is not None:
         collection = inputs.known_kind(args.file).read(args.file)
@@ -91,10 +90,25 @@ def main() -> None:
 
         lowered = example.stages()["lowered"]
         collection = convert.from_programs([("cumsum_net", lowered)], label="cumsum_net")
+    ids = [g.id for g in collection.graphs]
+    index = ids.index(args.graph) if args.graph in ids else 0
+    shoot(collection.to_json(), args.out, args.node_modules, args.select,
+          small=args.file is not None, graph_index=index)
+
+
+def shoot(
+    collection: dict, out: Path, node_modules: Path, select: str = "", small: bool = False,
+    graph_index: int = 0, expand: str = "", side_panel_px: int = 0,
+) -> None:
+    """``collection`` (its JSON) in a Model Explorer of its own, one graph shown (``select``
+    selected) and saved to ``out`` by headless Chromium; ``small``: a 1400x1000 window;
+    ``expand``: attribute keys (comma-separated) whose values are unfolded in the panel;
+    ``side_panel_px``: the node info panel dragged to that width."""
+    from etviz_lsp.graph.core.writer import write_json_atomic
+
     workdir = Path(tempfile.mkdtemp(prefix="etviz-shot-"))
     json_path = workdir / "lowered.json"
-    write_json_atomic(json_path, collection.to_json())
-
+    write_json_atomic(json_path, collection)
     port = free_port()
     explorer = str(Path(sys.executable).parent / "model-explorer")
     server = subprocess.Popen(
@@ -106,12 +120,14 @@ def main() -> None:
     )
     try:
         wait_healthy(port)
-        shown = [g for g in collection.graphs if g.id == args.graph] or collection.graphs
-        graph = shown[0].to_json()
-        url = graph_url(port, json_path, graph, collection.label, args.select)
-        env = dict(os.environ, NODE_MODULES_DIR=str(args.node_modules.resolve()))
-        command = ["node", str(HERE / "make_screenshot.mjs"), url, str(args.out.resolve())]
-        if args.file is not None:  # a small graph: a window of its size
+        graph = collection["graphs"][graph_index]
+        url = graph_url(port, json_path, graph, collection["label"], select)
+        env = dict(
+            os.environ, NODE_MODULES_DIR=str(node_modules.resolve()), EXPAND_ATTRS=expand,
+            SIDE_PANEL_PX=str(side_panel_px or ""),
+        )
+        command = ["node", str(HERE / "make_screenshot.mjs"), url, str(out.resolve())]
+        if small:  # a small graph: a window of its size
             command += ["1400", "1000"]
         subprocess.run(command, check=True, env=env, timeout=300)
     finally:

@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {metric}: {path}")
     for line in result.numeric:
         print(f"  numeric overlay: {line}")
+    for line in result.not_delegated:
+        print(f"  not delegated: {line}")
     if result.profile:
         print(f"  profiled: {result.profile}")
     if result.profile_error:

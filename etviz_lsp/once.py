@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from etviz_lsp import graph_files
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph import convert, inputs
-from etviz_lsp.graph.core import model
+from etviz_lsp.graph.core import model, not_delegated
 from etviz_lsp.graph.core.writer import write_json_atomic
 from etviz_lsp.graph.memory import memory_files
 from etviz_lsp.graph_files import GraphFiles, Manifest
@@ -75,6 +75,8 @@ class OnceResult:
     overlay: str = ""  # what the attribution found, one line
     # A script run's numeric overlay: worst op per quantized graph, notes (one line each)
     numeric: tuple[str, ...] = ()
+    # A script run's ops left on the CPU, per lowering, with the partitioners' first reasons
+    not_delegated: tuple[str, ...] = ()
     # With --profile (a script): what the profile found, one line, or why it failed
     profile: str = ""
     profile_error: str = ""
@@ -151,6 +153,7 @@ def _convert_file(
             node_data["gap"], gap_line = _gap(*gap, files)
             overlay = f"{overlay}\n  numeric gap: {gap_line}"
         summary = convert.summarize(collection)
+        cpu = [{"graph": g.id, "ops": not_delegated.ops_of(g)} for g in collection.graphs]
         # Freed before the collector resumes: it would first scan the whole graph (half a
         # million objects at 20k nodes) for cycles that are not there.
         del collection
@@ -158,6 +161,7 @@ def _convert_file(
     return OnceResult(
         output, summary, time.perf_counter() - started, written, node_data, overlay,
         memory=memory.summary, memory_svg=memory.svg, manifest=manifest,
+        not_delegated=tuple(not_delegated.summary_lines([e for e in cpu if e["ops"]])),
     )
 
 
@@ -277,6 +281,7 @@ def _run_script(
     return OnceResult(
         output, graphs, time.perf_counter() - started, output.stat().st_size, latency,
         numeric=_numeric_lines(result.numeric),
+        not_delegated=tuple(not_delegated.summary_lines(result.not_delegated)),
         profile=summary_line(result.profile) if result.profile else "",
         profile_error=result.profile_error,
         memory=tuple(str(line) for line in result.memory.get("summary") or ()),

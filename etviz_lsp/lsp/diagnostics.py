@@ -27,6 +27,21 @@ _OURS = str(Path(__file__).parents[1]) + os.sep  # the etviz_lsp package
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+))?$')
 
 
+def information(text: str, line: int, message: str, code: str) -> types.Diagnostic:
+    """An Information diagnostic over line ``line`` (0-based) whose text is ``text``,
+    from its first non-blank character."""
+    start = len(text) - len(text.lstrip())
+    return types.Diagnostic(
+        range=types.Range(
+            types.Position(line, start), types.Position(line, max(len(text.rstrip()), start + 1))
+        ),
+        message=message,
+        severity=types.DiagnosticSeverity.Information,
+        source=SOURCE,
+        code=code,
+    )
+
+
 class ErrorFields(Protocol):
     @property
     def kind(self) -> str: ...

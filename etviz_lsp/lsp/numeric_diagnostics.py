@@ -5,7 +5,8 @@ A script run's numeric overlay (``worker.numeric_overlay``) sends the worst ops 
 quantized graph (graph id, node id, op, SQNR, max abs error). Those below ``THRESHOLD_DB``
 become diagnostics, worst first, on the ``file:line`` the graph's source map knows for the
 node; a node with no user line is left out (it stays on the graph). Every run replaces
-them: a run with no bad op (or a failed run) clears the previous ones.
+them: a run with no bad op (or a failed run) clears the previous ones. The run's ops left
+on the CPU (``not_delegated_diagnostics``) are published with them, in the same message.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from etviz_lsp.lsp.diagnostics import SOURCE, line_reader
+from etviz_lsp.lsp import not_delegated_diagnostics
+from etviz_lsp.lsp.diagnostics import information, line_reader
 from etviz_lsp.lsp.paths import uri_of
 from etviz_lsp.lsp.source_map import SourceMap
 from etviz_lsp.worker.numeric_overlay import describe
@@ -39,18 +41,10 @@ def diagnostics_for(
         origin = mapped.origin(str(entry.get("graph")), str(entry.get("node")))
         if origin is None or origin.path is None:
             continue
-        text = line_text(origin.path, origin.line)
-        start = len(text) - len(text.lstrip())
-        found.setdefault(origin.path, []).append(types.Diagnostic(
-            range=types.Range(
-                types.Position(origin.line, start),
-                types.Position(origin.line, max(len(text.rstrip()), start + 1)),
-            ),
-            message=f"quantization error: {describe(entry)}",
-            severity=types.DiagnosticSeverity.Information,
-            source=SOURCE,
-            code=CODE,
-        ))  # fmt: skip
+        message = f"quantization error: {describe(entry)}"
+        found.setdefault(origin.path, []).append(
+            information(line_text(origin.path, origin.line), origin.line, message, CODE)
+        )
     return found
 
 
@@ -66,9 +60,17 @@ class NumericDiagnostics:
         self._server = server
         self._published: dict[Path, set[Path]] = {}
 
-    def publish(self, source: Path, summary: dict[str, Any], mapped: SourceMap) -> None:
+    def publish(
+        self, source: Path, summary: dict[str, Any], mapped: SourceMap,
+        not_delegated: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """``not_delegated``: the run's ops left on the CPU (``not_delegated_diagnostics``),
+        published with these: a second publish for a file would replace the first."""
         self.clear(source)
         found = diagnostics_for(summary, mapped, self._line_text)
+        cpu = not_delegated_diagnostics.diagnostics_for
+        for path, more in cpu(not_delegated or [], mapped, self._line_text).items():
+            found.setdefault(path, []).extend(more)
         for path, diagnostics in found.items():
             self._send(path, diagnostics)
         if found:

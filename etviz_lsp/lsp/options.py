@@ -42,6 +42,9 @@ class InitOptions:
     poll_interval: float | None = None
     # The numeric overlay of a run's quantized stages (etviz.numeric): "onRun" or "off".
     numeric: str = "onRun"
+    # Information diagnostics on the lines of ops a partitioner left on the CPU, with its
+    # reasons (etviz.notDelegatedDiagnostics; lsp/not_delegated_diagnostics.py).
+    not_delegated_diagnostics: bool = True
     # Profile on this machine: "off", "command" (runs keep their ExecuTorch program for the
     # command), "onSave" (every run also profiles it); how many times the program runs.
     profile: str = "command"
@@ -65,6 +68,7 @@ _KEYS: dict[str, tuple[str, tuple[type, ...]]] = {
     "clientPid": ("client_pid", (int,)),
     "pollInterval": ("poll_interval", (int, float)),
     "numeric": ("numeric", (str,)),
+    "notDelegatedDiagnostics": ("not_delegated_diagnostics", (bool,)),
     "profile": ("profile", (str,)),
     "profileIterations": ("profile_iterations", (int,)),
     "extensionVersion": ("extension_version", (str,)),
@@ -132,7 +136,10 @@ def _json_name(kind: type) -> str:
 # Settings a running server takes from workspace/didChangeConfiguration. Trust, the pickle
 # opt-in and the interpreter are fixed for a server's life: the editor restarts it when
 # they change (a settings message alone can never turn unpickling on).
-LIVE_KEYS = ("timeout", "autoRefresh", "port", "numeric", "profile", "profileIterations")
+LIVE_KEYS = (
+    "timeout", "autoRefresh", "port", "numeric", "profile", "profileIterations",
+    "notDelegatedDiagnostics",
+)
 
 
 def update(current: InitOptions, settings: object) -> InitOptions:

@@ -79,6 +79,8 @@ class VisualizedGraphs:
     # A profile made with the run (etviz.profile onSave): its summary, or why it failed
     profile: dict[str, object] | None = field(default=None, compare=False, repr=False)
     profile_error: str = field(default="", compare=False, repr=False)
+    # The run's ops left on the CPU, with the partitioners' reasons (RunResult.not_delegated)
+    not_delegated: list[dict[str, Any]] = field(default_factory=list, compare=False, repr=False)
 
     def payload(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -231,6 +233,7 @@ class Visualizer:
             round(result.elapsed * 1000), result.output, mapped,
             imported=earlier.imported if earlier is not None else (),
             numeric=earlier.numeric if earlier is not None else {},  # the run's, still shown
+            not_delegated=earlier.not_delegated if earlier is not None else [],
             profile=result.profile,
         )
         if earlier is not None:
@@ -254,8 +257,12 @@ class Visualizer:
     def reconfigure(self, options: InitOptions) -> None:
         """New live settings (timeout, auto-refresh, port of a newly started server)."""
         was_watching = self.options.auto_refresh
+        cpu_was_shown = self.options.not_delegated_diagnostics
         self.options = options
         self.explorer.use_port(options.port)
+        if options.not_delegated_diagnostics != cpu_was_shown:
+            for shown in self._shown.values():  # on or off now, not at the next run
+                self._publish_run_diagnostics(shown)
         if options.auto_refresh and not was_watching:
             for source in self._visualized:
                 self.watcher.watch(source)
@@ -267,6 +274,11 @@ class Visualizer:
             "settings: timeout %gs, auto-refresh %s, port %s", options.timeout,
             "on" if options.auto_refresh else "off", options.port or "any free",
         )
+
+    def _publish_run_diagnostics(self, shown: VisualizedGraphs) -> None:
+        """A good run's Information diagnostics: quantization error, ops left on the CPU."""
+        cpu = shown.not_delegated if self.options.not_delegated_diagnostics else []
+        self.numeric.publish(shown.source, shown.numeric, shown.source_map, cpu)
 
     def _use_run(self, source: Path, run: object) -> None:
         """From now on ``source`` runs with ``run`` (None: as it is)."""
@@ -333,7 +345,7 @@ class Visualizer:
                     source, self.explorer.url_for(result.output), tuple(result.graphs),
                     round(result.elapsed * 1000), result.output, mapped,
                     tuple(result.imported_files), result.numeric, result.profile,
-                    result.profile_error,
+                    result.profile_error, result.not_delegated,
                 )
                 if result.profile_error:
                     log.warning("%s: profile: %s", source.name, result.profile_error)
@@ -452,7 +464,7 @@ class Visualizer:
             self._shown[source] = outcome
             self.navigator.graph_shown(Mapped(source, outcome.graph_file, outcome.source_map))
             self.diagnostics.clear(source)
-            self.numeric.publish(source, outcome.numeric, outcome.source_map)
+            self._publish_run_diagnostics(outcome)
             self.imported.update(source, outcome.imported, self._roots_of(source))
             self._notify(outcome.payload() | {"stale": False})
             self._refresh_lenses()

@@ -30,6 +30,7 @@ from typing import Any
 from etviz_lsp.graph import convert
 from etviz_lsp.graph.core import model
 from etviz_lsp.graph.overlays import correspondence
+from etviz_lsp.worker import not_delegated
 from etviz_lsp.worker.numeric_overlay import Stage
 from etviz_lsp.worker.user_code import Site, UserCode, assigned_name
 
@@ -90,6 +91,8 @@ class Recorder:
         # ExportedProgram that has them (an ExecuTorch manager's programs keep none).
         self.executorch: tuple[str, Any] | None = None
         self.example_inputs: Any = None
+        # Why ops stayed on the CPU, heard from the partitioners of each lowering (issue 26).
+        self.not_delegated = not_delegated.RunReasons()
 
     def __enter__(self) -> Recorder:
         global _active
@@ -142,6 +145,7 @@ class Recorder:
             except Exception as exc:  # a graph we cannot draw must not lose the others
                 self.warnings.append(f"{name}: not converted: {type(exc).__name__}: {exc}")
                 continue
+            self.not_delegated.annotate(obj, collection.graphs[0])
             self._correspond(program, collection.graphs[0], kind)
             self.stages.append(Stage(kind, program, collection.graphs[0]))
             self.graphs.extend(collection.graphs)
@@ -229,9 +233,11 @@ def _wrap(original: Callable[..., Any], function: str, progress: str) -> Callabl
         recorder.progress(progress)
         recorder.depth += 1
         try:
-            result = original(*args, **kwargs)
+            with recorder.not_delegated.watching(function, args, kwargs) as reasons:
+                result = original(*args, **kwargs)
         finally:
             recorder.depth -= 1
+        recorder.not_delegated.made(function, result, reasons)
         made_from = type(args[0]).__name__ if args else ""
         recorder.record_call(result, function, site, time.time(), made_from)
         recorder.progress("running script")

@@ -169,6 +169,7 @@ def _answer(state: _Run, own_pid: int) -> dict[str, Any]:
         "event": "done",
         "graphs": [_graph_info(g) for g in graphs],
         "warnings": warnings,
+        **_not_delegated(state),
         **({"numeric": numeric.summary()} if numeric is not None else {}),
         **profiled,
         **memory_files,
@@ -227,6 +228,13 @@ def _profile_kept(state: _Run) -> dict[str, Any]:
     }
 
 
+def _not_delegated(state: _Run) -> dict[str, Any]:
+    """Why the run's ops stayed on the CPU (worker/not_delegated.py), for the answer."""
+    if state.recorder is None or not state.recorder.not_delegated.summary:
+        return {}
+    return {"not_delegated": state.recorder.not_delegated.summary}
+
+
 def _graph_info(graph: model.Graph) -> dict[str, object]:
     counts = convert.summarize_graph(graph)
     return {
@@ -274,7 +282,7 @@ def _run_target(state: _Run, target: RunTarget) -> tuple[list[model.Graph], list
     state.correspondence = recorder.correspondence
     state.stages = recorder.stages
     state.recorder = recorder
-    return recorder.graphs, recorder.warnings
+    return recorder.graphs, [*recorder.warnings, *recorder.not_delegated.notes]
 
 
 def _stage_sender(state: _Run) -> Callable[[list[model.Graph], float], None] | None:

@@ -82,6 +82,9 @@ class RunResult:
     memory: dict[str, Any] = field(default_factory=dict)
     # The files beside the graph JSON, as the child listed them last (graph_files)
     manifest: graph_files.Manifest | None = None
+    # Why ops stayed on the CPU (not_delegated.RunReasons.summary): per lowering its graph
+    # and its CPU ops, each with one line per partitioner that left it out
+    not_delegated: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +333,7 @@ class WarmWorker:
             profile_error=str(answer.get("profile_error") or ""),
             memory=dict(answer.get("memory") or {}),
             manifest=_manifest(output, answer.get("manifest")),
+            not_delegated=_dicts(answer.get("not_delegated")),
         )
 
     def wait_until_ready(self) -> Message | None:
@@ -505,6 +509,10 @@ def _graph_infos(graphs: list[Message]) -> list[GraphInfo]:
 
 def _paths(values: object) -> list[Path]:
     return [Path(str(v)) for v in values] if isinstance(values, list) else []
+
+
+def _dicts(values: object) -> list[dict[str, Any]]:
+    return [v for v in values if isinstance(v, dict)] if isinstance(values, list) else []
 
 
 def _request(

@@ -70,6 +70,7 @@ export interface InitializationOptions {
   port?: number;
   clientPid: number;
   numeric: NumericMode;
+  notDelegatedDiagnostics: boolean;
   prestartWorker: boolean;
 }
 
@@ -82,6 +83,8 @@ export interface EtvizSettings {
   timeout: number;
   port: number;
   numeric: NumericMode;
+  // Information diagnostics on the lines of ops a partitioner left on the CPU.
+  notDelegatedDiagnostics: boolean;
   // Start the warm worker when the server starts in a trusted workspace with export
   // scripts (sent at start only: it matters once per server).
   prestartWorker: boolean;
@@ -102,6 +105,7 @@ export function buildInitializationOptions(
     timeout: settings.timeout,
     clientPid,
     numeric: settings.numeric,
+    notDelegatedDiagnostics: settings.notDelegatedDiagnostics,
     prestartWorker: settings.prestartWorker,
   };
   // 0 means "any free port": let the server choose rather than sending a port it must bind.
@@ -117,6 +121,7 @@ export interface LiveSettings {
   timeout: number;
   port: number | null; // null: any free port
   numeric: NumericMode;
+  notDelegatedDiagnostics: boolean;
 }
 
 export function buildLiveSettings(settings: Omit<EtvizSettings, 'allowPickle' | 'prestartWorker'>): { etviz: LiveSettings } {
@@ -126,6 +131,7 @@ export function buildLiveSettings(settings: Omit<EtvizSettings, 'allowPickle' | 
       timeout: settings.timeout,
       port: settings.port > 0 ? settings.port : null,
       numeric: settings.numeric,
+      notDelegatedDiagnostics: settings.notDelegatedDiagnostics,
     },
   };
 }

@@ -23,6 +23,7 @@ export function readSettings(scope?: vscode.Uri): Settings {
     timeout: config.get<number>('timeout', 1800),
     port: config.get<number>('port', 0),
     numeric: config.get<string>('numeric', 'onRun') === 'off' ? 'off' : 'onRun',
+    notDelegatedDiagnostics: config.get<boolean>('notDelegatedDiagnostics', true),
     prestartWorker: config.get<boolean>('prestartWorker', true),
     externalUri: config.get<ExternalUriMode>('externalUri', 'auto'),
     firstGraph: config.get<string>('firstGraph', 'last') === 'first' ? 'first' : 'last',

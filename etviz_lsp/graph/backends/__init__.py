@@ -12,12 +12,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from etviz_lsp.graph.backends import registry
+# The room's shared modules, not backends: the registry, and how partitioners' reasons are heard.
+SHARED = ("registry", "partitioner_reasons")
 
 
 def _register_all() -> None:
     for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-        if module != registry.__name__.rpartition(".")[2]:
+        if module not in SHARED:
             importlib.import_module(f"{__name__}.{module}")
 
 

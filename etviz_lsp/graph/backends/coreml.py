@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from etviz_lsp.graph.backends import registry
+from etviz_lsp.graph.backends import partitioner_reasons, registry
 from etviz_lsp.graph.core import ir
 
 MAX_INDEX_BYTES = 1 << 20  # the file index at the payload's end
@@ -335,6 +335,28 @@ def _weight_text(value: Any) -> str:
     return "?"
 
 
-BACKEND = registry.register(
-    registry.Backend("CoreMLBackend", "Core ML", hue=178, read=read_payload)
+# ---- why not delegated (issue 26): how CoreMLPartitioner's reasons are collected -----------
+#
+# Its operator support (``_OperatorsSupportedForCoreMLBackend`` in
+# ``backends/apple/coreml/partition/coreml_partitioner.py``) asks coremltools about each node
+# and says why it skips one through ``log_once(message)`` ("Skipping op for CoreML delegation
+# because it is not supported by CoreML: cumsum"), with no node: the node is the one its
+# ``is_node_supported`` is looking at. It logs a message once per partition call; every
+# call of ``log_once`` is heard, so each node gets its words.
+
+COREML_PARTITIONER = "executorch.backends.apple.coreml.partition.coreml_partitioner"
+SUPPORT = "_OperatorsSupportedForCoreMLBackend"
+
+NOT_DELEGATED = partitioner_reasons.ReasonSource(
+    "CoreMLPartitioner",
+    said=(
+        partitioner_reasons.Said(COREML_PARTITIONER, SUPPORT, "log_once", node=None, reason="msg"),
+    ),
+    check=partitioner_reasons.Check(COREML_PARTITIONER, SUPPORT),
 )
+
+
+# Registered last, with how its partitioner's reasons are heard (above).
+BACKEND = registry.register(registry.Backend(
+    "CoreMLBackend", "Core ML", hue=178, read=read_payload, reasons=NOT_DELEGATED,
+))  # fmt: skip

@@ -20,8 +20,8 @@ import struct
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from etviz_lsp.graph.backends import partitioner_reasons
 from etviz_lsp.graph.binary import flatbuf
 from etviz_lsp.graph.core import ir, naming, palette
 
@@ -57,11 +57,16 @@ class Backend:
     # Kernel events in an ETDump (no debug handles) -> the op nodes of its nested graph, in
     # order; None: its kernel events stay on the delegate call's node.
     kernel_match: KernelMatch | None = None
-    # How its partitioner's reasons for rejected ops are collected (issue 26, item 1).
-    reasons: Callable[..., Any] | None = None
+    # How its partitioner's reasons for the ops it left on the CPU are heard (issue 26).
+    reasons: partitioner_reasons.ReasonSource | None = None
 
 
 _BACKENDS: dict[str, Backend] = {}
+
+
+def partitioner_reasons_by_class() -> dict[str, partitioner_reasons.ReasonSource]:
+    """Partitioner class name -> how its reasons are heard, for every backend that says."""
+    return {b.reasons.partitioner: b.reasons for b in _BACKENDS.values() if b.reasons}
 
 
 def register(backend: Backend) -> Backend:

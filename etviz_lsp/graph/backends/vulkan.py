@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 
-from etviz_lsp.graph.backends import registry
+from etviz_lsp.graph.backends import partitioner_reasons, registry
 from etviz_lsp.graph.binary import executorch_files, flatbuf
 from etviz_lsp.graph.core import ir
 
@@ -207,4 +207,28 @@ class _Reader:
         self.record.nodes.append(rec)
 
 
-BACKEND = registry.register(registry.Backend("VulkanBackend", "Vulkan", hue=276, read=read_payload))
+# ---- why not delegated (issue 26): how VulkanPartitioner's reasons are collected -----------
+#
+# Its operator support (``VulkanSupportedOperators`` in
+# ``backends/vulkan/partitioner/vulkan_partitioner.py``) says why it skips a node through
+# ``log_skip(node, reason)`` (an INFO line on the root logger: "[Vulkan Partitioner] Due to
+# [no operator implementation], skipping ..."); a node it refuses without a word is "not
+# supported by its operator support".
+
+VULKAN_PARTITIONER = "executorch.backends.vulkan.partitioner.vulkan_partitioner"
+
+NOT_DELEGATED = partitioner_reasons.ReasonSource(
+    "VulkanPartitioner",
+    said=(
+        partitioner_reasons.Said(
+            VULKAN_PARTITIONER, "VulkanSupportedOperators", "log_skip", node="node", reason="reason"
+        ),
+    ),
+    check=partitioner_reasons.Check(VULKAN_PARTITIONER, "VulkanSupportedOperators"),
+)
+
+
+# Registered last, with how its partitioner's reasons are heard (above).
+BACKEND = registry.register(registry.Backend(
+    "VulkanBackend", "Vulkan", hue=276, read=read_payload, reasons=NOT_DELEGATED,
+))  # fmt: skip

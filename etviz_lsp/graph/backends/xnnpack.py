@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import struct
 
-from etviz_lsp.graph.backends import registry
+from etviz_lsp.graph.backends import partitioner_reasons, registry
 from etviz_lsp.graph.binary import executorch_files, flatbuf
 from etviz_lsp.graph.core import ir
 
@@ -220,6 +220,34 @@ def kernel_matches(event: str, node_target: str) -> bool:
     return bool(plain) and node_target.lower().removeprefix("xnn").startswith(plain)
 
 
+# ---- why not delegated (issue 26): how XnnpackPartitioner's reasons are collected ----------
+#
+# Its partitioner configs (``backends/xnnpack/partition/config/``) reject a node through a
+# module-level ``WhyNoPartition`` (listened to for every partitioner: ``partitioner_reasons``).
+# An op with no config at all (``cumsum``) is never looked at by one and gets no word: its
+# own answer then is that its configs, keyed by target name, hold none for that op.
+
+CONFIG_PARTITIONER = "executorch.exir.backend.canonical_partitioners.config_partitioner"
+
+
+def no_config(partitioner: object, node: object) -> str | None:
+    """``no partitioner config for cumsum.default`` when the partitioner's configs have
+    none for the node's target (as its ``ConfigerationBasedPartitioner`` looks them up)."""
+    import importlib
+
+    configs = getattr(partitioner, "target_partitioner_configs", None)
+    target = getattr(getattr(node, "target", None), "__name__", None)
+    if not isinstance(configs, dict) or not isinstance(target, str):
+        return None
+    name = importlib.import_module(CONFIG_PARTITIONER).format_target_name(target)
+    return None if name in configs else f"no partitioner config for {name}"
+
+
+NOT_DELEGATED = partitioner_reasons.ReasonSource("XnnpackPartitioner", ask=no_config)
+
+
+# Registered last, with how its partitioner's reasons are heard (above).
 BACKEND = registry.register(registry.Backend(
     "XnnpackBackend", "XNNPACK", hue=212, read=read_payload, kernel_match=kernel_matches,
+    reasons=NOT_DELEGATED,
 ))  # fmt: skip

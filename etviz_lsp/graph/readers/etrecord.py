@@ -25,7 +25,7 @@ from typing import Any
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph.binary import limits
 from etviz_lsp.graph.core import builder, ir, model, source
-from etviz_lsp.graph.readers import pt2_archive, pt2_zip
+from etviz_lsp.graph.readers import not_delegated_file, pt2_archive, pt2_zip
 from etviz_lsp.graph.readers.links import Links
 
 IDENTIFIER = "ETRECORD_V0"
@@ -65,6 +65,7 @@ def links(path: Path) -> Links:
         found.ops[method] = by_handle
         found.delegates[method] = contents.delegate_backends(method)
         found.delegate_ids[method] = contents.delegate_ids(method)
+    found.not_delegated = not_delegated_file.read(path)
     return found
 
 

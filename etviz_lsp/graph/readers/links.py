@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from etviz_lsp.graph.readers.not_delegated_file import ByHandle
+
 
 @dataclass(slots=True)
 class Links:
@@ -24,3 +26,5 @@ class Links:
     delegate_ids: dict[str, dict[int, dict[str, list[int]]]] = field(default_factory=dict)
     # Why the ETRecord found beside the .pte could not be read ("" when it was)
     error: str = ""
+    # Why ops stayed on the CPU, kept beside the ETRecord by the run that saved it
+    not_delegated: ByHandle = field(default_factory=dict)

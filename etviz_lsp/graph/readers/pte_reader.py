@@ -33,7 +33,7 @@ from pathlib import Path
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph.backends import registry
 from etviz_lsp.graph.binary import executorch_files, flatbuf
-from etviz_lsp.graph.core import builder, ids, ir, model, palette
+from etviz_lsp.graph.core import builder, ids, ir, model, not_delegated, palette
 from etviz_lsp.graph.memory import memory_plan
 from etviz_lsp.graph.readers.links import Links
 
@@ -387,11 +387,12 @@ class _Plan:
         if mismatch:  # another program's ETRecord: its handles would name the wrong ops
             inner = [rec for sub in self.record.subprograms.values() for rec in sub.nodes]
             for rec in [*self.record.nodes, *inner]:
-                for key in ("debug handles", "edge ops", "source", "sources"):
+                for key in ("debug handles", "edge ops", "source", "sources", not_delegated.KEY):
                     rec.attrs.pop(key, None)
         graph_id = ids.claim(self.name, taken)  # two methods of one name: a damaged file
         graphs = builder.build_graphs(self.record, graph_id=graph_id, taken=taken)
         self._decorate(graphs[0], instruction_id)
+        not_delegated.describe(graphs[0])
         labels = {sub: self.delegates[node["id"]].label for node in graphs[0].nodes
                   for sub in node.get("subgraphIds", []) if node["id"] in self.delegates}
         for nested in graphs[1:]:  # a delegate's own graph: say whose it is
@@ -597,6 +598,23 @@ class _Plan:
                 rec.attrs["source"] = places[0]
                 if len(places) > 1:
                     rec.attrs["sources"] = ", ".join(places)
+        said = self._not_delegated(unique) if rec.attrs.get(RUNS_ON) == CPU else []
+        if said:
+            rec.attrs[not_delegated.KEY] = "\n".join(said)
+
+    def _not_delegated(self, handles: list[int]) -> list[str]:
+        """Why the partitioners left these handles' edge ops on the CPU, as the run that
+        saved the ETRecord heard it (``not_delegated_file``): lines kept for an edge op of
+        the same name only."""
+        assert self.links is not None
+        by_handle = self.links.ops.get(self.name, {})
+        lines: list[str] = []
+        for handle in handles:
+            names = {name for name, _ in by_handle.get(handle, [])}
+            for node, _op, said in self.links.not_delegated.get(handle, []):
+                if node in names:
+                    lines.extend(line for line in said if line not in lines)
+        return lines
 
     def _output(self) -> None:
         rec = ir.NodeRecord("output", ir.OUTPUT)

@@ -11,7 +11,7 @@ import {
   totalNodes,
 } from '../../src/protocol';
 
-const settings = { autoRefresh: true, allowPickle: false, timeout: 120, port: 0, numeric: 'onRun' as const, prestartWorker: true };
+const settings = { autoRefresh: true, allowPickle: false, timeout: 120, port: 0, numeric: 'onRun' as const, notDelegatedDiagnostics: true, prestartWorker: true };
 
 test('initializationOptions carry trust, interpreter, settings and the editor pid', () => {
   assert.deepEqual(buildInitializationOptions(settings, '/ws/.venv/bin/python', false, 4242), {
@@ -22,6 +22,7 @@ test('initializationOptions carry trust, interpreter, settings and the editor pi
     timeout: 120,
     clientPid: 4242,
     numeric: 'onRun',
+    notDelegatedDiagnostics: true,
     prestartWorker: true,
   });
   const off = buildInitializationOptions({ ...settings, prestartWorker: false }, 'python3', true, 1);
@@ -144,10 +145,11 @@ test('the graph a URL shows: its uiState, else the first graph', () => {
   assert.equal(shownGraphId('not a url', []), undefined);
 });
 
-test('live settings carry timeout, auto-refresh, numeric, and port 0 as "any free port"', () => {
-  assert.deepEqual(buildLiveSettings({ autoRefresh: false, timeout: 30, port: 0, numeric: 'off' }), {
-    etviz: { autoRefresh: false, timeout: 30, port: null, numeric: 'off' },
+test('live settings carry timeout, auto-refresh, numeric, not-delegated diagnostics, and port 0 as "any free port"', () => {
+  const live0 = { autoRefresh: false, timeout: 30, port: 0, numeric: 'off' as const, notDelegatedDiagnostics: false };
+  assert.deepEqual(buildLiveSettings(live0), {
+    etviz: { autoRefresh: false, timeout: 30, port: null, numeric: 'off', notDelegatedDiagnostics: false },
   });
-  const live = buildLiveSettings({ autoRefresh: true, timeout: 600, port: 8123, numeric: 'onRun' });
+  const live = buildLiveSettings({ ...live0, timeout: 600, port: 8123, numeric: 'onRun', notDelegatedDiagnostics: true });
   assert.equal(live.etviz.port, 8123);
 });
