@@ -253,7 +253,7 @@ def _stack_site(
 
 
 def _stop_everything(pid: int) -> None:
-    process_tree.kill_group(pid)
+    process_tree.kill_run(pid)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
     process_tree.kill_descendants()

@@ -29,7 +29,7 @@ from typing import IO, Any
 import etviz_lsp
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph import inputs
-from etviz_lsp.worker import lent_msgspec, partial_stages
+from etviz_lsp.worker import lent_libraries, partial_stages
 from etviz_lsp.worker.channel import Channel, ChannelClosed, Message
 from etviz_lsp.worker.run_target import RunTarget
 from etviz_lsp.worker.script_error import Kind, ScriptError, ScriptFailed
@@ -165,7 +165,7 @@ class WarmWorker:
             command.append("--warm-up")
         if not self._preload:
             command.append("--lean")
-        command += lent_msgspec.argument()  # the user's interpreter may have no msgspec
+        command += lent_libraries.argument()  # the user's interpreter may lack msgspec, psutil
         self._worker_log = _open_worker_log(self.log_dir / "worker.log")
         try:
             self._proc = subprocess.Popen(

@@ -25,8 +25,8 @@ import time
 import traceback
 from typing import Any
 
-from etviz_lsp import run_requirements
-from etviz_lsp.worker import lent_msgspec, process_tree
+from etviz_lsp import processes, run_requirements
+from etviz_lsp.worker import lent_libraries, process_tree
 from etviz_lsp.worker.channel import Channel, ChannelClosed
 
 REQUIRED = ("torch", "torch.export")
@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # `-m` put the start folder first: a workspace file must not shadow torch
     process_tree.become_subreaper()
-    lent_msgspec.borrow(argv)
+    lent_libraries.borrow(argv)
     try:
         num_threads = _boot(caller, warm_up="--warm-up" in argv[1:], lean="--lean" in argv[1:])
         _serve(caller, num_threads)
@@ -103,7 +103,7 @@ def _boot(caller: Channel, warm_up: bool, lean: bool) -> int:
         "missing": missing,
         "wrapped": wrapped,
         "warm_up": warmed,
-        "threads": _thread_count(),
+        "threads": processes.thread_count(),
         "num_threads": num_threads,
     })
     return num_threads
@@ -158,13 +158,6 @@ def _warm_up() -> str:
         print(f"etviz worker: warm-up failed:\n{traceback.format_exc()}", file=sys.stderr)
         return "failed"
     return f"{time.monotonic() - started:.1f} s"
-
-
-def _thread_count() -> int:
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return 0
 
 
 def _serve(caller: Channel, num_threads: int) -> None:
