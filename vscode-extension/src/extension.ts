@@ -153,8 +153,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.workspace.onDidChangeConfiguration((change) => {
       if (change.affectsConfiguration('etviz.pythonPath')) {
         void session.ensureStarted(); // restarts only if the interpreter really changed
-      } else if (change.affectsConfiguration('etviz.allowPickle')) {
-        void session.restart(); // never applied live: a new server with the new opt-in
+      } else if (change.affectsConfiguration('etviz.allowPickle') || change.affectsConfiguration('etviz.workerMode')) {
+        void session.restart(); // never applied live: a new server with the new opt-in or mode
       } else if (['autoRefresh', 'timeout', 'port', 'numeric', 'profile', 'profileIterations'].some((key) => change.affectsConfiguration(`etviz.${key}`))) {
         void session.sendSettings(); // applied live by the running server
       }

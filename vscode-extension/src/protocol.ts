@@ -71,7 +71,11 @@ export interface InitializationOptions {
   clientPid: number;
   numeric: NumericMode;
   prestartWorker: boolean;
+  workerMode: WorkerMode;
 }
+
+/** etviz.workerMode: auto (fork on Linux), fork, or portable (no fork: macOS, Windows). */
+export type WorkerMode = 'auto' | 'fork' | 'portable';
 
 /** etviz.numeric: compare a run's quantized program with its float one, or not. */
 export type NumericMode = 'onRun' | 'off';
@@ -85,6 +89,7 @@ export interface EtvizSettings {
   // Start the warm worker when the server starts in a trusted workspace with export
   // scripts (sent at start only: it matters once per server).
   prestartWorker: boolean;
+  workerMode: WorkerMode; // sent at start only: the server's worker keeps its mode
 }
 
 export function buildInitializationOptions(
@@ -103,6 +108,7 @@ export function buildInitializationOptions(
     clientPid,
     numeric: settings.numeric,
     prestartWorker: settings.prestartWorker,
+    workerMode: settings.workerMode,
   };
   // 0 means "any free port": let the server choose rather than sending a port it must bind.
   if (settings.port > 0) {

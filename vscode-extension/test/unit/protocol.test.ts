@@ -11,7 +11,7 @@ import {
   totalNodes,
 } from '../../src/protocol';
 
-const settings = { autoRefresh: true, allowPickle: false, timeout: 120, port: 0, numeric: 'onRun' as const, prestartWorker: true };
+const settings = { autoRefresh: true, allowPickle: false, timeout: 120, port: 0, numeric: 'onRun' as const, prestartWorker: true, workerMode: 'auto' as const };
 
 test('initializationOptions carry trust, interpreter, settings and the editor pid', () => {
   assert.deepEqual(buildInitializationOptions(settings, '/ws/.venv/bin/python', false, 4242), {
@@ -23,7 +23,10 @@ test('initializationOptions carry trust, interpreter, settings and the editor pi
     clientPid: 4242,
     numeric: 'onRun',
     prestartWorker: true,
+    workerMode: 'auto',
   });
+  const portable = buildInitializationOptions({ ...settings, workerMode: 'portable' }, 'python3', true, 1);
+  assert.equal(portable.workerMode, 'portable'); // the server's worker then never forks
   const off = buildInitializationOptions({ ...settings, prestartWorker: false }, 'python3', true, 1);
   assert.equal(off.prestartWorker, false); // the server then starts its worker at the first run
 });
