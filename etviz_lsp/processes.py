@@ -1,4 +1,4 @@
-"""Facts about processes, the same on Linux, macOS and Windows: psutil, never ``/proc``.
+"""Facts about processes, the same on Linux, macOS and Windows: psutil, never a system's own files.
 
 Is a pid alive (a zombie, exited but not yet reaped, is not), is it still the process we
 mean (pids get reused: its create time and command line say), which processes run below

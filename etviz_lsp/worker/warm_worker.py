@@ -96,8 +96,11 @@ def default_mode() -> str:
 
 
 def default_log_dir() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "etviz-lsp" / "logs"
+    """``logs`` in the user cache folder (Linux ``~/.cache/etviz-lsp``, macOS
+    ``~/Library/Caches/etviz-lsp``, Windows ``%LOCALAPPDATA%\\etviz-lsp\\Cache``)."""
+    import platformdirs  # here: the worker process imports this module, and lacks it
+
+    return Path(platformdirs.user_cache_dir("etviz-lsp", appauthor=False)) / "logs"
 
 
 class WarmWorker:

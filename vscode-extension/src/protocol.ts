@@ -125,7 +125,7 @@ export interface LiveSettings {
   numeric: NumericMode;
 }
 
-export function buildLiveSettings(settings: Omit<EtvizSettings, 'allowPickle' | 'prestartWorker'>): { etviz: LiveSettings } {
+export function buildLiveSettings(settings: Omit<EtvizSettings, 'allowPickle' | 'prestartWorker' | 'workerMode'>): { etviz: LiveSettings } {
   return {
     etviz: {
       autoRefresh: settings.autoRefresh,
