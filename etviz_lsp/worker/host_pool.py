@@ -11,8 +11,11 @@ the host never serves a second run, so a run sees no module state of the one bef
 The next host is started when a run ends, not when it starts: on two cores a host
 importing torch beside a running export slows that export down, and a save rarely follows
 the previous one within the few seconds a host takes. A run that arrives before its host
-is ready waits for it (and can be cancelled meanwhile). A lean worker's hosts (one CLI
-run) import nothing ahead and are ready in a fraction of a second.
+is ready waits for it (and can be cancelled meanwhile). Only the first host runs the
+warm-up (a tiny export, quantization and lowering: first-call costs): a later host would
+be ready ~10 s later with it (twice that on a loaded machine), and a save that came
+meanwhile would wait for it; without it a run pays its own first calls. A lean worker's
+hosts (one CLI run) import torch ahead, not ExecuTorch.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class Host:
 
 
 class HostPool:
-    """At most one host waiting; ``flags``: the host's ``--warm-up``, ``--lean``, ``--lend``."""
+    """At most one host waiting; ``flags``: the hosts' ``--lean``, ``--lend``."""
 
     def __init__(self, flags: list[str]) -> None:
         self._flags = flags
@@ -60,10 +63,11 @@ class HostPool:
         if self._next is None:
             self._next = _start(self._flags)
 
-    def first_ready(self) -> Message:
-        """At the worker's start: the first host's ``ready`` (or ``fatal``) message."""
+    def first_ready(self, flags: list[str]) -> Message:
+        """At the worker's start: the first host (started with ``flags``: it may warm up,
+        the later ones do not) and its ``ready`` (or ``fatal``) message."""
         if self._next is None:
-            self._next = _start(self._flags)
+            self._next = _start(flags)
         host = self._next
         try:
             while host.ready is None:

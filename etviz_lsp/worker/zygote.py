@@ -91,9 +91,12 @@ def _start_hosts(caller: Channel, flags: list[str]) -> host_pool.HostPool:
     """The portable mode's start: the first run host's imports are this worker's; its
     ``ready`` (or ``fatal``) goes to the caller as ours. This process imports no torch."""
     started = time.monotonic()
-    host_flags = [f for f in ("--warm-up", "--lean") if f in flags] + lent_libraries.lent(flags)
+    host_flags = [f for f in ("--lean",) if f in flags] + lent_libraries.lent(flags)
+    # Only the first host warms up (as a fork-mode worker does, once): a later one that
+    # did would be ready ~10 s later, and a save within that waits for it (bench/README.md).
+    first = host_flags + (["--warm-up"] if "--warm-up" in flags else [])
     hosts = host_pool.HostPool(host_flags)
-    ready = hosts.first_ready()
+    ready = hosts.first_ready(first)
     caller.send({**ready, "seconds": time.monotonic() - started, "mode": "portable"})
     if ready.get("event") != "ready":
         raise ChannelClosed("cannot start")
