@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 _TICK = 0.05
 _STACK_DUMP_WAIT = 0.3
+_REAP_WAIT = 5.0
 _FAULT_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 
 
@@ -302,7 +303,11 @@ def _stack_site(
 
 def _stop_everything(state: _State) -> None:
     process_tree.kill_run(state.pid)
-    state.poll()  # reaped: no zombie left
+    # Reaped before we answer: a killed process with threads (a run host's) is a zombie
+    # that cannot be reaped until its last thread has exited, a moment later.
+    deadline = time.monotonic() + _REAP_WAIT
+    while state.poll() is None and time.monotonic() < deadline:
+        time.sleep(_TICK / 10)
     process_tree.kill_descendants()
 
 
