@@ -88,6 +88,7 @@ async def test_the_worker_starts_at_initialized_and_serves_the_first_run(
         [worker] = session.workers()
         assert session.logged(f"{STARTED} for {script}")
         await session.wait_for(lambda: session.logged(READY), 600, "the worker's warm-up")
+        assert session.logged(f"{worker_mode} mode)")  # the mode asked for is the one used
         sent = time.monotonic()
         answer = await session.visualize(script)
         took = time.monotonic() - sent
