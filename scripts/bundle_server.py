@@ -41,8 +41,8 @@ BUNDLED = ROOT / "vscode-extension" / "bundled"
 CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
 # What `python -m etviz_lsp` imports in the language server (the worker and Model
 # Explorer run in the user's interpreter with the user's torch; the worker borrows only
-# msgspec from here, see etviz_lsp/worker/warm_worker.py).
-SERVER_REQUIREMENTS = ("pygls", "msgspec", "watchdog")
+# msgspec and psutil from here, see etviz_lsp/worker/lent_libraries.py).
+SERVER_REQUIREMENTS = ("pygls", "msgspec", "watchdog", "psutil", "platformdirs")
 # The Pythons the launcher accepts; keep in step with launch.py's PYTHONS.
 PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 

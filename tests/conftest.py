@@ -47,3 +47,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("malformed graphs written during the tests", red=True)
         for line in _malformed:
             terminalreporter.line(line)
+
+
+# The worker's two modes (worker/warm_worker.py): "fork" (Linux's default) and "portable"
+# (no fork: what macOS and Windows get). Tests of the worker's life cycle take this fixture
+# and run in both; graph tests keep the default worker.
+WORKER_MODES = ("fork", "portable")
+
+
+@pytest.fixture(scope="module", params=WORKER_MODES)
+def worker_mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)

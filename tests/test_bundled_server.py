@@ -5,7 +5,8 @@ to keep the test short) beside a copy of this checkout's ``etviz_lsp``; the exte
 ``bundled/launch.py`` with the user's interpreter. Checked here with real interpreters: a
 venv with nothing installed starts the server and answers ``initialize``; ``--check`` names
 what it lacks; an old ``etviz_lsp`` and a broken ``pygls`` earlier on the user's path are
-never imported; the worker borrows msgspec only when the user's interpreter has none.
+never imported; the worker borrows msgspec and psutil only when the user's interpreter has
+none, and still ends what a run left behind there.
 """
 
 from __future__ import annotations
@@ -83,28 +84,91 @@ def test_versions_earlier_on_the_users_path_do_not_leak_in(bundled: Path, tmp_pa
     assert answer["serverInfo"]["version"] == etviz_lsp.__version__, stderr
 
 
-def test_worker_borrows_msgspec_only_where_the_interpreter_has_none(
+def test_worker_borrows_msgspec_and_psutil_only_where_the_interpreter_has_none(
     bundled: Path, bare_python: str
 ):
-    lent = bundled / "libs" / "msgspec"
+    lent = [bundled / "libs" / name for name in ("msgspec", "psutil")]
     code = (
-        "import importlib.util, sys\n"
+        "import importlib.util, os, sys\n"
         "spec = importlib.util.spec_from_file_location('lent', sys.argv[1])\n"
         "lent = importlib.util.module_from_spec(spec); spec.loader.exec_module(lent)\n"
-        "lent.borrow(['3', '--lean', '--msgspec', sys.argv[2]])\n"
-        "import msgspec\n"
-        "print(msgspec.__file__, msgspec.json.encode({'ok': [1, 2]}).decode())\n"
+        "lent.borrow(['3', '--lean', '--lend', sys.argv[2], '--lend', sys.argv[3]])\n"
+        "import msgspec, psutil\n"
+        "print(msgspec.__file__, psutil.__file__, msgspec.json.encode({'ok': [1, 2]}).decode(),"
+        " psutil.Process().ppid() == os.getppid())\n"
     )
-    module = str(REPO_ROOT / "etviz_lsp" / "worker" / "lent_msgspec.py")
-    for python, home in ((bare_python, lent), (sys.executable, None)):
-        done = subprocess.run([python, "-c", code, module, str(lent)], capture_output=True,
+    module = str(REPO_ROOT / "etviz_lsp" / "worker" / "lent_libraries.py")
+    for python, lender in ((bare_python, True), (sys.executable, False)):
+        done = subprocess.run([python, "-c", code, module, *map(str, lent)], capture_output=True,
                               text=True, env=user_env(), check=True)
-        where, encoded = done.stdout.split()
-        assert encoded == '{"ok":[1,2]}'
-        if home is not None:  # none of its own: the bundle's copy
-            assert Path(where).parent == home
-        else:  # its own copy wins
-            assert Path(where).parent != lent
+        msgspec_file, psutil_file, encoded, works = done.stdout.split()
+        assert encoded == '{"ok":[1,2]}' and works == "True"
+        homes = [Path(msgspec_file).parent, Path(psutil_file).parent]
+        if lender:  # none of its own: the bundle's copies
+            assert homes == lent
+        else:  # its own copies win
+            assert not set(homes) & set(lent)
+
+
+def test_a_worker_in_a_user_env_without_psutil_still_ends_what_a_run_left(
+    tmp_path: Path,
+) -> None:
+    """A real run in an interpreter with torch but neither psutil nor msgspec: the worker
+    borrows both from the caller, and a process the script started outside its group
+    (found only as a descendant, through psutil) is gone when the run ends."""
+    python = _user_env_without(tmp_path, ("psutil", "msgspec"))
+    script = tmp_path / "project" / "leaves_a_daemon.py"  # the user's tree: not the venv's
+    script.parent.mkdir()
+    script.write_text(
+        "import subprocess, sys, torch\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'],\n"
+        "                         start_new_session=True)\n"
+        "open(sys.argv[1], 'w').write(str(child.pid))\n"
+        "class M(torch.nn.Module):\n"
+        "    def forward(self, x): return x.relu()\n"
+        "ep = torch.export.export(M(), (torch.ones(2),))\n"
+    )
+    pid_file = tmp_path / "daemon.pid"
+    caller = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from etviz_lsp.worker import RunTarget, WarmWorker\n"
+        "with WarmWorker(python=sys.argv[1], log_dir=Path(sys.argv[2]), warm_up=False,"
+        " preload=False) as worker:\n"
+        "    target = RunTarget(script=Path(sys.argv[3]), args=(sys.argv[4],))\n"
+        "    result = worker.run(target, Path(sys.argv[5]), timeout=300)\n"
+        "    print(len(result.graphs))\n"
+    )
+    # the caller is the language server: this checkout, with psutil and msgspec
+    env = user_env(PYTHONPATH=os.pathsep.join((str(REPO_ROOT), str(tmp_path / "user-site"))))
+    done = subprocess.run(
+        [sys.executable, "-c", caller, python, str(tmp_path / "logs"), str(script),
+         str(pid_file), str(tmp_path / "out.json")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["1"]
+    import psutil
+
+    daemon = int(pid_file.read_text())
+    assert not psutil.pid_exists(daemon) or psutil.Process(daemon).status() == "zombie"
+
+
+def _user_env_without(tmp_path: Path, hidden: tuple[str, ...]) -> str:
+    """A venv of this Python whose packages are this one's (torch, ExecuTorch) except
+    ``hidden``: each site-packages entry linked into a folder that is put on PYTHONPATH."""
+    import sysconfig
+
+    venv = tmp_path / "user-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = tmp_path / "user-site"
+    site.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        name = entry.name.split("-")[0].split(".")[0].lower()
+        if name in hidden or entry.suffix == ".pth" or name.startswith(("etviz", "__editable")):
+            continue
+        (site / entry.name).symlink_to(entry)
+    return str(venv / "bin" / "python")
 
 
 def initialize(

@@ -13,8 +13,10 @@ import psutil
 SCRIPTS = Path(__file__).parent / "scripts"
 
 
-def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+def cli(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "etviz_lsp", *args],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,

@@ -78,20 +78,21 @@ def test_only_a_trusted_workspace_with_the_setting_on_starts_early() -> None:
 
 @pytest.mark.slow
 async def test_the_worker_starts_at_initialized_and_serves_the_first_run(
-    tmp_path: Path,
+    tmp_path: Path, worker_mode: str
 ) -> None:
     workspace = seed_workspace(tmp_path, {"models/export.py": ancestry_script(2)})
     script = workspace / "models/export.py"
-    async with lsp_session(tmp_path, trusted=True) as session:
+    async with lsp_session(tmp_path, trusted=True, workerMode=worker_mode) as session:
         # before any command: a child of the server runs the worker
         await session.wait_for(lambda: session.workers(), 30, "the early worker")
         [worker] = session.workers()
         assert session.logged(f"{STARTED} for {script}")
         await session.wait_for(lambda: session.logged(READY), 600, "the worker's warm-up")
+        assert session.logged(f"{worker_mode} mode)")  # the mode asked for is the one used
         sent = time.monotonic()
         answer = await session.visualize(script)
         took = time.monotonic() - sent
-        print(f"\ncommand -> graph with the early worker: {took:.2f} s")
+        print(f"\ncommand -> graph with the early worker ({worker_mode}): {took:.2f} s")
         assert sum(g.nodeCount for g in answer.graphs) > 0
         assert worker.pid in ancestors_of(script)  # the run was a child of that worker
         assert [w.pid for w in session.workers()] == [worker.pid]

@@ -27,6 +27,14 @@ def test_options_parse_camel_case_and_keep_defaults() -> None:
     assert parsed.warnings == ()
     assert options.parse(None) == options.InitOptions()
     assert options.parse({}).prestart_worker is True  # the worker starts early by default
+    # the worker's mode: auto unless the client names one; a name it does not know is warned
+    assert options.parse({}).worker_mode == "auto"
+    assert options.parse({"workerMode": "portable"}).worker_mode == "portable"
+    wrong = options.parse({"workerMode": "spawn"})
+    assert wrong.worker_mode == "auto"
+    assert "must be one of auto, fork, portable" in wrong.warnings[0]
+    assert options.update(options.parse({"workerMode": "fork"}),
+                          {"workerMode": "portable"}).worker_mode == "fork"  # not live
     assert options.parse({}).trusted is False  # no word from the client: not trusted
     # trust is no consent to unpickle: that takes its own setting
     assert options.parse({"trusted": True}).allow_pickle is False

@@ -78,3 +78,38 @@ async def test_a_restored_window_shows_the_last_graph_at_once_then_the_fresh_one
         fresh = await after.next_graph(script, 0, stale=False)
         assert sum(g.nodeCount for g in fresh.graphs) > one_layer
         assert _port(fresh.url) == _port(answer["url"])
+
+
+# -- paths of every system in URIs (issue 29; this file is about editor windows, and these
+# -- checks are about the paths those windows send) ------------------------------------
+
+
+@pytest.mark.parametrize("name", ["My Models/export model.py", "modèles/экспорт 模型.py",
+                                  "a%20b/#hash?.py"])
+def test_uris_of_paths_with_spaces_and_non_ascii_round_trip(tmp_path: Path, name: str) -> None:
+    from etviz_lsp.lsp.paths import path_of, uri_of
+
+    path = tmp_path / name
+    path.parent.mkdir(parents=True)
+    path.write_text("")
+    uri = uri_of(path)
+    assert uri.startswith("file:///") and " " not in uri
+    assert path_of(uri) == path.resolve()
+    assert path_of(path.as_uri()) == path.resolve()  # as VS Code and pathlib spell it
+    assert path_of(str(path)) == path.resolve()
+
+
+def test_a_windows_uri_becomes_a_drive_path_and_a_foreign_path_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pygls turns ``file:///c%3A/...`` (VS Code's spelling) into ``c:\\...`` on Windows;
+    checked here by letting pygls think it runs there. A Windows path is no path on Linux."""
+    from pygls import uris
+
+    from etviz_lsp.lsp.paths import path_of
+
+    monkeypatch.setattr(uris, "IS_WIN", True)
+    spelled = uris.to_fs_path("file:///c%3A/Users/Zo%C3%AB/My%20Models/export.py")
+    assert spelled == "c:\\Users\\Zoë\\My Models\\export.py"
+    monkeypatch.setattr(uris, "IS_WIN", False)
+    assert path_of("C:\\Users\\Zoë\\export.py") is None  # not absolute on this system

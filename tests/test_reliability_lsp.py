@@ -299,3 +299,44 @@ def _zip(files: dict[str, bytes]) -> bytes:
         for name, data in files.items():
             archive.writestr(name, data)
     return out.getvalue()
+
+
+async def test_a_crashed_language_server_leaves_no_worker_behind(
+    tmp_path: Path, worker_mode: str
+) -> None:
+    """The language server is killed (SIGKILL: no shutdown, no clean-up of its own) while a
+    run is in flight: the warm worker, its run (a fork, or a run host) and what the run
+    started all end by themselves (the worker watches its parent: the channel's end, and
+    in the portable mode a watching thread; a run host watches the worker). The shared
+    Model Explorer server is detached on purpose and is stopped here by hand."""
+    script = tmp_path / "workspace" / "hangs_after_export.py"
+    script.parent.mkdir(parents=True)
+    script.write_text(
+        "import pathlib, subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'],\n"
+        "                 start_new_session=True)\n"
+        "pathlib.Path(__file__).with_suffix('.running').write_text('')\n"
+        "time.sleep(300)\n"
+    )
+    async with lsp_session(tmp_path, trusted=True, workerMode=worker_mode) as session:
+        try:
+            visualizing = asyncio.ensure_future(session.visualize(script))
+            running = script.with_suffix(".running")
+            await session.wait_for(running.exists, 600, "the run to start")
+            ours = [p for p in processes_of(session.marker)
+                    if "etviz_lsp.explorer.serve" not in " ".join(p.cmdline())]
+            assert len(ours) >= 4, ours  # server, worker, the run, its child (+ a spare)
+            psutil.Process(session.server_pid).kill()
+            killed = time.monotonic()
+            session.closed = True
+            left = await asyncio.to_thread(
+                lambda: [p for p in wait_until_gone(session.marker, 10)
+                         if "etviz_lsp.explorer.serve" not in " ".join(p.cmdline())])
+            took = time.monotonic() - killed
+            print(f"\n{worker_mode}: language server killed, its processes gone in {took:.1f} s")
+            assert left == [], [(p.pid, p.cmdline()[:3]) for p in left]
+            visualizing.cancel()
+        finally:
+            for process in processes_of(session.marker):
+                with contextlib.suppress(psutil.Error):
+                    process.kill()

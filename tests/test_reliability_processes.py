@@ -33,12 +33,12 @@ while True:
 """
 
 
-def test_a_fork_storm_is_killed_whole_at_the_timeout(tmp_path: Path) -> None:
+def test_a_fork_storm_is_killed_whole_at_the_timeout(tmp_path: Path, worker_mode: str) -> None:
     script = tmp_path / "storm.py"
     script.write_text(FORK_STORM)
     started = time.monotonic()
     done = cli(tmp_path, "--once", str(script), "-o", str(tmp_path / "out.json"),
-               "--timeout", "4")
+               "--timeout", "4", env={"ETVIZ_WORKER_MODE": worker_mode})
     took = time.monotonic() - started
     assert done.returncode == 1
     assert "storm.py" in done.stderr and "timed out after 4 s" in done.stderr

@@ -44,13 +44,36 @@ def logs() -> Logs:
 
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory, logs: Logs) -> Iterator[WarmWorker]:
-    warm = WarmWorker(log=logs, log_dir=tmp_path_factory.mktemp("logs"))
+    warm = WarmWorker(log=logs, log_dir=tmp_path_factory.mktemp("logs"), mode="fork")
     warm.start()
     yield warm
     warm.close()
 
 
+@pytest.fixture(scope="module")
+def each_mode(
+    worker_mode: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+    logs: Logs,
+) -> Iterator[WarmWorker]:
+    """A worker in each mode: the fork one is ``worker``; the portable one runs each script
+    in a run host, here lean ones (torch imported ahead, ExecuTorch not: ready in a second
+    or two): a preloading host takes seconds more, and these tests follow each other at
+    once. The preloading portable worker: ``test_an_early_start_...``, the LSP tests."""
+    if worker_mode == "fork":
+        yield request.getfixturevalue("worker")
+        return
+    warm = WarmWorker(log=logs, log_dir=tmp_path_factory.mktemp("logs"), mode=worker_mode,
+                      warm_up=False, preload=False)
+    warm.start()
+    yield warm
+    warm.close()
+
+
+_run_started: dict[int, float] = {}
+
+
 def run(worker: WarmWorker, script: Path, tmp_path: Path, timeout: float = 120, **kw: object):
+    _run_started[id(worker)] = time.time()
     return worker.run(script, tmp_path / "out.json", timeout=timeout, **kw)  # type: ignore[arg-type]
 
 
@@ -64,8 +87,23 @@ def failure(worker: WarmWorker, script: Path, tmp_path: Path, **kw: object) -> S
 
 
 def leftovers(worker: WarmWorker) -> list[psutil.Process]:
+    """What still runs below the worker after its last run. The portable mode's next run
+    host, started after that run began, childless, is no leftover (the run's own host was
+    started before the run and must be gone)."""
     assert worker.pid is not None
-    return psutil.Process(worker.pid).children(recursive=True)
+    below = psutil.Process(worker.pid).children(recursive=True)
+    if worker.mode != "portable":
+        return below
+    return [p for p in below if not _spare_host(p, worker.pid, _run_started[id(worker)])]
+
+
+def _spare_host(process: psutil.Process, worker_pid: int, run_started: float) -> bool:
+    # (its command line may still be the worker's: caught between fork and exec)
+    try:
+        return (process.ppid() == worker_pid and process.create_time() > run_started
+                and not process.children())
+    except psutil.NoSuchProcess:
+        return True  # gone while we looked
 
 
 def write_script(tmp_path: Path, text: str, name: str = "script.py") -> Path:
@@ -156,9 +194,9 @@ def test_programs_left_in_globals_are_captured(worker: WarmWorker, tmp_path: Pat
     assert [g.id for g in result.graphs] == ["direct @ script.py:3 (exported)", "loaded (exported)"]
 
 
-def test_exception_is_reported_at_the_users_line(worker: WarmWorker, tmp_path: Path, logs: Logs):
+def test_exception_is_reported_at_the_users_line(each_mode: WarmWorker, tmp_path: Path, logs: Logs):
     logs.take()
-    error = failure(worker, SCRIPTS / "raises.py", tmp_path).error
+    error = failure(each_mode, SCRIPTS / "raises.py", tmp_path).error
     assert error.kind == "exception"
     assert (Path(error.file).name, error.line) == ("raises.py", 12)
     assert str(error).endswith(
@@ -202,36 +240,37 @@ def test_sys_exit_with_status_is_a_failure(worker: WarmWorker, tmp_path: Path):
     assert "status 2" in error.message
 
 
-def test_os_exit_is_reported_as_a_crash(worker: WarmWorker, tmp_path: Path):
-    error = failure(worker, SCRIPTS / "os_exit.py", tmp_path).error
+def test_os_exit_is_reported_as_a_crash(each_mode: WarmWorker, tmp_path: Path):
+    error = failure(each_mode, SCRIPTS / "os_exit.py", tmp_path).error
     assert error.kind == "crash"
     assert "exited with status 3 before reporting a result" in error.message
-    assert leftovers(worker) == []
+    assert leftovers(each_mode) == []
 
 
-def test_segfault_is_reported_with_the_line(worker: WarmWorker, tmp_path: Path):
+def test_segfault_is_reported_with_the_line(each_mode: WarmWorker, tmp_path: Path):
     script = write_script(tmp_path, "import ctypes\n\nctypes.string_at(0)\n")
-    error = failure(worker, script, tmp_path).error
+    error = failure(each_mode, script, tmp_path).error
     assert (error.kind, error.line) == ("crash", 3)
     assert "SIGSEGV" in error.message
 
 
-def test_hanging_script_is_killed_at_the_timeout(worker: WarmWorker, tmp_path: Path):
-    started = time.monotonic()
-    error = failure(worker, SCRIPTS / "hangs.py", tmp_path, timeout=3).error
-    assert time.monotonic() - started < 3 + 5
+def test_hanging_script_is_killed_at_the_timeout(each_mode: WarmWorker, tmp_path: Path):
+    started: list[float] = []  # when the script began (a run host may have been importing)
+    error = failure(each_mode, SCRIPTS / "hangs.py", tmp_path, timeout=3,
+                    on_progress=lambda _stage: started.append(time.monotonic())).error
+    assert started and time.monotonic() - started[0] < 3 + 5
     assert (error.kind, error.line) == ("timeout", 7), "names the line the script hung on"
     assert "timed out after 3 s" in error.message
-    assert leftovers(worker) == []
+    assert leftovers(each_mode) == []
 
 
-def test_processes_the_script_started_are_killed(worker: WarmWorker, tmp_path: Path):
-    run(worker, SCRIPTS / "spawns_child.py", tmp_path, cwd=tmp_path)
+def test_processes_the_script_started_are_killed(each_mode: WarmWorker, tmp_path: Path):
+    run(each_mode, SCRIPTS / "spawns_child.py", tmp_path, cwd=tmp_path)
     pids = [int(pid) for pid in (tmp_path / "spawned.pids").read_text().split()]
     assert len(pids) == 2
     for pid in pids:  # one stayed in the script's group, one left it (new session)
         assert not psutil.pid_exists(pid)
-    assert leftovers(worker) == []
+    assert leftovers(each_mode) == []
 
 
 def test_a_forked_copy_of_the_script_does_not_answer(worker: WarmWorker, tmp_path: Path):
@@ -249,9 +288,9 @@ def test_a_forked_copy_of_the_script_does_not_answer(worker: WarmWorker, tmp_pat
     ]
 
 
-def test_megabytes_of_output_go_to_the_log(worker: WarmWorker, tmp_path: Path, logs: Logs):
+def test_megabytes_of_output_go_to_the_log(each_mode: WarmWorker, tmp_path: Path, logs: Logs):
     logs.take()
-    result = run(worker, SCRIPTS / "prints_megabytes.py", tmp_path)
+    result = run(each_mode, SCRIPTS / "prints_megabytes.py", tmp_path)
     assert len(result.graphs) == 1
     assert result.log_path is not None
     log_text = result.log_path.read_text()
@@ -261,7 +300,7 @@ def test_megabytes_of_output_go_to_the_log(worker: WarmWorker, tmp_path: Path, l
     assert f"output continues in {result.log_path}" in forwarded
 
 
-def test_each_run_starts_warm_and_clean(worker: WarmWorker, tmp_path: Path):
+def test_each_run_starts_warm_and_clean(each_mode: WarmWorker, tmp_path: Path):
     script = write_script(tmp_path, (
         "import sys\n"
         "warm = 'executorch.exir' in sys.modules\n"
@@ -271,12 +310,13 @@ def test_each_run_starts_warm_and_clean(worker: WarmWorker, tmp_path: Path):
         "program = torch.export.export(torch.nn.ReLU(), (torch.randn(2),))\n"
         "open('warm.txt', 'w').write(str(warm))\n"
     ))
+    preloaded = each_mode.mode == "fork"  # the portable one here is lean (see each_mode)
     for _ in range(2):
-        run(worker, script, tmp_path, cwd=tmp_path)
-        assert (tmp_path / "warm.txt").read_text() == "True"
+        run(each_mode, script, tmp_path, cwd=tmp_path)
+        assert (tmp_path / "warm.txt").read_text() == str(preloaded)
 
 
-def test_script_sees_its_argv_folder_and_the_callers_cwd(worker: WarmWorker, tmp_path: Path):
+def test_script_sees_its_argv_folder_and_the_callers_cwd(each_mode: WarmWorker, tmp_path: Path):
     (tmp_path / "lib").mkdir()
     write_script(tmp_path / "lib", "VALUE = 3\n", name="local_helper.py")
     script = write_script(tmp_path / "lib", (
@@ -286,24 +326,27 @@ def test_script_sees_its_argv_folder_and_the_callers_cwd(worker: WarmWorker, tmp
         "open('where.txt', 'w').write(os.getcwd())\n"
         "p = torch.export.export(torch.nn.ReLU(), (torch.randn(local_helper.VALUE),))\n"
     ))
-    run(worker, script, tmp_path, cwd=tmp_path)
+    run(each_mode, script, tmp_path, cwd=tmp_path)
     assert (tmp_path / "where.txt").read_text() == str(tmp_path)
 
 
-def test_cancel_stops_the_run_from_another_thread(worker: WarmWorker, tmp_path: Path):
+def test_cancel_stops_the_run_from_another_thread(each_mode: WarmWorker, tmp_path: Path):
     stages: list[str] = []
+
+    started: list[float] = []
 
     def progress(stage: str) -> None:  # cancel from another thread once the script runs
         stages.append(stage)
         if stage == "running script":
-            threading.Timer(0.5, worker.cancel).start()
+            started.append(time.monotonic())
+            threading.Timer(0.5, each_mode.cancel).start()
 
-    started = time.monotonic()
-    error = failure(worker, SCRIPTS / "hangs.py", tmp_path, timeout=60, on_progress=progress).error
-    assert error.kind == "cancelled" and time.monotonic() - started < 10
+    error = failure(each_mode, SCRIPTS / "hangs.py", tmp_path, timeout=60,
+                    on_progress=progress).error
+    assert error.kind == "cancelled" and time.monotonic() - started[0] < 10
     assert error.line == 7, "names where the script was when it was stopped"
     assert stages == ["running script"]
-    assert leftovers(worker) == []
+    assert leftovers(each_mode) == []
 
 
 def test_pt2_is_converted_in_the_worker(worker: WarmWorker, tmp_path: Path):
@@ -367,8 +410,9 @@ def test_interpreter_without_torch_is_a_clear_error(tmp_path: Path):
     assert worker.pid is None
 
 
-def test_worker_that_dies_is_reported_then_restarted(tmp_path: Path):
-    worker = WarmWorker(log_dir=tmp_path / "logs", warm_up=False, preload=False)
+def test_worker_that_dies_is_reported_then_restarted(tmp_path: Path, worker_mode: str):
+    worker = WarmWorker(log_dir=tmp_path / "logs", warm_up=False, preload=False,
+                        mode=worker_mode)
     script = write_script(tmp_path, (
         "import os, signal, torch\n"
         "os.kill(os.getppid(), signal.SIGKILL)\n"  # the warm worker itself dies
@@ -381,17 +425,23 @@ def test_worker_that_dies_is_reported_then_restarted(tmp_path: Path):
         result = run(worker, SCRIPTS / "two_models.py", tmp_path)
         assert len(result.graphs) == 2
         pid = worker.pid
+        assert pid is not None
+        below = psutil.Process(pid).children(recursive=True)
     finally:
         worker.close()
-    assert pid is not None and not psutil.pid_exists(pid)
+    assert not psutil.pid_exists(pid)
+    assert not [p.pid for p in below if p.is_running() and p.status() != "zombie"]
 
 
-def test_an_early_start_is_awaited_in_a_thread_and_serves_the_first_run(tmp_path: Path):
+def test_an_early_start_is_awaited_in_a_thread_and_serves_the_first_run(
+    tmp_path: Path, worker_mode: str
+):
     """The language server's pre-start: one thread waits for the worker's imports while
     runs arrive; a run waits too (and can be cancelled meanwhile), then runs in that same
     worker."""
     # preloading, as the language server's worker does: its imports take seconds
-    worker = WarmWorker(log_dir=tmp_path / "logs", warm_up=False, preload=True)
+    worker = WarmWorker(log_dir=tmp_path / "logs", warm_up=False, preload=True,
+                        mode=worker_mode)
     script = write_script(tmp_path, ancestry_script(1))
     with worker, ThreadPoolExecutor(2) as pool:
         worker.start()
@@ -410,13 +460,18 @@ def test_an_early_start_is_awaited_in_a_thread_and_serves_the_first_run(tmp_path
         assert worker.pid == pid and pid in ancestors_of(script)
 
 
-def test_closing_ends_the_wait_of_an_early_start(tmp_path: Path):
-    worker = WarmWorker(log_dir=tmp_path / "logs", warm_up=False, preload=True)
+def test_closing_ends_the_wait_of_an_early_start(tmp_path: Path, worker_mode: str):
+    worker = WarmWorker(log_dir=tmp_path / "logs", warm_up=False, preload=True,
+                        mode=worker_mode)
     with ThreadPoolExecutor(1) as pool:
         worker.start()
         pid = worker.pid
+        assert pid is not None
         waiting = pool.submit(worker.wait_until_ready)
-        time.sleep(0.5)
+        time.sleep(1.0)
+        below = psutil.Process(pid).children(recursive=True)  # portable: its run host
+        assert len(below) == (1 if worker_mode == "portable" else 0)
         worker.close()  # while it still imports torch
         assert waiting.result(timeout=5) is None
-    assert pid is not None and not psutil.pid_exists(pid)
+    assert not psutil.pid_exists(pid)
+    assert not [p.pid for p in below if p.is_running() and p.status() != "zombie"]

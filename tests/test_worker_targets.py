@@ -46,8 +46,10 @@ with open("seen.json", "w") as f:
 
 
 @pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmWorker]:
-    warm = WarmWorker(log_dir=tmp_path_factory.mktemp("logs"), warm_up=False, preload=False)
+def worker(tmp_path_factory: pytest.TempPathFactory, worker_mode: str) -> Iterator[WarmWorker]:
+    """A lean worker (as the CLI's) in each mode: runs as forks, or in run hosts."""
+    warm = WarmWorker(log_dir=tmp_path_factory.mktemp("logs"), warm_up=False, preload=False,
+                      mode=worker_mode)
     warm.start()
     yield warm
     warm.close()
@@ -351,7 +353,8 @@ def test_program_files_the_run_writes_from_python_are_named_wherever_they_are(
 def test_a_lean_worker_leaves_torch_to_the_run(worker: WarmWorker, tmp_path: Path):
     """A CLI run's worker imports no torch before forking its run child (the child imports
     it as `python -m` would): memory the two shared would be copied page by page as the
-    child touched it. The modules' own runs above still capture `torch.export.export`."""
+    child touched it. The modules' own runs above still capture `torch.export.export`.
+    (The portable mode's worker never imports torch: its run hosts do.)"""
     script, out = _writes_script(tmp_path)
     worker.run(RunTarget(script=script, args=(str(out),), cwd=script.parent),
                tmp_path / "o.json", timeout=120)  # fmt: skip

@@ -18,8 +18,8 @@ import contextlib
 import os
 from pathlib import Path
 
-from etviz_lsp import atomic_file
-from etviz_lsp.explorer import locations, pids
+from etviz_lsp import atomic_file, processes
+from etviz_lsp.explorer import locations
 
 EDITOR_STARTED = "editor-started"
 
@@ -49,7 +49,7 @@ def _living_leases(folder: Path) -> list[tuple[int, int | None]]:
         if not path.name.isdigit():
             continue
         holder = int(path.name)
-        if pids.running(holder):
+        if processes.alive(holder):
             living.append((holder, _read(path)))
         else:
             with contextlib.suppress(FileNotFoundError):

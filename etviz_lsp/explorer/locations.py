@@ -1,12 +1,16 @@
-"""Where the shared server's per-user files live.
+"""Where the shared server's per-user files live, as ``platformdirs`` says per system.
 
 - state folder: the reuse record (``server.json``), its lock, the server's log.
-  ``$ETVIZ_STATE_DIR``, else ``$XDG_STATE_HOME/etviz-lsp``, else ``~/.local/state/etviz-lsp``.
+  ``$ETVIZ_STATE_DIR``, else the user state folder: Linux ``$XDG_STATE_HOME/etviz-lsp``
+  (``~/.local/state/etviz-lsp``), macOS ``~/Library/Application Support/etviz-lsp``,
+  Windows ``%LOCALAPPDATA%\\etviz-lsp``.
 - graph cache: the only folder whose files the server may read. ``$ETVIZ_STATE_DIR/graphs``
-  when that variable is set (tests get one isolated place), else
-  ``$XDG_CACHE_HOME/etviz-lsp/graphs``, else ``~/.cache/etviz-lsp/graphs``.
+  when that variable is set (tests get one isolated place), else ``graphs`` in the user
+  cache folder: Linux ``$XDG_CACHE_HOME/etviz-lsp`` (``~/.cache/etviz-lsp``), macOS
+  ``~/Library/Caches/etviz-lsp``, Windows ``%LOCALAPPDATA%\\etviz-lsp\\Cache``.
 
-Both are created private to the user (mode 0700): the record holds the server's token.
+Both are created private to the user (mode 0700; Windows ignores the mode, a user's
+``%LOCALAPPDATA%`` is already theirs): the record holds the server's token.
 """
 
 from __future__ import annotations
@@ -23,16 +27,32 @@ def state_dir() -> Path:
     override = os.environ.get("ETVIZ_STATE_DIR")
     if override:
         return _private_dir(Path(override))
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return _private_dir(Path(base) / APP)
+    return _private_dir(user_state_dir())
 
 
 def cache_dir() -> Path:
     override = os.environ.get("ETVIZ_STATE_DIR")
     if override:
         return _private_dir(Path(override) / "graphs")
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return _private_dir(Path(base) / APP / "graphs")
+    return _private_dir(user_cache_dir() / "graphs")
+
+
+# platformdirs is imported where it is used: the Model Explorer server process imports this
+# package with only etviz_lsp on its path (the extension's bundled libraries are not).
+
+
+def user_state_dir() -> Path:
+    """This system's per-user state folder for etviz (not created here)."""
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir(APP, appauthor=False))
+
+
+def user_cache_dir() -> Path:
+    """This system's per-user cache folder for etviz (not created here)."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP, appauthor=False))
 
 
 def state_file() -> Path:

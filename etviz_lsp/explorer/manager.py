@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from etviz_lsp import processes
 from etviz_lsp.errors import EtvizError
-from etviz_lsp.explorer import leases, locations, pids, state
+from etviz_lsp.explorer import leases, locations, state
 from etviz_lsp.explorer.guard import STATUS_PATH, TOKEN_HEADER
 from etviz_lsp.explorer.serve import EXIT_SERVER_ENDED
 
@@ -119,7 +120,7 @@ def _stop_recorded() -> bool:
     record = state.load()
     if record is None:
         return False
-    stopped = _answers(record.port, record.token, record.pid) or _is_our_server(record.pid)
+    stopped = _answers(record.port, record.token, record.pid) or _is_our_server(record)
     if stopped:
         _kill(record.pid)
     state.clear()
@@ -263,7 +264,7 @@ def _answers_patiently(record: state.ServerRecord) -> bool:
     for attempt in range(3):
         if _answers(record.port, record.token, record.pid):
             return True
-        if not _is_our_server(record.pid):
+        if not _is_our_server(record):
             return False
         time.sleep(0.5 * (attempt + 1))
     return False
@@ -287,25 +288,31 @@ def _free_port() -> int:
 
 def _discard(record: state.ServerRecord) -> None:
     """A stale record: kill its process only if it is still ours (pids get reused)."""
-    if _is_our_server(record.pid):
+    if _is_our_server(record):
         _kill(record.pid)
     state.clear()
 
 
-def _is_our_server(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False  # gone (or no /proc: then never kill on a guess)
-    return SERVE_MODULE.encode() in cmdline
+def _is_our_server(record: state.ServerRecord) -> bool:
+    """The recorded pid is still the server the record was written for: our serve module
+    on its command line, and started before the record (a reused pid started later)."""
+    created = processes.created(record.pid)
+    command = processes.command_line(record.pid)
+    if created is None or command is None:
+        return False  # gone, or hidden from us: never kill on a guess
+    return SERVE_MODULE in command and created <= record.started + 1.0
 
 
 def _kill(pid: int) -> None:
-    """SIGTERM the server's process group, SIGKILL after a grace period, reap if ours."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, sig)
-        if _wait_gone(pid, STOP_GRACE if sig == signal.SIGTERM else 2.0):
+    """Stop the server's process group (SIGTERM), hard after a grace period, reap if ours.
+    Windows has no process groups: there its tree, leaves first."""
+    for hard in (False, True):
+        if hasattr(os, "killpg"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL if hard else signal.SIGTERM)
+        else:
+            processes.kill_tree(pid)
+        if _wait_gone(pid, 2.0 if hard else STOP_GRACE):
             break
     _children.pop(pid, None)
 
@@ -317,7 +324,7 @@ def _wait_gone(pid: int, seconds: float) -> bool:
         if child is not None:
             if child.poll() is not None:
                 return True
-        elif not pids.running(pid):
+        elif not processes.alive(pid):
             return True
         time.sleep(0.05)
     return False

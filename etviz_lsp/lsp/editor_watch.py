@@ -7,34 +7,29 @@ up waiting sends SIGTERM, handled the same way.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
 import signal
 from collections.abc import Callable
 
+from etviz_lsp import processes
+
 log = logging.getLogger(__name__)
 INTERVAL = 0.5
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError as error:
-        return error.errno == errno.EPERM  # exists, owned by someone else
-    return not _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return False
+def alive(pid: int) -> Callable[[], bool]:
+    """A check of the editor ``pid`` as it is now: false once it exits, or once its pid
+    names another process (pids are reused; the create time tells them apart)."""
+    who = processes.identity(pid)
+    if who is None:
+        return lambda: processes.alive(pid)
+    return lambda: processes.still(who)
 
 
 async def watch_editor(pid: int, on_death: Callable[[], None], interval: float = INTERVAL) -> None:
-    while alive(pid):
+    editor_lives = alive(pid)
+    while editor_lives():
         await asyncio.sleep(interval)
     log.warning("the editor (pid %d) is gone: stopping", pid)
     on_death()
@@ -62,5 +57,11 @@ def stop_on_terminate(stop: Callable[[], None], loop: asyncio.AbstractEventLoop)
         stop()
         os._exit(0)
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(signum, terminated, signum)
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue  # Windows: no SIGHUP
+        try:
+            loop.add_signal_handler(signum, terminated, signum)
+        except NotImplementedError:  # Windows' event loops take no signal handlers
+            signal.signal(signum, lambda number, _frame: terminated(number))

@@ -52,6 +52,10 @@ class InitOptions:
     # Start the warm worker at initialize when the workspace holds an export script
     # (etviz.prestartWorker; lsp/prestart.py), so the first run pays only itself.
     prestart_worker: bool = True
+    # How the worker runs scripts (etviz.workerMode): "fork" (a fork of the warm worker per
+    # run), "portable" (a run host warmed before each run: no fork, macOS and Windows), or
+    # "auto": ETVIZ_WORKER_MODE, else fork on Linux. Fixed for the server's life.
+    worker_mode: str = "auto"
     # The version of the editor extension that started this server (lsp/versions.py).
     extension_version: str | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
@@ -73,9 +77,13 @@ _KEYS: dict[str, tuple[str, tuple[type, ...]]] = {
     "profileIterations": ("profile_iterations", (int,)),
     "extensionVersion": ("extension_version", (str,)),
     "prestartWorker": ("prestart_worker", (bool,)),
+    "workerMode": ("worker_mode", (str,)),
 }
 # String settings that take one of a few values.
-_CHOICES: dict[str, tuple[str, ...]] = {"numeric": ("off", "onRun"), "profile": PROFILE_MODES}
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "numeric": ("off", "onRun"), "profile": PROFILE_MODES,
+    "workerMode": ("auto", "fork", "portable"),
+}
 
 
 def timeout_advice(seconds: float) -> str:
@@ -134,8 +142,8 @@ def _json_name(kind: type) -> str:
 
 
 # Settings a running server takes from workspace/didChangeConfiguration. Trust, the pickle
-# opt-in and the interpreter are fixed for a server's life: the editor restarts it when
-# they change (a settings message alone can never turn unpickling on).
+# opt-in, the interpreter and the worker mode are fixed for a server's life: the editor
+# restarts it when they change (a settings message alone can never turn unpickling on).
 LIVE_KEYS = (
     "timeout", "autoRefresh", "port", "numeric", "profile", "profileIterations",
     "notDelegatedDiagnostics",

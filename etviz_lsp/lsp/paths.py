@@ -6,6 +6,7 @@ absolute paths, so a URI and a path the worker reported compare equal.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pygls import uris
@@ -18,7 +19,8 @@ def path_of(uri: object) -> Path | None:
     if uri.startswith("file:"):
         path = uris.to_fs_path(uri)
         return Path(path).resolve() if path else None
-    return Path(uri).resolve() if uri.startswith("/") else None
+    # an absolute path of this system (on Windows ``C:\\...``, which no ``/`` test sees)
+    return Path(uri).resolve() if os.path.isabs(uri) else None
 
 
 def uri_of(path: Path | str) -> str:

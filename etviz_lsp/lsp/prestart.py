@@ -147,5 +147,5 @@ class Prestart:
         log.info("warm worker: started early for %s (pid %s)", script, self._worker.pid)
         ready = self._worker.wait_until_ready()
         if ready is not None:
-            log.info("warm worker: ready after %.1f s (started early)",
-                     float(ready.get("seconds") or 0.0))
+            log.info("warm worker: ready after %.1f s (started early, %s mode)",
+                     float(ready.get("seconds") or 0.0), ready.get("mode", "fork"))

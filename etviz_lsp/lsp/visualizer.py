@@ -101,7 +101,8 @@ class Visualizer:
     def __init__(self, server: LanguageServer, options: InitOptions) -> None:
         self._server = server
         self.options = options
-        self.worker = WarmWorker(python=options.python_path, log=_worker_log)
+        mode = None if options.worker_mode == "auto" else options.worker_mode
+        self.worker = WarmWorker(python=options.python_path, log=_worker_log, mode=mode)
         self.prestart = prestart.Prestart(self.worker)
         self.explorer = ExplorerServer(options.port)
         self.navigator = Navigator(self.explorer.known_url_for)

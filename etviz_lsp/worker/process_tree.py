@@ -1,11 +1,13 @@
 """Leave no process behind: the warm worker adopts orphans and kills every descendant.
 
-Each run's child starts its own session (so one ``killpg`` reaches its process group), but a
-script can start processes that leave the group (``start_new_session=True``, a daemon's
-double fork). The warm worker therefore makes itself a *child subreaper* (Linux
+Each run's process starts its own session (so one ``killpg`` reaches its process group),
+but a script can start processes that leave the group (``start_new_session=True``, a
+daemon's double fork). The warm worker therefore makes itself a *child subreaper* (Linux
 ``PR_SET_CHILD_SUBREAPER``): orphans are re-parented to it instead of to init, so after a run
-every process still below it is a leftover of that run, found through ``/proc`` and killed.
-No cgroups, no extra dependency. Elsewhere (no ``/proc``) the process group kill remains.
+every process still below it is a leftover of that run, found (psutil, ``processes.py``) and
+killed. Where there is no subreaper (macOS, Windows) the run's own tree is read before its
+process is killed and killed leaf-first (``kill_run``): what left the group is still found
+while its parent lives. Windows has no process groups: there that walk is all there is.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import signal
 import sys
 import time
 
+from etviz_lsp import processes
+
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
-_PROC = "/proc"
 
 
 def _prctl(option: int, value: int) -> bool:
@@ -43,54 +46,30 @@ def die_with_parent() -> bool:
 
 
 def descendants(root: int) -> list[int]:
-    """Living (non-zombie) processes below ``root``, read from ``/proc``."""
-    children: dict[int, list[int]] = {}
-    zombies: set[int] = set()
-    try:
-        entries = os.listdir(_PROC)
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        parsed = _parent_and_state(int(entry))
-        if parsed is None:
-            continue
-        parent, state = parsed
-        children.setdefault(parent, []).append(int(entry))
-        if state == "Z":
-            zombies.add(int(entry))
-    found: list[int] = []
-    stack = list(children.get(root, []))
-    while stack:
-        pid = stack.pop()
-        if pid not in zombies:
-            found.append(pid)
-        stack.extend(children.get(pid, []))
-    return found
-
-
-def _parent_and_state(pid: int) -> tuple[int, str] | None:
-    try:
-        with open(f"{_PROC}/{pid}/stat", "rb") as handle:
-            stat = handle.read().decode(errors="replace")
-    except OSError:
-        return None
-    # The command name sits in parentheses and may itself hold spaces or ')'.
-    fields = stat[stat.rfind(")") + 2 :].split()
-    if len(fields) < 2:
-        return None
-    return int(fields[1]), fields[0]
+    """Living (non-zombie) processes below ``root``, leaves first."""
+    return processes.descendants(root)
 
 
 def kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+    if hasattr(os, "killpg"):  # not on Windows: there the tree walk does it
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def kill_run(pid: int) -> None:
+    """End a run's process and everything it started: its tree read first (a process that
+    left the group is found below ``pid`` only while ``pid`` lives), then its group, then
+    that tree leaf-first."""
+    tree = descendants(pid)
+    kill_group(pid)
+    for below in tree:
+        processes.kill(below)
+    processes.kill(pid)
 
 
 def reap_children() -> None:
-    """Collect every exited child (ours or adopted) so no zombie stays."""
-    while True:
+    """Collect every exited child (ours or adopted) so no zombie stays (POSIX)."""
+    while hasattr(os, "WNOHANG"):
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
@@ -113,8 +92,7 @@ def kill_descendants(root: int | None = None, attempts: int = 200) -> int:
         if not pids:
             break
         for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+            if processes.kill(pid):
                 killed.add(pid)
         if root == os.getpid():
             reap_children()

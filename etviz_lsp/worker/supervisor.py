@@ -1,9 +1,11 @@
-"""One run, seen from the warm parent: fork, watch, enforce the timeout, clean up.
+"""One run, seen from the warm parent: fork (or take a run host), watch, enforce the
+timeout, clean up.
 
-The child gets its own session (one ``killpg`` reaches its process group), a private
-socket for progress and its result, a pipe for stdout/stderr (read here into the run log,
-so a script printing megabytes never blocks), and a file where ``faulthandler`` writes the
-stack on a crash or when we ask before killing a script that hangs (the line it hung on).
+The child (or the run host, in the portable mode: ``host_pool.py``) gets its own session
+(one ``killpg`` reaches its process group), a private socket for progress and its result,
+a pipe for stdout/stderr (read here into the run log, so a script printing megabytes never
+blocks), and a file where ``faulthandler`` writes the stack on a crash or when we ask
+before killing a script that hangs (the line it hung on).
 Whatever happens, every process the run started is killed before we answer.
 """
 
@@ -20,9 +22,10 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from etviz_lsp.worker import process_tree, script_run
 from etviz_lsp.worker.channel import Channel, ChannelClosed, Message
@@ -30,8 +33,12 @@ from etviz_lsp.worker.run_log import RunLog
 from etviz_lsp.worker.script_error import ScriptError
 from etviz_lsp.worker.user_code import Site, UserCode
 
+if TYPE_CHECKING:
+    from etviz_lsp.worker.host_pool import HostPool
+
 _TICK = 0.05
 _STACK_DUMP_WAIT = 0.3
+_REAP_WAIT = 5.0
 _FAULT_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 
 
@@ -43,44 +50,61 @@ class CallerGone(Exception):
 class _State:
     pid: int
     deadline: float
+    poll: Callable[[], int | None]  # None while the run's process runs, then its exit code
     final: Message | None = None
-    status: int | None = None
+    status: int | None = None  # exit code, negative: killed by that signal (as Popen's)
     cancelled: bool = False
     shutdown: bool = False
     main_file: str | None = None  # the file run as __main__, once the child found it
     streams: list[Any] = field(default_factory=list)
 
 
-def supervise(message: Message, caller: Channel, num_threads: int) -> Message:
-    """Run ``message``'s request in a forked child; returns the answer for the caller."""
+@dataclass
+class _Launched:
+    """A run's process as the supervisor sees it, forked or a run host's (portable)."""
+
+    pid: int
+    channel: Channel  # its progress, stages and result
+    out_read: int  # its stdout and stderr
+    stack_file: IO[bytes]  # where faulthandler writes its stack
+    poll: Callable[[], int | None]  # None while it runs, then its exit code (reaps it)
+
+
+def supervise(
+    message: Message, caller: Channel, num_threads: int, hosts: HostPool | None = None
+) -> Message:
+    """Run ``message``'s request in a forked child, or in a run host of ``hosts`` (the
+    portable mode: no fork); returns the answer for the caller."""
     run_id = message["id"]
     request = script_run.Request.from_json(message)
+    started = time.monotonic()
+    if hosts is None:
+        launched = _fork(request, caller, num_threads)
+    else:
+        taken = hosts.take(caller, run_id)
+        if isinstance(taken, str):  # cancelled (or shut down) while its host got ready
+            return _not_started(taken, message, started)
+        taken.channel.send(message)
+        launched = _Launched(taken.pid, taken.channel, taken.out_read, taken.stack_file,
+                             taken.process.poll)
     log = RunLog(Path(message["log"]), lambda text: caller.send(
         {"event": "log", "id": run_id, "text": text}))
-    ours, theirs = socket.socketpair()
-    out_read, out_write = os.pipe()
-    stack_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
-    started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:  # the child never returns from here
-        _child(request, theirs, out_write, stack_file, [ours.fileno(), out_read,
-                                                         caller.fileno()], num_threads)
-    theirs.close()
-    os.close(out_write)
-    caller.send({"event": "started", "id": run_id, "pid": pid})
-    state = _State(pid=pid, deadline=run_deadline(started, message.get("timeout")))
-    child = Channel(ours)
+    caller.send({"event": "started", "id": run_id, "pid": launched.pid})
+    # The time limit counts from here: a run host still importing is not the script's time.
+    deadline = run_deadline(time.monotonic(), message.get("timeout"))
+    state = _State(launched.pid, deadline, launched.poll)
     try:
-        why = _watch(state, caller, child, out_read, log, run_id)
-        answer = _finish(state, why, child, request, stack_file, log, message, caller)
+        why = _watch(state, caller, launched.channel, launched.out_read, log, run_id)
+        answer = _finish(state, why, launched.channel, request, launched.stack_file, log,
+                         message, caller)
     except BaseException:
-        _stop_everything(pid)  # _finish does it on the normal path
+        _stop_everything(state)  # _finish does it on the normal path
         raise
     finally:
-        _drain_output(out_read, log)
-        os.close(out_read)
-        child.close()
-        stack_file.close()
+        _drain_output(launched.out_read, log)
+        os.close(launched.out_read)
+        launched.channel.close()
+        launched.stack_file.close()
         log.close()
     answer.update(id=run_id, log=str(log.path), elapsed=time.monotonic() - started)
     if state.shutdown:
@@ -88,6 +112,37 @@ def supervise(message: Message, caller: Channel, num_threads: int) -> Message:
             caller.send(answer)
         raise CallerGone("shutdown requested")
     return answer
+
+
+def _fork(request: script_run.Request, caller: Channel, num_threads: int) -> _Launched:
+    ours, theirs = socket.socketpair()
+    out_read, out_write = os.pipe()
+    stack_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by supervise)
+    pid = os.fork()
+    if pid == 0:  # the child never returns from here
+        _child(request, theirs, out_write, stack_file, [ours.fileno(), out_read,
+                                                         caller.fileno()], num_threads)
+    theirs.close()
+    os.close(out_write)
+    return _Launched(pid, Channel(ours), out_read, stack_file, lambda: _reap(pid))
+
+
+def _reap(pid: int) -> int | None:
+    """The forked child's exit code once it exited (reaped here), None while it runs."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # reaped already
+        return 0
+    return None if done == 0 else os.waitstatus_to_exitcode(status)
+
+
+def _not_started(why: str, message: Message, started: float) -> Message:
+    if why == "shutdown":
+        raise CallerGone("shutdown requested")
+    error = ScriptError("cancelled", str(message.get("source") or ""),
+                        message="cancelled while the run's process was getting ready")
+    return {"event": "failed", "id": message["id"], "error": error.to_json(),
+            "elapsed": time.monotonic() - started}
 
 
 def run_deadline(started: float, timeout: float | None) -> float:
@@ -127,14 +182,8 @@ def _watch(
 
 
 def _child_exited(state: _State) -> bool:
-    try:
-        pid, status = os.waitpid(state.pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    if pid == 0:
-        return False
-    state.status = status
-    return True
+    state.status = state.poll()
+    return state.status is not None
 
 
 def _read_caller(state: _State, caller: Channel) -> None:
@@ -176,7 +225,7 @@ def _finish(
     if why in ("timeout", "cancelled"):
         _dump_stack(state.pid)
         killed = len(process_tree.descendants(os.getpid()))
-    _stop_everything(state.pid)
+    _stop_everything(state)
     _drain_child(state, caller, child, message["id"])
     if why == "exited" and state.final is not None:
         return dict(state.final)
@@ -214,22 +263,22 @@ def _processes(count: int) -> str:
 
 
 def _crash_message(status: int | None) -> str:
-    if status is not None and os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
+    if status is not None and status < 0:
         try:
-            name = signal.Signals(number).name
+            name = signal.Signals(-status).name
         except ValueError:
-            name = f"signal {number}"
+            name = f"signal {-status}"
         return f"the script crashed ({name}) before reporting a result"
-    code = os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else None
     return (
-        f"the script's process exited with status {code} before reporting a result "
+        f"the script's process exited with status {status} before reporting a result "
         "(os._exit, or a crash in native code)"
     )
 
 
 def _dump_stack(pid: int) -> None:
     """Ask the child (faulthandler on SIGUSR1) where it is, so the error names that line."""
+    if not hasattr(signal, "SIGUSR1"):
+        return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGUSR1)
         time.sleep(_STACK_DUMP_WAIT)
@@ -252,10 +301,13 @@ def _stack_site(
     return None
 
 
-def _stop_everything(pid: int) -> None:
-    process_tree.kill_group(pid)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+def _stop_everything(state: _State) -> None:
+    process_tree.kill_run(state.pid)
+    # Reaped before we answer: a killed process with threads (a run host's) is a zombie
+    # that cannot be reaped until its last thread has exited, a moment later.
+    deadline = time.monotonic() + _REAP_WAIT
+    while state.poll() is None and time.monotonic() < deadline:
+        time.sleep(_TICK / 10)
     process_tree.kill_descendants()
 
 
@@ -282,12 +334,22 @@ def _child(
         for fd in close:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        faulthandler.enable(file=stack_file, all_threads=False)
-        faulthandler.register(signal.SIGUSR1, file=stack_file, all_threads=False)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        script_run.prepare_process(request, out_write, num_threads)
-        script_run.run(request, Channel(sock))
-        sys.stdout.flush()
-        sys.stderr.flush()
+        run_here(request, sock, out_write, stack_file, num_threads)
     finally:
         os._exit(0)
+
+
+def run_here(
+    request: script_run.Request, sock: socket.socket, out_write: int, stack_file: IO[bytes],
+    num_threads: int,
+) -> None:
+    """The run in this process (a forked child, or a run host): stack dumps to
+    ``stack_file`` (on a crash, or when asked before a kill), output to ``out_write``."""
+    faulthandler.enable(file=stack_file, all_threads=False)
+    if hasattr(signal, "SIGUSR1"):  # not on Windows: a timeout there names no line
+        faulthandler.register(signal.SIGUSR1, file=stack_file, all_threads=False)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    script_run.prepare_process(request, out_write, num_threads)
+    script_run.run(request, Channel(sock))
+    sys.stdout.flush()
+    sys.stderr.flush()

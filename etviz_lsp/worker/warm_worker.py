@@ -15,7 +15,6 @@ import itertools
 import logging
 import math
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -26,12 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import etviz_lsp
 from etviz_lsp import graph_files
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph import inputs
 from etviz_lsp.graph_files import GraphInfo
-from etviz_lsp.worker import lent_msgspec, partial_stages
+from etviz_lsp.worker import bootstrap, lent_libraries, partial_stages, process_tree
 from etviz_lsp.worker.channel import Channel, ChannelClosed, Message
 from etviz_lsp.worker.run_target import RunTarget
 from etviz_lsp.worker.script_error import Kind, ScriptError, ScriptFailed
@@ -40,26 +38,10 @@ START_TIMEOUT = 600.0  # imports + warm-up on a loaded 2-core machine take well 
 WORKER_LOG_LIMIT = 8 * 1024 * 1024
 _GRACE = 30.0  # how long past its own deadline we trust the worker to answer
 _POLL = 0.2
+MODES = ("fork", "portable")
+MODE_VARIABLE = "ETVIZ_WORKER_MODE"
 
 log = logging.getLogger(__name__)
-
-# Loads this checkout's etviz_lsp by path, so the user's interpreter needs torch (and
-# ExecuTorch for lowering) but not etviz-lsp itself, and nothing else of ours is put on its
-# sys.path. The '' that -c puts first is dropped: a workspace file must not shadow torch.
-_BOOTSTRAP = """\
-import importlib.util, sys
-if sys.path and sys.path[0] == '':
-    del sys.path[0]
-package = sys.argv[1]
-spec = importlib.util.spec_from_file_location(
-    'etviz_lsp', package + '/__init__.py', submodule_search_locations=[package])
-module = importlib.util.module_from_spec(spec)
-sys.modules['etviz_lsp'] = module
-spec.loader.exec_module(module)
-from etviz_lsp.worker.zygote import main
-raise SystemExit(main(sys.argv[2:]))
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
@@ -99,9 +81,24 @@ class StageUpdate:
     latency: float = 0.0
 
 
+def default_mode() -> str:
+    """``$ETVIZ_WORKER_MODE`` when it names a mode; else fork on Linux, where a fork of the
+    warm worker is safe and fastest, and the portable mode elsewhere: macOS's frameworks
+    refuse to go on in a process forked after they loaded, Windows has no fork."""
+    chosen = os.environ.get(MODE_VARIABLE, "").strip().lower()
+    if chosen in MODES:
+        return chosen
+    if chosen:
+        log.warning("%s=%s is not one of %s: ignored", MODE_VARIABLE, chosen, ", ".join(MODES))
+    return "fork" if sys.platform.startswith("linux") else "portable"
+
+
 def default_log_dir() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "etviz-lsp" / "logs"
+    """``logs`` in the user cache folder (Linux ``~/.cache/etviz-lsp``, macOS
+    ``~/Library/Caches/etviz-lsp``, Windows ``%LOCALAPPDATA%\\etviz-lsp\\Cache``)."""
+    import platformdirs  # here: the worker process imports this module, and lacks it
+
+    return Path(platformdirs.user_cache_dir("etviz-lsp", appauthor=False)) / "logs"
 
 
 class WarmWorker:
@@ -109,7 +106,9 @@ class WarmWorker:
 
     ``preload`` imports ExecuTorch (and its XNNPACK and quantization modules) at start;
     ``warm_up`` also runs a tiny export + quantize + lower once. Both pay off from the
-    second run on (a language server); a single CLI run turns both off.
+    second run on (a language server); a single CLI run turns both off. ``mode``: "fork"
+    (each run a fork of the warm worker) or "portable" (each run in a run host, a fresh
+    process warmed before the run arrives: no fork); None: :func:`default_mode`.
     """
 
     def __init__(
@@ -121,8 +120,12 @@ class WarmWorker:
         warm_up: bool = True,
         preload: bool = True,
         start_timeout: float = START_TIMEOUT,
+        mode: str | None = None,
     ) -> None:
         self.python = python or sys.executable
+        self.mode = mode or default_mode()
+        if self.mode not in MODES:
+            raise ValueError(f"worker mode {self.mode!r} is not one of {', '.join(MODES)}")
         self._log = log or (lambda _text: None)
         self.log_dir = log_dir or default_log_dir()
         self._warm_up = warm_up
@@ -157,13 +160,14 @@ class WarmWorker:
         self._reset()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         ours, theirs = socket.socketpair()
-        package = os.path.dirname(os.path.abspath(etviz_lsp.__file__))
-        command = [self.python, "-c", _BOOTSTRAP, package, str(theirs.fileno())]
+        command = bootstrap.command(self.python, [str(theirs.fileno())])
+        if self.mode == "portable":
+            command.append("--portable")
         if self._warm_up:
             command.append("--warm-up")
         if not self._preload:
             command.append("--lean")
-        command += lent_msgspec.argument()  # the user's interpreter may have no msgspec
+        command += lent_libraries.argument()  # the user's interpreter may lack msgspec, psutil
         self._worker_log = _open_worker_log(self.log_dir / "worker.log")
         try:
             self._proc = subprocess.Popen(
@@ -206,7 +210,7 @@ class WarmWorker:
             try:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                _kill_group(proc.pid)
+                process_tree.kill_run(proc.pid)
                 proc.wait()
         self._reset()
 
@@ -305,9 +309,9 @@ class WarmWorker:
             self._running = run_id
             stages = _StageRelay(partial, on_stage, started)
             # No time limit: no deadline for the worker's answer either (Ctrl+C stops it).
-            deadline = math.inf if timeout is None else started + timeout + _GRACE
+            span = math.inf if timeout is None else timeout + _GRACE
             try:
-                answer = self._await(channel, run_id, subject, deadline,
+                answer = self._await(channel, run_id, subject, span,
                                      on_progress or (lambda _stage: None), stages)
             except ScriptFailed as lost:  # the worker itself failed: the stages stay
                 lost.partial = _mark_partial(before, lost.error)
@@ -389,9 +393,12 @@ class WarmWorker:
                 self.ready_info = message
 
     def _await(
-        self, channel: Channel, run_id: int, source: Path, deadline: float,
+        self, channel: Channel, run_id: int, source: Path, span: float,
         on_progress: Callable[[str], None], stages: _StageRelay,
     ) -> Message:
+        """The run's answer; ``span``: how long to trust the worker, counted again from
+        the run's ``started`` (a run host may still have been importing until then)."""
+        deadline = time.monotonic() + span
         cancel_sent = False
         while True:
             if self._cancel.is_set() and not cancel_sent:
@@ -413,6 +420,7 @@ class WarmWorker:
             event = message.get("event")
             if event == "started":
                 self._child_pid = int(message["pid"])
+                deadline = time.monotonic() + span
             elif event == "progress":
                 on_progress(str(message.get("stage")))
             elif event == "stage":
@@ -436,9 +444,9 @@ class WarmWorker:
     def _kill(self) -> None:
         """Hard stop: the worker's group and the current run's group."""
         if self._child_pid is not None:
-            _kill_group(self._child_pid)
+            process_tree.kill_run(self._child_pid)
         if self._proc is not None:
-            _kill_group(self._proc.pid)
+            process_tree.kill_run(self._proc.pid)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=5)
         self._reset()
@@ -582,8 +590,3 @@ def _failed(kind: Kind, file: Path | str, message: str) -> ScriptFailed:
 def _log_name(source: Path) -> str:
     digest = hashlib.sha1(str(source).encode()).hexdigest()[:8]
     return f"{source.name}-{digest}.log"
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)

@@ -1,4 +1,7 @@
-"""The warm worker: imports torch and ExecuTorch once, then forks a fresh child per run.
+"""The warm worker: imports torch and ExecuTorch once, then forks a fresh child per run
+(the fork mode); or, in the portable mode (no fork: macOS, Windows, ``ETVIZ_WORKER_MODE``),
+hands each run to a run host that paid the same imports before the run came
+(``host_pool.py``, ``run_host.py``).
 
 Started by :class:`etviz_lsp.worker.warm_worker.WarmWorker` with the user's interpreter
 (``python -m etviz_lsp.worker FD``), it talks to its caller over the inherited socket ``FD``.
@@ -25,8 +28,8 @@ import time
 import traceback
 from typing import Any
 
-from etviz_lsp import run_requirements
-from etviz_lsp.worker import lent_msgspec, process_tree
+from etviz_lsp import processes, run_requirements
+from etviz_lsp.worker import host_pool, lent_libraries, parent_watch, process_tree
 from etviz_lsp.worker.channel import Channel, ChannelClosed
 
 REQUIRED = ("torch", "torch.export")
@@ -56,46 +59,77 @@ PRELOAD = (  # torch-free: a lean worker has these too
 
 def main(argv: list[str]) -> int:
     if not argv or not argv[0].isdigit():
-        print("usage: python -m etviz_lsp.worker FD [--warm-up] [--lean]", file=sys.stderr)
+        print("usage: python -m etviz_lsp.worker FD [--warm-up] [--lean] [--portable]",
+              file=sys.stderr)
         return 2
     caller = Channel(socket.socket(fileno=int(argv[0])))
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # `-m` put the start folder first: a workspace file must not shadow torch
     process_tree.become_subreaper()
-    lent_msgspec.borrow(argv)
+    lent_libraries.borrow(argv)
+    flags = argv[1:]
+    hosts = None
     try:
-        num_threads = _boot(caller, warm_up="--warm-up" in argv[1:], lean="--lean" in argv[1:])
-        _serve(caller, num_threads)
+        if "--portable" in flags:
+            parent_watch.start()  # no fork in this mode: a thread may watch the caller
+            hosts = _start_hosts(caller, flags)
+            num_threads = 0
+        else:
+            num_threads = boot(caller, warm_up="--warm-up" in flags, lean="--lean" in flags)
+        _serve(caller, num_threads, hosts)
     except ChannelClosed:
         pass
     finally:
+        if hosts is not None:
+            hosts.close()
         process_tree.kill_descendants()
         caller.close()
     return 0
 
 
-def _boot(caller: Channel, warm_up: bool, lean: bool) -> int:
+def _start_hosts(caller: Channel, flags: list[str]) -> host_pool.HostPool:
+    """The portable mode's start: the first run host's imports are this worker's; its
+    ``ready`` (or ``fatal``) goes to the caller as ours. This process imports no torch."""
+    started = time.monotonic()
+    host_flags = [f for f in ("--lean",) if f in flags] + lent_libraries.lent(flags)
+    # Only the first host warms up (as a fork-mode worker does, once): a later one that
+    # did would be ready ~10 s later, and a save within that waits for it (bench/README.md).
+    first = host_flags + (["--warm-up"] if "--warm-up" in flags else [])
+    hosts = host_pool.HostPool(host_flags)
+    ready = hosts.first_ready(first)
+    caller.send({**ready, "seconds": time.monotonic() - started, "mode": "portable"})
+    if ready.get("event") != "ready":
+        raise ChannelClosed("cannot start")
+    return hosts
+
+
+def boot(caller: Channel, warm_up: bool, lean: bool, forks: bool = True) -> int:
     """Imports, capture hooks, warm-up; returns the thread count runs get back (0: as is).
 
     A lean worker (one CLI run, nothing to reuse) imports no torch: its one run child
     imports it as ``python -m`` would. Whatever the child touches of memory it shares with
     this process is copied; with torch imported here that was ~150 MB more than the plain
-    run of an LLM export (issue 24), for imports the run pays either way."""
+    run of an LLM export (issue 24), for imports the run pays either way. A run host
+    (``forks`` False: it runs its one script itself) keeps torch's threads as they are,
+    and imports torch even when lean: its run would, and nothing is forked from it."""
     started = time.monotonic()
     lacking = run_requirements.for_runs()  # torch / ExecuTorch are the user's: say which
     if lacking is not None:
         caller.send({"event": "fatal", "message": lacking})
         raise ChannelClosed("cannot start")
-    _require(caller, lean)
-    preload = PRELOAD if lean else PRELOAD_EXECUTORCH + PRELOAD_TORCH + PRELOAD
+    _require(caller, lean and forks)
+    preload: tuple[str, ...] = PRELOAD_EXECUTORCH + PRELOAD_TORCH + PRELOAD
+    if lean:  # a lean run host imports torch ahead: no fork here, so no pages get copied
+        preload = PRELOAD if forks else PRELOAD_TORCH + PRELOAD
     missing = [name for name in preload if not _try_import(name)]
     from etviz_lsp.worker import capture  # wraps what is loaded, hooks the imports of the rest
 
     wrapped = capture.install()
-    num_threads = 0 if lean else _single_threaded()
+    num_threads = _single_threaded() if forks and not lean else 0
     warmed = _warm_up() if warm_up else None
-    gc.collect()
-    gc.freeze()  # forked children then copy fewer pages when the collector runs
+    if forks:
+        gc.collect()
+        gc.freeze()  # forked children then copy fewer pages when the collector runs
     caller.send({
         "event": "ready",
         "python": sys.executable,
@@ -103,8 +137,9 @@ def _boot(caller: Channel, warm_up: bool, lean: bool) -> int:
         "missing": missing,
         "wrapped": wrapped,
         "warm_up": warmed,
-        "threads": _thread_count(),
+        "threads": processes.thread_count(),
         "num_threads": num_threads,
+        "mode": "fork" if forks else "portable",
     })
     return num_threads
 
@@ -160,14 +195,7 @@ def _warm_up() -> str:
     return f"{time.monotonic() - started:.1f} s"
 
 
-def _thread_count() -> int:
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return 0
-
-
-def _serve(caller: Channel, num_threads: int) -> None:
+def _serve(caller: Channel, num_threads: int, hosts: host_pool.HostPool | None) -> None:
     from etviz_lsp.worker import supervisor
     from etviz_lsp.worker.script_error import ScriptError
 
@@ -179,13 +207,15 @@ def _serve(caller: Channel, num_threads: int) -> None:
         if op != "run":
             continue  # a cancel that arrived after its run ended
         try:
-            answer = supervisor.supervise(message, caller, num_threads)
+            answer = supervisor.supervise(message, caller, num_threads, hosts)
         except (supervisor.CallerGone, ChannelClosed):
             return
-        except Exception as exc:  # a bug of ours: answer, keep serving
+        except Exception as exc:  # a bug of ours, or a run host that failed: answer, serve on
             trace = traceback.format_exc()
             print(trace, file=sys.stderr)
             error = ScriptError("crash", str(message.get("source", "")),
                                 message=f"worker error: {exc!r}", traceback=trace)
             answer = {"event": "failed", "id": message.get("id"), "error": error.to_json()}
         caller.send(answer)
+        if hosts is not None:
+            hosts.prepare()  # the next run's host imports now, not during this run

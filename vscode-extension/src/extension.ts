@@ -75,8 +75,8 @@ function compareAgain({ session, compare }: Parts, event: GraphEvent): void {
 function applySettings(session: ServerSession, change: vscode.ConfigurationChangeEvent): void {
   if (change.affectsConfiguration('etviz.pythonPath')) {
     void session.ensureStarted(); // restarts only if the interpreter really changed
-  } else if (change.affectsConfiguration('etviz.allowPickle')) {
-    void session.restart(); // never applied live: a new server with the new opt-in
+  } else if (change.affectsConfiguration('etviz.allowPickle') || change.affectsConfiguration('etviz.workerMode')) {
+    void session.restart(); // never applied live: a new server with the new opt-in or mode
   } else if (['autoRefresh', 'timeout', 'port', 'numeric', 'notDelegatedDiagnostics', 'profile', 'profileIterations'].some((key) => change.affectsConfiguration(`etviz.${key}`))) {
     void session.sendSettings(); // applied live by the running server
   }

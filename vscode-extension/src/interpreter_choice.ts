@@ -1,5 +1,7 @@
 // Which Python runs the language server: the etviz.pythonPath setting, else the Python
-// extension's selected interpreter, else python3. Pure: the caller gathers the inputs.
+// extension's selected interpreter, else python3 (python on Windows). Pure: the caller
+// gathers the inputs. Paths follow the platform's rules (Windows: `\`, drive letters,
+// a virtual environment's interpreter in `Scripts\python.exe`, not `bin/python`).
 
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,22 +18,43 @@ export interface InterpreterInputs {
   pythonExtension: string | undefined; // the Python extension's active interpreter path
   workspaceFolder: string | undefined; // first folder's fsPath, for ${workspaceFolder}
   home?: string;
+  platform?: NodeJS.Platform; // default: this process's
+  // Whether a path is a folder: a setting naming a virtual environment's folder means
+  // its interpreter. Default: never (the caller passes a file system check).
+  isDirectory?: (path: string) => boolean;
 }
 
 export const DEFAULT_PYTHON = 'python3';
 
+/** The interpreter tried when nothing names one: `python3`; on Windows `python`. */
+export function defaultPython(platform: NodeJS.Platform = process.platform): string {
+  return platform === 'win32' ? 'python' : DEFAULT_PYTHON;
+}
+
+/** A virtual environment's interpreter: `bin/python`, on Windows `Scripts\python.exe`. */
+export function venvPython(folder: string, platform: NodeJS.Platform = process.platform): string {
+  return platform === 'win32' ? path.win32.join(folder, 'Scripts', 'python.exe') : path.posix.join(folder, 'bin', 'python');
+}
+
 /** Expands `~`, `${workspaceFolder}` and `${userHome}`; a relative path is taken from the folder. */
-export function expandPythonPath(value: string, workspaceFolder: string | undefined, home: string): string {
+export function expandPythonPath(
+  value: string,
+  workspaceFolder: string | undefined,
+  home: string,
+  platform: NodeJS.Platform = process.platform,
+): string {
+  const paths = platform === 'win32' ? path.win32 : path.posix;
+  const separators = platform === 'win32' ? /[\\/]/ : /\//;
   let expanded = value.trim();
-  if (expanded === '~' || expanded.startsWith('~/')) {
+  if (expanded === '~' || (expanded.startsWith('~') && separators.test(expanded[1] ?? ''))) {
     expanded = home + expanded.slice(1);
   }
   expanded = expanded.replace(/\$\{userHome\}/g, home);
   if (workspaceFolder !== undefined) {
     expanded = expanded.replace(/\$\{workspaceFolder\}/g, workspaceFolder);
     // A bare command name ("python3.11") is looked up on PATH; only paths are anchored.
-    if (!path.isAbsolute(expanded) && expanded.includes('/')) {
-      expanded = path.join(workspaceFolder, expanded);
+    if (!paths.isAbsolute(expanded) && separators.test(expanded)) {
+      expanded = paths.join(workspaceFolder, expanded);
     }
   }
   return expanded;
@@ -39,15 +62,18 @@ export function expandPythonPath(value: string, workspaceFolder: string | undefi
 
 export function chooseInterpreter(inputs: InterpreterInputs): Interpreter {
   const home = inputs.home ?? os.homedir();
+  const platform = inputs.platform ?? process.platform;
   const setting = inputs.setting?.trim();
   if (setting) {
-    return { command: expandPythonPath(setting, inputs.workspaceFolder, home), source: 'setting' };
+    const command = expandPythonPath(setting, inputs.workspaceFolder, home, platform);
+    const isFolder = inputs.isDirectory?.(command) ?? false;
+    return { command: isFolder ? venvPython(command, platform) : command, source: 'setting' };
   }
   const fromExtension = inputs.pythonExtension?.trim();
   if (fromExtension) {
     return { command: fromExtension, source: 'python-extension' };
   }
-  return { command: DEFAULT_PYTHON, source: 'default' };
+  return { command: defaultPython(platform), source: 'default' };
 }
 
 /**

@@ -72,7 +72,11 @@ export interface InitializationOptions {
   numeric: NumericMode;
   notDelegatedDiagnostics: boolean;
   prestartWorker: boolean;
+  workerMode: WorkerMode;
 }
+
+/** etviz.workerMode: auto (fork on Linux), fork, or portable (no fork: macOS, Windows). */
+export type WorkerMode = 'auto' | 'fork' | 'portable';
 
 /** etviz.numeric: compare a run's quantized program with its float one, or not. */
 export type NumericMode = 'onRun' | 'off';
@@ -88,6 +92,7 @@ export interface EtvizSettings {
   // Start the warm worker when the server starts in a trusted workspace with export
   // scripts (sent at start only: it matters once per server).
   prestartWorker: boolean;
+  workerMode: WorkerMode; // sent at start only: the server's worker keeps its mode
 }
 
 export function buildInitializationOptions(
@@ -107,6 +112,7 @@ export function buildInitializationOptions(
     numeric: settings.numeric,
     notDelegatedDiagnostics: settings.notDelegatedDiagnostics,
     prestartWorker: settings.prestartWorker,
+    workerMode: settings.workerMode,
   };
   // 0 means "any free port": let the server choose rather than sending a port it must bind.
   if (settings.port > 0) {
@@ -124,7 +130,7 @@ export interface LiveSettings {
   notDelegatedDiagnostics: boolean;
 }
 
-export function buildLiveSettings(settings: Omit<EtvizSettings, 'allowPickle' | 'prestartWorker'>): { etviz: LiveSettings } {
+export function buildLiveSettings(settings: Omit<EtvizSettings, 'allowPickle' | 'prestartWorker' | 'workerMode'>): { etviz: LiveSettings } {
   return {
     etviz: {
       autoRefresh: settings.autoRefresh,

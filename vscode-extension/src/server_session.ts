@@ -4,6 +4,7 @@
 // installed there). Restarts happen only when the resolved interpreter really changes, on
 // trust being granted, or when the user asks.
 
+import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { DidChangeConfigurationNotification, ExecuteCommandRequest, LSPErrorCodes, LanguageClient, type LanguageClientOptions, ResponseError, type ServerOptions, State, TransportKind } from 'vscode-languageclient/node';
 import { DEFAULT_KINDS, type InputKind, parseInputKinds, readFilePatterns } from './input_kinds';
@@ -216,6 +217,13 @@ export class ServerSession implements vscode.Disposable {
       setting: settings.pythonPath,
       pythonExtension: fromExtension,
       workspaceFolder: folder?.uri.fsPath,
+      isDirectory: (candidate) => {
+        try {
+          return fs.statSync(candidate).isDirectory();
+        } catch {
+          return false; // not there: the start names the missing interpreter
+        }
+      },
     });
   }
 

@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import type { FirstGraph } from './first_graph';
 import type { ExternalUriMode } from './frame_url';
 import { type ProfileSettings, profileSettings } from './profile';
-import type { EtvizSettings } from './protocol';
+import type { EtvizSettings, WorkerMode } from './protocol';
 
 export interface Settings extends EtvizSettings, ProfileSettings {
   pythonPath: string;
@@ -25,8 +25,13 @@ export function readSettings(scope?: vscode.Uri): Settings {
     numeric: config.get<string>('numeric', 'onRun') === 'off' ? 'off' : 'onRun',
     notDelegatedDiagnostics: config.get<boolean>('notDelegatedDiagnostics', true),
     prestartWorker: config.get<boolean>('prestartWorker', true),
+    workerMode: workerMode(config.get<string>('workerMode', 'auto')),
     externalUri: config.get<ExternalUriMode>('externalUri', 'auto'),
     firstGraph: config.get<string>('firstGraph', 'last') === 'first' ? 'first' : 'last',
     ...profileSettings(config.get<unknown>('profile'), config.get<unknown>('profileIterations')),
   };
+}
+
+function workerMode(value: string): WorkerMode {
+  return value === 'fork' || value === 'portable' ? value : 'auto';
 }

@@ -5,6 +5,7 @@ import {
   describeInterpreter,
   describeScopes,
   expandPythonPath,
+  venvPython,
   interpreterChanged,
   machineSettingsFile,
   remoteFallbackAdvice,
@@ -77,4 +78,29 @@ test('a remote window that fell back to python3 is told where the setting goes',
   assert.equal(remoteFallbackAdvice(fallback, undefined, undefined), undefined, 'a local window reads its User settings');
   assert.equal(remoteFallbackAdvice({ command: '/opt/py', source: 'setting' }, 'wsl', undefined), undefined);
   assert.equal(remoteFallbackAdvice({ command: '/ws/.venv/bin/python', source: 'python-extension' }, 'wsl', undefined), undefined);
+});
+
+test('Windows: backslash paths, drive letters, python as the default', () => {
+  assert.equal(expandPythonPath('~\\envs\\a\\Scripts\\python.exe', 'C:\\ws', 'C:\\Users\\Zoë Li', 'win32'),
+    'C:\\Users\\Zoë Li\\envs\\a\\Scripts\\python.exe');
+  assert.equal(expandPythonPath('.venv\\Scripts\\python.exe', 'C:\\My Work\\proj', 'C:\\Users\\u', 'win32'),
+    'C:\\My Work\\proj\\.venv\\Scripts\\python.exe');
+  assert.equal(expandPythonPath('D:\\py\\python.exe', 'C:\\ws', 'C:\\Users\\u', 'win32'), 'D:\\py\\python.exe');
+  assert.equal(expandPythonPath('py', 'C:\\ws', 'C:\\Users\\u', 'win32'), 'py'); // on PATH
+  const none = { setting: '', pythonExtension: undefined, workspaceFolder: 'C:\\ws' };
+  assert.deepEqual(chooseInterpreter({ ...none, platform: 'win32' }), { command: 'python', source: 'default' });
+  assert.deepEqual(chooseInterpreter({ ...none, platform: 'darwin' }), { command: 'python3', source: 'default' });
+});
+
+test('a setting naming a virtual environment folder means its interpreter', () => {
+  const folders = new Set(['C:\\ws\\.venv', '/ws/.venv']);
+  const isDirectory = (candidate: string) => folders.has(candidate);
+  assert.equal(venvPython('C:\\ws\\.venv', 'win32'), 'C:\\ws\\.venv\\Scripts\\python.exe');
+  assert.equal(chooseInterpreter({ setting: '${workspaceFolder}\\.venv', pythonExtension: undefined, workspaceFolder: 'C:\\ws',
+    platform: 'win32', isDirectory }).command, 'C:\\ws\\.venv\\Scripts\\python.exe');
+  assert.equal(chooseInterpreter({ setting: '${workspaceFolder}/.venv', pythonExtension: undefined, workspaceFolder: '/ws',
+    platform: 'linux', isDirectory }).command, '/ws/.venv/bin/python');
+  // a file stays what it names
+  assert.equal(chooseInterpreter({ setting: '/ws/.venv/bin/python', pythonExtension: undefined, workspaceFolder: '/ws',
+    platform: 'linux', isDirectory }).command, '/ws/.venv/bin/python');
 });

@@ -11,7 +11,7 @@ import {
   totalNodes,
 } from '../../src/protocol';
 
-const settings = { autoRefresh: true, allowPickle: false, timeout: 120, port: 0, numeric: 'onRun' as const, notDelegatedDiagnostics: true, prestartWorker: true };
+const settings = { autoRefresh: true, allowPickle: false, timeout: 120, port: 0, numeric: 'onRun' as const, notDelegatedDiagnostics: true, prestartWorker: true, workerMode: 'auto' as const };
 
 test('initializationOptions carry trust, interpreter, settings and the editor pid', () => {
   assert.deepEqual(buildInitializationOptions(settings, '/ws/.venv/bin/python', false, 4242), {
@@ -24,7 +24,10 @@ test('initializationOptions carry trust, interpreter, settings and the editor pi
     numeric: 'onRun',
     notDelegatedDiagnostics: true,
     prestartWorker: true,
+    workerMode: 'auto',
   });
+  const portable = buildInitializationOptions({ ...settings, workerMode: 'portable' }, 'python3', true, 1);
+  assert.equal(portable.workerMode, 'portable'); // the server's worker then never forks
   const off = buildInitializationOptions({ ...settings, prestartWorker: false }, 'python3', true, 1);
   assert.equal(off.prestartWorker, false); // the server then starts its worker at the first run
 });
