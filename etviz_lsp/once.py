@@ -141,10 +141,11 @@ def _convert_file(
     files = GraphFiles(output)
     with convert.paused_gc():
         collection = kind.read(source, allow_pickle=allow_pickle, etrecord=etrecord)
-        found = _attribute(collection, etdump) if etdump else None  # also marks the nodes
+        found, on_stages = _attribute(kind, source, collection, etdump) if etdump else (None, "")
         written = write_json_atomic(output, collection.to_json())
         files.wrote_graph(collection.label, convert.manifest_graphs(collection.graphs))
         node_data, overlay = _write_latency(found, etdump, files) if found and etdump else ({}, "")
+        overlay += on_stages
         memory = memory_files.write(collection, files, memory_svg)
         node_data = {**memory.node_data, **node_data}  # latency (if any) coloured last
         if gap is not None:
@@ -161,12 +162,26 @@ def _convert_file(
     )
 
 
-def _attribute(collection: model.GraphCollection, etdump_path: Path) -> latency.Overlay:
-    """The ETDump's events on the graphs (node attributes) and its node data, per metric."""
-    from etviz_lsp.graph.overlays import latency
+def _attribute(
+    kind: inputs.InputKind, source: Path, collection: model.GraphCollection, etdump_path: Path
+) -> tuple[latency.Overlay, str]:
+    """The ETDump's events on the graphs (node attributes) and its node data, per metric;
+    for an ETRecord, on its stages through the ``.pte`` beside it (what it placed, a line)."""
+    from etviz_lsp.graph.overlays import latency, stage_latency
     from etviz_lsp.graph.readers import etdump
 
-    return latency.attribute(collection, etdump.read_etdump(etdump_path))
+    dump = etdump.read_etdump(etdump_path)
+    if not kind.latency_on_stages:
+        return latency.attribute(collection, dump), ""
+    program = inputs.companion(source)
+    if program is None or not program.is_file():
+        raise EtvizError(
+            str(program or source), "--etdump on an ETRecord needs the program it was written "
+            "with beside it: its delegates' kernels are matched to ops through their payloads",
+        )
+    found, placed = stage_latency.from_etrecord(collection, source, program, dump)
+    found.node_data = placed.node_data
+    return found, f" ({program.name}, {placed.line()})"
 
 
 def _write_latency(
