@@ -43,6 +43,7 @@ class _Time:
     handles: list[int]
     values: dict[str, float]
     delegated: bool
+    label: str = ""  # the program's op (``aten::cumsum``)
 
 
 @dataclass(slots=True)
@@ -100,7 +101,7 @@ def program_times(
                     times += _inner_times(by_id[sub], node_data, links, method, instruction)
         elif node["id"] in values:
             times.append(_Time(instruction, handles.get(instruction, []), values[node["id"]],
-                               delegated=False))
+                               delegated=False, label=node["label"]))
     return times, calls
 
 
@@ -127,38 +128,71 @@ def _carrier(ops: list[model.Node]) -> model.Node:
     return next((op for op in ops if not op["label"].startswith(_QDQ)), ops[0])
 
 
-def _stage_ops(graph: model.Graph) -> dict[int, list[model.Node]]:
+def _stage_ops(graph: model.Graph, delegated_only: bool) -> dict[int, list[model.Node]]:
+    """The graph's ops by debug handle (only those inside a partition: ``delegated_only``)."""
     by_handle: dict[int, list[model.Node]] = defaultdict(list)
     for node in graph.nodes:
         text = model.node_attr(node, "debug_handle") or ""
-        if text.isdigit():
+        inside = model.node_attr(node, "partition") is not None
+        if text.isdigit() and model.node_attr(node, "kind") == "op" and (
+            inside or not delegated_only
+        ):
             by_handle[int(text)].append(node)
     return by_handle
 
 
+def _cpu_by_order(graph: model.Graph, times: list[_Time]) -> dict[int, list[model.Node]]:
+    """A live program's CPU kernels -> its ops outside partitions, in order and by op (its
+    top-level ops are numbered again after lowering: their handles are not the map's)."""
+    ops = [n for n in graph.nodes if model.node_attr(n, "kind") == "op"
+           and model.node_attr(n, "partition") is None and n["label"] != "getitem"]
+    cpu = [t for t in times if not t.delegated]
+    places = latency.align([t.label.split("::")[-1] for t in cpu], [n["label"] for n in ops],
+                           lambda kernel, op: kernel == op)
+    return {id(t): [ops[p]] for t, p in zip(cpu, places, strict=True) if p is not None}
+
+
+@dataclass(slots=True)
+class _Placed:
+    """A stage graph's times per op, which op shows a shared kernel, per delegate call."""
+
+    totals: dict[str, dict[str, float]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(float)))
+    pointers: dict[str, str] = field(default_factory=dict)
+    partitions: dict[str, int] = field(default_factory=dict)  # partition key -> instruction
+    on_ops: dict[int, float] = field(default_factory=lambda: defaultdict(float))
+
+
 def onto_graph(
     graph: model.Graph, times: list[_Time], calls: dict[int, dict[str, float]],
-    found: StageLatency,
+    found: StageLatency, *, live: bool = False,
 ) -> None:
-    """Each time onto its op of ``graph``; attributes, layer sums and node data."""
-    by_handle = _stage_ops(graph)
-    totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    pointers: dict[str, str] = {}
+    """Each time onto its op of ``graph``; attributes, layer sums and node data. ``live``:
+    a script run's stage (CPU kernels placed by order, not by handle)."""
+    by_handle = _stage_ops(graph, delegated_only=live)
+    by_order = _cpu_by_order(graph, times) if live else {}
+    placed = _Placed()
     for time in times:
-        ops = [op for h in dict.fromkeys(time.handles) for op in by_handle.get(h, [])
-               if _instruction(op) in (None, time.instruction)]
+        ops = by_order.get(id(time), []) if live and not time.delegated else [
+            op for h in dict.fromkeys(time.handles) for op in by_handle.get(h, [])
+            if _instruction(op) in (None, time.instruction)
+        ]
         if not ops:
             found.unplaced += bool(time.handles)
             continue
         found.placed += 1
         carrier = _carrier(ops)
         for metric, value in time.values.items():
-            totals[carrier["id"]][metric] += value
-        pointers.update({op["id"]: carrier["id"] for op in ops if op is not carrier})
-    _annotate(graph, totals, pointers)
-    _partition_facts(graph, calls, totals)
+            placed.totals[carrier["id"]][metric] += value
+        placed.pointers.update({op["id"]: carrier["id"] for op in ops if op is not carrier})
+        if time.delegated:
+            placed.partitions[model.node_attr(carrier, "partition") or ""] = time.instruction
+            placed.on_ops[time.instruction] += time.values.get("avg", 0.0)
+    _annotate(graph, placed.totals, placed.pointers)
+    _partition_facts(graph, calls, placed)
     for metric in METRICS:
-        results = {node: {"value": round(v.get(metric, 0.0), 6)} for node, v in totals.items()}
+        results = {node: {"value": round(v.get(metric, 0.0), 6)}
+                   for node, v in placed.totals.items()}
         if results:
             found.node_data.setdefault(metric, {})[graph.id] = {
                 "results": results, "gradient": GRADIENT}
@@ -180,20 +214,14 @@ def _annotate(
 
 
 def _partition_facts(
-    graph: model.Graph, calls: dict[int, dict[str, float]], totals: dict[str, dict[str, float]]
+    graph: model.Graph, calls: dict[int, dict[str, float]], placed: _Placed
 ) -> None:
-    """On each delegate's partition layer (its group attributes name the instruction it
-    runs as): its call's time and the part its ops carry."""
-    on_ops: dict[int, float] = defaultdict(float)
-    for node in graph.nodes:
-        instruction = _instruction(node)
-        if instruction in calls:
-            on_ops[instruction] += totals.get(node["id"], {}).get("avg", 0.0)
+    """On each delegate's partition layer: its call's time and the part its ops carry."""
     for attrs in graph.group_attrs.values():
-        text = attrs.get("instruction", "")
-        if "partition" not in attrs or not text.isdigit() or int(text) not in calls:
+        instruction = placed.partitions.get(attrs.get("partition", ""))
+        if instruction is None or instruction not in calls:
             continue
-        call, ops = calls[int(text)].get("avg", 0.0), on_ops[int(text)]
+        call, ops = calls[instruction].get("avg", 0.0), placed.on_ops[instruction]
         attrs.update({
             "delegate call avg (ms)": f"{call:.4f}",
             "on its ops avg (ms)": f"{ops:.4f}",
