@@ -122,7 +122,8 @@ def run_once(
     if kind.runs_script:
         from etviz_lsp.worker import RunTarget
 
-        return _run_script(RunTarget(script=source), output, timeout, log, progress, started)
+        return _run_script(RunTarget(script=source), output, timeout, log, progress, started,
+                           etdump=etdump)
     if not source.exists():
         raise EtvizError(str(source), "no such file")
     gap = (gap_record, etdump, debug_buffer) if gap_record and etdump and debug_buffer else None
@@ -240,12 +241,14 @@ def run_target_once(
     progress: Callable[[str], None] | None = None,
     numeric: bool = True,
     profile_iterations: int = 0,
+    etdump: Path | None = None,
 ) -> OnceResult:
     """Run a script or ``-m`` module with its arguments; JSON to ``output`` (default: the
     script's ``.etviz/``, for a module the working folder's). ``numeric``: compare each
     quantized stage with its float one (``worker.numeric_overlay``). ``profile_iterations``
-    > 0: then run its ExecuTorch program that often with ETDump on (``worker/profile_run.py``).
-    ``timeout``: seconds before the run is stopped (None: no limit)."""
+    > 0: then run its ExecuTorch program that often with ETDump on (``worker/profile_run.py``);
+    ``etdump``: a run of that program elsewhere, its latency on the program and lowered
+    stages. ``timeout``: seconds before the run is stopped (None: no limit)."""
     started = time.perf_counter()
     if target.script is not None:
         _check_readable(target.script)
@@ -257,25 +260,27 @@ def run_target_once(
     elif not output.parent.is_dir():
         raise EtvizError(str(output), f"output folder {output.parent} does not exist")
     return _run_script(
-        target, output, timeout, log, progress, started, numeric, profile_iterations
+        target, output, timeout, log, progress, started, numeric, profile_iterations, etdump
     )
 
 
 def _run_script(
     target: RunTarget, output: Path, timeout: float | None,
     log: Callable[[str], None] | None, progress: Callable[[str], None] | None, started: float,
-    numeric: bool = True, profile_iterations: int = 0,
+    numeric: bool = True, profile_iterations: int = 0, etdump: Path | None = None,
 ) -> OnceResult:
     from etviz_lsp.worker import ScriptFailed, WarmWorker
     from etviz_lsp.worker.profile_run import summary_line
 
+    if etdump is not None and not etdump.is_file():  # before the (slow) run
+        raise EtvizError(str(etdump), "no such file" if not etdump.exists() else "not a file")
     partial = graph_files.partial_path(output)
     try:
         # One run: nothing to pay ahead; the script imports (and warms up) what it uses.
         with WarmWorker(log=log, warm_up=False, preload=False) as worker, _ctrl_c_stops(worker):
             result = worker.run(
                 target, output, timeout=timeout, on_progress=progress, numeric=numeric,
-                profile_iterations=profile_iterations, partial_output=partial,
+                profile_iterations=profile_iterations, partial_output=partial, etdump=etdump,
             )
     except ScriptFailed as failed:
         if failed.partial is None:
@@ -289,10 +294,13 @@ def _run_script(
         f.kind.removeprefix("latency-"): f.path for f in (manifest.files if manifest else ())
         if f.role == graph_files.OVERLAY and f.kind.startswith("latency-")
     }
+    measured = summary_line(result.profile) if result.profile else ""
     return OnceResult(
         output, graphs, time.perf_counter() - started, output.stat().st_size, latency,
+        overlay=f"{etdump.name}: {measured.replace(' on this machine', '')}"
+        if etdump and measured else "",
         numeric=_numeric_lines(result.numeric),
-        profile=summary_line(result.profile) if result.profile else "",
+        profile="" if etdump else measured,
         profile_error=result.profile_error,
         memory=tuple(str(line) for line in result.memory.get("summary") or ()),
         memory_svg=manifest.file(graph_files.MEMORY_SVG) if manifest else None,

@@ -246,7 +246,7 @@ def test_options_go_with_the_kinds_that_take_them() -> None:
     inputs.check_options(pte, given)  # no error
     with pytest.raises(EtvizError, match=r"^r\.etrecord: --etrecord goes with a \.pte program$"):
         inputs.check_options(pt2, given)
-    with pytest.raises(EtvizError, match="--etdump goes with the .pte or .etrecord program "
+    with pytest.raises(EtvizError, match="--etdump goes with the .py or .pte or .etrecord program "
                        "that made it"):
         inputs.check_options(pt2, {"--etdump": Path("run.etdp")})
     record = inputs.known_kind(Path("m.etrecord"))

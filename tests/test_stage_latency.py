@@ -132,3 +132,44 @@ def test_etrecord_without_its_program_is_one_line(stage_run: StageRun, tmp_path:
         run_once(alone, tmp_path / "o.json", etdump=stage_run.etdump)
     assert "alone.pte" in str(caught.value) and "\n" not in str(caught.value)
     assert not (tmp_path / "o.json").exists()
+
+
+# ---- an export script: --once script.py --etdump run.etdp -----------------------------------
+
+SCRIPT = """import sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from tests import pte_artifacts
+pte_artifacts.quantized_cumsum(Path(__file__).parent, "made")
+"""
+
+
+def test_script_run_puts_an_etdump_on_its_lowered_stage(tmp_path: Path) -> None:
+    """The script lowers the same program the ETDump is a run of (its .pte run here): the
+    lowered stage's delegated ops get their kernels' time, within their call's event; the
+    CPU op its kernel's."""
+    script = tmp_path / "export_qcumsum.py"
+    script.write_text(SCRIPT.format(repo=str(Path(__file__).resolve().parents[1])))
+    made = pte_artifacts.quantized_cumsum(tmp_path, "ran")  # the same program, run here
+    run, _ = pte_artifacts.profile_run(made.pte, RUNS)
+    out = tmp_path / "script.json"
+    result = run_once(script, out, etdump=run)
+    graphs = {g["id"]: g for g in json.loads(out.read_text())["graphs"]}
+    avg = json.loads(result.node_data["avg"].read_text())
+    [lowered_id] = [g for g in graphs if g.endswith("(lowered)")]
+    results = avg[lowered_id]["results"]
+    calls = call_events(run)
+    lowered = graphs[lowered_id]
+    partitions = {ns: a for ns, a in lowered["groupNodeAttributes"].items()
+                  if "delegate call avg (ms)" in a}
+    assert len(partitions) == 2, lowered["groupNodeAttributes"]
+    convs = [n for n in lowered["nodes"] if n["label"] == "convolution"]
+    assert len(convs) == 2 and all(c["id"] in results for c in convs)
+    for facts in partitions.values():
+        on_ops = float(facts["on its ops avg (ms)"])
+        call = float(facts["delegate call avg (ms)"])
+        assert 0 <= on_ops <= call + 1e-4 and any(abs(call - c) < 1e-3 for c in calls.values())
+    [cumsum] = [n for n in lowered["nodes"] if n["label"] == "cumsum"]
+    assert results[cumsum["id"]]["value"] > 0
+    assert "pte_artifacts.py:" in attrs(cumsum).get("source", "")  # the line users read
+    assert "events attributed" in result.overlay and "ran.etdp" in result.overlay

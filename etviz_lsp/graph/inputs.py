@@ -75,7 +75,8 @@ class InputKind:
 
 _PTE_OPTIONS = ("--etrecord", "--etdump", "--debug-buffer", "--memory-svg")
 KINDS: tuple[InputKind, ...] = (
-    InputKind(".py", "an export script", "", runs_script=True, needs_trust=True),
+    InputKind(".py", "an export script", "", runs_script=True, needs_trust=True,
+              options=("--etdump",), latency_on_stages=True),
     InputKind(".pt2", "a torch.export archive", "etviz_lsp.graph.convert:read_pt2",
               may_unpickle=True, torch_free=True, artifact=True),
     InputKind(".pte", "an ExecuTorch program", "etviz_lsp.graph.readers.pte_reader:read_pte",

@@ -169,6 +169,7 @@ def onto_graph(
 ) -> None:
     """Each time onto its op of ``graph``; attributes, layer sums and node data. ``live``:
     a script run's stage (CPU kernels placed by order, not by handle)."""
+    _clear(graph)
     by_handle = _stage_ops(graph, delegated_only=live)
     by_order = _cpu_by_order(graph, times) if live else {}
     placed = _Placed()
@@ -196,6 +197,19 @@ def onto_graph(
         if results:
             found.node_data.setdefault(metric, {})[graph.id] = {
                 "results": results, "gradient": GRADIENT}
+
+
+_LAYER_FACTS = ("latency sum avg (ms)", "delegate call avg (ms)", "on its ops avg (ms)",
+                "left on the delegate avg (ms)")
+
+
+def _clear(graph: model.Graph) -> None:
+    """An earlier profile's latency off the graph (a profile again rewrites the same one)."""
+    for node in graph.nodes:
+        node["attrs"] = [a for a in node["attrs"] if not a["key"].startswith("latency ")]
+    for attrs in graph.group_attrs.values():
+        for key in _LAYER_FACTS:
+            attrs.pop(key, None)
 
 
 def _annotate(
