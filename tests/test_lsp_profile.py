@@ -103,6 +103,14 @@ async def test_profile_command_shows_latency_on_the_xnnpack_kernels(tmp_path: Pa
         assert len(kernels["XNNConv2d"]) == len(kernels["XNNFullyConnected"]) == 1, kernels
         assert min(kernels["XNNConv2d"] + kernels["XNNFullyConnected"]) >= 0
         assert all(v["value"] > 0 for v in avg[program]["results"].values())
+        # ... and on the lowered stage the user reads, at its source lines (issue 28): the
+        # graphReady's stage, its conv with its kernel's time
+        [lowered] = [g.id for g in ready.graphs if g.id.endswith("(lowered)")]
+        nodes = {n["id"]: n for n in graphs[lowered]["nodes"]}
+        timed = {nodes[i]["label"]: nodes[i] for i in avg[lowered]["results"]}
+        assert "convolution" in timed, timed
+        conv_attrs = {a["key"]: a["value"] for a in timed["convolution"]["attrs"]}
+        assert "quantize_lower.py:" in conv_attrs["source"] and "latency avg (ms)" in conv_attrs
         assert answer["profile"]["runs"] == ITERATIONS
         assert answer["profile"]["unattributed"] == 0
         assert f"{ITERATIONS} runs on this machine" in answer["summary"]
