@@ -235,7 +235,8 @@ def _once(args: argparse.Namespace, script_args: list[str]) -> OnceResult:
         # The script's own output goes to its log file; -v also shows it here.
         log = progress.log if args.verbose else None
         return run_target_once(target, args.output, timeout=timeout, log=log, progress=progress,
-                               numeric=not args.no_numeric, profile_iterations=iterations)
+                               numeric=not args.no_numeric, profile_iterations=iterations,
+                               etdump=args.etdump)
 
 
 def _profile_iterations(args: argparse.Namespace, runs_script: bool) -> int:

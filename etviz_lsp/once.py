@@ -124,7 +124,8 @@ def run_once(
     if kind.runs_script:
         from etviz_lsp.worker import RunTarget
 
-        return _run_script(RunTarget(script=source), output, timeout, log, progress, started)
+        return _run_script(RunTarget(script=source), output, timeout, log, progress, started,
+                           etdump=etdump)
     if not source.exists():
         raise EtvizError(str(source), "no such file")
     gap = (gap_record, etdump, debug_buffer) if gap_record and etdump and debug_buffer else None
@@ -143,10 +144,11 @@ def _convert_file(
     files = GraphFiles(output)
     with convert.paused_gc():
         collection = kind.read(source, allow_pickle=allow_pickle, etrecord=etrecord)
-        found = _attribute(collection, etdump) if etdump else None  # also marks the nodes
+        found, on_stages = _attribute(kind, source, collection, etdump) if etdump else (None, "")
         written = write_json_atomic(output, collection.to_json())
         files.wrote_graph(collection.label, convert.manifest_graphs(collection.graphs))
         node_data, overlay = _write_latency(found, etdump, files) if found and etdump else ({}, "")
+        overlay += on_stages
         memory = memory_files.write(collection, files, memory_svg)
         node_data = {**memory.node_data, **node_data}  # latency (if any) coloured last
         if gap is not None:
@@ -165,12 +167,26 @@ def _convert_file(
     )
 
 
-def _attribute(collection: model.GraphCollection, etdump_path: Path) -> latency.Overlay:
-    """The ETDump's events on the graphs (node attributes) and its node data, per metric."""
-    from etviz_lsp.graph.overlays import latency
+def _attribute(
+    kind: inputs.InputKind, source: Path, collection: model.GraphCollection, etdump_path: Path
+) -> tuple[latency.Overlay, str]:
+    """The ETDump's events on the graphs (node attributes) and its node data, per metric;
+    for an ETRecord, on its stages through the ``.pte`` beside it (what it placed, a line)."""
+    from etviz_lsp.graph.overlays import latency, stage_latency
     from etviz_lsp.graph.readers import etdump
 
-    return latency.attribute(collection, etdump.read_etdump(etdump_path))
+    dump = etdump.read_etdump(etdump_path)
+    if not kind.latency_on_stages:
+        return latency.attribute(collection, dump), ""
+    program = inputs.companion(source)
+    if program is None or not program.is_file():
+        raise EtvizError(
+            str(program or source), "--etdump on an ETRecord needs the program it was written "
+            "with beside it: its delegates' kernels are matched to ops through their payloads",
+        )
+    found, placed = stage_latency.from_etrecord(collection, source, program, dump)
+    found.node_data = placed.node_data
+    return found, f" ({program.name}, {placed.line()})"
 
 
 def _write_latency(
@@ -229,12 +245,14 @@ def run_target_once(
     progress: Callable[[str], None] | None = None,
     numeric: bool = True,
     profile_iterations: int = 0,
+    etdump: Path | None = None,
 ) -> OnceResult:
     """Run a script or ``-m`` module with its arguments; JSON to ``output`` (default: the
     script's ``.etviz/``, for a module the working folder's). ``numeric``: compare each
     quantized stage with its float one (``worker.numeric_overlay``). ``profile_iterations``
-    > 0: then run its ExecuTorch program that often with ETDump on (``worker/profile_run.py``).
-    ``timeout``: seconds before the run is stopped (None: no limit)."""
+    > 0: then run its ExecuTorch program that often with ETDump on (``worker/profile_run.py``);
+    ``etdump``: a run of that program elsewhere, its latency on the program and lowered
+    stages. ``timeout``: seconds before the run is stopped (None: no limit)."""
     started = time.perf_counter()
     if target.script is not None:
         _check_readable(target.script)
@@ -246,25 +264,27 @@ def run_target_once(
     elif not output.parent.is_dir():
         raise EtvizError(str(output), f"output folder {output.parent} does not exist")
     return _run_script(
-        target, output, timeout, log, progress, started, numeric, profile_iterations
+        target, output, timeout, log, progress, started, numeric, profile_iterations, etdump
     )
 
 
 def _run_script(
     target: RunTarget, output: Path, timeout: float | None,
     log: Callable[[str], None] | None, progress: Callable[[str], None] | None, started: float,
-    numeric: bool = True, profile_iterations: int = 0,
+    numeric: bool = True, profile_iterations: int = 0, etdump: Path | None = None,
 ) -> OnceResult:
     from etviz_lsp.worker import ScriptFailed, WarmWorker
     from etviz_lsp.worker.profile_run import summary_line
 
+    if etdump is not None and not etdump.is_file():  # before the (slow) run
+        raise EtvizError(str(etdump), "no such file" if not etdump.exists() else "not a file")
     partial = graph_files.partial_path(output)
     try:
         # One run: nothing to pay ahead; the script imports (and warms up) what it uses.
         with WarmWorker(log=log, warm_up=False, preload=False) as worker, _ctrl_c_stops(worker):
             result = worker.run(
                 target, output, timeout=timeout, on_progress=progress, numeric=numeric,
-                profile_iterations=profile_iterations, partial_output=partial,
+                profile_iterations=profile_iterations, partial_output=partial, etdump=etdump,
             )
     except ScriptFailed as failed:
         if failed.partial is None:
@@ -278,11 +298,14 @@ def _run_script(
         f.kind.removeprefix("latency-"): f.path for f in (manifest.files if manifest else ())
         if f.role == graph_files.OVERLAY and f.kind.startswith("latency-")
     }
+    measured = summary_line(result.profile) if result.profile else ""
     return OnceResult(
         output, graphs, time.perf_counter() - started, output.stat().st_size, latency,
+        overlay=f"{etdump.name}: {measured.replace(' on this machine', '')}"
+        if etdump and measured else "",
         numeric=_numeric_lines(result.numeric),
         not_delegated=tuple(not_delegated.summary_lines(result.not_delegated)),
-        profile=summary_line(result.profile) if result.profile else "",
+        profile="" if etdump else measured,
         profile_error=result.profile_error,
         memory=tuple(str(line) for line in result.memory.get("summary") or ()),
         memory_svg=manifest.file(graph_files.MEMORY_SVG) if manifest else None,

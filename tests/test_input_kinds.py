@@ -246,8 +246,14 @@ def test_options_go_with_the_kinds_that_take_them() -> None:
     inputs.check_options(pte, given)  # no error
     with pytest.raises(EtvizError, match=r"^r\.etrecord: --etrecord goes with a \.pte program$"):
         inputs.check_options(pt2, given)
-    with pytest.raises(EtvizError, match="--etdump goes with the .pte program that made it"):
+    with pytest.raises(EtvizError, match="--etdump goes with the .py or .pte or .etrecord program "
+                       "that made it"):
         inputs.check_options(pt2, {"--etdump": Path("run.etdp")})
+    record = inputs.known_kind(Path("m.etrecord"))
+    inputs.check_options(record, {"--etdump": Path("run.etdp")})  # its stages get latency
+    with pytest.raises(EtvizError, match="--debug-buffer goes with the .pte program"):
+        inputs.check_options(record, {"--debug-buffer": Path("d.bin")})
+    assert inputs.companion(Path("m.etrecord")) == Path("m.pte")  # the program it ran
 
 
 # ---- etviz-lsp --once on upper-case names --------------------------------------------------

@@ -259,10 +259,10 @@ def test_damaged_or_wrong_etdump_is_one_line_and_leaves_the_output(
         etdump.read_etdump(tmp_path / "flipped.etdp")
     except EtvizError as exc:
         assert "damaged ETDump" in str(exc) and len(str(exc).splitlines()) == 1, exc
-    pt2_like = tmp_path / "m.etrecord"
+    pt2_like = tmp_path / "m.pt2"
     shutil.copy(profiled.etrecord, pt2_like)
     assert cli.main(["--once", str(pt2_like), "--etdump", str(profiled.etdump)]) == 1
-    assert "--etdump goes with the .pte program" in capsys.readouterr().err
+    assert "--etdump goes with the .py or .pte or .etrecord program" in capsys.readouterr().err
 
 
 def _overlay_report(shots: Path, pages: list[tuple[str, str]]) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ a script with no ExecuTorch program gets the one-line reason; nothing is left ru
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import urllib.parse
 import urllib.request
@@ -72,10 +73,17 @@ async def test_profile_command_shows_latency_on_the_xnnpack_kernels(tmp_path: Pa
             "memory-out", "numeric-max-abs-error", "memory-live", "numeric-sqnr",
         ]
 
+        # the executorch stage's memory timeline, for "Show Memory Timeline": its bars name
+        # nodes of the graphs the page shows
+        timeline = Path(plain.memorySvg)
+        assert timeline.name.endswith(".memory.svg"), plain.memorySvg
+        bar_graphs = set(re.findall(r'data-graph-id="([^"]+)"', timeline.read_text()))
+        assert bar_graphs and bar_graphs <= {g.id for g in plain.graphs}
+
         before = len(session.graph_ready)
         answer = await profile(session, script)
         ready = await session.next_graph(script, before)
-        assert ready.url == answer["url"]
+        assert ready.url == answer["url"] and ready.memorySvg == plain.memorySvg
         data = url_data(answer["url"])
         overlays = data["nodeData"]
         # The run's numeric overlay stays (same node ids); the average latency loads last:
@@ -103,6 +111,14 @@ async def test_profile_command_shows_latency_on_the_xnnpack_kernels(tmp_path: Pa
         assert len(kernels["XNNConv2d"]) == len(kernels["XNNFullyConnected"]) == 1, kernels
         assert min(kernels["XNNConv2d"] + kernels["XNNFullyConnected"]) >= 0
         assert all(v["value"] > 0 for v in avg[program]["results"].values())
+        # ... and on the lowered stage the user reads, at its source lines (issue 28): the
+        # graphReady's stage, its conv with its kernel's time
+        [lowered] = [g.id for g in ready.graphs if g.id.endswith("(lowered)")]
+        nodes = {n["id"]: n for n in graphs[lowered]["nodes"]}
+        timed = {nodes[i]["label"]: nodes[i] for i in avg[lowered]["results"]}
+        assert "convolution" in timed, timed
+        conv_attrs = {a["key"]: a["value"] for a in timed["convolution"]["attrs"]}
+        assert "quantize_lower.py:" in conv_attrs["source"] and "latency avg (ms)" in conv_attrs
         assert answer["profile"]["runs"] == ITERATIONS
         assert answer["profile"]["unattributed"] == 0
         assert f"{ITERATIONS} runs on this machine" in answer["summary"]

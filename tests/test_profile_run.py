@@ -53,6 +53,17 @@ def test_cli_profile_writes_the_program_stage_and_latency_files(profiled) -> Non
         n["id"] for n in graphs[stage]["nodes"] if n["id"].startswith("instruction_")
     )
     assert all(r["value"] > 0 for r in avg[stage]["results"].values())
+    # ... and on the lowered stage users read: the delegated conv and linear by debug
+    # handle, within their delegate call's time (issue 28)
+    [lowered] = [g for g in graphs if g.endswith("(lowered)")]
+    timed = avg[lowered]["results"]
+    ops = {n["label"]: n["id"] for n in graphs[lowered]["nodes"] if n["id"] in timed}
+    assert {"convolution", "linear"} <= set(ops) or {"convolution", "addmm"} <= set(ops), ops
+    facts = [a for a in graphs[lowered]["groupNodeAttributes"].values()
+             if "delegate call avg (ms)" in a]
+    assert facts and all(
+        float(f["on its ops avg (ms)"]) <= float(f["delegate call avg (ms)"]) for f in facts
+    )
 
 
 def test_kept_inputs_are_never_unpickled(tmp_path: Path) -> None:

@@ -54,6 +54,10 @@ class InputKind:
     beside: str = ""
     # The --once options that go with this kind of file only.
     options: tuple[str, ...] = ()
+    # An --etdump's latency lands on this file's stages by debug handle, through the
+    # program beside it (``beside``: the ``.pte`` the ETRecord was written with), not on
+    # graphs of its own instructions.
+    latency_on_stages: bool = False
 
     def read(
         self, path: Path, *, allow_pickle: bool = False, etrecord: Path | None = None
@@ -71,13 +75,15 @@ class InputKind:
 
 _PTE_OPTIONS = ("--etrecord", "--etdump", "--debug-buffer", "--memory-svg")
 KINDS: tuple[InputKind, ...] = (
-    InputKind(".py", "an export script", "", runs_script=True, needs_trust=True),
+    InputKind(".py", "an export script", "", runs_script=True, needs_trust=True,
+              options=("--etdump",), latency_on_stages=True),
     InputKind(".pt2", "a torch.export archive", "etviz_lsp.graph.convert:read_pt2",
               may_unpickle=True, torch_free=True, artifact=True),
     InputKind(".pte", "an ExecuTorch program", "etviz_lsp.graph.readers.pte_reader:read_pte",
               torch_free=True, artifact=True, beside=".etrecord", options=_PTE_OPTIONS),
     InputKind(".etrecord", "an ETRecord", "etviz_lsp.graph.readers.etrecord:read_etrecord",
-              torch_free=True, artifact=True),
+              torch_free=True, artifact=True, beside=".pte", options=("--etdump",),
+              latency_on_stages=True),
 )  # fmt: skip
 _BY_SUFFIX = {kind.suffix: kind for kind in KINDS}
 # Options a run's output goes with: "the .pte program that made it", not "a .pte program"

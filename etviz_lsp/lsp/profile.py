@@ -4,11 +4,13 @@ The run's child kept the ExecuTorch program it made beside the graph JSON in the
 (``worker/profile_run.py``; ``etviz.profile`` is not ``off``); this command has the warm
 worker fork a fresh child that runs it with ETDump on, ``etviz.profileIterations`` times,
 with the example inputs the script gave ``torch.export.export``. The child adds the
-``.pte``'s graphs (the ``program`` stage) to the collection and writes the latency
-node-data files after it, so the page URL built then loads them (the manifest lists them) and
-the panel gets a fresh ``etviz/graphReady``. Progress and cancel as for a run; one run or
-profile at a time (the visualizer's run lock). The visualizer hands a :class:`ProfileJob`
-over with what it needs and shows what comes back: this module never reaches back into it.
+``.pte``'s graphs (the ``program`` stage) to the collection, moves the time on to the
+run's ``lowered`` / ``executorch`` stages (the graphs users read, with their source lines:
+``graph/overlays/stage_latency.py``) and writes the latency node-data files after it, so
+the page URL built then loads them (the manifest lists them) and the panel gets a fresh
+``etviz/graphReady``. Progress and cancel as for a run; one run or profile at a time (the
+visualizer's run lock). The visualizer hands a :class:`ProfileJob` over with what it needs
+and shows what comes back: this module never reaches back into it.
 Never imports torch: the profile runs in the worker's child.
 """
 

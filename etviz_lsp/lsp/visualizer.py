@@ -81,6 +81,9 @@ class VisualizedGraphs:
     profile_error: str = field(default="", compare=False, repr=False)
     # The run's ops left on the CPU, with the partitioners' reasons (RunResult.not_delegated)
     not_delegated: list[dict[str, Any]] = field(default_factory=list, compare=False, repr=False)
+    # The memory timeline beside the graph JSON (its manifest's), for the editor's
+    # "Show Memory Timeline" command; "" when the run made no memory plan
+    memory_svg: str = field(default="", compare=False, repr=False)
 
     def payload(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -94,7 +97,15 @@ class VisualizedGraphs:
             out["profile"] = self.profile
         if self.profile_error:
             out["profileError"] = self.profile_error
+        if self.memory_svg:
+            out["memorySvg"] = self.memory_svg
         return out
+
+
+def _memory_svg(manifest: graph_files.Manifest | None) -> str:
+    """The memory timeline a graph's manifest lists, as a path the client reads ("": none)."""
+    found = manifest.file(graph_files.MEMORY_SVG) if manifest is not None else None
+    return str(found) if found is not None else ""
 
 
 class Visualizer:
@@ -235,7 +246,7 @@ class Visualizer:
             imported=earlier.imported if earlier is not None else (),
             numeric=earlier.numeric if earlier is not None else {},  # the run's, still shown
             not_delegated=earlier.not_delegated if earlier is not None else [],
-            profile=result.profile,
+            profile=result.profile, memory_svg=_memory_svg(result.manifest),
         )
         if earlier is not None:
             self.explorer.reload()
@@ -346,7 +357,7 @@ class Visualizer:
                     source, self.explorer.url_for(result.output), tuple(result.graphs),
                     round(result.elapsed * 1000), result.output, mapped,
                     tuple(result.imported_files), result.numeric, result.profile,
-                    result.profile_error, result.not_delegated,
+                    result.profile_error, result.not_delegated, _memory_svg(result.manifest),
                 )
                 if result.profile_error:
                     log.warning("%s: profile: %s", source.name, result.profile_error)
@@ -373,7 +384,8 @@ class Visualizer:
             return None
         mapped = self._source_map(source, manifest)
         url = self.explorer.url_for(graph_json)
-        return VisualizedGraphs(source, url, manifest.graphs, 0, graph_json, mapped)
+        return VisualizedGraphs(source, url, manifest.graphs, 0, graph_json, mapped,
+                                memory_svg=_memory_svg(manifest))
 
     def _run_in_worker(self, ticket: Ticket[Path], on_progress: Callable[[str], None]) -> RunResult:
         source = ticket.key

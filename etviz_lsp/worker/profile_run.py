@@ -20,12 +20,17 @@ Where the latency shows: the ``.pte``'s own graphs are added to the collection a
 ``program`` stage (``et @ export.py:20 (program)``, with one nested graph per XNNPACK
 delegate), and the node data is keyed on them. That is the program that really ran, so
 every value sits on the node that took it: CPU kernels by instruction, each XNNPACK kernel
-on its XNN node inside the delegate (``graph/latency.py``). Mapping onto the ``executorch``
-stage's FX nodes instead would guess: that graph has no runtime-inserted converts and no
-fused XNN ops, so kernels would have to be spread over edge ops by debug handles XNNPACK
-does not log. The ``program`` stage is added only when profiled, so plain runs keep their
-graphs, and a re-run (which rewrites the JSON without it) drops the overlay with it
-(``graph_files``: the manifest of the re-run no longer lists it).
+on its XNN node inside the delegate (``graph/latency.py``). From there the time moves on
+to the run's ``lowered`` and ``executorch`` stages, where the modules, partitions and source
+lines are (``graph/overlays/stage_latency.py``, issue 28): an XNN node's time onto the edge
+ops of its own debug handle (the delegate map the program was kept with, ``meta.json``),
+a CPU kernel onto the op of its kind in order (the stages' top-level handles are numbered
+again after lowering); what no op ran (runtime-inserted kernels, the call's overhead) stays
+on the delegate's partition layer. The ``program`` stage is added only when profiled, so
+plain runs keep their graphs, and a re-run (which rewrites the JSON without it) drops the
+overlay with it (``graph_files``: the manifest of the re-run no longer lists it). An ETDump
+of the program run elsewhere (``--once export.py --etdump run.etdp``) is attributed the
+same way instead of running it here.
 
 Time is bounded by the run's timeout (the supervisor kills the child's whole process group
 on timeout or cancel); iterations are capped at :data:`MAX_ITERATIONS`.
@@ -58,6 +63,7 @@ META = "meta.json"
 ETDUMP = "run.etdp"
 STAGE = "program"  # the stage name of the profiled .pte's graphs
 METRICS = ("p50", "min", "max", "avg")  # node-data files, written in this order
+LATENCY_STAGES = ("(lowered)", "(executorch)")  # the run's stages the time moves on to
 
 
 class ProfileError(EtvizError):
@@ -97,7 +103,9 @@ def keep(program: tuple[str, Any] | None, example_inputs: Any, files: GraphFiles
     folder.mkdir(mode=0o700, exist_ok=True)
     atomic_file.write_bytes(folder / PROGRAM, bytes(manager.buffer))
     atomic_file.write_bytes(folder / INPUTS, inputs)
-    atomic_file.write_bytes(folder / META, json.dumps({"label": label}).encode())
+    maps = {"label": label, "debug_handle_map": getattr(manager, "debug_handle_map", None),
+            "delegate_map": getattr(manager, "delegate_map", None)}  # the stages' handles
+    atomic_file.write_bytes(folder / META, json.dumps(maps, default=str).encode())
     files.record(graph_files.KEPT_PROGRAM, folder)
     return Kept(folder, label)
 
@@ -215,28 +223,60 @@ class Measured:
 
 
 def measure(
-    what: Kept, iterations: int, progress: Callable[[str], None], taken: set[str]
+    what: Kept, iterations: int, progress: Callable[[str], None], stages: list[model.Graph],
+    etdump_path: Path | None = None,
 ) -> Measured:
-    """Run the kept program, attribute its events to its graphs, named as the ``program``
-    stage of a collection whose graph ids are ``taken``. Writes nothing beside the graph."""
+    """Run the kept program (or read ``etdump_path``, a run of it elsewhere), attribute its
+    events to its graphs, named as the ``program`` stage of a collection of ``stages``;
+    the time moves on to the ``lowered`` and ``executorch`` stages among them by debug
+    handle (``graph/overlays/stage_latency.py``: annotated in place, node data returned).
+    Writes nothing beside the graph."""
     from etviz_lsp.graph.overlays import latency
     from etviz_lsp.graph.readers import etdump
     from etviz_lsp.graph.readers.pte_reader import read_pte
 
     started = time.monotonic()
     iterations = max(1, min(int(iterations), MAX_ITERATIONS))
-    etdump_path = _execute(what, iterations, progress)
+    etdump_path = etdump_path or _execute(what, iterations, progress)
     progress("attributing")
     program = read_pte(what.pte)
     found = latency.attribute(program, etdump.read_etdump(etdump_path))
-    renamed = _rename(program.graphs, what.label, taken)
+    on_stages = _onto_stages(what, program, found.node_data, stages)
+    renamed = _rename(program.graphs, what.label, {g.id for g in stages})
     node_data = {
-        metric: {renamed[g]: v for g, v in found.node_data.get(metric, {}).items()}
+        metric: {**{renamed[g]: v for g, v in found.node_data.get(metric, {}).items()},
+                 **on_stages.get(metric, {})}
         for metric in METRICS
     }
     slowest = _slowest(program.graphs, found.node_data.get("avg", {}), renamed)
     return Measured(program.graphs, node_data, found.runs, found.attributed,
                     found.unattributed, slowest, time.monotonic() - started)
+
+
+def _onto_stages(
+    what: Kept, program: model.GraphCollection, node_data: dict[str, dict[str, model.Json]],
+    stages: list[model.Graph],
+) -> dict[str, dict[str, model.Json]]:
+    """The program's latency on the run's ``lowered`` / ``executorch`` stages (the ones
+    users read, with their modules and source lines), through the handles kept with it."""
+    from etviz_lsp.graph.overlays import stage_latency
+    from etviz_lsp.graph.readers.etrecord import links_from_maps
+
+    try:
+        meta = json.loads((what.folder / META).read_text())
+    except (OSError, ValueError):
+        return {}
+    links = links_from_maps(PROGRAM, meta.get("debug_handle_map"), meta.get("delegate_map"))
+    methods = sorted(links.handles)
+    if not methods:
+        return {}
+    method = "forward" if "forward" in methods else methods[0]
+    times, calls = stage_latency.program_times(program, node_data, links, method)
+    found = stage_latency.StageLatency()
+    for graph in stages:
+        if "/" not in graph.id and graph.id.endswith(LATENCY_STAGES):
+            stage_latency.onto_graph(graph, times, calls, found, live=True)
+    return found.node_data
 
 
 def write_node_data(measured: Measured, files: GraphFiles) -> Profiled:
@@ -256,8 +296,10 @@ def profile_kept(
     what = kept(graph_json)
     files = GraphFiles.amend(graph_json)
     data = _read_collection(graph_json)
-    measured = measure(what, iterations, progress, {g["id"] for g in data["graphs"]})
     data["graphs"] = [g for g in data["graphs"] if not _is_stage_of(g["id"], what.label)]
+    # The run's graphs as model graphs sharing their nodes and layer attributes: the
+    # stages' latency lands in ``data`` itself.
+    measured = measure(what, iterations, progress, graph_infos(data))
     data["graphs"].extend(graph.to_json() for graph in measured.graphs)
     write_json_atomic(graph_json, data)
     graphs = graph_infos(data)

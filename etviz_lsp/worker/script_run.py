@@ -57,6 +57,7 @@ class Request:
     keep_program: bool = False
     profile_iterations: int = 0
     profile_kept: bool = False
+    etdump: Path | None = None  # a run of this program elsewhere: attributed, not profiled
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Request:
@@ -74,6 +75,7 @@ class Request:
             keep_program=data.get("keep_program") is True,
             profile_iterations=int(data.get("profile_iterations") or 0),
             profile_kept=data.get("profile_kept") is True,
+            etdump=Path(data["etdump"]) if data.get("etdump") else None,
         )
 
     @property
@@ -185,17 +187,18 @@ def _keep_and_profile(state: _Run, graphs: list[model.Graph], files: GraphFiles)
     A profile that cannot run costs the profile, never the run's graphs: its error is
     answered as ``profile_error``."""
     request, recorder = state.request, state.recorder
-    if recorder is None or not (request.keep_program or request.profile_iterations > 0):
+    measure = request.profile_iterations > 0 or request.etdump is not None
+    if recorder is None or not (request.keep_program or measure):
         return {}
     try:
         kept = profile_run.keep(recorder.executorch, recorder.example_inputs, files)
-        if request.profile_iterations <= 0:
+        if not measure:
             return {}
         state.measured = profile_run.measure(
-            kept, request.profile_iterations, state.progress, {g.id for g in graphs}
+            kept, request.profile_iterations, state.progress, graphs, request.etdump
         )
     except EtvizError as exc:
-        return {"profile_error": str(exc)} if request.profile_iterations > 0 else {}
+        return {"profile_error": str(exc)} if measure else {}
     graphs.extend(state.measured.graphs)
     return {}
 

@@ -253,6 +253,7 @@ class WarmWorker:
         numeric: bool = True,
         keep_program: bool = False,
         profile_iterations: int = 0,
+        etdump: Path | None = None,
     ) -> RunResult:
         """Run a script or module (or read a file ``graph.inputs`` knows); graphs to ``output``.
 
@@ -263,7 +264,8 @@ class WarmWorker:
         file, marked partial (``partial_stages``). ``timeout`` None: no time limit.
         Callbacks run on this thread. ``keep_program`` keeps the run's ExecuTorch program
         beside ``output`` for :meth:`profile_kept`; ``profile_iterations`` > 0 also profiles
-        it right after the run (``worker/profile_run.py``).
+        it right after the run (``worker/profile_run.py``); ``etdump``, a run of the program
+        elsewhere, is attributed instead (its latency on the program and lowered stages).
         """
         if on_stage is not None and partial_output is None:
             raise ValueError("on_stage needs a partial_output to write the stages to")
@@ -272,7 +274,7 @@ class WarmWorker:
         request, subject = _request(source, output, cwd, partial)
         request |= {
             "keep_program": keep_program, "profile_iterations": profile_iterations,
-            "numeric": numeric,
+            "numeric": numeric, "etdump": str(Path(etdump).absolute()) if etdump else None,
         }
         return self._send_run(request, subject, output, timeout, allow_pickle, on_progress,
                               on_stage, partial)

@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { defaultPair, stageLabel } from './compare';
 import type { ComparePanel } from './compare_panel';
+import type { MemoryPanel } from './memory_panel';
 import { eventWithFirstGraph } from './first_graph';
 import type { GraphPanel } from './graph_panel';
 import { describeKinds, isVisualizable } from './input_kinds';
@@ -25,6 +26,7 @@ export interface Parts {
   readonly navigation: Navigation;
   readonly runs: RunPicker;
   readonly compare: ComparePanel;
+  readonly memory: MemoryPanel;
 }
 
 /** Every command of the extension (the ids `package.json` contributes). */
@@ -36,6 +38,7 @@ export function registerCommands(parts: Parts): vscode.Disposable[] {
     vscode.commands.registerCommand('etviz.refresh', () => refreshGraph(parts)),
     vscode.commands.registerCommand('etviz.compareStages', () => compareStages(parts)),
     vscode.commands.registerCommand('etviz.profile', () => profileOnThisMachine(parts)),
+    vscode.commands.registerCommand('etviz.showMemoryTimeline', () => showMemoryTimeline(parts)),
     vscode.commands.registerCommand('etviz.restartServer', () => session.restart()),
     vscode.commands.registerCommand('etviz.showLogs', () => log.show()),
     vscode.commands.registerCommand('etviz.showGraph', () => panel.reveal()),
@@ -103,6 +106,18 @@ async function refreshGraph(parts: Parts): Promise<void> {
   const source = panelOrActiveFile(parts.panel);
   await report(parts, await parts.session.refresh(source), false);
   parts.panel.reloadFrame();
+}
+
+/** "Show Memory Timeline": the memory plan of the graph in the panel, its bars selecting nodes. */
+async function showMemoryTimeline({ panel, memory }: Parts): Promise<void> {
+  const shown = panel.shown;
+  if (shown === undefined || shown.memorySvg === undefined || shown.memorySvg === '') {
+    void vscode.window.showWarningMessage(
+      'etviz: no memory timeline: visualize a .pte or an export script that calls to_executorch() first.',
+    );
+    return;
+  }
+  await memory.open(shown.memorySvg, shown.source);
 }
 
 /** "Compare Stages": two stages of the panel's file, picked, side by side. */

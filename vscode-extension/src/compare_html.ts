@@ -3,7 +3,7 @@
 // the extension (which side, which node) and posts the selections the extension asks for
 // into the frame they are for. Pure string building, unit tested like webview_html.
 
-import { contentSecurityPolicy, escapeHtml, scriptJson } from './webview_html';
+import { contentSecurityPolicy, escapeHtml, pageHead, scriptJson } from './webview_html';
 
 export interface CompareSide {
   title: string; // what the header says: the stage and its graph
@@ -15,13 +15,7 @@ export function buildCompareHtml(sides: [CompareSide, CompareSide], frameOrigin:
   const pane = (side: CompareSide, index: number): string =>
     `<section class="pane"><header id="title${index}">${escapeHtml(side.title)}</header>` +
     `<iframe id="frame${index}" name="etviz-compare-${index}" title="${escapeHtml(side.title)}" src="${escapeHtml(side.url)}"></iframe></section>`;
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>etviz compare</title>
+  return `${pageHead(csp, 'etviz compare')}
 <style nonce="${nonce}">
   html, body { margin: 0; padding: 0; width: 100%; height: 100%; overflow: hidden; }
   body { display: flex; flex-direction: row; }

@@ -9,6 +9,7 @@ import { sameSource } from './graph_state';
 import { GraphPanel, PANEL_VIEW_TYPE } from './graph_panel';
 import { bundledServer } from './interpreter_check';
 import type { GraphEvent } from './protocol';
+import { MemoryPanel } from './memory_panel';
 import { Navigation } from './navigation';
 import { onInterpreterSelected } from './python_extension';
 import { RunPicker } from './run_picker';
@@ -27,8 +28,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const navigation = new Navigation(session, panel, log);
   const runs = new RunPicker(context.workspaceState, log);
   const compare = new ComparePanel(log);
-  const parts: Parts = { log, session, panel, status, navigation, runs, compare };
-  context.subscriptions.push(log, session, panel, status, navigation, compare);
+  const memory = new MemoryPanel(panel, log);
+  const parts: Parts = { log, session, panel, status, navigation, runs, compare, memory };
+  context.subscriptions.push(log, session, panel, status, navigation, compare, memory);
   navigation.onCodeSelected((selection) => compare.selectFromCode(selection));
 
   session.onPhase(({ phase, problem }) => status.setPhase(phase, problem));

@@ -59,6 +59,8 @@ export interface GraphEvent {
   // true: the stages a run has made so far (it is still running); its final graphs follow
   inProgress: boolean;
   error?: string;
+  // the memory timeline beside the graph (an SVG the server wrote), when the run made a plan
+  memorySvg?: string;
 }
 
 export interface InitializationOptions {
@@ -185,6 +187,9 @@ export function parseGraphEvent(value: unknown, fallbackSource?: string): GraphE
   };
   if (typeof value.error === 'string' && value.error !== '') {
     event.error = value.error;
+  }
+  if (typeof value.memorySvg === 'string' && value.memorySvg !== '') {
+    event.memorySvg = value.memorySvg;
   }
   if (event.url === '' && event.error === undefined) {
     return undefined; // neither a graph to show nor an error to report

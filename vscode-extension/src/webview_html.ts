@@ -40,19 +40,26 @@ export function contentSecurityPolicy(nonce: string, frameOrigin: string | undef
   ].join('; ');
 }
 
+/** The start of every etviz page: doctype, charset, its content policy, viewport, title. */
+export function pageHead(csp: string, title: string): string {
+  return `${HEAD_START.replace('CSP', () => escapeHtml(csp))}<title>${escapeHtml(title)}</title>`;
+}
+
+const HEAD_START = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="CSP">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+`;
+
 export function buildPanelHtml(state: PanelState, frameOrigin: string | undefined, nonce: string): string {
   const csp = contentSecurityPolicy(nonce, frameOrigin);
   const placeholder = state.url
     ? ''
     : '<p id="placeholder">Run <b>Visualize ExportedProgram</b> on an export script, a .pt2, a .pte or an .etrecord file.</p>';
   const frameSrc = state.url ? ` src="${escapeHtml(state.url)}"` : ' hidden';
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>etviz graph</title>
+  return `${pageHead(csp, 'etviz graph')}
 ${panelStyle(nonce)}
 </head>
 <body>

@@ -259,7 +259,7 @@ def _annotate(
             results = {node: {"value": round(_stat(v, metric), 6)} for node, v in nodes.items()}
             node_data[metric][graph_id] = {"results": results, "gradient": GRADIENT}
         _node_attrs(graph, nodes, samples)
-        _layer_sums(graph, nodes)
+        layer_sums(graph, nodes)
     for call in {*method.nested, *samples.inserted}:
         sub = method.nested.get(call)
         kernels = per_graph.get(sub.id, {}) if sub is not None else {}
@@ -288,7 +288,7 @@ def _node_attrs(graph: model.Graph, nodes: dict[str, list[float]], samples: _Sam
             )
 
 
-def _layer_sums(graph: model.Graph, nodes: dict[str, list[float]]) -> None:
+def layer_sums(graph: model.Graph, nodes: dict[str, list[float]]) -> None:
     """Each layer (and the graph, ``""``) gets the sum of its nodes' averages."""
     sums: dict[str, float] = defaultdict(float)
     for node in graph.nodes:

@@ -141,34 +141,13 @@ class _Contents:
         return found
 
     def instruction_handles(self, method: str) -> dict[int, list[int]]:
-        raw = self.maps["debug_handle_map"].get(method, {})
-        handles: dict[int, list[int]] = {}
-        for key, value in raw.items() if isinstance(raw, dict) else []:
-            items = value if isinstance(value, list) else [value]
-            if str(key).isdigit():
-                handles[int(key)] = [int(h) for h in items if isinstance(h, int)]
-        return handles
+        return instruction_handles(self.maps["debug_handle_map"].get(method, {}))
 
     def delegate_backends(self, method: str) -> dict[int, str]:
-        raw = self.maps["delegate_map"].get(method, {})
-        return {
-            int(key): str(entry.get("name", ""))
-            for key, entry in (raw.items() if isinstance(raw, dict) else [])
-            if str(key).isdigit() and isinstance(entry, dict)
-        }
+        return delegate_backends(self.maps["delegate_map"].get(method, {}))
 
     def delegate_ids(self, method: str) -> dict[int, dict[str, list[int]]]:
-        """Per delegate instruction: the backend's id of each op inside -> debug handles."""
-        raw = self.maps["delegate_map"].get(method, {})
-        found: dict[int, dict[str, list[int]]] = {}
-        for key, entry in raw.items() if isinstance(raw, dict) else []:
-            inner = entry.get("delegate_map") if isinstance(entry, dict) else None
-            if str(key).isdigit() and isinstance(inner, dict):
-                found[int(key)] = {
-                    str(op): [h for h in (v if isinstance(v, list) else [v]) if isinstance(h, int)]
-                    for op, v in inner.items()
-                }
-        return found
+        return delegate_ids(self.maps["delegate_map"].get(method, {}))
 
     def _partition(self, method: str, record: ir.ProgramRecord) -> None:
         """Ops a delegate instruction runs go into that delegate's partition layer."""
@@ -198,6 +177,52 @@ class _Contents:
                 rec.attrs["instruction"] = str(at)
             elif node_handle in cpu:
                 rec.attrs["instruction"] = str(cpu[node_handle])
+
+
+def instruction_handles(raw: object) -> dict[int, list[int]]:
+    """One method's ``debug_handle_map``: instruction -> the debug handles it runs."""
+    handles: dict[int, list[int]] = {}
+    for key, value in raw.items() if isinstance(raw, dict) else []:
+        items = value if isinstance(value, list) else [value]
+        if str(key).isdigit():
+            handles[int(key)] = [int(h) for h in items if isinstance(h, int)]
+    return handles
+
+
+def delegate_backends(raw: object) -> dict[int, str]:
+    """One method's ``delegate_map``: delegate instruction -> its backend."""
+    return {
+        int(key): str(entry.get("name", ""))
+        for key, entry in (raw.items() if isinstance(raw, dict) else [])
+        if str(key).isdigit() and isinstance(entry, dict)
+    }
+
+
+def delegate_ids(raw: object) -> dict[int, dict[str, list[int]]]:
+    """Per delegate instruction: the backend's id of each op inside -> debug handles."""
+    found: dict[int, dict[str, list[int]]] = {}
+    for key, entry in raw.items() if isinstance(raw, dict) else []:
+        inner = entry.get("delegate_map") if isinstance(entry, dict) else None
+        if str(key).isdigit() and isinstance(inner, dict):
+            found[int(key)] = {
+                str(op): [h for h in (v if isinstance(v, list) else [v]) if isinstance(h, int)]
+                for op, v in inner.items()
+            }
+    return found
+
+
+def links_from_maps(source: str, debug_handle_map: object, delegate_map: object) -> Links:
+    """The handles part of :class:`Links` from the maps a live ``ExecutorchProgramManager``
+    holds (``debug_handle_map``, ``delegate_map``: what an ETRecord stores), for a run that
+    wrote no ETRecord; edge ops by handle stay empty (no edge program is read)."""
+    found = Links(source=source)
+    handle_maps = debug_handle_map if isinstance(debug_handle_map, dict) else {}
+    delegate_maps = delegate_map if isinstance(delegate_map, dict) else {}
+    for method in {*handle_maps, *delegate_maps}:
+        found.handles[str(method)] = instruction_handles(handle_maps.get(method, {}))
+        found.delegates[str(method)] = delegate_backends(delegate_maps.get(method, {}))
+        found.delegate_ids[str(method)] = delegate_ids(delegate_maps.get(method, {}))
+    return found
 
 
 def _open(path: Path) -> zipfile.ZipFile:

@@ -156,3 +156,10 @@ test('live settings carry timeout, auto-refresh, numeric, not-delegated diagnost
   const live = buildLiveSettings({ ...live0, timeout: 600, port: 8123, numeric: 'onRun', notDelegatedDiagnostics: true });
   assert.equal(live.etviz.port, 8123);
 });
+
+test('a graph with a memory plan names its timeline; one without names none', () => {
+  const base = { source: 'file:///ws/a.py', url: 'http://127.0.0.1:1/?data=p', graphs: [{ id: 'forward', nodeCount: 3 }] };
+  assert.equal(parseGraphEvent({ ...base, memorySvg: '/cache/a.memory.svg' })?.memorySvg, '/cache/a.memory.svg');
+  assert.equal(parseGraphEvent(base)?.memorySvg, undefined);
+  assert.equal(parseGraphEvent({ ...base, memorySvg: 7 })?.memorySvg, undefined);
+});
