@@ -12,6 +12,7 @@ import { sameSource } from './graph_state';
 import type { NodesAtLine } from './protocol';
 import { EchoFilter } from './selection';
 import { makeNonce } from './webview_html';
+import { createInlinePanel } from './webview_panels';
 
 export const COMPARE_VIEW_TYPE = 'etviz.compare';
 const NOTE_MS = 10000;
@@ -35,12 +36,7 @@ export class ComparePanel implements vscode.Disposable {
     this.answer = answer;
     this.sides = sides;
     if (this.panel === undefined) {
-      this.panel = vscode.window.createWebviewPanel(
-        COMPARE_VIEW_TYPE,
-        'Compare',
-        { viewColumn: vscode.ViewColumn.Active, preserveFocus: false },
-        { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: [] },
-      );
+      this.panel = createInlinePanel(COMPARE_VIEW_TYPE, 'Compare', 'active');
       this.panel.webview.onDidReceiveMessage((message: unknown) => this.received(message));
       this.panel.onDidDispose(() => {
         this.panel = undefined;

@@ -10,6 +10,7 @@ import { type GraphEvent, type NodesAtLine, shownGraphId } from './protocol';
 import { EchoFilter, type SelectPlan, planSelection } from './selection';
 import { readSettings } from './settings';
 import { type PanelState, buildPanelHtml, makeNonce } from './webview_html';
+import { createInlinePanel } from './webview_panels';
 
 export const PANEL_VIEW_TYPE = 'etviz.graph';
 
@@ -79,12 +80,7 @@ export class GraphPanel implements vscode.Disposable {
   reveal(): void {
     if (this.panel === undefined) {
       this.attach(
-        vscode.window.createWebviewPanel(
-          PANEL_VIEW_TYPE,
-          'Graph',
-          { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
-          { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: [] },
-        ),
+        createInlinePanel(PANEL_VIEW_TYPE, 'Graph', 'beside'),
       );
       this.render();
     } else {

@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import type { GraphPanel } from './graph_panel';
 import { barClicked, barNote, buildMemoryHtml } from './memory_timeline';
 import { makeNonce } from './webview_html';
+import { createInlinePanel } from './webview_panels';
 
 export const MEMORY_VIEW_TYPE = 'etviz.memory';
 const NOTE_MS = 10000;
@@ -30,12 +31,7 @@ export class MemoryPanel implements vscode.Disposable {
       return;
     }
     if (this.panel === undefined) {
-      this.panel = vscode.window.createWebviewPanel(
-        MEMORY_VIEW_TYPE,
-        'Memory',
-        { viewColumn: vscode.ViewColumn.Active, preserveFocus: false },
-        { enableScripts: true, retainContextWhenHidden: true, localResourceRoots: [] },
-      );
+      this.panel = createInlinePanel(MEMORY_VIEW_TYPE, 'Memory', 'active');
       this.panel.webview.onDidReceiveMessage((message: unknown) => void this.received(message));
       this.panel.onDidDispose(() => (this.panel = undefined));
     }
