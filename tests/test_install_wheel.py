@@ -97,7 +97,7 @@ def test_build_makes_a_wheel_and_an_sdist_with_complete_metadata(dist: Path):
     requires = metadata.get_all("Requires-Dist") or []
     plain = [r for r in requires if "extra ==" not in r]
     assert sorted(r.split("<")[0].split(">")[0] for r in plain) == [
-        "ai-edge-model-explorer", "msgspec", "pygls", "watchdog"]
+        "ai-edge-model-explorer", "msgspec", "platformdirs", "psutil", "pygls", "watchdog"]
     assert 'torch>=2.10; extra == "export"' in requires
 
 
