@@ -123,12 +123,12 @@ def _inner_times(
     return found
 
 
-def _carrier(ops: list[model.Node]) -> model.Node:
+def carrier_of(ops: list[model.Node]) -> model.Node:
     """The op that shows a kernel's time: the compute op, not its quantize / dequantize."""
     return next((op for op in ops if not op["label"].startswith(_QDQ)), ops[0])
 
 
-def _stage_ops(graph: model.Graph, delegated_only: bool) -> dict[int, list[model.Node]]:
+def stage_ops(graph: model.Graph, delegated_only: bool) -> dict[int, list[model.Node]]:
     """The graph's ops by debug handle (only those inside a partition: ``delegated_only``)."""
     by_handle: dict[int, list[model.Node]] = defaultdict(list)
     for node in graph.nodes:
@@ -152,6 +152,18 @@ def _cpu_by_order(graph: model.Graph, times: list[_Time]) -> dict[int, list[mode
     return {id(t): [ops[p]] for t, p in zip(cpu, places, strict=True) if p is not None}
 
 
+def cpu_ops(graph: model.Graph, program: model.Graph) -> dict[int, model.Node]:
+    """A live stage's op each CPU kernel of ``program`` (a method's graph) ran, by
+    instruction: kernels and ops aligned in order and by op, as the latency is."""
+    times = [
+        _Time(i, [], {}, delegated=False, label=node["label"]) for node in program.nodes
+        if (i := _instruction(node)) is not None and not node.get("subgraphIds")
+        and model.node_attr(node, "backend") is None
+    ]
+    placed = _cpu_by_order(graph, times)
+    return {t.instruction: placed[id(t)][0] for t in times if id(t) in placed}
+
+
 @dataclass(slots=True)
 class _Placed:
     """A stage graph's times per op, which op shows a shared kernel, per delegate call."""
@@ -170,7 +182,7 @@ def onto_graph(
     """Each time onto its op of ``graph``; attributes, layer sums and node data. ``live``:
     a script run's stage (CPU kernels placed by order, not by handle)."""
     _clear(graph)
-    by_handle = _stage_ops(graph, delegated_only=live)
+    by_handle = stage_ops(graph, delegated_only=live)
     by_order = _cpu_by_order(graph, times) if live else {}
     placed = _Placed()
     for time in times:
@@ -182,7 +194,7 @@ def onto_graph(
             found.unplaced += bool(time.handles)
             continue
         found.placed += 1
-        carrier = _carrier(ops)
+        carrier = carrier_of(ops)
         for metric, value in time.values.items():
             placed.totals[carrier["id"]][metric] += value
         placed.pointers.update({op["id"]: carrier["id"] for op in ops if op is not carrier})
