@@ -28,12 +28,16 @@ pytestmark = [pytest.mark.slow]
 
 SCRIPT = Path(__file__).parent / "scripts" / "quantize_lower.py"
 LOWER = "partitioner=[XnnpackPartitioner()])"
+INPUTS = "inputs = (torch.randn("
 EXACT_DB = 200.0  # what an output equal to the reference shows (graph/overlays/numeric_gap)
 
 
 def with_etrecord() -> str:
+    """The script lowered with its ETRecord, its inputs seeded (on the same line: the
+    program's call site keeps its line) so every run compares the same numbers."""
     text = SCRIPT.read_text()
-    assert LOWER in text
+    assert LOWER in text and INPUTS in text
+    text = text.replace(INPUTS, f"torch.manual_seed(0); {INPUTS}")
     return text.replace(LOWER, "partitioner=[XnnpackPartitioner()], generate_etrecord=True)")
 
 
@@ -97,6 +101,7 @@ async def test_the_runtime_gap_is_node_data_and_diagnostics_on_the_users_lines(
         worst = found[0]
         assert "against the ETRecord's reference (runtime DELEGATE_CALL" in worst.message
         assert answer["profile"]["numeric_gap"]["line"].startswith("debug.bin: ")
+        assert "; numeric gap: debug.bin: " in answer["summary"]  # the editor's message
 
         # Lowered without an ETRecord: the one-line reason, the gap diagnostics cleared.
         script.write_text(SCRIPT.read_text())

@@ -248,10 +248,12 @@ def summary_line(profile: dict[str, object] | None) -> str:
     not, the slowest op."""
     if not profile:
         return "no profile"
+    gap = profile.get("numeric_gap")
+    said = f"; numeric gap: {gap.get('line')}" if isinstance(gap, dict) else ""
     return (
         f"{profile.get('runs')} runs on this machine, {profile.get('attributed')} events "
         f"attributed, {profile.get('unattributed')} not attributed; slowest op "
-        f"{profile.get('slowest') or '(none)'}"
+        f"{profile.get('slowest') or '(none)'}{said}"
     )
 
 
