@@ -76,11 +76,13 @@ def _add_pte_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--etrecord", metavar="FILE", type=Path,
         help="with --once on a .pte: the ETRecord that links its instructions to the edge ops "
-        "(default: the .etrecord of the same name beside it, if there is one)",
+        "(default: the .etrecord of the same name beside it, if there is one); on a .pt2 "
+        "with --etdump: the ETRecord written when that program was lowered",
     )
     group.add_argument(
         "--etdump", metavar="RUN.etdp", type=Path,
-        help="with --once on a .pte: an ETDump of a run of it; writes latency node data "
+        help="with --once on a .pte (or .etrecord, .pt2 with --etrecord, export script): an "
+        "ETDump of a run of it; writes latency node data "
         "(average, p50, min, max) beside the output, shown with --serve",
     )
     group.add_argument(

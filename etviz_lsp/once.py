@@ -32,6 +32,7 @@ from etviz_lsp.graph_files import GraphFiles, Manifest
 
 if TYPE_CHECKING:  # the worker room is imported only when a script runs
     from etviz_lsp.graph.overlays import latency
+    from etviz_lsp.graph.readers.etdump import ETDump
     from etviz_lsp.worker import GraphInfo, RunTarget, WarmWorker
 
 OUTPUT_FOLDER = ".etviz"
@@ -118,6 +119,8 @@ def run_once(
                                 "--debug-buffer": debug_buffer, "--memory-svg": memory_svg})
     if memory_svg is not None and not memory_svg.parent.is_dir():
         raise EtvizError(str(memory_svg), f"folder {memory_svg.parent} does not exist")
+    if kind.latency_by_etrecord:  # checked before the conversion
+        _check_by_etrecord(source, etrecord, etdump, kind)
     gap_record = None
     if debug_buffer is not None:  # checked before the conversion
         gap_record = _gap_etrecord(source, etrecord, etdump, debug_buffer, allow_pickle)
@@ -144,7 +147,8 @@ def _convert_file(
     files = GraphFiles(output)
     with convert.paused_gc():
         collection = kind.read(source, allow_pickle=allow_pickle, etrecord=etrecord)
-        found, on_stages = _attribute(kind, source, collection, etdump) if etdump else (None, "")
+        found, on_stages = (
+            _attribute(kind, source, collection, etdump, etrecord) if etdump else (None, ""))
         written = write_json_atomic(output, collection.to_json())
         files.wrote_graph(collection.label, convert.manifest_graphs(collection.graphs))
         node_data, overlay = _write_latency(found, etdump, files) if found and etdump else ({}, "")
@@ -168,14 +172,18 @@ def _convert_file(
 
 
 def _attribute(
-    kind: inputs.InputKind, source: Path, collection: model.GraphCollection, etdump_path: Path
+    kind: inputs.InputKind, source: Path, collection: model.GraphCollection, etdump_path: Path,
+    etrecord: Path | None = None,
 ) -> tuple[latency.Overlay, str]:
     """The ETDump's events on the graphs (node attributes) and its node data, per metric;
-    for an ETRecord, on its stages through the ``.pte`` beside it (what it placed, a line)."""
+    for an ETRecord, on its stages through the ``.pte`` beside it; for a ``.pt2``, through
+    the ETRecord of its lowering (what it placed, a line)."""
     from etviz_lsp.graph.overlays import latency, stage_latency
     from etviz_lsp.graph.readers import etdump
 
     dump = etdump.read_etdump(etdump_path)
+    if kind.latency_by_etrecord:
+        return _attribute_by_etrecord(source, collection, dump, etrecord)
     if not kind.latency_on_stages:
         return latency.attribute(collection, dump), ""
     program = inputs.companion(source)
@@ -187,6 +195,36 @@ def _attribute(
     found, placed = stage_latency.from_etrecord(collection, source, program, dump)
     found.node_data = placed.node_data
     return found, f" ({program.name}, {placed.line()})"
+
+
+def _check_by_etrecord(
+    source: Path, etrecord: Path | None, etdump: Path | None, kind: inputs.InputKind
+) -> None:
+    """A ``.pt2``'s ``--etdump`` and ``--etrecord`` go together (one line if not)."""
+    if etrecord is not None and etdump is None:
+        raise EtvizError("--etrecord", f"with {kind.what} goes with --etdump (the ETRecord "
+                         "of its lowering places that run's latency on it)")
+    if etdump is not None and etrecord is None:
+        raise EtvizError(str(source), "--etdump on a .pt2 needs --etrecord, the ETRecord "
+                         "written when this program was lowered (a .pt2 has no debug handles)")
+
+
+def _attribute_by_etrecord(
+    source: Path, collection: model.GraphCollection, dump: ETDump,
+    etrecord: Path | None,
+) -> tuple[latency.Overlay, str]:
+    """A ``.pt2``'s latency: the ETDump placed on the ETRecord's stages, then back onto the
+    program it recorded, which this ``.pt2`` must be (``stage_latency.from_exported``)."""
+    from etviz_lsp.graph.overlays import stage_latency
+
+    assert etrecord is not None  # _check_by_etrecord
+    program = inputs.companion(etrecord)
+    if program is None or not program.is_file():
+        raise EtvizError(str(etrecord), "--etdump on a .pt2 needs the .pte the ETRecord was "
+                         "written with beside it")
+    found, placed = stage_latency.from_exported(collection, source, etrecord, program, dump)
+    found.node_data = placed.node_data
+    return found, f" ({etrecord.name}, {program.name}, {placed.line()})"
 
 
 def _write_latency(

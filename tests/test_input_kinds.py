@@ -242,17 +242,19 @@ def test_the_etrecord_beside_a_program_is_found_in_either_case(tmp_path: Path) -
 
 def test_options_go_with_the_kinds_that_take_them() -> None:
     pte, pt2 = inputs.known_kind(Path("m.PTE")), inputs.known_kind(Path("m.pt2"))
+    record = inputs.known_kind(Path("m.etrecord"))
     given = {"--etrecord": Path("r.etrecord"), "--etdump": None}
     inputs.check_options(pte, given)  # no error
-    with pytest.raises(EtvizError, match=r"^r\.etrecord: --etrecord goes with a \.pte program$"):
-        inputs.check_options(pt2, given)
-    with pytest.raises(EtvizError, match="--etdump goes with the .py or .pte or .etrecord program "
-                       "that made it"):
-        inputs.check_options(pt2, {"--etdump": Path("run.etdp")})
-    record = inputs.known_kind(Path("m.etrecord"))
+    inputs.check_options(pt2, given)  # a .pt2's latency goes through its lowering's ETRecord
+    match = r"^r\.etrecord: --etrecord goes with a \.pt2 or \.pte program$"
+    with pytest.raises(EtvizError, match=match):
+        inputs.check_options(record, given)
+    inputs.check_options(pt2, {"--etdump": Path("run.etdp")})
     inputs.check_options(record, {"--etdump": Path("run.etdp")})  # its stages get latency
     with pytest.raises(EtvizError, match="--debug-buffer goes with the .pte program"):
         inputs.check_options(record, {"--debug-buffer": Path("d.bin")})
+    with pytest.raises(EtvizError, match="--memory-svg goes with a .pte program"):
+        inputs.check_options(pt2, {"--memory-svg": Path("m.svg")})
     assert inputs.companion(Path("m.etrecord")) == Path("m.pte")  # the program it ran
 
 

@@ -262,7 +262,7 @@ def test_damaged_or_wrong_etdump_is_one_line_and_leaves_the_output(
     pt2_like = tmp_path / "m.pt2"
     shutil.copy(profiled.etrecord, pt2_like)
     assert cli.main(["--once", str(pt2_like), "--etdump", str(profiled.etdump)]) == 1
-    assert "--etdump goes with the .py or .pte or .etrecord program" in capsys.readouterr().err
+    assert "--etdump on a .pt2 needs --etrecord" in capsys.readouterr().err
 
 
 def _overlay_report(shots: Path, pages: list[tuple[str, str]]) -> list[dict[str, Any]]:

@@ -364,7 +364,7 @@ def test_cli_once_on_pte_and_etrecord(artifacts, tmp_path: Path, capsys) -> None
     assert err.startswith(f"etviz-lsp: error: {bad}: not an ExecuTorch program")
     assert "\n" not in err and not (tmp_path / "b.json").exists()
     assert main(["--once", str(artifacts.etrecord), "--etrecord", str(artifacts.etrecord)]) == 1
-    assert "--etrecord goes with a .pte" in capsys.readouterr().err
+    assert "--etrecord goes with a .pt2 or .pte program" in capsys.readouterr().err
 
 
 def test_the_table_decides_every_kind() -> None:

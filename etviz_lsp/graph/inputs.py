@@ -58,6 +58,9 @@ class InputKind:
     # program beside it (``beside``: the ``.pte`` the ETRecord was written with), not on
     # graphs of its own instructions.
     latency_on_stages: bool = False
+    # An --etdump's latency lands on this program through the ETRecord of its lowering
+    # (--etrecord, which must have recorded this very program) and the .pte beside that.
+    latency_by_etrecord: bool = False
 
     def read(
         self, path: Path, *, allow_pickle: bool = False, etrecord: Path | None = None
@@ -78,7 +81,8 @@ KINDS: tuple[InputKind, ...] = (
     InputKind(".py", "an export script", "", runs_script=True, needs_trust=True,
               options=("--etdump",), latency_on_stages=True),
     InputKind(".pt2", "a torch.export archive", "etviz_lsp.graph.convert:read_pt2",
-              may_unpickle=True, torch_free=True, artifact=True),
+              may_unpickle=True, torch_free=True, artifact=True,
+              options=("--etdump", "--etrecord"), latency_by_etrecord=True),
     InputKind(".pte", "an ExecuTorch program", "etviz_lsp.graph.readers.pte_reader:read_pte",
               torch_free=True, artifact=True, beside=".etrecord", options=_PTE_OPTIONS),
     InputKind(".etrecord", "an ETRecord", "etviz_lsp.graph.readers.etrecord:read_etrecord",

@@ -6,7 +6,10 @@ quantized graph (graph id, node id, op, SQNR, max abs error). Those below ``THRE
 become diagnostics, worst first, on the ``file:line`` the graph's source map knows for the
 node; a node with no user line is left out (it stays on the graph). Every run replaces
 them: a run with no bad op (or a failed run) clears the previous ones. The run's ops left
-on the CPU (``not_delegated_diagnostics``) are published with them, in the same message.
+on the CPU (``not_delegated_diagnostics``) are published with them, in the same message,
+and so is a profile's runtime numeric gap: the worst outputs that differ from the
+ETRecord's reference, at the line of the op that made each (``graph/overlays/stage_gap.py``
+finds that op in the worker).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from etviz_lsp.worker.numeric_overlay import describe
 # tenth of the signal's amplitude: a clipping range or a wrong config, worth a look.
 THRESHOLD_DB = 20.0
 CODE = "numeric"
+GAP_CODE = "numeric-gap"
 
 
 def diagnostics_for(
@@ -48,6 +52,28 @@ def diagnostics_for(
     return found
 
 
+def gap_diagnostics_for(
+    worst: list[dict[str, Any]], mapped: SourceMap, line_text: Callable[[Path, int], str],
+) -> dict[Path, list[types.Diagnostic]]:
+    """A profile's runtime gap rows (worst first, already only those that differ) at the
+    lines of their output ops."""
+    found: dict[Path, list[types.Diagnostic]] = {}
+    for entry in worst:
+        origin = mapped.origin(str(entry.get("graph")), str(entry.get("node")))
+        if origin is None or origin.path is None:
+            continue
+        found.setdefault(origin.path, []).append(information(
+            line_text(origin.path, origin.line), origin.line, _gap_message(entry), GAP_CODE))
+    return found
+
+
+def _gap_message(entry: dict[str, Any]) -> str:
+    snr = entry.get("snr_db")
+    said = f"SNR {snr:.1f} dB" if isinstance(snr, (int, float)) else "SNR unknown"
+    return (f"runtime numeric gap: {entry.get('target')} output {said} against the "
+            f"ETRecord's reference (runtime {entry.get('runtime_ops')})")
+
+
 def _below(entry: dict[str, Any], threshold: float) -> bool:
     sqnr = entry.get("sqnr_db")
     return isinstance(sqnr, (int, float)) and sqnr < threshold
@@ -63,14 +89,18 @@ class NumericDiagnostics:
     def publish(
         self, source: Path, summary: dict[str, Any], mapped: SourceMap,
         not_delegated: list[dict[str, Any]] | None = None,
+        gap: list[dict[str, Any]] | None = None,
     ) -> None:
         """``not_delegated``: the run's ops left on the CPU (``not_delegated_diagnostics``),
-        published with these: a second publish for a file would replace the first."""
+        ``gap``: a profile's worst runtime gaps, published with these: a second publish for
+        a file would replace the first."""
         self.clear(source)
         found = diagnostics_for(summary, mapped, self._line_text)
         cpu = not_delegated_diagnostics.diagnostics_for
-        for path, more in cpu(not_delegated or [], mapped, self._line_text).items():
-            found.setdefault(path, []).extend(more)
+        for more in (cpu(not_delegated or [], mapped, self._line_text),
+                     gap_diagnostics_for(gap or [], mapped, self._line_text)):
+            for path, diagnostics in more.items():
+                found.setdefault(path, []).extend(diagnostics)
         for path, diagnostics in found.items():
             self._send(path, diagnostics)
         if found:

@@ -49,6 +49,10 @@ class InitOptions:
     # command), "onSave" (every run also profiles it); how many times the program runs.
     profile: str = "command"
     profile_iterations: int = 20
+    # The runtime numeric gap (etviz.profileNumericGap): runs keep their ETRecord and a
+    # profile records a debug buffer (worker/profile_run.py), shown as node data and as
+    # Information diagnostics on the worst lines (lsp/numeric_diagnostics.py).
+    profile_numeric_gap: bool = False
     # Start the warm worker at initialize when the workspace holds an export script
     # (etviz.prestartWorker; lsp/prestart.py), so the first run pays only itself.
     prestart_worker: bool = True
@@ -75,6 +79,7 @@ _KEYS: dict[str, tuple[str, tuple[type, ...]]] = {
     "notDelegatedDiagnostics": ("not_delegated_diagnostics", (bool,)),
     "profile": ("profile", (str,)),
     "profileIterations": ("profile_iterations", (int,)),
+    "profileNumericGap": ("profile_numeric_gap", (bool,)),
     "extensionVersion": ("extension_version", (str,)),
     "prestartWorker": ("prestart_worker", (bool,)),
     "workerMode": ("worker_mode", (str,)),
@@ -146,7 +151,7 @@ def _json_name(kind: type) -> str:
 # restarts it when they change (a settings message alone can never turn unpickling on).
 LIVE_KEYS = (
     "timeout", "autoRefresh", "port", "numeric", "profile", "profileIterations",
-    "notDelegatedDiagnostics",
+    "profileNumericGap", "notDelegatedDiagnostics",
 )
 
 

@@ -232,6 +232,7 @@ class Visualizer:
         )
         shown, result = await job.run()
         self._show(shown)
+        self._publish_run_diagnostics(shown)  # with the profile's runtime numeric gap
         summary = profile.summary_line(result.profile)
         return shown.payload() | {"stale": False, "profile": result.profile, "summary": summary}
 
@@ -290,7 +291,10 @@ class Visualizer:
     def _publish_run_diagnostics(self, shown: VisualizedGraphs) -> None:
         """A good run's Information diagnostics: quantization error, ops left on the CPU."""
         cpu = shown.not_delegated if self.options.not_delegated_diagnostics else []
-        self.numeric.publish(shown.source, shown.numeric, shown.source_map, cpu)
+        gap = (shown.profile or {}).get("numeric_gap")
+        worst = gap.get("worst") if isinstance(gap, dict) else None
+        self.numeric.publish(shown.source, shown.numeric, shown.source_map, cpu,
+                             worst if isinstance(worst, list) else None)
 
     def _use_run(self, source: Path, run: object) -> None:
         """From now on ``source`` runs with ``run`` (None: as it is)."""
@@ -410,6 +414,7 @@ class Visualizer:
                 profile_iterations=(
                     self.options.profile_iterations if self.options.profile == "onSave" else 0
                 ),
+                numeric_gap=self.options.profile_numeric_gap and self.options.profile != "off",
             )
         except ScriptFailed as failed:
             stages.failed(failed.partial)

@@ -61,6 +61,13 @@ PROGRAM = "program.pte"
 INPUTS = "inputs.npz"
 META = "meta.json"
 ETDUMP = "run.etdp"
+ETRECORD = "etrecord.bin"  # kept when the runtime numeric gap is asked for
+DEBUG_BUFFER = "debug.bin"
+# The runtime logs each logged output (a delegate's, each CPU kernel's) into this buffer
+# (allocated once per profile); a program whose outputs overflow it gets a one-line note.
+DEBUG_BUFFER_BYTES = 64 << 20
+NO_ETRECORD = ("no ETRecord: pass generate_etrecord=True to to_edge_transform_and_lower "
+               "(the numeric gap compares the runtime with its reference)")
 STAGE = "program"  # the stage name of the profiled .pte's graphs
 METRICS = ("p50", "min", "max", "avg")  # node-data files, written in this order
 LATENCY_STAGES = ("(lowered)", "(executorch)")  # the run's stages the time moves on to
@@ -85,9 +92,13 @@ class Kept:
 # -- end of a run: keep the program ---------------------------------------------------
 
 
-def keep(program: tuple[str, Any] | None, example_inputs: Any, files: GraphFiles) -> Kept:
+def keep(
+    program: tuple[str, Any] | None, example_inputs: Any, files: GraphFiles,
+    numeric_gap: bool = False,
+) -> Kept:
     """Save the run's ExecuTorch program (``(label, manager)``) and inputs beside its graph
-    (``files.kept_folder``, listed in the manifest).
+    (``files.kept_folder``, listed in the manifest); ``numeric_gap``: its ETRecord too,
+    with the inputs as its representative ones (:func:`_keep_etrecord`).
 
     Raises :class:`ProfileError` when there is nothing to keep (and removes an earlier
     run's folder first: it belongs to a graph that is gone)."""
@@ -105,9 +116,30 @@ def keep(program: tuple[str, Any] | None, example_inputs: Any, files: GraphFiles
     atomic_file.write_bytes(folder / INPUTS, inputs)
     maps = {"label": label, "debug_handle_map": getattr(manager, "debug_handle_map", None),
             "delegate_map": getattr(manager, "delegate_map", None)}  # the stages' handles
+    if numeric_gap:
+        maps["numeric_gap_error"] = _keep_etrecord(folder, manager, example_inputs)
     atomic_file.write_bytes(folder / META, json.dumps(maps, default=str).encode())
     files.record(graph_files.KEPT_PROGRAM, folder)
     return Kept(folder, label)
+
+
+def _keep_etrecord(folder: Path, manager: Any, example_inputs: Any) -> str:
+    """The ETRecord the lowering made (``generate_etrecord=True``: its reference graph and
+    debug handles are the program's, so the Inspector can compare), with the kept inputs
+    as the representative inputs its reference runs on; why not, in one line, or ""."""
+    from torch.utils import _pytree
+
+    try:
+        record = manager.get_etrecord()
+    except Exception:  # ExecuTorch raises a bare RuntimeError when there is none
+        return NO_ETRECORD
+    try:
+        record.update_representative_inputs([list(_pytree.tree_leaves(example_inputs))])
+        record.save(str(folder / ETRECORD))
+    except Exception as exc:  # ExecuTorch's serializer: costs the gap only
+        text = str(exc).strip().splitlines()
+        return f"cannot save the ETRecord ({type(exc).__name__}: {text[0] if text else ''})"
+    return ""
 
 
 def _inputs_npz(label: str, example_inputs: Any) -> bytes:
@@ -187,12 +219,27 @@ class Profiled:
     slowest: str  # "XNNConv2d (xnode_2 in et (program)/XnnpackBackend #0) 0.0041 ms"
     files: tuple[str, ...]  # the node-data files, average first
     seconds: float
+    numeric_gap: dict[str, Any] | None = None  # GapSummary.to_json, when asked for
 
     def to_json(self) -> dict[str, Any]:
         return {
             "runs": self.runs, "attributed": self.attributed, "unattributed": self.unattributed,
             "slowest": self.slowest, "files": list(self.files), "seconds": self.seconds,
+            **({"numeric_gap": self.numeric_gap} if self.numeric_gap is not None else {}),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class GapSummary:
+    """The runtime numeric gap of a profile: node data, the worst rows at the user's ops
+    (``stage_gap.StageGap.worst``), its line or why there is none."""
+
+    node_data: dict[str, model.Json]
+    worst: list[dict[str, object]]
+    line: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"worst": self.worst, "line": self.line}
 
 
 
@@ -201,10 +248,12 @@ def summary_line(profile: dict[str, object] | None) -> str:
     not, the slowest op."""
     if not profile:
         return "no profile"
+    gap = profile.get("numeric_gap")
+    said = f"; numeric gap: {gap.get('line')}" if isinstance(gap, dict) else ""
     return (
         f"{profile.get('runs')} runs on this machine, {profile.get('attributed')} events "
         f"attributed, {profile.get('unattributed')} not attributed; slowest op "
-        f"{profile.get('slowest') or '(none)'}"
+        f"{profile.get('slowest') or '(none)'}{said}"
     )
 
 
@@ -220,6 +269,7 @@ class Measured:
     unattributed: int
     slowest: str
     seconds: float
+    gap: GapSummary | None = None
 
 
 def measure(
@@ -237,11 +287,13 @@ def measure(
 
     started = time.monotonic()
     iterations = max(1, min(int(iterations), MAX_ITERATIONS))
+    executed = etdump_path is None  # only a run here records the debug buffer
     etdump_path = etdump_path or _execute(what, iterations, progress)
     progress("attributing")
     program = read_pte(what.pte)
     found = latency.attribute(program, etdump.read_etdump(etdump_path))
     on_stages = _onto_stages(what, program, found.node_data, stages)
+    gap = _numeric_gap(what, program, stages) if executed else None
     renamed = _rename(program.graphs, what.label, {g.id for g in stages})
     node_data = {
         metric: {**{renamed[g]: v for g, v in found.node_data.get(metric, {}).items()},
@@ -249,8 +301,44 @@ def measure(
         for metric in METRICS
     }
     slowest = _slowest(program.graphs, found.node_data.get("avg", {}), renamed)
+    if gap is not None:
+        gap = GapSummary({renamed.get(g, g): v for g, v in gap.node_data.items()},
+                         gap.worst, gap.line)
     return Measured(program.graphs, node_data, found.runs, found.attributed,
-                    found.unattributed, slowest, time.monotonic() - started)
+                    found.unattributed, slowest, time.monotonic() - started, gap)
+
+
+def _numeric_gap(
+    what: Kept, program: model.GraphCollection, stages: list[model.Graph]
+) -> GapSummary | None:
+    """The runtime numeric gap of the run just made (its debug buffer against the kept
+    ETRecord), on the ``.pte``'s graphs and moved onto the run's stages; None when not
+    asked for, a note when it cannot be had (the latency stands either way)."""
+    from etviz_lsp.graph.overlays import numeric_gap, stage_gap
+    from etviz_lsp.graph.readers import etrecord
+
+    meta = _meta(what)
+    if "numeric_gap_error" not in meta:
+        return None
+    if meta["numeric_gap_error"]:
+        return GapSummary({}, [], f"no numeric gap: {meta['numeric_gap_error']}")
+    record = what.folder / ETRECORD
+    try:
+        result = numeric_gap.numeric_gap(record, what.folder / ETDUMP, what.folder / DEBUG_BUFFER)
+    except EtvizError as exc:
+        return GapSummary({}, [], f"no numeric gap: {exc.cause}")
+    read = [g for g in stages if "/" not in g.id and g.id.endswith(LATENCY_STAGES)]
+    on_stages = stage_gap.onto_stages(result.gaps, program, etrecord.links(record), read)
+    line = result.summary(what.folder / DEBUG_BUFFER)
+    return GapSummary({**result.node_data, **on_stages.node_data}, on_stages.worst, line)
+
+
+def _meta(what: Kept) -> dict[str, Any]:
+    try:
+        meta = json.loads((what.folder / META).read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def _onto_stages(
@@ -262,10 +350,7 @@ def _onto_stages(
     from etviz_lsp.graph.overlays import stage_latency
     from etviz_lsp.graph.readers.etrecord import links_from_maps
 
-    try:
-        meta = json.loads((what.folder / META).read_text())
-    except (OSError, ValueError):
-        return {}
+    meta = _meta(what)
     links = links_from_maps(PROGRAM, meta.get("debug_handle_map"), meta.get("delegate_map"))
     methods = sorted(links.handles)
     if not methods:
@@ -281,9 +366,13 @@ def _onto_stages(
 
 def write_node_data(measured: Measured, files: GraphFiles) -> Profiled:
     """After the graph JSON holding the program stage: the latency node data beside it."""
+    gap = measured.gap
+    if gap is not None and gap.node_data:  # before the latency: the average loads last
+        files.write_overlay("numeric", "gap", gap.node_data)
     paths = [files.write_overlay("latency", m, measured.node_data[m]) for m in METRICS]
     return Profiled(measured.runs, measured.attributed, measured.unattributed,
-                    measured.slowest, tuple(str(p) for p in reversed(paths)), measured.seconds)
+                    measured.slowest, tuple(str(p) for p in reversed(paths)), measured.seconds,
+                    gap.to_json() if gap is not None else None)
 
 
 def profile_kept(
@@ -317,7 +406,9 @@ def _execute(what: Kept, iterations: int, progress: Callable[[str], None]) -> Pa
     inputs = load_inputs(what.folder / INPUTS)
     progress("loading the program")
     try:
-        loaded = Runtime.get().load_program(what.pte, enable_etdump=True, debug_buffer_size=0)
+        gap = (what.folder / ETRECORD).is_file()  # a debug buffer only for the numeric gap
+        loaded = Runtime.get().load_program(
+            what.pte, enable_etdump=True, debug_buffer_size=DEBUG_BUFFER_BYTES if gap else 0)
         names = sorted(loaded.method_names)
         name = "forward" if "forward" in names else names[0]
         method = loaded.load_method(name)
@@ -329,7 +420,7 @@ def _execute(what: Kept, iterations: int, progress: Callable[[str], None]) -> Pa
                 progress(f"profiling {i + 1}/{iterations}")
             method.execute(inputs)
         etdump_path = what.folder / ETDUMP
-        loaded.write_etdump_result_to_file(str(etdump_path), str(what.folder / "debug.bin"))
+        loaded.write_etdump_result_to_file(str(etdump_path), str(what.folder / DEBUG_BUFFER))
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ProfileError(what.label, f"the ExecuTorch runtime failed: {first}") from exc

@@ -58,6 +58,7 @@ class Request:
     profile_iterations: int = 0
     profile_kept: bool = False
     etdump: Path | None = None  # a run of this program elsewhere: attributed, not profiled
+    numeric_gap: bool = False  # keep the ETRecord too: a profile records the runtime gap
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Request:
@@ -76,6 +77,7 @@ class Request:
             profile_iterations=int(data.get("profile_iterations") or 0),
             profile_kept=data.get("profile_kept") is True,
             etdump=Path(data["etdump"]) if data.get("etdump") else None,
+            numeric_gap=data.get("numeric_gap") is True,
         )
 
     @property
@@ -191,7 +193,8 @@ def _keep_and_profile(state: _Run, graphs: list[model.Graph], files: GraphFiles)
     if recorder is None or not (request.keep_program or measure):
         return {}
     try:
-        kept = profile_run.keep(recorder.executorch, recorder.example_inputs, files)
+        kept = profile_run.keep(
+            recorder.executorch, recorder.example_inputs, files, request.numeric_gap)
         if not measure:
             return {}
         state.measured = profile_run.measure(

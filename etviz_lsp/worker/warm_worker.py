@@ -254,6 +254,7 @@ class WarmWorker:
         keep_program: bool = False,
         profile_iterations: int = 0,
         etdump: Path | None = None,
+        numeric_gap: bool = False,
     ) -> RunResult:
         """Run a script or module (or read a file ``graph.inputs`` knows); graphs to ``output``.
 
@@ -265,7 +266,9 @@ class WarmWorker:
         Callbacks run on this thread. ``keep_program`` keeps the run's ExecuTorch program
         beside ``output`` for :meth:`profile_kept`; ``profile_iterations`` > 0 also profiles
         it right after the run (``worker/profile_run.py``); ``etdump``, a run of the program
-        elsewhere, is attributed instead (its latency on the program and lowered stages).
+        elsewhere, is attributed instead (its latency on the program and lowered stages);
+        ``numeric_gap`` keeps the program's ETRecord too, so its profiles record the runtime
+        numeric gap.
         """
         if on_stage is not None and partial_output is None:
             raise ValueError("on_stage needs a partial_output to write the stages to")
@@ -275,6 +278,7 @@ class WarmWorker:
         request |= {
             "keep_program": keep_program, "profile_iterations": profile_iterations,
             "numeric": numeric, "etdump": str(Path(etdump).absolute()) if etdump else None,
+            "numeric_gap": numeric_gap,
         }
         return self._send_run(request, subject, output, timeout, allow_pickle, on_progress,
                               on_stage, partial)

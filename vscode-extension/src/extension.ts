@@ -79,7 +79,7 @@ function applySettings(session: ServerSession, change: vscode.ConfigurationChang
     void session.ensureStarted(); // restarts only if the interpreter really changed
   } else if (change.affectsConfiguration('etviz.allowPickle') || change.affectsConfiguration('etviz.workerMode')) {
     void session.restart(); // never applied live: a new server with the new opt-in or mode
-  } else if (['autoRefresh', 'timeout', 'port', 'numeric', 'notDelegatedDiagnostics', 'profile', 'profileIterations'].some((key) => change.affectsConfiguration(`etviz.${key}`))) {
+  } else if (['autoRefresh', 'timeout', 'port', 'numeric', 'notDelegatedDiagnostics', 'profile', 'profileIterations', 'profileNumericGap'].some((key) => change.affectsConfiguration(`etviz.${key}`))) {
     void session.sendSettings(); // applied live by the running server
   }
 }

@@ -6,19 +6,21 @@ import { type GraphEvent, parseGraphEvent } from './protocol';
 
 export type ProfileMode = 'off' | 'command' | 'onSave';
 
-/** `etviz.profile` and `etviz.profileIterations`, as the server takes them. */
+/** `etviz.profile`, `etviz.profileIterations` and `etviz.profileNumericGap` (issue 28: keep
+ * the ETRecord, record a debug buffer), as the server takes them. */
 export interface ProfileSettings {
   profile: ProfileMode;
   profileIterations: number;
+  profileNumericGap: boolean;
 }
 
 export const DEFAULT_ITERATIONS = 20;
 
 /** The setting values as read (anything odd falls back to the defaults). */
-export function profileSettings(mode: unknown, iterations: unknown): ProfileSettings {
+export function profileSettings(mode: unknown, iterations: unknown, numericGap: unknown = false): ProfileSettings {
   const profile: ProfileMode = mode === 'off' || mode === 'onSave' ? mode : 'command';
   const count = typeof iterations === 'number' && Number.isInteger(iterations) && iterations >= 1 ? iterations : DEFAULT_ITERATIONS;
-  return { profile, profileIterations: count };
+  return { profile, profileIterations: count, profileNumericGap: numericGap === true };
 }
 
 export interface ProfileAnswer {

@@ -100,7 +100,9 @@ export class ServerSession implements vscode.Disposable {
     }
     const settings = readSettings(vscode.workspace.workspaceFolders?.[0]?.uri);
     const live = buildLiveSettings(settings);
-    const profile = { profile: settings.profile, profileIterations: settings.profileIterations };
+    const profile = {
+      profile: settings.profile, profileIterations: settings.profileIterations, profileNumericGap: settings.profileNumericGap,
+    };
     await client.sendNotification(DidChangeConfigurationNotification.type, { settings: { etviz: { ...live.etviz, ...profile } } });
   }
 
@@ -285,6 +287,7 @@ export class ServerSession implements vscode.Disposable {
         extensionVersion: this.server.version, // the server checks it too (lsp/versions.py)
         profile: settings.profile,
         profileIterations: settings.profileIterations,
+        profileNumericGap: settings.profileNumericGap,
       },
     };
     const client = new LanguageClient('etviz', 'etviz language server', serverOptions, clientOptions);

@@ -28,7 +28,7 @@ export function readSettings(scope?: vscode.Uri): Settings {
     workerMode: workerMode(config.get<string>('workerMode', 'auto')),
     externalUri: config.get<ExternalUriMode>('externalUri', 'auto'),
     firstGraph: config.get<string>('firstGraph', 'last') === 'first' ? 'first' : 'last',
-    ...profileSettings(config.get<unknown>('profile'), config.get<unknown>('profileIterations')),
+    ...profileSettings(config.get<unknown>('profile'), config.get<unknown>('profileIterations'), config.get<unknown>('profileNumericGap')),
   };
 }
 

@@ -25,6 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph.backends import registry
 from etviz_lsp.graph.core import model
 from etviz_lsp.graph.overlays import latency
@@ -123,12 +124,12 @@ def _inner_times(
     return found
 
 
-def _carrier(ops: list[model.Node]) -> model.Node:
+def carrier_of(ops: list[model.Node]) -> model.Node:
     """The op that shows a kernel's time: the compute op, not its quantize / dequantize."""
     return next((op for op in ops if not op["label"].startswith(_QDQ)), ops[0])
 
 
-def _stage_ops(graph: model.Graph, delegated_only: bool) -> dict[int, list[model.Node]]:
+def stage_ops(graph: model.Graph, delegated_only: bool) -> dict[int, list[model.Node]]:
     """The graph's ops by debug handle (only those inside a partition: ``delegated_only``)."""
     by_handle: dict[int, list[model.Node]] = defaultdict(list)
     for node in graph.nodes:
@@ -152,6 +153,18 @@ def _cpu_by_order(graph: model.Graph, times: list[_Time]) -> dict[int, list[mode
     return {id(t): [ops[p]] for t, p in zip(cpu, places, strict=True) if p is not None}
 
 
+def cpu_ops(graph: model.Graph, program: model.Graph) -> dict[int, model.Node]:
+    """A live stage's op each CPU kernel of ``program`` (a method's graph) ran, by
+    instruction: kernels and ops aligned in order and by op, as the latency is."""
+    times = [
+        _Time(i, [], {}, delegated=False, label=node["label"]) for node in program.nodes
+        if (i := _instruction(node)) is not None and not node.get("subgraphIds")
+        and model.node_attr(node, "backend") is None
+    ]
+    placed = _cpu_by_order(graph, times)
+    return {t.instruction: placed[id(t)][0] for t in times if id(t) in placed}
+
+
 @dataclass(slots=True)
 class _Placed:
     """A stage graph's times per op, which op shows a shared kernel, per delegate call."""
@@ -170,7 +183,7 @@ def onto_graph(
     """Each time onto its op of ``graph``; attributes, layer sums and node data. ``live``:
     a script run's stage (CPU kernels placed by order, not by handle)."""
     _clear(graph)
-    by_handle = _stage_ops(graph, delegated_only=live)
+    by_handle = stage_ops(graph, delegated_only=live)
     by_order = _cpu_by_order(graph, times) if live else {}
     placed = _Placed()
     for time in times:
@@ -182,7 +195,7 @@ def onto_graph(
             found.unplaced += bool(time.handles)
             continue
         found.placed += 1
-        carrier = _carrier(ops)
+        carrier = carrier_of(ops)
         for metric, value in time.values.items():
             placed.totals[carrier["id"]][metric] += value
         placed.pointers.update({op["id"]: carrier["id"] for op in ops if op is not carrier})
@@ -277,3 +290,65 @@ def from_etrecord(
         if method in links.handles and stage.rstrip(")") in ("edge", "lowered"):
             stages[method].append(graph)
     return found, onto_stages(program, found.node_data, links, stages)
+
+
+def onto_exported(
+    graph: model.Graph, edge: model.Graph, edge_data: dict[str, dict[str, model.Json]],
+    handles: dict[str, int], found: StageLatency,
+) -> None:
+    """The edge stage's times (``edge_data``, placed by :func:`onto_stages`) onto ``graph``,
+    the exported program the edge program was made from, by the debug handles propagated
+    back to its ops (``handles``: op name -> handle, ``etrecord.exported_handles``; each op
+    gets its handle as an attribute). Same rules: one handle's time on its compute op."""
+    for node in graph.nodes:
+        if node["id"] in handles and model.node_attr(node, "kind") == "op":
+            node["attrs"].append({"key": "debug_handle", "value": str(handles[node["id"]])})
+    values = _values(edge_data, edge.id)
+    times = [
+        _Time(-1, [int(text)], values[node["id"]], delegated=False) for node in edge.nodes
+        if node["id"] in values and (text := model.node_attr(node, "debug_handle") or "").isdigit()
+    ]
+    onto_graph(graph, times, {}, found)
+
+
+def from_exported(
+    collection: model.GraphCollection, source: Path, etrecord_path: Path, pte: Path,
+    dump: ETDump,
+) -> tuple[latency.Overlay, StageLatency]:
+    """A ``.pt2``'s graph (``collection``, annotated in place) with the latency of ``dump``,
+    a run of ``pte`` lowered from it with ``etrecord_path`` written. Sound only if the
+    ``.pt2`` is the program the ETRecord recorded: its ops (names and targets) must be the
+    ETRecord's exported program's, else one line says which differs."""
+    from etviz_lsp.graph.readers import etrecord
+
+    recorded = etrecord.read_etrecord(etrecord_path)
+    exported = next((g for g in recorded.graphs if g.id.endswith(" (exported)")), None)
+    graph = next((g for g in collection.graphs if "/" not in g.id), None)
+    if exported is None or graph is None:
+        raise EtvizError(str(etrecord_path), "an ETRecord with no exported program to match")
+    _check_same_ops(graph, exported, source, etrecord_path)
+    found, placed = from_etrecord(recorded, etrecord_path, pte, dump)
+    edge = next((g for g in recorded.graphs if g.id.endswith(" (edge)")), None)
+    on_program = StageLatency()
+    if edge is not None:
+        edge_data = {m: {edge.id: d[edge.id]} for m, d in placed.node_data.items() if edge.id in d}
+        onto_exported(graph, edge, edge_data, etrecord.exported_handles(etrecord_path),
+                      on_program)
+    on_program.unplaced = placed.unplaced
+    return found, on_program
+
+
+def _ops(graph: model.Graph) -> dict[str, str]:
+    return {n["id"]: n["label"] for n in graph.nodes if model.node_attr(n, "kind") == "op"}
+
+
+def _check_same_ops(
+    graph: model.Graph, exported: model.Graph, source: Path, etrecord_path: Path
+) -> None:
+    mine, recorded = _ops(graph), _ops(exported)
+    if mine == recorded:
+        return
+    differs = sorted(set(mine.items()) ^ set(recorded.items()))[0]
+    raise EtvizError(
+        str(source), f"not the program {etrecord_path.name} recorded (op {differs[0]} "
+        f"{differs[1]} is in only one of them): the ETDump's latency cannot be placed on it")

@@ -22,10 +22,12 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph.binary import limits
 from etviz_lsp.graph.core import builder, ir, model, source
-from etviz_lsp.graph.readers import not_delegated_file, pt2_archive, pt2_zip
+from etviz_lsp.graph.readers import not_delegated_file, pt2_archive, pt2_schema, pt2_zip
 from etviz_lsp.graph.readers.links import Links
 
 IDENTIFIER = "ETRECORD_V0"
@@ -69,6 +71,47 @@ def links(path: Path) -> Links:
     return found
 
 
+def exported_handles(path: Path) -> dict[str, int]:
+    """The ETRecord's exported program: op name -> the debug handle of the edge ops made
+    from it, found through torch's provenance (``from_node``: each node's ancestors, named
+    with their graph's id) as ExecuTorch's Inspector propagates handles back: an op whose
+    own name in the exported graph (``export_graph_id``), or failing that one of its own
+    ancestors, is an ancestor of an edge op with a handle. Ops no edge op came from (removed
+    by ``to_edge``) are left out."""
+    contents = _Contents(path)
+    graph_id = contents.text("export_graph_id")
+    methods = contents.methods()
+    if EXPORTED not in contents.names or not graph_id or not methods:
+        raise EtvizError(str(path), "an ETRecord with no exported program and its graph id")
+    method = "forward" if "forward" in methods else methods[0]
+    by_ancestor: dict[str, int] = {}
+    for meta in contents.metadata(EDGE_PREFIX + method):
+        handle = meta.debug_handle or ""
+        for ancestor in _ancestors(meta.from_node) if handle.isdigit() else ():
+            by_ancestor.setdefault(ancestor, int(handle))
+    found: dict[str, int] = {}
+    for name, meta in contents.named_metadata(EXPORTED):
+        for ancestor in (f"{name}.{graph_id}", *_ancestors(meta.from_node)):
+            if ancestor in by_ancestor:
+                found[name] = by_ancestor[ancestor]
+                break
+    return found
+
+
+def _ancestors(from_node: str | None) -> list[str]:
+    """``name.graph_id`` of each ancestor, nearest first (the last source at each level)."""
+    try:
+        sources = json.loads(from_node) if from_node else []
+    except (ValueError, RecursionError):
+        return []
+    found: list[str] = []
+    while isinstance(sources, list) and sources and isinstance(sources[-1], dict):
+        source = sources[-1]
+        found.append(f"{source.get('name')}.{source.get('graph_id')}")
+        sources = source.get("from_node")
+    return found
+
+
 def _handle(rec: ir.NodeRecord) -> int | None:
     text = rec.attrs.get("debug_handle", "")
     return int(text) if text.isdigit() else None
@@ -103,6 +146,28 @@ class _Contents:
         if not isinstance(value, dict):
             raise EtvizError(str(self.path), f"damaged ETRecord: {key} is not a JSON object")
         return value
+
+    def text(self, key: str) -> str:
+        """A small plain-text member (``export_graph_id``); "" when absent."""
+        if key not in self.names or self.archive.getinfo(key).file_size > 64:
+            return ""
+        data = bytes(pt2_zip.read_bytes(self.path, self.archive, key, self.budget))
+        return data.decode("ascii", "replace").strip()
+
+    def named_metadata(self, member: str) -> list[tuple[str, pt2_schema.NodeMetadata]]:
+        """Each node's name and metadata, straight from the serialized program."""
+        try:
+            program = pt2_zip.read_program(self.path, self.archive, member, self.budget,
+                                           EXECUTORCH_SCHEMA_MAJOR)
+            nodes = [pt2_schema.decode_node(raw) for raw in program.graph_module.graph.nodes]
+        except EtvizError as exc:
+            raise _as_etrecord(exc) from None
+        except msgspec.ValidationError as exc:
+            raise EtvizError(str(self.path), f"damaged ETRecord: {member}: {exc}") from None
+        return [(node.name or "", node.metadata or pt2_schema.NodeMetadata()) for node in nodes]
+
+    def metadata(self, member: str) -> list[pt2_schema.NodeMetadata]:
+        return [meta for _, meta in self.named_metadata(member)]
 
     def _record(self, member: str, name: str) -> ir.ProgramRecord:
         try:

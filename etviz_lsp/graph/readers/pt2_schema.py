@@ -33,6 +33,9 @@ class NodeMetadata(msgspec.Struct):
     stack_trace: str | None = None
     nn_module_stack: str | None = None
     debug_handle: str | None = None  # ExecuTorch's programs (an ETRecord's) carry one
+    # JSON: the nodes this one was made from, each with its graph's id (torch's provenance):
+    # how an ETRecord's edge ops name the exported program's (etrecord.exported_handles)
+    from_node: str | None = None
 
 
 class NamedArgument(msgspec.Struct):

@@ -16,10 +16,10 @@ const answer = {
 };
 
 test('profile settings: the three modes, anything else is "command"; iterations a positive integer', () => {
-  assert.deepEqual(profileSettings('onSave', 5), { profile: 'onSave', profileIterations: 5 });
-  assert.deepEqual(profileSettings('off', 1), { profile: 'off', profileIterations: 1 });
-  assert.deepEqual(profileSettings('always', 0), { profile: 'command', profileIterations: 20 });
-  assert.deepEqual(profileSettings(undefined, 2.5), { profile: 'command', profileIterations: 20 });
+  assert.deepEqual(profileSettings('onSave', 5), { profile: 'onSave', profileIterations: 5, profileNumericGap: false });
+  assert.deepEqual(profileSettings('off', 1, true), { profile: 'off', profileIterations: 1, profileNumericGap: true });
+  assert.deepEqual(profileSettings('always', 0, 'yes'), { profile: 'command', profileIterations: 20, profileNumericGap: false });
+  assert.deepEqual(profileSettings(undefined, 2.5), { profile: 'command', profileIterations: 20, profileNumericGap: false });
 });
 
 test('a profile answer is a graph event plus its summary; the URL names the node data', () => {
