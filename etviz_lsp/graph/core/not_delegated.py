@@ -11,6 +11,7 @@ only puts them on graphs.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from etviz_lsp.graph.core import model
@@ -18,7 +19,7 @@ from etviz_lsp.graph.core import model
 KEY = "not delegated"
 INFO = "on CPU"
 MAX_LISTED = 20  # ops named in the graph info; an LLM may leave hundreds on the CPU
-LINE_LISTED = 5  # ops named on a summary line
+LINE_LISTED = 5  # kinds of op (op and first reason) named on a summary line
 SILENT = "gave no reason"
 
 
@@ -64,8 +65,11 @@ def summary_lines(summary: Sequence[Mapping[str, object]]) -> list[str]:
     for entry in summary:
         listed = entry.get("ops")
         ops = [op for op in listed if isinstance(op, dict)] if isinstance(listed, list) else []
-        named = [f"{op.get('op')} ({_first(op)})" for op in ops[:LINE_LISTED]]
-        more = f", and {len(ops) - LINE_LISTED} more" if len(ops) > LINE_LISTED else ""
+        # an LLM leaves hundreds of the same op for the same reason: each kind once, counted
+        kinds = Counter(f"{op.get('op')} ({_first(op)})" for op in ops)
+        named = [k if n == 1 else f"{k} x{n}" for k, n in list(kinds.items())[:LINE_LISTED]]
+        rest = len(kinds) - LINE_LISTED
+        more = f", and {rest} more kinds" if rest > 0 else ""
         count = f"{len(ops)} op{'s' if len(ops) != 1 else ''}"
         lines.append(f"{entry.get('graph')}: {count} on the CPU: {', '.join(named)}{more}")
     return lines
