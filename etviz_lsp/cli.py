@@ -72,30 +72,37 @@ def _add_once_options(group: argparse._ArgumentGroup) -> None:
     )
 
 
-def _add_pte_options(group: argparse._ArgumentGroup) -> None:
-    group.add_argument(
-        "--etrecord", metavar="FILE", type=Path,
-        help="with --once on a .pte: the ETRecord that links its instructions to the edge ops "
+# The companion files --once takes beside a program: each one a path with its own help.
+_PTE_OPTIONS: tuple[tuple[str, str, str], ...] = (
+    (
+        "--etrecord", "FILE",
+        "with --once on a .pte: the ETRecord that links its instructions to the edge ops "
         "(default: the .etrecord of the same name beside it, if there is one); on a .pt2 "
         "with --etdump: the ETRecord written when that program was lowered",
-    )
-    group.add_argument(
-        "--etdump", metavar="RUN.etdp", type=Path,
-        help="with --once on a .pte (or .etrecord, .pt2 with --etrecord, export script): an "
+    ),
+    (
+        "--etdump", "RUN.etdp",
+        "with --once on a .pte (or .etrecord, .pt2 with --etrecord, export script): an "
         "ETDump of a run of it; writes latency node data "
         "(average, p50, min, max) beside the output, shown with --serve",
-    )
-    group.add_argument(
-        "--debug-buffer", metavar="BIN", type=Path,
-        help="with --etdump: the debug buffer that run wrote; writes the numeric gap per "
+    ),
+    (
+        "--debug-buffer", "BIN",
+        "with --etdump: the debug buffer that run wrote; writes the numeric gap per "
         "instruction (runtime vs the ETRecord's reference, SNR dB) beside the output "
         "(needs the ETRecord and --allow-pickle: ExecuTorch's Inspector opens it)",
-    )
-    group.add_argument(
-        "--memory-svg", metavar="SVG", type=Path,
-        help="with --once on a .pte: where to write its memory timeline (default: beside the "
+    ),
+    (
+        "--memory-svg", "SVG",
+        "with --once on a .pte: where to write its memory timeline (default: beside the "
         "output, <output>.memory.svg, as for a script's executorch stages)",
-    )
+    ),
+)
+
+
+def _add_pte_options(group: argparse._ArgumentGroup) -> None:
+    for flag, metavar, text in _PTE_OPTIONS:
+        group.add_argument(flag, metavar=metavar, type=Path, help=text)
 
 
 def _add_script_options(group: argparse._ArgumentGroup) -> None:
