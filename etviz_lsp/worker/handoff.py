@@ -75,7 +75,7 @@ def _says_token(conn: socket.socket, token: str) -> bool:
     conn.settimeout(_TOKEN_WAIT)
     received = b""
     with contextlib.suppress(OSError):
-        while len(received) < len(expected):
+        while len(received) < len(expected) and not received.endswith(b"\n"):
             chunk = conn.recv(len(expected) - len(received))
             if not chunk:
                 break
