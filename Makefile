@@ -54,8 +54,8 @@ pytest: $(TEST_STAMP) setup-browser
 # The .vsix carries its language server (vscode-extension/bundled/: this checkout's
 # etviz_lsp + pygls, msgspec, watchdog... for CPython 3.10-3.14, from PyPI at the pins of
 # the constraints file). msgspec is compiled, so each .vsix is for one platform:
-# `make vsix VSIX_TARGET=darwin-arm64` builds another (linux-x64, linux-arm64, darwin-x64,
-# darwin-arm64; only linux-x64 is tested here).
+# `make vsix VSIX_TARGET=win32-x64` builds another (linux-x64, linux-arm64, darwin-x64,
+# darwin-arm64, win32-x64; only linux-x64 is run here, the others' bundles are checked).
 EXT := vscode-extension
 EXT_VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' $(EXT)/package.json)
 VSIX_TARGET ?= linux-x64

@@ -101,6 +101,12 @@ def created(pid: int) -> float | None:
 
 def descendants(root: int) -> list[int]:
     """Living (non-zombie) processes below ``root``, deepest first (leaves before parents)."""
+    return [who.pid for _, who in tree(root)]
+
+
+def tree(root: int) -> list[tuple[int, Identity]]:
+    """Living processes below ``root`` with their depth (1: its children), deepest first;
+    the identity lets a caller that kept them kill none whose pid was reused since."""
     psutil = _psutil()
     if psutil is None:
         return []
@@ -109,14 +115,14 @@ def descendants(root: int) -> list[int]:
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return []
     depth = {root: 0}
-    found: list[tuple[int, int]] = []
+    found: list[tuple[int, Identity]] = []
     for process in below:  # parents come before their children in psutil's walk
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             if process.status() == psutil.STATUS_ZOMBIE:
                 continue
             depth[process.pid] = depth.get(process.ppid(), 0) + 1
-            found.append((depth[process.pid], process.pid))
-    return [pid for _, pid in sorted(found, reverse=True)]
+            found.append((depth[process.pid], Identity(process.pid, process.create_time())))
+    return sorted(found, key=lambda item: (item[0], item[1].pid), reverse=True)
 
 
 def thread_count() -> int:
@@ -141,6 +147,11 @@ def kill(pid: int) -> bool:
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
     return True
+
+
+def kill_same(who: Identity) -> bool:
+    """:func:`kill` of ``who`` only while its pid still names that process (not reused)."""
+    return still(who) and kill(who.pid)
 
 
 def kill_tree(root: int, *, include_root: bool = True) -> int:

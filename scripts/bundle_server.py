@@ -52,14 +52,17 @@ class Platform:
     wheel_tag: str  # what pip asks PyPI for (older tags of the same kind are accepted too)
     sys_platform: str
     machine: str
+    system: str  # platform.system() there
+    os_name: str = "posix"
 
 
 # vsce's --target -> the platform's wheels and markers
 PLATFORMS = {
-    "linux-x64": Platform("manylinux2014_x86_64", "linux", "x86_64"),
-    "linux-arm64": Platform("manylinux2014_aarch64", "linux", "aarch64"),
-    "darwin-x64": Platform("macosx_11_0_x86_64", "darwin", "x86_64"),
-    "darwin-arm64": Platform("macosx_11_0_arm64", "darwin", "arm64"),
+    "linux-x64": Platform("manylinux2014_x86_64", "linux", "x86_64", "Linux"),
+    "linux-arm64": Platform("manylinux2014_aarch64", "linux", "aarch64", "Linux"),
+    "darwin-x64": Platform("macosx_11_0_x86_64", "darwin", "x86_64", "Darwin"),
+    "darwin-arm64": Platform("macosx_11_0_arm64", "darwin", "arm64", "Darwin"),
+    "win32-x64": Platform("win_amd64", "win32", "AMD64", "Windows", "nt"),
 }
 
 
@@ -107,7 +110,7 @@ def marker_environment(python: str, platform: Platform) -> dict[str, str]:
         "python_version": python, "python_full_version": f"{python}.0",
         "implementation_name": "cpython", "platform_python_implementation": "CPython",
         "sys_platform": platform.sys_platform, "platform_machine": platform.machine,
-        "platform_system": platform.sys_platform.capitalize(), "os_name": "posix",
+        "platform_system": platform.system, "os_name": platform.os_name,
         "extra": "",
     }
 

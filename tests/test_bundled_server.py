@@ -228,3 +228,31 @@ def test_another_build_imported_first_says_what_and_where_it_is(bundled: Path, t
         old / "etviz_lsp")
     assert (f"etviz-lsp 0.0.9 (imported from {old / 'etviz_lsp'}) was started by the etviz "
             f"extension {etviz_lsp.__version__}: they belong to different builds") in stderr
+
+
+# What each target's compiled parts are named there (msgspec per CPython, psutil abi3,
+# watchdog's FSEvents on macOS):
+# a bundle fetched for another system must hold that system's builds, never this one's.
+_BUILDS = {
+    "win32-x64": (f"_core.cp{PYTHON_VERSION.replace('.', '')}-win_amd64.pyd",
+                  "_psutil_windows.pyd"),
+    "darwin-arm64": (f"_core.cpython-{PYTHON_VERSION.replace('.', '')}-darwin.so",
+                     "_psutil_osx.abi3.so",
+                     f"_watchdog_fsevents.cpython-{PYTHON_VERSION.replace('.', '')}-darwin.so"),
+}
+
+
+@pytest.mark.parametrize("target", sorted(_BUILDS))
+def test_a_bundle_for_windows_or_macos_holds_that_systems_builds(target: str, tmp_path: Path):
+    """``make vsix VSIX_TARGET=win32-x64`` (or darwin-*): its libs are fetched for that
+    system (wheel tag and markers: ``os_name`` "nt" on Windows); built here, not run there."""
+    out = tmp_path / "bundled"
+    subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "bundle_server.py"),
+                    "--target", target, "--pythons", PYTHON_VERSION, "--out", str(out)],
+                   check=True, capture_output=True, timeout=600)
+    compiled = sorted(p.name for p in (out / "libs").rglob("*") if p.suffix in (".so", ".pyd"))
+    assert compiled == sorted(_BUILDS[target])
+    for name in ("pygls", "lsprotocol", "watchdog", "platformdirs"):
+        assert (out / "libs" / name / "__init__.py").is_file(), name
+    assert (out / "tool" / "etviz_lsp" / "worker" / "handoff.py").is_file()
+    assert (out / "launch.py").is_file()

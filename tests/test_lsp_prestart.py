@@ -86,7 +86,9 @@ async def test_the_worker_starts_at_initialized_and_serves_the_first_run(
         # before any command: a child of the server runs the worker
         await session.wait_for(lambda: session.workers(), 30, "the early worker")
         [worker] = session.workers()
-        assert session.logged(f"{STARTED} for {script}")
+        # logged once start() returned: in the portable mode after the worker connected back
+        await session.wait_for(lambda: session.logged(f"{STARTED} for {script}"), 60,
+                               "the early start's log line")
         await session.wait_for(lambda: session.logged(READY), 600, "the worker's warm-up")
         assert session.logged(f"{worker_mode} mode)")  # the mode asked for is the one used
         sent = time.monotonic()

@@ -17,6 +17,7 @@ import pytest
 
 from etviz_lsp import processes
 from etviz_lsp.explorer import manager, state
+from etviz_lsp.worker import process_tree
 
 # A parent that starts a child that starts a sleeper, each printing its pid.
 _CHAIN = """
@@ -81,6 +82,36 @@ def test_a_tree_is_found_leaves_first_and_killed_whole() -> None:
     finally:
         top.kill()
         top.wait()
+
+
+def test_a_run_tree_kills_what_lost_its_parent_leaves_first(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """What Windows needs (no subreaper there: an orphan is below no one we ask): a process
+    whose parent exited is still killed because it was recorded while its parent lived, and
+    the kills go deepest first. The real kills, only recorded in order."""
+    top = subprocess.Popen([sys.executable, "-c", _CHAIN, "3", _CHAIN])
+    order: list[int] = []
+    below: list[int] = []
+    real_kill = processes.kill
+    monkeypatch.setattr(processes, "kill", lambda pid: order.append(pid) or real_kill(pid))
+    try:
+        _until(lambda: len(processes.descendants(top.pid)) == 3)
+        tree = process_tree.RunTree(top.pid)
+        tree.note()
+        below[:] = processes.descendants(top.pid)
+        leaf, lower, upper = below
+        real_kill(lower)  # the leaf's parent exits: the leaf is orphaned, re-parented away
+        _until(lambda: leaf not in processes.descendants(top.pid))
+        assert processes.alive(leaf)
+        tree.kill()
+        _until(lambda: not any(map(processes.alive, (leaf, upper, top.pid))))
+        # leaf before its ancestors; the dead one (a zombie now) not signalled again
+        assert [pid for pid in order if pid in (leaf, lower, upper, top.pid)] == [
+            leaf, upper, top.pid]
+    finally:
+        top.kill()
+        top.wait()
+        for pid in below:
+            real_kill(pid)
 
 
 def test_without_psutil_a_worker_still_knows_what_os_knows(tmp_path: Path) -> None:

@@ -16,22 +16,28 @@ warm-up (a tiny export, quantization and lowering: first-call costs): a later ho
 be ready ~10 s later with it (twice that on a loaded machine), and a save that came
 meanwhile would wait for it; without it a run pays its own first calls. A lean worker's
 hosts (one CLI run) import torch ahead, not ExecuTorch.
+
+Nothing is handed down by descriptor (Windows has no ``pass_fds``): the host's channel is a
+loopback connection it opens with a one-time token (``handoff.py``), its output the pipe
+``Popen`` gives it (relayed to a socket: ``run_streams.RelayedOutput``), its stack file
+named by path. It starts in a process group of its own (``process_tree.own_group``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import select
-import socket
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
-from typing import IO, Literal
+from typing import Literal
 
-from etviz_lsp.worker import bootstrap, process_tree
+from etviz_lsp.worker import bootstrap, handoff, process_tree
 from etviz_lsp.worker.channel import Channel, ChannelClosed, Message
+from etviz_lsp.worker.run_streams import RelayedOutput, StackFile
+
+# A host connects before it imports torch: well within this even on a loaded machine.
+CONNECT_WAIT = 60.0
 
 
 class HostFailed(Exception):
@@ -42,8 +48,8 @@ class HostFailed(Exception):
 class Host:
     process: subprocess.Popen[bytes]
     channel: Channel  # ready, then the run's progress, stages and result
-    out_read: int  # the run's stdout and stderr
-    stack_file: IO[bytes]  # where its faulthandler writes
+    output: RelayedOutput  # the run's stdout and stderr
+    stack_file: StackFile  # where its faulthandler writes
     ready: Message | None = None
 
     @property
@@ -66,8 +72,11 @@ class HostPool:
     def first_ready(self, flags: list[str]) -> Message:
         """At the worker's start: the first host (started with ``flags``: it may warm up,
         the later ones do not) and its ``ready`` (or ``fatal``) message."""
-        if self._next is None:
-            self._next = _start(flags)
+        try:
+            if self._next is None:
+                self._next = _start(flags)
+        except OSError as exc:
+            return {"event": "fatal", "message": f"cannot start a run host: {exc}"}
         host = self._next
         try:
             while host.ready is None:
@@ -104,25 +113,30 @@ class HostPool:
 
 
 def _start(flags: list[str]) -> Host:
-    ours, theirs = socket.socketpair()
-    out_read, out_write = os.pipe()
-    stack_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the supervisor or _end)
-    fds = [theirs.fileno(), out_write, stack_file.fileno()]
-    command = bootstrap.command(sys.executable, [bootstrap.HOST_FLAG, *map(str, fds), *flags])
+    listener = handoff.Listener()
+    stack_file = StackFile()
+    command = bootstrap.command(sys.executable, [bootstrap.HOST_FLAG, stack_file.path, *flags])
     try:
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, pass_fds=fds,
-            start_new_session=True,  # one killpg ends the run and what stayed in its group
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            env=listener.environment(),
+            **process_tree.own_group(),  # one killpg ends the run and what stayed in its group
         )
     except OSError:
-        ours.close()
-        os.close(out_read)
+        listener.close()
         stack_file.close()
         raise
-    finally:
-        theirs.close()
-        os.close(out_write)
-    return Host(process, Channel(ours), out_read, stack_file)
+    try:
+        sock = listener.accept(CONNECT_WAIT, lambda: process.poll() is None)
+    except OSError:
+        process_tree.kill_run(process.pid)
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+        stack_file.close()
+        raise
+    assert process.stdout is not None  # stdout=PIPE
+    return Host(process, Channel(sock), RelayedOutput(process.stdout), stack_file)
 
 
 def _interrupted(caller: Channel) -> Literal["cancelled", "shutdown"] | None:
@@ -165,6 +179,5 @@ def _end(host: Host) -> None:
     with contextlib.suppress(subprocess.TimeoutExpired):
         host.process.wait(timeout=5)
     host.channel.close()
-    with contextlib.suppress(OSError):
-        os.close(host.out_read)
+    host.output.close()
     host.stack_file.close()

@@ -5,9 +5,11 @@ but a script can start processes that leave the group (``start_new_session=True`
 daemon's double fork). The warm worker therefore makes itself a *child subreaper* (Linux
 ``PR_SET_CHILD_SUBREAPER``): orphans are re-parented to it instead of to init, so after a run
 every process still below it is a leftover of that run, found (psutil, ``processes.py``) and
-killed. Where there is no subreaper (macOS, Windows) the run's own tree is read before its
-process is killed and killed leaf-first (``kill_run``): what left the group is still found
-while its parent lives. Windows has no process groups: there that walk is all there is.
+killed. Where there is no subreaper (macOS, Windows) the run's tree is recorded while it
+runs (``RunTree``: the portable mode's supervisor notes it every second) and killed
+leaf-first: what left the group, or lost its parent, is still known. Windows has no
+process groups (``own_group`` starts a new one there, for Ctrl-C only): that walk is all
+there is.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import contextlib
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 import time
+from typing import Any
 
 from etviz_lsp import processes
 
@@ -50,21 +54,58 @@ def descendants(root: int) -> list[int]:
     return processes.descendants(root)
 
 
+def own_group() -> dict[str, Any]:
+    """``Popen`` arguments that start a process in a group of its own: a new session on
+    POSIX (one ``killpg`` ends it and what stayed in it; the editor's Ctrl-C never reaches
+    it), a new process group on Windows (the console's Ctrl-C is not sent to it; there is
+    no killpg there: :class:`RunTree` ends the tree)."""
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
+
+
 def kill_group(pgid: int) -> None:
     if hasattr(os, "killpg"):  # not on Windows: there the tree walk does it
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
 
 
+class RunTree:
+    """A run's process and what it started, recorded while it runs.
+
+    Where no subreaper adopts orphans (macOS, Windows), a process whose parent exited is
+    no longer below the run's process: it is found only if it was noted (:meth:`note`) while its
+    parent lived. Each is kept with its create time, so a pid reused since is not killed.
+    (A Windows Job object would catch even what is started and orphaned between two notes;
+    it is not used: no Windows machine is here to test it.)
+    """
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self._seen: dict[int, tuple[int, processes.Identity]] = {}
+
+    def note(self) -> None:
+        """Add what runs below the root now (kept: its depth when first seen)."""
+        for depth, who in processes.tree(self.root):
+            known = self._seen.get(who.pid)
+            if known is None or known[1] != who:
+                self._seen[who.pid] = (depth, who)
+
+    def kill(self) -> None:
+        """End it all: the tree read once more (it may have grown since the last note),
+        the root's group (POSIX), then every process seen, deepest first, then the root."""
+        self.note()
+        kill_group(self.root)
+        for _, who in sorted(self._seen.values(), key=lambda seen: seen[0], reverse=True):
+            processes.kill_same(who)
+        processes.kill(self.root)
+
+
 def kill_run(pid: int) -> None:
     """End a run's process and everything it started: its tree read first (a process that
     left the group is found below ``pid`` only while ``pid`` lives), then its group, then
     that tree leaf-first."""
-    tree = descendants(pid)
-    kill_group(pid)
-    for below in tree:
-        processes.kill(below)
-    processes.kill(pid)
+    RunTree(pid).kill()
 
 
 def reap_children() -> None:

@@ -3,9 +3,12 @@ timeout, clean up.
 
 The child (or the run host, in the portable mode: ``host_pool.py``) gets its own session
 (one ``killpg`` reaches its process group), a private socket for progress and its result,
-a pipe for stdout/stderr (read here into the run log, so a script printing megabytes never
-blocks), and a file where ``faulthandler`` writes the stack on a crash or when we ask
-before killing a script that hangs (the line it hung on).
+its stdout/stderr (read here into the run log, so a script printing megabytes never
+blocks: ``run_streams.py``), and a file where ``faulthandler`` writes the stack on a crash
+or when we ask before killing a script that hangs (the line it hung on). In the portable
+mode the run's process tree is also recorded every second while it runs
+(``process_tree.RunTree``): where no subreaper adopts orphans, that is how what lost its
+parent is still found and killed.
 Whatever happens, every process the run started is killed before we answer.
 """
 
@@ -20,7 +23,6 @@ import select
 import signal
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from typing import IO, TYPE_CHECKING, Any
 from etviz_lsp.worker import process_tree, script_run
 from etviz_lsp.worker.channel import Channel, ChannelClosed, Message
 from etviz_lsp.worker.run_log import RunLog
+from etviz_lsp.worker.run_streams import PipeOutput, RunOutput, StackFile
 from etviz_lsp.worker.script_error import ScriptError
 from etviz_lsp.worker.user_code import Site, UserCode
 
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 _TICK = 0.05
 _STACK_DUMP_WAIT = 0.3
 _REAP_WAIT = 5.0
+_NOTE_EVERY = 1.0  # seconds between two records of a run's process tree (portable mode)
 _FAULT_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 
 
@@ -51,6 +55,9 @@ class _State:
     pid: int
     deadline: float
     poll: Callable[[], int | None]  # None while the run's process runs, then its exit code
+    tree: process_tree.RunTree
+    record_tree: bool = False  # note the tree while it runs (no subreaper to rely on)
+    noted: float = -math.inf
     final: Message | None = None
     status: int | None = None  # exit code, negative: killed by that signal (as Popen's)
     cancelled: bool = False
@@ -65,8 +72,8 @@ class _Launched:
 
     pid: int
     channel: Channel  # its progress, stages and result
-    out_read: int  # its stdout and stderr
-    stack_file: IO[bytes]  # where faulthandler writes its stack
+    output: RunOutput  # its stdout and stderr
+    stack_file: StackFile  # where faulthandler writes its stack
     poll: Callable[[], int | None]  # None while it runs, then its exit code (reaps it)
 
 
@@ -85,24 +92,25 @@ def supervise(
         if isinstance(taken, str):  # cancelled (or shut down) while its host got ready
             return _not_started(taken, message, started)
         taken.channel.send(message)
-        launched = _Launched(taken.pid, taken.channel, taken.out_read, taken.stack_file,
+        launched = _Launched(taken.pid, taken.channel, taken.output, taken.stack_file,
                              taken.process.poll)
     log = RunLog(Path(message["log"]), lambda text: caller.send(
         {"event": "log", "id": run_id, "text": text}))
     caller.send({"event": "started", "id": run_id, "pid": launched.pid})
     # The time limit counts from here: a run host still importing is not the script's time.
     deadline = run_deadline(time.monotonic(), message.get("timeout"))
-    state = _State(launched.pid, deadline, launched.poll)
+    state = _State(launched.pid, deadline, launched.poll, process_tree.RunTree(launched.pid),
+                   record_tree=hosts is not None)
     try:
-        why = _watch(state, caller, launched.channel, launched.out_read, log, run_id)
+        why = _watch(state, caller, launched.channel, launched.output, log, run_id)
         answer = _finish(state, why, launched.channel, request, launched.stack_file, log,
                          message, caller)
     except BaseException:
         _stop_everything(state)  # _finish does it on the normal path
         raise
     finally:
-        _drain_output(launched.out_read, log)
-        os.close(launched.out_read)
+        _drain_output(launched.output, log)
+        launched.output.close()
         launched.channel.close()
         launched.stack_file.close()
         log.close()
@@ -117,14 +125,14 @@ def supervise(
 def _fork(request: script_run.Request, caller: Channel, num_threads: int) -> _Launched:
     ours, theirs = socket.socketpair()
     out_read, out_write = os.pipe()
-    stack_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by supervise)
+    stack_file = StackFile()  # closed by supervise
     pid = os.fork()
     if pid == 0:  # the child never returns from here
-        _child(request, theirs, out_write, stack_file, [ours.fileno(), out_read,
-                                                         caller.fileno()], num_threads)
+        _child(request, theirs, out_write, stack_file.file, [ours.fileno(), out_read,
+                                                              caller.fileno()], num_threads)
     theirs.close()
     os.close(out_write)
-    return _Launched(pid, Channel(ours), out_read, stack_file, lambda: _reap(pid))
+    return _Launched(pid, Channel(ours), PipeOutput(out_read), stack_file, lambda: _reap(pid))
 
 
 def _reap(pid: int) -> int | None:
@@ -154,14 +162,18 @@ def run_deadline(started: float, timeout: float | None) -> float:
 
 
 def _watch(
-    state: _State, caller: Channel, child: Channel, out_read: int, log: RunLog, run_id: Any
+    state: _State, caller: Channel, child: Channel, output: RunOutput, log: RunLog,
+    run_id: Any,
 ) -> str:
     """Relay until the child exits, the time is up, or the caller cancels: says which."""
-    watched: list[Any] = [caller.sock, child.sock, out_read]
+    watched: list[Any] = [caller.sock, child.sock, output]
     while True:
         if _child_exited(state):
             return "exited"
         now = time.monotonic()
+        if state.record_tree and now - state.noted >= _NOTE_EVERY:
+            state.tree.note()
+            state.noted = now
         if now >= state.deadline:
             return "timeout"
         if state.cancelled or state.shutdown:
@@ -173,12 +185,12 @@ def _watch(
             _read_caller(state, caller)
         if child.sock in readable:
             _read_child(state, caller, child, run_id, watched)
-        if out_read in readable:
-            data = os.read(out_read, 1 << 16)
+        if output in readable:
+            data = output.read()
             if data:
                 log.write(data)
             else:
-                watched.remove(out_read)
+                watched.remove(output)
 
 
 def _child_exited(state: _State) -> bool:
@@ -219,7 +231,7 @@ def _read_child(
 
 def _finish(
     state: _State, why: str, child: Channel, request: script_run.Request,
-    stack_file: IO[bytes], log: RunLog, message: Message, caller: Channel,
+    stack_file: StackFile, log: RunLog, message: Message, caller: Channel,
 ) -> Message:
     killed = 0
     if why in ("timeout", "cancelled"):
@@ -285,14 +297,13 @@ def _dump_stack(pid: int) -> None:
 
 
 def _stack_site(
-    stack_file: IO[bytes], request: script_run.Request, main_file: str | None
+    stack_file: StackFile, request: script_run.Request, main_file: str | None
 ) -> Site | None:
     """The user's most recent frame in a faulthandler dump (most recent call first)."""
     target = request.target
     if target is None or main_file is None:
         return None
-    stack_file.seek(0)
-    dump = stack_file.read().decode(errors="replace")
+    dump = stack_file.read_all()
     user = UserCode(Path(main_file), root=request.cwd if target.module else None)
     for block in dump.split("\n\n"):
         for match in _FAULT_FRAME.finditer(block):
@@ -302,7 +313,7 @@ def _stack_site(
 
 
 def _stop_everything(state: _State) -> None:
-    process_tree.kill_run(state.pid)
+    state.tree.kill()
     # Reaped before we answer: a killed process with threads (a run host's) is a zombie
     # that cannot be reaped until its last thread has exited, a moment later.
     deadline = time.monotonic() + _REAP_WAIT
@@ -311,13 +322,13 @@ def _stop_everything(state: _State) -> None:
     process_tree.kill_descendants()
 
 
-def _drain_output(out_read: int, log: RunLog) -> None:
-    """Read what is left in the pipe; every writer is dead by now, so EOF comes."""
+def _drain_output(output: RunOutput, log: RunLog) -> None:
+    """Read what is left of the output; every writer is dead by now, so EOF comes."""
     while True:
-        readable, _, _ = select.select([out_read], [], [], 0.2)
+        readable, _, _ = select.select([output], [], [], 0.2)
         if not readable:
             return
-        data = os.read(out_read, 1 << 16)
+        data = output.read()
         if not data:
             return
         log.write(data)

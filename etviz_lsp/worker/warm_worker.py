@@ -29,7 +29,13 @@ from etviz_lsp import graph_files
 from etviz_lsp.errors import EtvizError
 from etviz_lsp.graph import inputs
 from etviz_lsp.graph_files import GraphInfo
-from etviz_lsp.worker import bootstrap, lent_libraries, partial_stages, process_tree
+from etviz_lsp.worker import (
+    bootstrap,
+    handoff,
+    lent_libraries,
+    partial_stages,
+    process_tree,
+)
 from etviz_lsp.worker.channel import Channel, ChannelClosed, Message
 from etviz_lsp.worker.run_target import RunTarget
 from etviz_lsp.worker.script_error import Kind, ScriptError, ScriptFailed
@@ -40,6 +46,7 @@ _GRACE = 30.0  # how long past its own deadline we trust the worker to answer
 _POLL = 0.2
 MODES = ("fork", "portable")
 MODE_VARIABLE = "ETVIZ_WORKER_MODE"
+HANDOFF_WAIT = 60.0  # the portable worker connects back before it imports anything heavy
 
 log = logging.getLogger(__name__)
 
@@ -159,35 +166,60 @@ class WarmWorker:
             return
         self._reset()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        ours, theirs = socket.socketpair()
-        command = bootstrap.command(self.python, [str(theirs.fileno())])
-        if self.mode == "portable":
-            command.append("--portable")
+        flags = ["--portable"] if self.mode == "portable" else []
         if self._warm_up:
-            command.append("--warm-up")
+            flags.append("--warm-up")
         if not self._preload:
-            command.append("--lean")
-        command += lent_libraries.argument()  # the user's interpreter may lack msgspec, psutil
+            flags.append("--lean")
+        flags += lent_libraries.argument()  # the user's interpreter may lack msgspec, psutil
         self._worker_log = _open_worker_log(self.log_dir / "worker.log")
         try:
-            self._proc = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=self._worker_log,
-                stderr=self._worker_log,
-                pass_fds=[theirs.fileno()],
-                cwd=self.log_dir,
-                start_new_session=True,  # the editor's Ctrl-C / job control never reaches it
-            )
+            sock = self._launch_portable(flags) if self.mode == "portable" else self._launch(flags)
         except OSError as exc:
-            ours.close()
             raise ScriptFailed(ScriptError(
                 "bad-input", self.python, message=f"cannot start the worker: {exc}"
             )) from exc
+        self._channel = Channel(sock)
+        self._closing.clear()
+
+    def _popen(self, command: list[str], **extra: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=self._worker_log, stderr=self._worker_log,
+            cwd=self.log_dir,
+            **process_tree.own_group(),  # the editor's Ctrl-C / job control never reaches it
+            **extra,
+        )
+
+    def _launch(self, flags: list[str]) -> socket.socket:
+        """The fork mode's worker (Linux): one end of a socket pair handed down by descriptor."""
+        ours, theirs = socket.socketpair()
+        try:
+            command = bootstrap.command(self.python, [str(theirs.fileno()), *flags])
+            self._proc = self._popen(command, pass_fds=[theirs.fileno()])
+        except OSError:
+            ours.close()
+            raise
         finally:
             theirs.close()
-        self._channel = Channel(ours)
-        self._closing.clear()
+        return ours
+
+    def _launch_portable(self, flags: list[str]) -> socket.socket:
+        """The portable mode's worker: no descriptor handed down (Windows has no pass_fds);
+        it connects back to a loopback port with a one-time token (``handoff.py``)."""
+        listener = handoff.Listener()
+        try:
+            command = bootstrap.command(self.python, [handoff.ARGUMENT, *flags])
+            proc = self._proc = self._popen(command, env=listener.environment())
+        except OSError:
+            listener.close()
+            raise
+        try:
+            return listener.accept(HANDOFF_WAIT, lambda: proc.poll() is None)
+        except OSError:
+            process_tree.kill_run(proc.pid)
+            proc.wait()
+            raise
+
 
     @property
     def pid(self) -> int | None:

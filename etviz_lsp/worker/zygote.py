@@ -4,7 +4,8 @@ hands each run to a run host that paid the same imports before the run came
 (``host_pool.py``, ``run_host.py``).
 
 Started by :class:`etviz_lsp.worker.warm_worker.WarmWorker` with the user's interpreter
-(``python -m etviz_lsp.worker FD``), it talks to its caller over the inherited socket ``FD``.
+(``python -m etviz_lsp.worker FD``), it talks to its caller over the inherited socket ``FD``
+(fork mode) or, in the portable mode, a loopback connection it opens (``handoff.py``).
 Start-up pays the imports (several seconds) and optionally a warm-up (one tiny export,
 quantization and XNNPACK lowering, which fills torch's and ExecuTorch's first-call caches);
 every run then forks from this state, so a run pays neither and starts from a clean module
@@ -22,14 +23,13 @@ import gc
 import importlib
 import importlib.util
 import os
-import socket
 import sys
 import time
 import traceback
 from typing import Any
 
 from etviz_lsp import processes, run_requirements
-from etviz_lsp.worker import host_pool, lent_libraries, parent_watch, process_tree
+from etviz_lsp.worker import handoff, host_pool, lent_libraries, parent_watch, process_tree
 from etviz_lsp.worker.channel import Channel, ChannelClosed
 
 REQUIRED = ("torch", "torch.export")
@@ -58,11 +58,11 @@ PRELOAD = (  # torch-free: a lean worker has these too
 
 
 def main(argv: list[str]) -> int:
-    if not argv or not argv[0].isdigit():
-        print("usage: python -m etviz_lsp.worker FD [--warm-up] [--lean] [--portable]",
-              file=sys.stderr)
+    if not argv or not (argv[0].isdigit() or argv[0] == handoff.ARGUMENT):
+        print(f"usage: python -m etviz_lsp.worker FD|{handoff.ARGUMENT} [--warm-up] [--lean] "
+              "[--portable]", file=sys.stderr)
         return 2
-    caller = Channel(socket.socket(fileno=int(argv[0])))
+    caller = Channel(handoff.channel_socket(argv[0]))
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # `-m` put the start folder first: a workspace file must not shadow torch
     process_tree.become_subreaper()
