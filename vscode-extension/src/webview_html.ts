@@ -87,7 +87,11 @@ function panelStyle(nonce: string): string {
 }
 
 /** The page's script: shows URLs and banners the extension posts, relays Model Explorer's
- * node selections to it and its selections to Model Explorer. */
+ * node selections to it and its selections to Model Explorer. A new URL goes into a new
+ * iframe, not the old one's src: the page shown may be told to reload itself at the same
+ * moment (the server's refresh_page after a run or a profile reaches it over its own
+ * stream), and a reload the old document starts cancels the navigation to the new URL,
+ * leaving the old graph on screen. A removed page reloads nothing. */
 function panelScript(state: PanelState, frameOrigin: string | undefined, nonce: string): string {
   return `<script nonce="${nonce}">
 (function () {
@@ -104,14 +108,9 @@ function panelScript(state: PanelState, frameOrigin: string | undefined, nonce: 
   let reloaded = false;
   function onLoad() { reloaded = true; }
   frame.addEventListener('load', onLoad);
-  // A new URL goes into a new iframe, not the old one's src: the page shown may be told to
-  // reload itself at the same moment (the server's refresh_page after a run or a profile
-  // reaches it over its own stream), and a reload started by the old document cancels the
-  // navigation to the new URL, leaving the old graph on screen. A removed page reloads nothing.
-  function showUrl(url) {
+  function showUrl(url) { // in a new iframe (see above)
     const next = frame.cloneNode(false);
-    next.src = url;
-    next.hidden = false;
+    Object.assign(next, { src: url, hidden: false });
     next.addEventListener('load', onLoad);
     frame.replaceWith(next);
     frame = next;
