@@ -114,6 +114,8 @@ async def test_profile_command_shows_latency_on_the_xnnpack_kernels(tmp_path: Pa
         # ... and on the lowered stage the user reads, at its source lines (issue 28): the
         # graphReady's stage, its conv with its kernel's time
         [lowered] = [g.id for g in ready.graphs if g.id.endswith("(lowered)")]
+        # the page opens there, not on the program stage the profile appended last
+        assert data["uiState"]["paneStates"][0]["selectedGraphId"] == lowered
         nodes = {n["id"]: n for n in graphs[lowered]["nodes"]}
         timed = {nodes[i]["label"]: nodes[i] for i in avg[lowered]["results"]}
         assert "convolution" in timed, timed
@@ -138,6 +140,7 @@ async def test_profile_command_shows_latency_on_the_xnnpack_kernels(tmp_path: Pa
         session.save(script, script.read_text() + "\n")
         rerun = await session.next_graph(script, before)
         assert latency_kinds(url_data(rerun.url)) == []
+        assert "uiState" not in url_data(rerun.url)  # the panel's own choice (the last stage)
         assert not any(g.id.endswith("(program)") for g in rerun.graphs)
 
         # onSave: every run profiles its program too
@@ -152,6 +155,7 @@ async def test_profile_command_shows_latency_on_the_xnnpack_kernels(tmp_path: Pa
         ]
         assert "numeric-sqnr" in overlay_kinds(url_data(saved.url))
         assert saved.profile.runs == ITERATIONS
+        assert url_data(saved.url)["uiState"]["paneStates"][0]["selectedGraphId"] == lowered
 
         # nothing to profile: a script that makes no ExecuTorch program
         exported = workspace / "exported_only.py"

@@ -14,7 +14,9 @@ picked gives the graph its arguments make, and saving the model file the script 
 (``convnet.py``) rebuilds it with the same arguments. Compare Stages (issue 18): two frames,
 a selection in one selects its counterpart in the other. Profile on This Machine (issue 17):
 the lowering example's ExecuTorch program runs in the worker, and the panel's Model Explorer
-page loads the latency node data through the guarded cache.
+page loads the latency node data through the guarded cache; it opens on the lowered stage
+(issue 28), where the delegated conv and the CPU cumsum, selected through Model Explorer's
+search, show their latency in the node info.
 Screenshots and step timings land in build/artifacts/.
 """
 
@@ -25,6 +27,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -600,3 +603,43 @@ def test_compare_stages_selects_the_counterpart_in_the_other_frame(
         + ["numeric-max-abs-error", "numeric-sqnr", "memory-live", "memory-out"]
     ), profiled
     assert any(f["status"] == 200 and "latency-avg" in f["url"] for f in profiled["fetched"])
+    # Issue 28: the page opens on the lowered stage (not the program stage the profile
+    # added), and the latency it loaded is that graph's: a delegated conv inside the XNNPACK
+    # partition and the CPU cumsum each have a time, in the file and in their node info.
+    lowered = profiled["shownGraph"]
+    assert lowered.endswith("(lowered)") and lowered in profiled["averageGraphs"], profiled
+    assert lowered in profiled["explorer"], profiled["explorer"]
+    conv_id = _node_id(profiled["convInfo"])
+    assert re.fullmatch(r"lowered_module_\d+/aten_convolution_default", conv_id), conv_id
+    assert "XnnpackBackend" in profiled["convInfo"], profiled["convInfo"]
+    timed = profiled["loweredAverage"]
+    assert timed[conv_id]["value"] >= 0 and timed["aten_cumsum_default"]["value"] > 0, timed
+    assert _latency_avg(profiled["convInfo"]) >= 0
+    assert _latency_avg(profiled["cumsumInfo"]) > 0  # the CPU kernels' nanosecond clock
+    # ... and the panel's node data for the selected node is the lowered graph's file value
+    for info, node_id in ((profiled["convInfo"], conv_id),
+                          (profiled["cumsumInfo"], "aten_cumsum_default")):
+        assert _node_data_shown(info, "latency-avg") == pytest.approx(
+            timed[node_id]["value"], rel=1e-2, abs=1e-6), info
+    assert (ARTIFACTS / "vscode-profile-lowered.png").stat().st_size > 10_000
+
+
+def _node_id(info: str) -> str:
+    """The id a Model Explorer node info panel shows (``... id <node id> ...``)."""
+    found = re.search(r"\bid (\S+)", info)
+    assert found, info
+    return found.group(1)
+
+
+def _node_data_shown(info: str, kind: str) -> float:
+    """The value a node info panel's "Node data providers" section shows for ``kind``."""
+    found = re.search(rf"\.{kind}\.json ([-+0-9.eE]+)", info)
+    assert found, info
+    return float(found.group(1))
+
+
+def _latency_avg(info: str) -> float:
+    """The ``latency avg (ms)`` attribute a node info panel shows."""
+    found = re.search(r"latency avg \(ms\) ([-+0-9.eE]+)", info)
+    assert found, info
+    return float(found.group(1))

@@ -46,10 +46,11 @@ class ExplorerServer:
         """Where the graph of ``source`` is written: the one folder the server may read."""
         return explorer.cache_path_for(source)
 
-    def url_for(self, graph_json: Path) -> str:
-        """The graph page, with the node data its manifest lists loaded (graph_files)."""
+    def url_for(self, graph_json: Path, ui_state: dict[str, Any] | None = None) -> str:
+        """The graph page, with the node data its manifest lists loaded (graph_files), in
+        ``ui_state``'s view when given."""
         node_data = graph_files.node_data_of(graph_json)
-        return explorer.graph_url(self.ensure(), graph_json, node_data=node_data)
+        return explorer.graph_url(self.ensure(), graph_json, ui_state, node_data=node_data)
 
     def known_url_for(self, graph_json: Path, ui_state: dict[str, Any]) -> str | None:
         """The URL with a view state, from the server already known (no request, no

@@ -8,9 +8,10 @@ with the example inputs the script gave ``torch.export.export``. The child adds 
 run's ``lowered`` / ``executorch`` stages (the graphs users read, with their source lines:
 ``graph/overlays/stage_latency.py``) and writes the latency node-data files after it, so
 the page URL built then loads them (the manifest lists them) and the panel gets a fresh
-``etviz/graphReady``. Progress and cancel as for a run; one run or profile at a time (the
-visualizer's run lock). The visualizer hands a :class:`ProfileJob` over with what it needs
-and shows what comes back: this module never reaches back into it.
+``etviz/graphReady``; that page opens on the lowered stage (:func:`lowered_view`), not on
+the ``program`` stage the profile added last. Progress and cancel as for a run; one run or
+profile at a time (the visualizer's run lock). The visualizer hands a :class:`ProfileJob`
+over with what it needs and shows what comes back: this module never reaches back into it.
 Never imports torch: the profile runs in the worker's child.
 """
 
@@ -18,16 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pygls.exceptions import JsonRpcRequestCancelled
 from pygls.lsp.server import LanguageServer
 
 from etviz_lsp import graph_files
 from etviz_lsp.errors import EtvizError
+from etviz_lsp.explorer.urls import ui_state
 from etviz_lsp.lsp.commands import RequestFailed
 from etviz_lsp.lsp.options import InitOptions, timeout_advice
 from etviz_lsp.lsp.progress import RunProgress
@@ -36,6 +38,16 @@ from etviz_lsp.worker.profile_run import NOTHING_TO_PROFILE, summary_line
 
 log = logging.getLogger(__name__)
 Shown = TypeVar("Shown")
+LOWERED = " (lowered)"  # how a script run names its lowered stages' graph ids
+
+
+def lowered_view(graph_ids: Sequence[str]) -> dict[str, Any] | None:
+    """Model Explorer's view state opening a profiled collection on its last lowered stage:
+    the graph users read (their modules, partitions, source lines) with the kernels' time
+    moved onto it (issue 28). Without it the panel opens on the last graph, the ``program``
+    stage the profile appended. None when the run made no lowered stage."""
+    lowered = [graph_id for graph_id in graph_ids if graph_id.endswith(LOWERED)]
+    return ui_state(lowered[-1]) if lowered else None
 
 
 @dataclass(frozen=True)

@@ -242,7 +242,7 @@ class Visualizer:
         mapped = self._source_map(source, result.manifest)
         earlier = self._shown.get(source)
         shown = VisualizedGraphs(
-            source, self.explorer.url_for(result.output), tuple(result.graphs),
+            source, self._page_url(result), tuple(result.graphs),
             round(result.elapsed * 1000), result.output, mapped,
             imported=earlier.imported if earlier is not None else (),
             numeric=earlier.numeric if earlier is not None else {},  # the run's, still shown
@@ -252,6 +252,11 @@ class Visualizer:
         if earlier is not None:
             self.explorer.reload()
         return shown
+
+    def _page_url(self, result: RunResult) -> str:
+        """Blocking: the run's page; a profiled run's opens on its lowered stage."""
+        view = profile.lowered_view([g.id for g in result.graphs]) if result.profile else None
+        return self.explorer.url_for(result.output, view)
 
     def _show(self, shown: VisualizedGraphs) -> None:
         """A new view of a file's graphs (a profile): kept, mapped, told to the client."""
@@ -358,7 +363,7 @@ class Visualizer:
                 mapped = await asyncio.to_thread(self._source_map, source, result.manifest)
                 await page_up
                 shown = VisualizedGraphs(
-                    source, self.explorer.url_for(result.output), tuple(result.graphs),
+                    source, self._page_url(result), tuple(result.graphs),
                     round(result.elapsed * 1000), result.output, mapped,
                     tuple(result.imported_files), result.numeric, result.profile,
                     result.profile_error, result.not_delegated, _memory_svg(result.manifest),

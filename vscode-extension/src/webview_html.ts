@@ -87,12 +87,16 @@ function panelStyle(nonce: string): string {
 }
 
 /** The page's script: shows URLs and banners the extension posts, relays Model Explorer's
- * node selections to it and its selections to Model Explorer. */
+ * node selections to it and its selections to Model Explorer. A new URL goes into a new
+ * iframe, not the old one's src: the page shown may be told to reload itself at the same
+ * moment (the server's refresh_page after a run or a profile reaches it over its own
+ * stream), and a reload the old document starts cancels the navigation to the new URL,
+ * leaving the old graph on screen. A removed page reloads nothing. */
 function panelScript(state: PanelState, frameOrigin: string | undefined, nonce: string): string {
   return `<script nonce="${nonce}">
 (function () {
   const vscode = acquireVsCodeApi();
-  const frame = document.getElementById('graph');
+  let frame = document.getElementById('graph');
   const banner = document.getElementById('banner');
   // Only the Model Explorer origin this page was built for may talk to us (issue 11).
   const frameOrigin = ${scriptJson(frameOrigin ?? null)};
@@ -102,7 +106,15 @@ function panelScript(state: PanelState, frameOrigin: string | undefined, nonce: 
   // that repeat is not the user selecting, so it must not move the editor.
   let lastSelected = null;
   let reloaded = false;
-  frame.addEventListener('load', function () { reloaded = true; });
+  function onLoad() { reloaded = true; }
+  frame.addEventListener('load', onLoad);
+  function showUrl(url) { // in a new iframe (see above)
+    const next = frame.cloneNode(false);
+    Object.assign(next, { src: url, hidden: false });
+    next.addEventListener('load', onLoad);
+    frame.replaceWith(next);
+    frame = next;
+  }
   window.addEventListener('message', function (event) {
     const message = event.data;
     if (!message || typeof message !== 'object') {
@@ -123,9 +135,7 @@ function panelScript(state: PanelState, frameOrigin: string | undefined, nonce: 
       return;
     }
     if (message.type === 'show' && typeof message.url === 'string') {
-      // Assigning src reloads even when the URL is unchanged.
-      frame.src = message.url;
-      frame.hidden = false;
+      showUrl(message.url); // loads even when the URL is unchanged
       const placeholder = document.getElementById('placeholder');
       if (placeholder) { placeholder.remove(); }
       state = { source: message.source, url: message.url };

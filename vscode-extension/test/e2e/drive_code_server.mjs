@@ -303,10 +303,10 @@ if (config.mode === 'remote-fallback') {
 // counterpart inside the XNNPACK partition of the lowered one (read from that frame's info).
 if (config.mode === 'compare') {
   const compareFrame = (side) => page.frames().find((frame) => frame.name() === `etviz-compare-${side}`);
-  const nodeInfo = async (frame) => {
+  const nodeInfo = async (frame, length = 400) => {
     const text = (await frame.innerText('body')).replace(/\s+/g, ' ');
     const at = text.search(/NODE INFO/i);
-    return at < 0 ? '' : text.slice(at, at + 400);
+    return at < 0 ? '' : text.slice(at, at + length);
   };
   await step('visualize-stages', async () => {
     await palette('etviz: Visualize ExportedProgram');
@@ -387,28 +387,60 @@ if (config.mode === 'compare') {
   });
   // Issue 17: "etviz: Profile on This Machine" runs the script's ExecuTorch program in the
   // worker; the panel's Model Explorer page then loads the latency node data (its URL names
-  // the files, and the page fetches them through the guarded cache).
+  // the files, and the page fetches them through the guarded cache). Issue 28: the page
+  // opens on the lowered stage, where a delegated conv and the CPU cumsum show their time.
   await step('profile-on-this-machine', async () => {
     const fetched = [];
-    page.on('response', (response) => {
+    const urls = []; // every URL a frame took that loads the latency (Model Explorer rewrites it)
+    let average; // the latency-avg node data the page fetched: {graphId: {results: ...}}
+    page.on('framenavigated', (f) => {
+      if (decodeURIComponent(f.url()).includes('latency-avg')) urls.push([f, f.url()]);
+    });
+    page.on('response', async (response) => {
       const url = decodeURIComponent(response.url());
-      if (url.includes('read_text_file') && url.includes('.latency-')) fetched.push({ url, status: response.status() });
+      if (!url.includes('read_text_file') || !url.includes('.latency-')) return;
+      fetched.push({ url, status: response.status() });
+      if (url.includes('.latency-avg') && response.status() === 200) {
+        average = JSON.parse((await response.json()).content);
+      }
     });
     await palette('etviz: Profile on This Machine');
-    // The URL as the panel set it (Model Explorer later rewrites `data` with its view state).
     const [frame, data] = await until('a Model Explorer page whose URL loads node data', async () => {
-      const found = page.frames().find((f) => decodeURIComponent(f.url()).includes('latency-avg'));
-      const parsed = found ? JSON.parse(new URL(found.url()).searchParams.get('data') ?? '{}') : {};
-      return found && Array.isArray(parsed.nodeData) ? [found, parsed] : undefined;
+      const found = urls.find(([f]) => !f.isDetached() && !f.name().startsWith('etviz-compare'));
+      const parsed = found ? JSON.parse(new URL(found[1]).searchParams.get('data') ?? '{}') : {};
+      return found && Array.isArray(parsed.nodeData) ? [found[0], parsed] : undefined;
     }, 180000);
-    await until('Model Explorer to fetch the latency node data', async () => fetched.some((f) => f.status === 200 && f.url.includes('latency-avg')), 60000);
+    await until('Model Explorer to fetch the latency node data', async () => average !== undefined, 60000);
+    const shownGraph = data.uiState?.paneStates?.[0]?.selectedGraphId ?? '';
     // Recorded, not required: code-server may fold the notification into its centre.
     const toast = await page.locator('.notification-toast').allInnerTexts().catch(() => []);
     await page.waitForTimeout(2500); // let the graph draw with its colours for the screenshot
+    const explorer = (await frame.innerText('body')).replace(/\s+/g, ' ').slice(0, 400);
+    const screenshot = await shot('vscode-profile');
+    // Select an op by its label through Model Explorer's search (Alt+Click on its row in
+    // the results tree: the node data table below also names it); its node info as shown.
+    const infoOf = async (label, idPattern) => {
+      const search = frame.locator('input[placeholder*="Search"]');
+      await search.fill(label);
+      await frame.locator('io-tree').getByText(label, { exact: true }).first().click({ modifiers: ['Alt'] });
+      const info = await until(`the node info of ${label}`, async () => {
+        const panel = await nodeInfo(frame, 2000);
+        return new RegExp(`\\bid ${idPattern}\\b`).test(panel) ? panel : undefined;
+      }, 60000);
+      await search.fill('');
+      return info;
+    };
+    const cumsumInfo = await infoOf('cumsum', 'aten_cumsum_default');
+    const convInfo = await infoOf('convolution', 'lowered_module_\\d+/aten_convolution_default');
+    // The conv's line opened beside the graph (graph to code): a wider window for the
+    // screenshot, so the graph, its node info and the line all show; the reveal animates.
+    await page.setViewportSize({ width: 2000, height: 1100 });
+    await page.waitForTimeout(2500);
     return {
-      nodeData: data.nodeData, fetched, toast: toast.map((t) => t.replace(/\s+/g, ' ')).filter((t) => t.includes('profiled')),
-      explorer: (await frame.innerText('body')).replace(/\s+/g, ' ').slice(0, 400),
-      screenshot: await shot('vscode-profile'),
+      nodeData: data.nodeData, fetched, shownGraph, explorer, convInfo, cumsumInfo,
+      averageGraphs: Object.keys(average), loweredAverage: average[shownGraph]?.results ?? {},
+      toast: toast.map((t) => t.replace(/\s+/g, ' ')).filter((t) => t.includes('profiled')),
+      screenshot, loweredScreenshot: await shot('vscode-profile-lowered'),
     };
   });
   await browser.close();

@@ -25,21 +25,35 @@ function loadPage(empty = false) {
   const contentWindow = {
     postMessage: (message: unknown, targetOrigin: string) => toFrame.push({ message, targetOrigin }),
   };
-  const frameListeners: Array<() => void> = [];
-  const frame = {
-    src: url ?? '',
-    hidden: url === undefined,
-    contentWindow,
-    addEventListener: (_type: string, fn: () => void) => frameListeners.push(fn),
+  // The iframe on the page: the script replaces it by a clone for each URL it shows.
+  interface Frame {
+    src: string;
+    hidden: boolean;
+    contentWindow: typeof contentWindow;
+    listeners: Array<() => void>;
+    addEventListener: (type: string, fn: () => void) => void;
+    cloneNode: () => Frame;
+    replaceWith: (next: Frame) => void;
+  }
+  const frames: Frame[] = [];
+  const makeFrame = (src: string, hidden: boolean): Frame => {
+    const made: Frame = {
+      src, hidden, contentWindow, listeners: [],
+      addEventListener: (_type, fn) => made.listeners.push(fn),
+      cloneNode: () => makeFrame(made.src, made.hidden),
+      replaceWith: (next) => frames.push(next),
+    };
+    return made;
   };
-  const frameLoaded = () => frameListeners.forEach((fn) => fn());
+  frames.push(makeFrame(url ?? '', url === undefined));
+  const frameLoaded = () => frames.at(-1)!.listeners.forEach((fn) => fn());
   const classes = new Set<string>();
   const banner = { textContent: '', classList: { toggle: (c: string, on: boolean) => (on ? classes.add(c) : classes.delete(c)) } };
   let listener: Listener | undefined;
   const context = {
     acquireVsCodeApi: () => ({ postMessage: (m: unknown) => toExtension.push(m), setState: (s: unknown) => states.push(s) }),
     document: {
-      getElementById: (id: string) => ({ graph: frame, banner, placeholder: null })[id] ?? null,
+      getElementById: (id: string) => ({ graph: frames[0], banner, placeholder: null })[id] ?? null,
     },
     window: { addEventListener: (_type: string, fn: Listener) => (listener = fn) },
   };
@@ -47,7 +61,7 @@ function loadPage(empty = false) {
   assert.ok(listener);
   const fromFrame = (data: unknown, origin = ORIGIN) => listener!({ data, origin, source: contentWindow });
   const fromExtension = (data: unknown) => listener!({ data, origin: 'vscode-webview://x', source: null });
-  return { frame, banner, classes, toExtension, toFrame, states, fromFrame, fromExtension, frameLoaded };
+  return { get frame() { return frames.at(-1)!; }, frames, banner, classes, toExtension, toFrame, states, fromFrame, fromExtension, frameLoaded };
 }
 
 test('the page saves its state for the serializer as soon as it loads', () => {
@@ -88,6 +102,9 @@ test('the extension swaps the graph URL and sets or clears the banner', () => {
   assert.equal(page.frame.src, `${ORIGIN}/?data=2`);
   assert.equal(page.frame.hidden, false);
   assert.deepEqual(plain(page.states.at(-1)), { source: 'file:///w/b.py', url: `${ORIGIN}/?data=2` });
+  // each URL in a new iframe: a reload the page being replaced starts cannot undo the swap
+  page.fromExtension({ type: 'show', url: `${ORIGIN}/?data=3`, source: 'file:///w/b.py' });
+  assert.deepEqual(page.frames.map((f) => f.src), ['', `${ORIGIN}/?data=2`, `${ORIGIN}/?data=3`]);
   page.fromExtension({ type: 'banner', text: 'a.py:3: ValueError: x' });
   assert.equal(page.banner.textContent, 'a.py:3: ValueError: x');
   assert.equal(page.classes.has('shown'), true);
@@ -111,6 +128,9 @@ test('the selection Model Explorer restores after a reload is not passed on agai
   page.frameLoaded(); // the graph was rebuilt and reloaded
   selected('linear'); // Model Explorer restoring its selection
   selected('linear'); // the user clicking it again
+  page.fromExtension({ type: 'show', url: `${ORIGIN}/?data=2`, source: 'file:///w/export.py' });
+  page.frameLoaded(); // the new iframe's page: its restored selection is not the user's
+  selected('linear');
   page.frameLoaded();
   selected('mean'); // a different node right after a reload is the user's
   assert.deepEqual(
