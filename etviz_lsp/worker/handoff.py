@@ -18,12 +18,17 @@ import hmac
 import os
 import secrets
 import socket
+import subprocess
 import time
 from collections.abc import Callable
+
+from etviz_lsp.worker import process_tree
 
 ENV = "ETVIZ_HANDOFF"  # "PORT TOKEN"
 ARGUMENT = "loopback"  # in place of a descriptor number: connect through ENV
 _HOST = "127.0.0.1"
+# A child connects before it imports torch: well within this even on a loaded machine.
+CONNECT_WAIT = 60.0
 _TOKEN_WAIT = 5.0  # a connection that does not say its token by then is dropped
 _TICK = 0.2
 
@@ -68,6 +73,27 @@ class Listener:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.close()
+
+
+def start_connected(
+    start: Callable[[dict[str, str]], subprocess.Popen[bytes]],
+) -> tuple[subprocess.Popen[bytes], socket.socket]:
+    """Start a child with ``start(environment)`` and wait for its connection. A child that
+    never connects is killed with what it started, and the error raised (OSError)."""
+    listener = Listener()
+    try:
+        process = start(listener.environment())
+    except OSError:
+        listener.close()
+        raise
+    try:
+        return process, listener.accept(CONNECT_WAIT, lambda: process.poll() is None)
+    except OSError:
+        process_tree.kill_run(process.pid)
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+        raise
 
 
 def _says_token(conn: socket.socket, token: str) -> bool:

@@ -36,9 +36,6 @@ from etviz_lsp.worker import bootstrap, handoff, process_tree
 from etviz_lsp.worker.channel import Channel, ChannelClosed, Message
 from etviz_lsp.worker.run_streams import RelayedOutput, StackFile
 
-# A host connects before it imports torch: well within this even on a loaded machine.
-CONNECT_WAIT = 60.0
-
 
 class HostFailed(Exception):
     """A run host ended or refused before its run (its words are in the worker log)."""
@@ -113,26 +110,14 @@ class HostPool:
 
 
 def _start(flags: list[str]) -> Host:
-    listener = handoff.Listener()
     stack_file = StackFile()
     command = bootstrap.command(sys.executable, [bootstrap.HOST_FLAG, stack_file.path, *flags])
     try:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            env=listener.environment(),
+        process, sock = handoff.start_connected(lambda environment: subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=environment,
             **process_tree.own_group(),  # one killpg ends the run and what stayed in its group
-        )
+        ))
     except OSError:
-        listener.close()
-        stack_file.close()
-        raise
-    try:
-        sock = listener.accept(CONNECT_WAIT, lambda: process.poll() is None)
-    except OSError:
-        process_tree.kill_run(process.pid)
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
         stack_file.close()
         raise
     assert process.stdout is not None  # stdout=PIPE

@@ -46,7 +46,6 @@ _GRACE = 30.0  # how long past its own deadline we trust the worker to answer
 _POLL = 0.2
 MODES = ("fork", "portable")
 MODE_VARIABLE = "ETVIZ_WORKER_MODE"
-HANDOFF_WAIT = 60.0  # the portable worker connects back before it imports anything heavy
 
 log = logging.getLogger(__name__)
 
@@ -206,19 +205,10 @@ class WarmWorker:
     def _launch_portable(self, flags: list[str]) -> socket.socket:
         """The portable mode's worker: no descriptor handed down (Windows has no pass_fds);
         it connects back to a loopback port with a one-time token (``handoff.py``)."""
-        listener = handoff.Listener()
-        try:
-            command = bootstrap.command(self.python, [handoff.ARGUMENT, *flags])
-            proc = self._proc = self._popen(command, env=listener.environment())
-        except OSError:
-            listener.close()
-            raise
-        try:
-            return listener.accept(HANDOFF_WAIT, lambda: proc.poll() is None)
-        except OSError:
-            process_tree.kill_run(proc.pid)
-            proc.wait()
-            raise
+        command = bootstrap.command(self.python, [handoff.ARGUMENT, *flags])
+        self._proc, sock = handoff.start_connected(
+            lambda environment: self._popen(command, env=environment))
+        return sock
 
 
     @property
